@@ -1,0 +1,88 @@
+"""The access check: may this user open this resource?
+
+`can(user, resource)` is the one place that decides. A user's rules are
+compiled once into tuples and kept in the Django cache (shared by all app
+servers when `CACHE_URL` is Redis), so a warm check costs no database query.
+Any change to groups, roles, rules or memberships bumps a generation number
+stored in the cache; compiled rules of older generations are never read again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from accounts.resources import pattern_matches, split_resource, validate_resource
+
+GENERATION_KEY = "acl:generation"
+RULES_TTL = 60 * 60
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    allow: tuple[tuple[str, str, str], ...] = ()
+    deny: tuple[tuple[str, str, str], ...] = ()
+
+    def permits(self, resource: str) -> bool:
+        parts = validate_resource(resource)
+        if any(pattern_matches(p, parts) for p in self.deny):
+            return False
+        return any(pattern_matches(p, parts) for p in self.allow)
+
+
+def compile_rules(rules) -> CompiledRules:
+    """`rules` is an iterable of (effect, pattern); malformed ones are skipped
+    (they cannot be saved through forms, but may exist from raw SQL)."""
+    allow, deny = set(), set()
+    for effect, pattern in rules:
+        try:
+            parts = split_resource(pattern)
+        except ValueError:
+            continue
+        (deny if effect == "deny" else allow).add(parts)
+    return CompiledRules(allow=tuple(sorted(allow)), deny=tuple(sorted(deny)))
+
+
+def _generation() -> str:
+    gen = cache.get(GENERATION_KEY)
+    if gen is None:
+        gen = uuid.uuid4().hex
+        if not cache.add(GENERATION_KEY, gen, timeout=None):
+            gen = cache.get(GENERATION_KEY, gen)
+    return gen
+
+
+def invalidate_all() -> None:
+    """Forget every compiled rule set; next requests recompile."""
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _load_rules(user_id: int) -> CompiledRules:
+    from accounts.models import Rule
+
+    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id).values_list(
+        "effect", "pattern"
+    )
+    return compile_rules(rows)
+
+
+def rules_for(user) -> CompiledRules:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return CompiledRules()
+    memo = getattr(user, "_iam_rules", None)
+    if memo is not None:
+        return memo
+    key = f"acl:rules:{_generation()}:{user.pk}"
+    compiled = cache.get(key)
+    if compiled is None:
+        compiled = _load_rules(user.pk)
+        cache.set(key, compiled, timeout=RULES_TTL)
+    user._iam_rules = compiled
+    return compiled
+
+
+def can(user, resource: str) -> bool:
+    """True when some rule of the user's roles allows `resource` and none denies it."""
+    return rules_for(user).permits(resource)

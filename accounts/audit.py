@@ -1,0 +1,57 @@
+"""Writing the audit trail: one call per security-relevant event."""
+
+from __future__ import annotations
+
+import logging
+
+from accounts.models import AuditEvent
+
+logger = logging.getLogger("iam.audit")
+
+USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
+
+
+def _request_facts(request) -> dict:
+    if request is None:
+        return {"ip": None, "user_agent": ""}
+    return {
+        "ip": request.META.get("REMOTE_ADDR") or None,
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+    }
+
+
+def audit(
+    action: str,
+    *,
+    request=None,
+    actor=None,
+    target=None,
+    target_label: str = "",
+    success: bool = True,
+    details: dict | None = None,
+) -> AuditEvent:
+    """Record one event. `actor` defaults to the request's user; `target`
+    is any model instance (its str() is kept as the readable label)."""
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        actor = user if getattr(user, "is_authenticated", False) else None
+    event = AuditEvent.objects.create(
+        actor=actor,
+        actor_label=str(actor) if actor is not None else "",
+        action=action,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=(str(target) if target is not None else target_label)[:254],
+        outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.FAILURE,
+        details=details or {},
+        **_request_facts(request),
+    )
+    logger.info(
+        "%s outcome=%s actor=%s target=%s ip=%s",
+        action,
+        event.outcome,
+        event.actor_label or "-",
+        event.target_label or "-",
+        event.ip or "-",
+    )
+    return event

@@ -1,0 +1,197 @@
+"""Accounts, groups, roles, access rules and the audit trail.
+
+Business rules live in `services.py` (writes) and `selectors.py` (reads);
+these classes hold data and the few invariants the database can keep.
+"""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+from accounts.resources import validate_pattern
+
+
+def normalize_email(email: str) -> str:
+    """One spelling per address: trimmed and lower-cased, so lookups and the
+    unique index agree whatever case people type."""
+    return (email or "").strip().lower()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email):
+        return self.get(email=normalize_email(email))
+
+    def create_user(self, email, password=None, **fields):
+        user = self.model(email=normalize_email(email), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser):
+    """A Back Office account. The email address is the login."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        BLOCKED = "blocked", "Blocked"
+
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150)
+    last_name = models.CharField(max_length=150)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    groups = models.ManyToManyField(
+        "accounts.Group", through="accounts.Membership", related_name="users", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["first_name", "last_name"]
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["last_name", "first_name"]),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_active(self) -> bool:
+        """Only active accounts may log in or keep a session (Django's
+        backends and session checks read this)."""
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.first_name
+
+    def clean(self):
+        super().clean()
+        self.email = normalize_email(self.email)
+
+
+class Role(models.Model):
+    """A named bundle of access rules, given to users through groups."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Rule(models.Model):
+    """`allow` or `deny` on a resource pattern `area:screen:action`."""
+
+    class Effect(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        DENY = "deny", "Deny"
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="rules")
+    effect = models.CharField(max_length=5, choices=Effect.choices)
+    pattern = models.CharField(max_length=200, validators=[validate_pattern])
+
+    class Meta:
+        ordering = ["role", "effect", "pattern"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role", "effect", "pattern"], name="accounts_rule_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.effect} {self.pattern}"
+
+
+class Group(models.Model):
+    """Users belong to groups; groups hold roles."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    roles = models.ManyToManyField(Role, related_name="groups", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in a group, and where it came from.
+
+    `source` is `manual` for memberships an admin or developer gave, or
+    `sso:<provider>` for those derived from identity-provider roles, so SSO
+    logins can bring their own memberships in line without touching the
+    ones given by hand.
+    """
+
+    MANUAL = "manual"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    source = models.CharField(max_length=80, default=MANUAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "group"], name="accounts_membership_unique")
+        ]
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event. Rows are never edited.
+
+    Actor and target keep a text copy of the email they were about, so the
+    trail stays readable after an account is deleted.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=254, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_label}"

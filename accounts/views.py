@@ -1,0 +1,32 @@
+"""Thin wrappers over allauth's views where the Back Office answers differently."""
+
+import logging
+
+from allauth.account.views import LoginView as AllauthLoginView
+from django.http import Http404
+
+from accounts.audit import audit
+
+logger = logging.getLogger("iam.security")
+
+THROTTLED = "too_many_login_attempts"
+
+
+class LoginView(AllauthLoginView):
+    """allauth's login, but a throttled attempt is a 429 and is logged."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("__all__", code=THROTTLED):
+            email = str(form.data.get("login", ""))[:254]
+            ip = self.request.META.get("REMOTE_ADDR")
+            logger.warning("login throttled email=%s ip=%s", email, ip)
+            audit("login.throttled", request=self.request, target_label=email, success=False)
+            response.status_code = 429
+        return response
+
+
+def not_found(request, *args, **kwargs):
+    """allauth pages that have no place in a Back Office (self-service
+    signup, adding email addresses) answer 404."""
+    raise Http404()

@@ -1,0 +1,29 @@
+"""The screens in the navigation, each with the resource that opens it."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from accounts.access import can
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    resource: str
+
+
+ITEMS = (
+    NavItem("Users", "backoffice:users", "backoffice:users:view"),
+    NavItem("Audit log", "backoffice:audit", "backoffice:audit:view"),
+)
+
+
+def visible_items(user) -> list[dict]:
+    """The navigation this user may see: nothing they could not open."""
+    return [
+        {"label": item.label, "url": reverse(item.url_name)}
+        for item in ITEMS
+        if can(user, item.resource)
+    ]

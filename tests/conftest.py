@@ -1,0 +1,33 @@
+import pytest
+from django.core.cache import cache
+
+from tests.factories import PASSWORD, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated():
+    """Each test starts with an empty cache (rate limits, compiled rules)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(email="ada@shop.example", first_name="Ada", last_name="Lovelace")
+
+
+@pytest.fixture
+def root_user(db):
+    return UserFactory(
+        email="root@shop.example", first_name="Grace", last_name="Hopper", groups=["root"]
+    )
+
+
+def login(client, email, password, **extra):
+    return client.post("/login/", {"login": email, "password": password}, **extra)

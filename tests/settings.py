@@ -1,0 +1,15 @@
+"""The production settings, with the two differences a test run needs."""
+
+from iam.settings import *  # noqa: F403
+
+# Test clients and the live server speak plain HTTP on loopback.
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+
+# No collectstatic before tests: serve static files straight from static/.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
