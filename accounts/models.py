@@ -164,6 +164,9 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "group"], name="accounts_membership_unique")
         ]
 
+    def __str__(self):
+        return f"{self.user_id} in {self.group_id} ({self.source})"
+
 
 class AuditEvent(models.Model):
     """One security-relevant event. Rows are never edited.

@@ -42,4 +42,4 @@ def validate_resource(value: str) -> tuple[str, str, str]:
 
 
 def pattern_matches(pattern: tuple[str, str, str], resource: tuple[str, str, str]) -> bool:
-    return all(p == WILDCARD or p == r for p, r in zip(pattern, resource, strict=True))
+    return all(p in (WILDCARD, r) for p, r in zip(pattern, resource, strict=True))
