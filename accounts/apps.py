@@ -6,6 +6,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import receivers
+        from accounts import checks, receivers  # noqa: F401  (checks register themselves)
 
         receivers.connect()
