@@ -8,6 +8,29 @@ from accounts.models import AuditEvent
 
 logger = logging.getLogger("iam.audit")
 
+# The actions written anywhere in the code, for the audit screen's filter.
+KNOWN_ACTIONS = [
+    "group.created",
+    "group.deleted",
+    "group.updated",
+    "login.failed",
+    "login.succeeded",
+    "login.throttled",
+    "logout",
+    "password.reset.completed",
+    "password.reset.requested",
+    "role.created",
+    "role.deleted",
+    "role.updated",
+    "session.expired",
+    "user.blocked",
+    "user.created",
+    "user.deleted",
+    "user.invited",
+    "user.unblocked",
+    "user.updated",
+]
+
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
@@ -27,11 +50,14 @@ def audit(
     actor=None,
     target=None,
     target_label: str = "",
+    target_type: str = "",
+    target_id: str = "",
     success: bool = True,
     details: dict | None = None,
 ) -> AuditEvent:
     """Record one event. `actor` defaults to the request's user; `target`
-    is any model instance (its str() is kept as the readable label)."""
+    is any model instance (its str() is kept as the readable label); for a
+    target that no longer exists give its type, id and label instead."""
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
@@ -39,8 +65,8 @@ def audit(
         actor=actor,
         actor_label=str(actor) if actor is not None else "",
         action=action,
-        target_type=target._meta.model_name if target is not None else "",
-        target_id=str(target.pk) if target is not None else "",
+        target_type=target._meta.model_name if target is not None else target_type,
+        target_id=str(target.pk) if target is not None else str(target_id),
         target_label=(str(target) if target is not None else target_label)[:254],
         outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.FAILURE,
         details=details or {},

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from accounts.models import Group, User, normalize_email
+from datetime import UTC, datetime, time, timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from accounts.models import AuditEvent, Group, Role, User, normalize_email
+
+USER_SORTS = {
+    "email": ("email",),
+    "-email": ("-email",),
+    "name": ("last_name", "first_name", "id"),
+    "-name": ("-last_name", "-first_name", "-id"),
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+    "last_login": ("last_login", "id"),
+    "-last_login": ("-last_login", "-id"),
+}
 
 
 def user_get_by_email(email: str) -> User | None:
@@ -18,3 +33,61 @@ def groups_by_names(names) -> list[Group]:
     if missing:
         raise LookupError(", ".join(missing))
     return [found[n] for n in wanted]
+
+
+def user_search(
+    *, q: str = "", status: str = "", group: Group | None = None, sort: str = "email"
+) -> QuerySet[User]:
+    """The users list: search in email and names, filter, sort. Groups come
+    in one extra query for the whole page."""
+    users = User.objects.only(
+        "id", "email", "first_name", "last_name", "status", "last_login", "created_at"
+    )
+    for word in (q or "").split()[:5]:
+        users = users.filter(
+            Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        )
+    if status in User.Status.values:
+        users = users.filter(status=status)
+    if group is not None:
+        users = users.filter(memberships__group=group)
+    return users.order_by(*USER_SORTS.get(sort, USER_SORTS["email"])).prefetch_related(
+        Prefetch("groups", queryset=Group.objects.only("id", "name").order_by("name"))
+    )
+
+
+def groups_with_counts() -> QuerySet[Group]:
+    return Group.objects.annotate(
+        member_count=Count("memberships", distinct=True)
+    ).prefetch_related(Prefetch("roles", queryset=Role.objects.only("id", "name")))
+
+
+def roles_with_counts() -> QuerySet[Role]:
+    return Role.objects.annotate(group_count=Count("groups", distinct=True)).prefetch_related(
+        "rules"
+    )
+
+
+def audit_search(
+    *,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+    since=None,
+    until=None,
+) -> QuerySet[AuditEvent]:
+    """Audit events, newest first. Dates are whole UTC days, both inclusive."""
+    events = AuditEvent.objects.all()
+    if actor:
+        events = events.filter(actor_label__icontains=actor.strip())
+    if action:
+        events = events.filter(action__startswith=action.strip())
+    if target:
+        events = events.filter(target_label__icontains=target.strip())
+    if since:
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
+    if until:
+        events = events.filter(
+            created_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+        )
+    return events.order_by("-created_at", "-id")

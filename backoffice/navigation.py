@@ -16,6 +16,8 @@ class NavItem:
 
 ITEMS = (
     NavItem("Users", "backoffice:users", "backoffice:users:view"),
+    NavItem("Groups", "backoffice:groups", "backoffice:groups:view"),
+    NavItem("Roles", "backoffice:roles", "backoffice:roles:view"),
     NavItem("Audit log", "backoffice:audit", "backoffice:audit:view"),
 )
 

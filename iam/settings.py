@@ -125,6 +125,7 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_CHANGE_EMAIL = False
+ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "accounts.tokens.PasswordResetTokens"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
 ACCOUNT_RATE_LIMITS = {
     # Failed logins: per client IP, and per account (the email typed).

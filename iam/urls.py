@@ -14,6 +14,6 @@ urlpatterns = [
     path("", include("backoffice.urls")),
 ]
 
-handler403 = "backoffice.views.forbidden"
-handler404 = "backoffice.views.not_found"
-handler500 = "backoffice.views.server_error"
+handler403 = "backoffice.views.errors.forbidden"
+handler404 = "backoffice.views.errors.not_found"
+handler500 = "backoffice.views.errors.server_error"

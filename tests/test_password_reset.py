@@ -4,13 +4,13 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from allauth.account.forms import EmailAwarePasswordResetTokenGenerator
 from allauth.account.utils import user_pk_to_url_str
 from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import Client
 
 from accounts.models import AuditEvent, User
+from accounts.tokens import PasswordResetTokens
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
 
@@ -68,7 +68,7 @@ def test_link_sets_new_password_once(client, user):
 
 
 def _link_issued_ago(user, age: timedelta) -> str:
-    generator = EmailAwarePasswordResetTokenGenerator()
+    generator = PasswordResetTokens()
     issued = generator._num_seconds(datetime.now() - age)
     token = generator._make_token_with_timestamp(user, issued, generator.secret)
     return f"/password/reset/key/{user_pk_to_url_str(user)}-{token}/"

@@ -1,0 +1,166 @@
+"""Forms of the admin screens: parse and validate input, nothing more.
+
+Rules that need the database state (last root, groups in use) live in
+`accounts.services`; their refusals come back as AccountError and are shown
+on the form.
+"""
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from accounts.models import Group, Role, User
+from accounts.selectors import USER_SORTS, user_get_by_email
+from accounts.services import AccountError, parse_rules
+
+STATUS_CHOICES = [("active", "Active"), ("blocked", "Blocked")]
+
+
+class GroupsField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Group.objects.order_by("name"), required=False, **kwargs)
+
+
+class UserFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *STATUS_CHOICES])
+    group = forms.ModelChoiceField(
+        required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for key in USER_SORTS],
+    )
+
+    def filters(self) -> dict:
+        """Valid filters only: a bad value is dropped, never a 500."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "q": data.get("q") or "",
+            "status": data.get("status") or "",
+            "group": data.get("group"),
+            "sort": data.get("sort") or "email",
+        }
+
+
+class _UserFields(forms.Form):
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField(max_length=254)
+    groups = GroupsField()
+    status = forms.ChoiceField(choices=STATUS_CHOICES, widget=forms.RadioSelect, initial="active")
+
+    def __init__(self, *args, instance: User | None = None, **kwargs):
+        self.instance = instance
+        super().__init__(*args, **kwargs)
+
+    def clean_first_name(self):
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self):
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        existing = user_get_by_email(email)
+        if existing is not None and (self.instance is None or existing.pk != self.instance.pk):
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+
+class UserCreateForm(_UserFields):
+    password_mode = forms.ChoiceField(
+        label="Password",
+        choices=[
+            ("invite", "Send a set-password email (the link is valid 72 hours)"),
+            ("password", "Set an initial password now"),
+        ],
+        widget=forms.RadioSelect,
+        initial="invite",
+    )
+    password1 = forms.CharField(
+        label="Initial password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Initial password (again)",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password_mode") != "password":
+            data["password1"] = data["password2"] = ""
+            return data
+        p1, p2 = data.get("password1", ""), data.get("password2", "")
+        if not p1:
+            self.add_error("password1", "Type the initial password, or choose the email.")
+        elif p1 != p2:
+            self.add_error("password2", "The two passwords do not match.")
+        else:
+            probe = User(
+                email=data.get("email", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
+            try:
+                password_validation.validate_password(p1, user=probe)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class UserEditForm(_UserFields):
+    pass
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=255, required=False)
+    roles = forms.ModelMultipleChoiceField(
+        queryset=Role.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=255, required=False)
+    rules = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text=(
+            "One rule per line: allow or deny, then area:screen:action. Each part is a "
+            "lower-case name or * for any, e.g. 'allow backoffice:users:*' or "
+            "'deny backoffice:users:delete'. Deny wins over allow."
+        ),
+    )
+
+    def clean_rules(self):
+        try:
+            return parse_rules(self.cleaned_data["rules"])
+        except AccountError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=254)
+    action = forms.CharField(required=False, max_length=64)
+    target = forms.CharField(required=False, max_length=254)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def filters(self) -> dict:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }

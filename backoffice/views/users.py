@@ -1,0 +1,161 @@
+"""Users screens: list, add, edit, block/unblock, delete, send a reset link."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import services
+from accounts.models import User
+from accounts.selectors import user_search
+from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
+from backoffice.paging import page_of
+from backoffice.permissions import requires
+
+
+@requires("backoffice:users:view")
+def user_list(request):
+    filters = UserFilterForm(request.GET or None)
+    chosen = filters.filters()
+    page = page_of(request, user_search(**chosen))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "backoffice/users/list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "sort_links": _sort_links(query, chosen["sort"]),
+        },
+    )
+
+
+def _sort_links(query, current: str) -> dict:
+    """Column header links: a click sorts by the column, a second reverses it."""
+    links = {}
+    for column in ("email", "name", "created", "last_login"):
+        q = query.copy()
+        q["sort"] = f"-{column}" if current == column else column
+        arrow = " ↑" if current == column else " ↓" if current == f"-{column}" else ""
+        links[column] = {"url": "?" + q.urlencode(), "arrow": arrow}
+    return links
+
+
+@requires("backoffice:users:create")
+def user_create(request):
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        invite = data["password_mode"] == "invite"
+        try:
+            user = services.user_create(
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                password=None if invite else data["password1"],
+                groups=list(data["groups"]),
+                active=data["status"] == "active",
+                actor=request.user,
+                request=request,
+            )
+        except services.AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if invite and user.is_active:
+                services.user_send_password_link(
+                    user=user, invitation=True, actor=request.user, request=request
+                )
+                messages.success(
+                    request, f"User {user.email} added; a set-password email is on its way."
+                )
+            else:
+                messages.success(request, f"User {user.email} added.")
+            return redirect("backoffice:user-edit", pk=user.pk)
+    return render(request, "backoffice/users/create.html", {"form": form})
+
+
+@requires("backoffice:users:edit")
+def user_edit(request, pk: int):
+    user = get_object_or_404(User, pk=pk)
+    initial = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "groups": list(user.groups.all()),
+        "status": user.status,
+    }
+    form = UserEditForm(request.POST or None, initial=initial, instance=user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.user_update(
+                user=user,
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                groups=list(data["groups"]),
+                active=data["status"] == "active",
+                actor=request.user,
+                request=request,
+            )
+        except services.AccountError as exc:
+            form.add_error(None, str(exc))
+            user.refresh_from_db()
+        else:
+            messages.success(request, f"User {user.email} saved.")
+            return redirect("backoffice:user-edit", pk=user.pk)
+    return render(request, "backoffice/users/edit.html", {"form": form, "subject": user})
+
+
+def _status_change(request, pk: int, *, active: bool):
+    user = get_object_or_404(User, pk=pk)
+    try:
+        services.user_set_status(user=user, active=active, actor=request.user, request=request)
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        done = "unblocked" if active else "blocked; their sessions have ended"
+        messages.success(request, f"User {user.email} {done}.")
+    return redirect("backoffice:user-edit", pk=user.pk)
+
+
+@require_POST
+@requires("backoffice:users:block")
+def user_block(request, pk: int):
+    return _status_change(request, pk, active=False)
+
+
+@require_POST
+@requires("backoffice:users:block")
+def user_unblock(request, pk: int):
+    return _status_change(request, pk, active=True)
+
+
+@requires("backoffice:users:delete")
+def user_delete(request, pk: int):
+    user = get_object_or_404(User, pk=pk)
+    if request.method == "POST":
+        try:
+            services.user_delete(user=user, actor=request.user, request=request)
+        except services.AccountError as exc:
+            messages.error(request, str(exc))
+            return redirect("backoffice:user-edit", pk=pk)
+        messages.success(request, f"User {user.email} deleted.")
+        return redirect("backoffice:users")
+    return render(request, "backoffice/users/delete.html", {"subject": user})
+
+
+@require_POST
+@requires("backoffice:users:reset-password")
+def user_password_reset(request, pk: int):
+    user = get_object_or_404(User, pk=pk)
+    try:
+        services.user_send_password_link(
+            user=user, invitation=False, actor=request.user, request=request
+        )
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"A password reset email was sent to {user.email}.")
+    return redirect("backoffice:user-edit", pk=pk)
