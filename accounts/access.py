@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import transaction
 
 from accounts.resources import pattern_matches, split_resource, validate_resource
 
@@ -57,6 +58,14 @@ def _generation() -> str:
 def invalidate_all() -> None:
     """Forget every compiled rule set; next requests recompile."""
     cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def invalidate_now_and_on_commit() -> None:
+    """For a write inside a transaction: forget now (this transaction sees its
+    own change) and again at commit (a concurrent request may have cached the
+    old rules between the two)."""
+    invalidate_all()
+    transaction.on_commit(invalidate_all)
 
 
 def _load_rules(user_id: int) -> CompiledRules:

@@ -8,7 +8,6 @@
 """
 
 from allauth.account.signals import password_reset
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts import access
@@ -16,7 +15,7 @@ from accounts.models import Group, Membership, Role, Rule, User
 
 
 def _invalidate(**_kwargs):
-    transaction.on_commit(access.invalidate_all)
+    access.invalidate_now_and_on_commit()
 
 
 def _on_password_reset(sender, request, user, **_kwargs):

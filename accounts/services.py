@@ -509,6 +509,6 @@ def role_delete(*, role: Role, actor, request=None) -> None:
 
 def _acl_changed() -> None:
     """bulk_create and queryset deletes send no model signals: say it here."""
-    from accounts.access import invalidate_all
+    from accounts.access import invalidate_now_and_on_commit
 
-    transaction.on_commit(invalidate_all)
+    invalidate_now_and_on_commit()
