@@ -60,9 +60,12 @@ class User(AbstractBaseUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
+        # The users list sorts by each of these; `id` breaks ties so pages are stable.
         indexes = [
-            models.Index(fields=["status"]),
-            models.Index(fields=["last_name", "first_name"]),
+            models.Index(fields=["status"], name="accounts_user_status"),
+            models.Index(fields=["last_name", "first_name", "id"], name="accounts_user_name"),
+            models.Index(fields=["created_at", "id"], name="accounts_user_created"),
+            models.Index(fields=["last_login", "id"], name="accounts_user_last_login"),
         ]
 
     def __str__(self):

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
+from accounts.access import can
 from accounts.models import User
 from accounts.selectors import user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
@@ -27,6 +28,8 @@ def user_list(request):
             "filters": filters,
             "query": query.urlencode(),
             "sort_links": _sort_links(query, chosen["sort"]),
+            "can_edit": can(request.user, "backoffice:users:edit"),
+            "can_create": can(request.user, "backoffice:users:create"),
         },
     )
 

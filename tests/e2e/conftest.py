@@ -39,3 +39,18 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _seeded_groups(request):
+    """Browser tests run in real transactions, and the database is emptied
+    after each one; put back what the seed migration gives every install."""
+    if "live_server" not in request.fixturenames:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("transactional_db")
+    seed = importlib.import_module("accounts.migrations.0002_seed_groups").seed
+    seed(apps, None)
