@@ -18,6 +18,14 @@ SESSION_LOGIN_AT = "iam_login_at"
 SESSION_SEEN_AT = "iam_seen_at"
 
 
+def session_started(request, user, *, method: str) -> None:
+    """Every login, password or SSO: start the lifetime clocks and audit it."""
+    now = int(time.time())
+    request.session[SESSION_LOGIN_AT] = now
+    request.session[SESSION_SEEN_AT] = now
+    audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
@@ -47,10 +55,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def login(self, request, user) -> None:
         super().login(request, user)
-        now = int(time.time())
-        request.session[SESSION_LOGIN_AT] = now
-        request.session[SESSION_SEEN_AT] = now
-        audit("login.succeeded", request=request, actor=user, target=user)
+        session_started(request, user, method="password")
 
     def logout(self, request) -> None:
         user = request.user if request.user.is_authenticated else None
@@ -59,7 +64,22 @@ class AccountAdapter(DefaultAccountAdapter):
         super().logout(request)
 
     def send_password_reset_mail(self, user, email, context) -> None:
-        audit("password.reset.requested", request=context.get("request"), actor=None, target=user)
+        from sso.services import is_sso_only
+
+        request = context.get("request")
+        if is_sso_only(user):
+            # Someone switched off at the identity provider must not come
+            # back through a local password. The page answers as for anyone.
+            audit(
+                "password.reset.refused",
+                request=request,
+                actor=None,
+                target=user,
+                success=False,
+                details={"reason": "sso_only"},
+            )
+            return
+        audit("password.reset.requested", request=request, actor=None, target=user)
         super().send_password_reset_mail(user, email, context)
 
     def get_client_ip(self, request) -> str:

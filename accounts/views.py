@@ -13,7 +13,17 @@ THROTTLED = "too_many_login_attempts"
 
 
 class LoginView(AllauthLoginView):
-    """allauth's login, but a throttled attempt is a 429 and is logged."""
+    """allauth's login, plus one button per SSO provider; a throttled
+    attempt is a 429 and is logged."""
+
+    def get_context_data(self, **kwargs):
+        from sso.registry import providers
+
+        context = super().get_context_data(**kwargs)
+        context["sso_providers"] = [
+            {"name": p.name, "login_url": p.login_url()} for p in providers().values()
+        ]
+        return context
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

@@ -24,3 +24,11 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
 ]
+
+urlpatterns += [
+    path(
+        "users/<int:pk>/identities/<int:identity_pk>/unlink/",
+        users.user_identity_unlink,
+        name="user-identity-unlink",
+    ),
+]

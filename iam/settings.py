@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "accounts",
     "backoffice",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,35 @@ MESSAGE_TAGS = {message_constants.ERROR: "error"}
 
 IAM_SSO_STRATEGY = env.str("IAM_SSO_STRATEGY", default="pre-registered")
 IAM_SSO_DEFAULT_GROUP = env.str("IAM_SSO_DEFAULT_GROUP", default="backoffice-users")
+
+
+def _sso_provider(pid: str) -> dict:
+    """One provider's raw settings from IAM_SSO_<ID>_*; `sso.checks` and the
+    provider classes validate them (a bad value is a clear start-up error)."""
+    prefix = f"IAM_SSO_{pid.upper().replace('-', '_')}_"
+    return {
+        "id": pid,
+        "kind": env.str(prefix + "KIND", default=""),
+        "name": env.str(prefix + "NAME", default=pid),
+        "client_id": env.str(prefix + "CLIENT_ID", default=""),
+        "client_secret": env.str(prefix + "CLIENT_SECRET", default=""),
+        "tenant": env.str(prefix + "TENANT", default=""),
+        "authority": env.str(prefix + "AUTHORITY", default="https://login.microsoftonline.com"),
+        "issuer": env.str(prefix + "ISSUER", default=""),
+        "scopes": env.str(prefix + "SCOPES", default="openid email profile").split(),
+        "role_claim": env.str(prefix + "ROLE_CLAIM", default="roles"),
+        "role_map": env.str(prefix + "ROLE_MAP", default="{}"),
+        "strategy": env.str(prefix + "STRATEGY", default="") or IAM_SSO_STRATEGY,
+        "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
+    }
+
+
+IAM_SSO_PROVIDERS = {
+    pid: _sso_provider(pid)
+    for pid in (p.strip().lower() for p in env.list("IAM_SSO_PROVIDERS", default=[]))
+    if pid
+}
+IAM_SSO_HTTP_TIMEOUT = env.float("IAM_SSO_HTTP_TIMEOUT", default=5.0)
 IAM_MFA_REQUIRED_GROUPS = env.list("IAM_MFA_REQUIRED_GROUPS", default=["root"])
 
 # --- HTTP hardening ---------------------------------------------------------

@@ -10,6 +10,7 @@ urlpatterns = [
     path("email/", account_views.not_found),
     path("confirm-email/", account_views.not_found),
     path("confirm-email/<str:key>/", account_views.not_found),
+    path("sso/", include("sso.urls")),
     path("", include("allauth.urls")),
     path("", include("backoffice.urls")),
 ]

@@ -162,3 +162,16 @@ def user_password_reset(request, pk: int):
     else:
         messages.success(request, f"A password reset email was sent to {user.email}.")
     return redirect("backoffice:user-edit", pk=pk)
+
+
+@require_POST
+@requires("backoffice:users:edit")
+def user_identity_unlink(request, pk: int, identity_pk: int):
+    """Forget one SSO link: that identity's next login is a first login again."""
+    from sso.models import Identity
+    from sso.services import identity_unlink
+
+    identity = get_object_or_404(Identity, pk=identity_pk, user_id=pk)
+    identity_unlink(identity=identity, actor=request.user, request=request)
+    messages.success(request, f"The {identity.provider} identity was unlinked.")
+    return redirect("backoffice:user-edit", pk=pk)

@@ -1,0 +1,162 @@
+"""The authorization code flow with PKCE, state and nonce.
+
+`begin` puts a one-time state in the session and sends the browser to the
+provider; `complete` takes the state back out (so a callback can be used
+once), trades the code for tokens at the token endpoint, validates the ID
+token and returns its claims. Everything that can go wrong raises SSOError.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import quote
+
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from django.http import HttpRequest
+from django.utils.http import urlencode
+from requests.auth import HTTPBasicAuth
+
+from sso import metadata
+from sso.errors import SSOError
+from sso.tokens import validate_id_token
+
+SESSION_KEY = "sso_pending"
+STATE_TTL = 10 * 60  # seconds a person may spend at the provider
+MAX_PENDING = 5
+
+
+def redirect_uri(request: HttpRequest, provider) -> str:
+    return request.build_absolute_uri(provider.callback_path())
+
+
+def begin(request: HttpRequest, provider, next_url: str = "") -> str:
+    """The provider's authorization URL for this browser."""
+    doc = metadata.discovery(provider)
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    verifier = generate_token(64)
+    pending = {
+        s: v
+        for s, v in request.session.get(SESSION_KEY, {}).items()
+        if v["at"] > time.time() - STATE_TTL
+    }
+    pending = dict(sorted(pending.items(), key=lambda kv: kv[1]["at"])[-(MAX_PENDING - 1) :])
+    pending[state] = {
+        "provider": provider.id,
+        "nonce": nonce,
+        "verifier": verifier,
+        "next": next_url,
+        "at": int(time.time()),
+    }
+    request.session[SESSION_KEY] = pending
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": provider.client_id,
+            "redirect_uri": redirect_uri(request, provider),
+            "scope": " ".join(provider.scopes),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    endpoint = doc["authorization_endpoint"]
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def take_pending(request: HttpRequest, provider, state) -> dict:
+    """The pending login this state names; it can be taken once only."""
+    pending = request.session.get(SESSION_KEY, {})
+    entry = pending.pop(state, None) if isinstance(state, str) else None
+    request.session[SESSION_KEY] = pending
+    if entry is None or entry["provider"] != provider.id:
+        raise provider.fail(
+            "this sign-in link is not valid here (expired, used already, or from another "
+            "browser). Please try again.",
+            "state_mismatch",
+        )
+    if entry["at"] < time.time() - STATE_TTL:
+        raise provider.fail("the sign-in took too long. Please try again.", "state_expired")
+    return entry
+
+
+def complete(request: HttpRequest, provider) -> tuple[dict, str]:
+    """Claims of the person who signed in, and where to send them next."""
+    params = request.GET
+    entry = take_pending(request, provider, params.get("state"))
+    if params.get("error"):
+        if params["error"] == "access_denied":
+            raise provider.fail("sign-in was cancelled.", "idp_access_denied")
+        raise provider.fail("the provider reported an error.", f"idp_error:{params['error'][:40]}")
+    code = params.get("code")
+    if not code:
+        raise provider.fail("the provider sent no authorization code.", "no_code")
+    tokens = _exchange(request, provider, code, entry["verifier"])
+    claims = validate_id_token(provider, tokens.get("id_token"), nonce=entry["nonce"])
+    if not provider.profile(claims).email and tokens.get("access_token"):
+        claims = _with_userinfo(provider, claims, tokens["access_token"])
+    return claims, entry["next"]
+
+
+def _exchange(request, provider, code: str, verifier: str) -> dict:
+    doc = metadata.discovery(provider)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri(request, provider),
+        "code_verifier": verifier,
+    }
+    auth = None
+    methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    if "client_secret_basic" in methods:
+        # RFC 6749 §2.3.1: form-encode id and secret before Basic auth.
+        auth = HTTPBasicAuth(
+            quote(provider.client_id, safe=""), quote(provider.client_secret, safe="")
+        )
+    else:
+        data.update(client_id=provider.client_id, client_secret=provider.client_secret)
+    response = metadata.http(
+        "POST",
+        doc["token_endpoint"],
+        provider.name,
+        data=data,
+        auth=auth,
+        headers={"Accept": "application/json"},
+    )
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        error = body.get("error", "") if isinstance(body, dict) else ""
+        raise provider.fail(
+            "the provider refused the sign-in code.", f"token_error:{str(error)[:40]}"
+        )
+    return body
+
+
+def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
+    """Userinfo fills in what the ID token left out; its `sub` must match."""
+    doc = metadata.discovery(provider)
+    if not doc.get("userinfo_endpoint"):
+        return claims
+    response = metadata.http(
+        "GET",
+        doc["userinfo_endpoint"],
+        provider.name,
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+    )
+    try:
+        info = response.json() if response.status_code == 200 else None
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise SSOError(f"Log in with {provider.name} failed: no user information.", "userinfo")
+    if info.get("sub") != claims["sub"]:
+        raise provider.fail("the user information belongs to someone else.", "userinfo_sub")
+    merged = dict(info)
+    merged.update(claims)  # the signed ID token wins where both speak
+    return merged

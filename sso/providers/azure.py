@@ -1,0 +1,85 @@
+"""Microsoft Entra ID (Azure AD), v2.0 endpoints.
+
+Single-tenant: TENANT is the tenant id and tokens must come from it.
+Multi-tenant (`organizations`, `common`, or a domain name): the discovery
+issuer is a template `…/{tenantid}/v2.0`; the token's own `tid` fills it in
+and must be one of ALLOWED_TENANTS.
+"""
+
+import re
+
+from sso.errors import SSOError
+from sso.providers.base import EMAIL_RE, Profile, Provider, _text
+
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+class AzureProvider(Provider):
+    kind = "azure"
+
+    @property
+    def tenant(self) -> str:
+        return self.config.get("tenant", "")
+
+    @property
+    def authority(self) -> str:
+        return (self.config.get("authority") or "https://login.microsoftonline.com").rstrip("/")
+
+    @property
+    def allowed_tenants(self) -> set[str]:
+        if GUID.match(self.tenant):
+            return {self.tenant.lower()}
+        return {t.strip().lower() for t in self.config.get("allowed_tenants") or [] if t.strip()}
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.authority}/{self.tenant}/v2.0/.well-known/openid-configuration"
+
+    def config_errors(self) -> list[str]:
+        errors = super().config_errors()
+        prefix = f"IAM_SSO_{self.id.upper()}_"
+        if not self.tenant:
+            errors.append(f"{prefix}TENANT is required for kind azure")
+        elif not GUID.match(self.tenant) and not self.allowed_tenants:
+            errors.append(
+                f"{prefix}ALLOWED_TENANTS is required when {prefix}TENANT is not a tenant id"
+            )
+        bad = [t for t in self.allowed_tenants if not GUID.match(t)]
+        if bad:
+            errors.append(f"{prefix}ALLOWED_TENANTS must be tenant ids (GUIDs): {', '.join(bad)}")
+        return errors
+
+    def check_discovered_issuer(self, issuer) -> None:
+        if not isinstance(issuer, str) or not issuer.startswith(self.authority.split("//")[0]):
+            raise SSOError(f"{self.name} is misconfigured: no usable issuer.", "issuer_mismatch")
+        if GUID.match(self.tenant) and self.tenant.lower() not in issuer.lower():
+            raise SSOError(
+                f"{self.name} is misconfigured: discovery issuer {issuer!r} is not tenant "
+                f"{self.tenant}.",
+                "issuer_mismatch",
+            )
+
+    def expected_issuer(self, claims: dict, discovered_issuer: str) -> str:
+        tid = claims.get("tid")
+        if not isinstance(tid, str) or tid.lower() not in self.allowed_tenants:
+            raise self.fail("your organisation (tenant) is not allowed here.", "tenant_not_allowed")
+        return discovered_issuer.replace("{tenantid}", tid)
+
+    def profile(self, claims: dict) -> Profile:
+        # Entra often leaves `email` out; the sign-in name is an address for
+        # work accounts. Both are vouched for by the (allowed) tenant.
+        email = ""
+        for claim in ("email", "preferred_username", "upn"):
+            value = claims.get(claim)
+            if isinstance(value, str) and EMAIL_RE.match(value.strip()):
+                email = value.strip().lower()
+                break
+        return Profile(
+            email=email,
+            first_name=_text(claims.get("given_name")),
+            last_name=_text(claims.get("family_name")),
+            email_vouched=bool(email),
+        )
+
+    def link_extras(self, claims: dict) -> dict:
+        return {"oid": _text(claims.get("oid"), 64), "tid": _text(claims.get("tid"), 64)}

@@ -1,0 +1,42 @@
+"""Provider kinds by name, and the providers configured in IAM_SSO_*.
+
+A new kind is one module with a Provider subclass plus one line here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from sso.providers.azure import AzureProvider
+from sso.providers.base import Provider
+from sso.providers.oidc import OIDCProvider
+
+KINDS: dict[str, type[Provider]] = {
+    AzureProvider.kind: AzureProvider,
+    OIDCProvider.kind: OIDCProvider,
+}
+
+
+@cache
+def providers() -> dict[str, Provider]:
+    """The configured providers whose kind exists, in configuration order."""
+    return {
+        pid: KINDS[config["kind"]](config)
+        for pid, config in settings.IAM_SSO_PROVIDERS.items()
+        if config.get("kind") in KINDS
+    }
+
+
+def get_provider(provider_id: str) -> Provider | None:
+    return providers().get(provider_id)
+
+
+def _forget(setting, **kwargs):
+    if setting == "IAM_SSO_PROVIDERS":
+        providers.cache_clear()
+
+
+setting_changed.connect(_forget)

@@ -1,0 +1,147 @@
+"""Who a validated SSO identity is here: links, the two strategies, role mapping."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.audit import audit
+from accounts.models import Group, Membership, User
+from accounts.selectors import user_get_by_email
+from accounts.services import AccountError, user_create
+from sso.models import Identity
+
+logger = logging.getLogger("iam.sso")
+
+
+def resolve_user(*, request, provider, claims: dict) -> User:
+    """The account this identity logs in as, creating or linking it when the
+    strategy allows. Raises SSOError (via provider.fail) otherwise."""
+    issuer, subject = claims["iss"], claims["sub"]
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                identity = (
+                    Identity.objects.select_related("user")
+                    .filter(provider=provider.id, issuer=issuer, subject=subject)
+                    .first()
+                )
+                if identity is None:
+                    identity = _first_login(request=request, provider=provider, claims=claims)
+                user = identity.user
+                if not user.is_active:
+                    raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
+                identity.last_login_at = timezone.now()
+                identity.email = provider.profile(claims).email or identity.email
+                identity.save(update_fields=["last_login_at", "email"])
+                sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
+                return user
+        except IntegrityError:
+            # Another first login of the same identity (or address) won the
+            # race: the link or account now exists; look again.
+            logger.info("sso %s: concurrent first login (attempt %d)", provider.id, attempt + 1)
+    raise provider.fail("the account could not be set up. Please try again.", "provision_failed")
+
+
+def _first_login(*, request, provider, claims: dict) -> Identity:
+    profile = provider.profile(claims)
+    if not profile.email:
+        raise provider.fail("the provider did not tell us your email address.", "no_email")
+    if not profile.email_vouched:
+        raise provider.fail(
+            "the provider does not vouch for your email address (not verified).",
+            "email_not_verified",
+        )
+    user = user_get_by_email(profile.email)
+    if user is None:
+        if provider.strategy != "auto-provision":
+            raise provider.fail(
+                f"there is no Back Office account for {profile.email}. "
+                "Ask an administrator to create one.",
+                "no_account",
+            )
+        user = _provision(request=request, provider=provider, profile=profile)
+    elif user.identities.filter(provider=provider.id).exists():
+        # The account is bound to another subject of this provider.
+        raise provider.fail(
+            f"the account {profile.email} is linked to another {provider.name} identity.",
+            "linked_elsewhere",
+        )
+    identity = Identity.objects.create(
+        user=user,
+        provider=provider.id,
+        issuer=claims["iss"],
+        subject=claims["sub"],
+        email=profile.email,
+        **provider.link_extras(claims),
+    )
+    audit(
+        "sso.linked",
+        request=request,
+        actor=user,
+        target=user,
+        details={"provider": provider.id, "subject": claims["sub"]},
+    )
+    return identity
+
+
+def _provision(*, request, provider, profile) -> User:
+    group = Group.objects.filter(name=settings.IAM_SSO_DEFAULT_GROUP).first()
+    try:
+        return user_create(
+            email=profile.email,
+            first_name=profile.first_name or profile.email.split("@")[0],
+            last_name=profile.last_name or "-",
+            password=None,
+            groups=[group] if group else [],
+            request=request,
+            via=f"sso:{provider.id}",
+        )
+    except AccountError:
+        # Created concurrently by the other request: let the retry find it.
+        raise IntegrityError("account created concurrently") from None
+
+
+def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
+    """Bring the groups that came from this provider's role mapping in line
+    with the roles asserted now. Memberships given by hand are never touched."""
+    wanted_names = {g for role in provider.roles(claims) for g in provider.role_map.get(role, [])}
+    wanted = {g.pk: g for g in Group.objects.filter(name__in=wanted_names)}
+    source = f"sso:{provider.id}"
+    current = {m.group_id: m for m in user.memberships.select_related("group")}
+    added = [g for pk, g in wanted.items() if pk not in current]
+    removed = [m for pk, m in current.items() if m.source == source and pk not in wanted]
+    if not added and not removed:
+        return
+    Membership.objects.bulk_create([Membership(user=user, group=g, source=source) for g in added])
+    Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
+    from accounts.access import invalidate_now_and_on_commit
+
+    invalidate_now_and_on_commit()
+    audit(
+        "sso.groups.synced",
+        request=request,
+        actor=user,
+        target=user,
+        details={
+            "provider": provider.id,
+            "added": sorted(g.name for g in added),
+            "removed": sorted(m.group.name for m in removed),
+        },
+    )
+
+
+def identity_unlink(*, identity: Identity, actor, request=None) -> None:
+    with transaction.atomic():
+        user = identity.user
+        details = {"provider": identity.provider, "subject": identity.subject}
+        identity.delete()
+        audit("sso.unlinked", request=request, actor=actor, target=user, details=details)
+
+
+def is_sso_only(user: User) -> bool:
+    """An account that only SSO can open: no usable password, a linked identity."""
+    return not user.has_usable_password() and user.identities.exists()

@@ -1,0 +1,108 @@
+"""ID token validation (OpenID Connect Core 1.0 §3.1.3.7).
+
+joserfc (Authlib's JOSE library) checks the signature against the
+provider's published keys, with only the algorithms the provider publishes
+(never `none`, never a symmetric one). Authlib's `CodeIDToken` then checks
+iss (pinned), aud, azp, exp, iat, nonce and that sub is present.
+"""
+
+from __future__ import annotations
+
+import time
+
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from sso import metadata
+from sso.errors import SSOError
+
+LEEWAY = 60  # seconds of clock skew we accept
+MAX_AGE = 10 * 60  # an ID token older than this is not accepted
+ASYMMETRIC = {
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+}
+
+
+def _header(token: str) -> dict:
+    import base64
+    import json
+
+    try:
+        segment = token.split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, IndexError, TypeError):
+        return {}
+
+
+def _allowed_algorithms(provider, discovery: dict) -> list[str]:
+    published = discovery.get("id_token_signing_alg_values_supported") or ["RS256"]
+    allowed = [alg for alg in published if alg in ASYMMETRIC]
+    if not allowed:
+        raise provider.fail("the provider publishes no signing algorithm we accept.", "bad_alg")
+    return allowed
+
+
+def _key_set(provider, kid) -> KeySet:
+    keys = metadata.jwks(provider)
+    if kid and not any(k.get("kid") == kid for k in keys["keys"]):
+        keys = metadata.jwks(provider, refresh=True)  # keys rotated?
+    try:
+        return KeySet.import_key_set(keys)
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise SSOError(f"{provider.name} sent an unreadable key set.", "idp_error") from None
+
+
+def validate_id_token(provider, id_token, *, nonce: str) -> dict:
+    """The claims of a valid ID token, or SSOError saying what was wrong."""
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        raise provider.fail("the provider sent no valid ID token.", "no_id_token")
+    discovery = metadata.discovery(provider)
+    algorithms = _allowed_algorithms(provider, discovery)
+    header = _header(id_token)
+    if header.get("alg") not in algorithms:
+        raise provider.fail("the ID token is signed with an algorithm we do not accept.", "bad_alg")
+    key_set = _key_set(provider, header.get("kid"))
+    try:
+        token = jwt.decode(id_token, key_set, algorithms=algorithms)
+    except (JoseError, ValueError) as exc:
+        raise provider.fail(
+            "the ID token signature is not valid.", f"bad_signature:{type(exc).__name__}"
+        ) from None
+
+    claims = token.claims
+    issuer = provider.expected_issuer(claims, discovery["issuer"])
+    checked = CodeIDToken(
+        claims,
+        token.header,
+        options={
+            "iss": {"essential": True, "value": issuer},
+            "aud": {"essential": True, "value": provider.client_id},
+            "sub": {"essential": True},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+            "nonce": {"essential": True, "value": nonce},
+        },
+        params={"nonce": nonce, "client_id": provider.client_id},
+    )
+    try:
+        checked.validate(now=int(time.time()), leeway=LEEWAY)
+    except JoseError as exc:
+        claim = getattr(exc, "claim", "") or type(exc).__name__
+        raise provider.fail(f"the ID token is not valid ({claim}).", f"bad_claim:{claim}") from None
+    iat = claims.get("iat")
+    if not isinstance(iat, int | float) or iat < time.time() - MAX_AGE - LEEWAY:
+        raise provider.fail("the ID token is too old.", "bad_claim:iat")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise provider.fail("the ID token names no subject.", "bad_claim:sub")
+    return dict(claims)

@@ -1,0 +1,74 @@
+"""SSO doors: a POST starts a login at the provider, the callback finishes it."""
+
+import logging
+
+from allauth.account.adapter import get_adapter
+from django.contrib import messages
+from django.contrib.auth import login as django_login
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.adapter import session_started
+from accounts.audit import audit
+from sso import flows
+from sso.errors import SSOError
+from sso.registry import get_provider
+from sso.services import resolve_user
+
+logger = logging.getLogger("iam.sso")
+BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+def _provider_or_404(provider_id: str):
+    provider = get_provider(provider_id)
+    if provider is None:
+        raise Http404("No such identity provider.")
+    return provider
+
+
+def _safe_next(request, url: str) -> str:
+    ok = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if url and ok else "/"
+
+
+def _failed(request, provider, error: SSOError):
+    logger.warning("sso %s failed: %s", provider.id, error.reason)
+    audit(
+        "sso.failed",
+        request=request,
+        target_label=provider.id,
+        success=False,
+        details={"provider": provider.id, "reason": error.reason},
+    )
+    messages.error(request, error.message)
+    return redirect("account_login")
+
+
+@require_POST
+def login(request, provider_id: str):
+    provider = _provider_or_404(provider_id)
+    try:
+        url = flows.begin(request, provider, next_url=request.POST.get("next", ""))
+    except SSOError as error:
+        return _failed(request, provider, error)
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+def callback(request, provider_id: str):
+    provider = _provider_or_404(provider_id)
+    try:
+        claims, next_url = flows.complete(request, provider)
+        user = resolve_user(request=request, provider=provider, claims=claims)
+    except SSOError as error:
+        return _failed(request, provider, error)
+    django_login(request, user, backend=BACKEND)
+    session_started(request, user, method=f"sso:{provider.id}")
+    get_adapter(request).add_message(
+        request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}
+    )
+    return redirect(_safe_next(request, next_url))

@@ -1,0 +1,461 @@
+"""Single sign-on through HTTP against an in-process OpenID provider."""
+
+import threading
+import time
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+from django.test import Client
+
+from accounts.models import AuditEvent, Group, Membership, User
+from sso.models import Identity
+from tests.conftest import login
+from tests.factories import PASSWORD, GroupFactory, UserFactory
+from tests.oidc_fake import TENANT, FakeIdP, new_key
+
+pytestmark = pytest.mark.django_db
+
+ADA = {
+    "sub": "ada-sub-1",
+    "email": "ada@shop.example",
+    "email_verified": True,
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+}
+
+
+@pytest.fixture(scope="module")
+def idp():
+    server = FakeIdP()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake(idp, settings):
+    idp.reset_behaviour()
+    idp.hits.clear()
+    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+    return idp
+
+
+def configure(settings, idp, **extra):
+    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config(**extra)}
+
+
+def start(client, pid="fake", **data):
+    response = client.post(f"/sso/{pid}/login/", data)
+    assert response.status_code == 302, response
+    return response["Location"]
+
+
+def sso_login(client, idp, claims, pid="fake", **data):
+    """The whole round trip; returns the callback's response."""
+    return client.get(idp.authorize(start(client, pid, **data), claims))
+
+
+def failure(response, client) -> str:
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert "_auth_user_id" not in client.session
+    page = client.get("/login/")
+    return page.content.decode()
+
+
+def last_failure_reason() -> str:
+    return AuditEvent.objects.filter(action="sso.failed").latest("id").details["reason"]
+
+
+class TestLoginPage:
+    def test_one_post_button_per_provider(self, client, fake, settings):
+        settings.IAM_SSO_PROVIDERS = {
+            "fake": fake.oidc_config(name="Okta"),
+            "azure": fake.azure_config(name="Microsoft"),
+        }
+        html = client.get("/login/").content.decode()
+        assert 'action="/sso/fake/login/"' in html and "Log in with Okta" in html
+        assert 'action="/sso/azure/login/"' in html and "Log in with Microsoft" in html
+
+    def test_login_is_post_only_and_unknown_provider_is_404(self, client, fake):
+        assert client.get("/sso/fake/login/").status_code == 405
+        assert client.post("/sso/nope/login/").status_code == 404
+        assert client.get("/sso/nope/callback/?code=x&state=y").status_code == 404
+
+    def test_authorization_request_uses_pkce_state_nonce(self, client, fake):
+        url = start(client)
+        assert url.startswith(fake.issuer + "/authorize?")
+        for part in (
+            "response_type=code",
+            "client_id=backoffice",
+            "code_challenge_method=S256",
+            "state=",
+            "nonce=",
+            "scope=openid+email+profile",
+            "redirect_uri=http%3A%2F%2Ftestserver%2Fsso%2Ffake%2Fcallback%2F",
+        ):
+            assert part in url
+
+
+class TestPreRegistered:
+    def test_existing_account_logs_in_and_is_linked(self, client, fake):
+        user = UserFactory(email="ada@shop.example")
+        response = sso_login(client, fake, ADA, next="/users/")
+        assert response.status_code == 302 and response["Location"] == "/users/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+        identity = Identity.objects.get(user=user)
+        assert (identity.provider, identity.issuer, identity.subject) == (
+            "fake",
+            fake.issuer,
+            "ada-sub-1",
+        )
+        event = AuditEvent.objects.filter(action="login.succeeded").latest("id")
+        assert event.details == {"method": "sso:fake"}
+        assert AuditEvent.objects.filter(action="sso.linked", target_id=user.pk).exists()
+
+    def test_no_account_means_no_login_and_no_account(self, client, fake):
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "Log in with Fake IdP failed" in html and "Ask an administrator" in html
+        assert not User.objects.filter(email="ada@shop.example").exists()
+        assert last_failure_reason() == "no_account"
+
+    def test_link_holds_whatever_the_email_later_says(self, client, fake):
+        user = UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        other = UserFactory(email="renamed@shop.example")
+        client.post("/logout/")
+        sso_login(client, fake, {**ADA, "email": "renamed@shop.example"})
+        assert int(client.session["_auth_user_id"]) == user.pk != other.pk
+
+    def test_another_subject_cannot_take_a_linked_account(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        intruder = Client()
+        html = failure(sso_login(intruder, fake, {**ADA, "sub": "someone-else"}), intruder)
+        assert "linked to another Fake IdP identity" in html
+
+    def test_unverified_email_cannot_match_an_account(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        html = failure(sso_login(client, fake, {**ADA, "email_verified": False}), client)
+        assert "does not vouch for your email" in html
+        assert not Identity.objects.exists()
+
+    def test_blocked_account_is_refused(self, client, fake):
+        UserFactory(email="ada@shop.example", status=User.Status.BLOCKED)
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "your account is blocked" in html
+        assert last_failure_reason() == "blocked"
+
+
+class TestAutoProvision:
+    def test_first_login_creates_account_in_default_group(self, client, fake, settings):
+        configure(settings, fake, strategy="auto-provision")
+        response = sso_login(client, fake, ADA)
+        assert response.status_code == 302 and response["Location"] == "/"
+        user = User.objects.get(email="ada@shop.example")
+        assert (user.first_name, user.last_name, user.status) == ("Ada", "Lovelace", "active")
+        assert not user.has_usable_password()
+        assert [g.name for g in user.groups.all()] == ["backoffice-users"]
+        assert AuditEvent.objects.get(action="user.created").details["via"] == "sso:fake"
+        assert "Ada Lovelace" in client.get("/").content.decode()
+
+    def test_per_provider_strategy_overrides_global(self, client, fake, settings):
+        settings.IAM_SSO_STRATEGY = "auto-provision"
+        configure(settings, fake, strategy="pre-registered")
+        failure(sso_login(client, fake, ADA), client)
+        assert not User.objects.exists() or not User.objects.filter(email=ADA["email"]).exists()
+
+    def test_blocked_provisioned_account_is_refused_next_time(self, client, fake, settings):
+        configure(settings, fake, strategy="auto-provision")
+        sso_login(client, fake, ADA)
+        User.objects.filter(email="ada@shop.example").update(status="blocked")
+        again = Client()
+        assert "blocked" in failure(sso_login(again, fake, ADA), again)
+
+    def test_sso_only_account_gets_no_password_reset_mail(self, client, fake, settings):
+        configure(settings, fake, strategy="auto-provision")
+        sso_login(client, fake, ADA)
+        response = Client().post("/password/reset/", {"email": "ada@shop.example"})
+        assert response.status_code == 302 and response["Location"] == "/password/reset/done/"
+        assert mail.outbox == []
+        assert AuditEvent.objects.filter(action="password.reset.refused").exists()
+
+
+class TestTokenValidation:
+    @pytest.mark.parametrize(
+        "knob,value,reason",
+        [
+            ("claim_overrides", {"iss": "http://127.0.0.1:1/evil"}, "bad_claim:iss"),
+            ("claim_overrides", {"aud": "someone-else"}, "bad_claim:aud"),
+            ("claim_overrides", {"aud": ["backoffice", "other"], "azp": "other"}, "bad_claim:azp"),
+            ("claim_overrides", {"exp": int(time.time()) - 3600}, "bad_claim:exp"),
+            ("claim_overrides", {"iat": int(time.time()) - 3600}, "bad_claim:iat"),
+            ("claim_overrides", {"nonce": "replayed-nonce"}, "bad_claim:nonce"),
+            ("drop_claims", {"sub"}, "bad_claim:sub"),
+            ("drop_claims", {"nonce"}, "bad_claim:nonce"),
+            ("header_overrides", {"kid": "no-such-key"}, "bad_signature:InvalidKeyIdError"),
+        ],
+    )
+    def test_bad_tokens_never_log_in(self, client, fake, knob, value, reason):
+        UserFactory(email="ada@shop.example")
+        setattr(fake, knob, value)
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "Log in with Fake IdP failed" in html
+        assert last_failure_reason() == reason
+
+    def test_foreign_signature(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        fake.foreign_key = new_key("key-1")  # same kid, other key
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "signature is not valid" in html
+
+    @pytest.mark.parametrize(
+        "header", [{"alg": "none"}, {"alg": "HS256", "kid": "key-1"}, {"alg": "RS512"}]
+    )
+    def test_unpublished_algorithms_are_refused(self, client, fake, header):
+        import base64
+        import json
+
+        def b64(data):
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        UserFactory(email="ada@shop.example")
+        now = int(time.time())
+        fake.raw_id_token = (
+            b64(header)
+            + "."
+            + b64({**ADA, "iss": fake.issuer, "aud": "backoffice", "iat": now, "exp": now + 60})
+            + ".c2lnbmF0dXJl"
+        )
+        failure(sso_login(client, fake, ADA), client)
+        assert last_failure_reason() == "bad_alg"
+
+    def test_state_is_single_use_and_bound_to_the_browser(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        callback = fake.authorize(start(client), ADA)
+        elsewhere = Client()
+        assert "not valid here" in failure(elsewhere.get(callback), elsewhere)
+        assert client.get(callback)["Location"] == "/"
+        client.post("/logout/")
+        assert "not valid here" in failure(client.get(callback), client)
+        forged = Client()
+        assert "not valid here" in failure(
+            forged.get("/sso/fake/callback/?code=abc&state=forged"), forged
+        )
+
+    def test_userinfo_fills_missing_email_and_must_match_sub(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        no_email = {k: v for k, v in ADA.items() if k != "email"}
+        fake.userinfo_claims = {"sub": "ada-sub-1", "email": "ada@shop.example"}
+        assert sso_login(client, fake, no_email)["Location"] == "/"
+        other = Client()
+        fake.userinfo_claims = {"sub": "mallory", "email": "ada@shop.example"}
+        assert "belongs to someone else" in failure(
+            sso_login(other, fake, {**no_email, "sub": "new-sub"}), other
+        )
+
+
+class TestProviderTrouble:
+    def test_user_cancels_at_the_provider(self, client, fake):
+        url = start(client)
+        state = url.split("state=")[1].split("&")[0]
+        response = client.get(f"/sso/fake/callback/?error=access_denied&state={state}")
+        assert "sign-in was cancelled" in failure(response, client)
+
+    def test_token_endpoint_error(self, client, fake):
+        fake.token_status = 500
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "refused the sign-in code" in html
+
+    def test_provider_down_at_discovery(self, client, fake):
+        fake.discovery_status = 503
+        response = client.post("/sso/fake/login/")
+        assert "Fake IdP answered with an error" in failure(response, client)
+
+    def test_provider_too_slow(self, client, fake, settings):
+        settings.IAM_SSO_HTTP_TIMEOUT = 0.3
+        fake.delay = 1.0
+        response = client.post("/sso/fake/login/")
+        assert "Fake IdP did not answer in time" in failure(response, client)
+        assert last_failure_reason() == "idp_timeout"
+
+    def test_provider_unreachable(self, client, settings, fake):
+        configure(settings, fake, issuer="http://127.0.0.1:9/realm")
+        response = client.post("/sso/fake/login/")
+        assert "could not be reached" in failure(response, client)
+
+    def test_http_endpoint_off_loopback_is_refused(self, client, settings, fake):
+        configure(settings, fake, issuer="http://idp.example.com/realm")
+        assert "must be an https URL" in failure(client.post("/sso/fake/login/"), client)
+        assert fake.hits.total() == 0
+
+
+class TestCachingAndKeys:
+    def test_one_outbound_request_after_warm_up(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        fake.hits.clear()
+        client.post("/logout/")
+        assert sso_login(client, fake, ADA)["Location"] == "/"
+        assert dict(fake.hits) == {"/realm/token": 1}
+
+    def test_key_rotation_refetches_keys_once(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        fake.rotate_keys()
+        fake.hits.clear()
+        client.post("/logout/")
+        assert sso_login(client, fake, ADA)["Location"] == "/"
+        assert fake.hits["/realm/jwks"] == 1
+
+    def test_unknown_key_ids_do_not_hammer_the_provider(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        fake.foreign_key = new_key("unknown-kid")
+        fake.hits.clear()
+        for _ in range(3):
+            browser = Client()
+            failure(sso_login(browser, fake, ADA), browser)
+        assert fake.hits["/realm/jwks"] == 1
+
+
+class TestRoleMapping:
+    def test_mapped_groups_follow_the_roles_hand_given_ones_stay(self, client, fake, settings):
+        support = GroupFactory(name="support")
+        GroupFactory(name="catalog")
+        configure(settings, fake, role_map='{"admin": ["root"], "help": ["support", "catalog"]}')
+        user = UserFactory(email="ada@shop.example", groups=[support])  # support by hand
+        sso_login(client, fake, {**ADA, "roles": ["admin", "help"]})
+        sources = dict(Membership.objects.filter(user=user).values_list("group__name", "source"))
+        assert sources == {"support": "manual", "root": "sso:fake", "catalog": "sso:fake"}
+        assert client.get("/groups/").status_code == 200  # root applies at once
+        client.post("/logout/")
+        sso_login(client, fake, {**ADA, "roles": []})
+        sources = dict(Membership.objects.filter(user=user).values_list("group__name", "source"))
+        assert sources == {"support": "manual"}
+        assert client.get("/groups/").status_code == 403
+        synced = AuditEvent.objects.filter(action="sso.groups.synced").latest("id")
+        assert synced.details["removed"] == ["catalog", "root"]
+
+
+class TestAzure:
+    def _settings(self, settings, fake, **extra):
+        settings.IAM_SSO_PROVIDERS = {"azure": fake.azure_config(**extra)}
+
+    def _claims(self, **extra):
+        claims = {
+            "sub": "pairwise-sub",
+            "oid": "oid-123",
+            "tid": TENANT,
+            "preferred_username": "Ada@Shop.Example",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+        }
+        claims.update(extra)
+        return claims
+
+    def test_multi_tenant_login_with_upn_fallback(self, client, fake, settings):
+        self._settings(settings, fake)
+        user = UserFactory(email="ada@shop.example")
+        response = sso_login(client, fake, self._claims(), pid="azure")
+        assert response["Location"] == "/"
+        identity = Identity.objects.get(user=user)
+        assert (identity.oid, identity.tid) == ("oid-123", TENANT)
+        assert identity.issuer == f"{fake.base}/{TENANT}/v2.0"
+
+    def test_tenant_not_allowed(self, client, fake, settings):
+        self._settings(settings, fake)
+        UserFactory(email="ada@shop.example")
+        other = "99999999-2222-3333-4444-555555555555"
+        fake.claim_overrides = {"iss": f"{fake.base}/{other}/v2.0"}
+        html = failure(sso_login(client, fake, self._claims(tid=other), pid="azure"), client)
+        assert "tenant" in html and last_failure_reason() == "tenant_not_allowed"
+
+    def test_issuer_must_match_the_tokens_own_tenant(self, client, fake, settings):
+        self._settings(settings, fake)
+        UserFactory(email="ada@shop.example")
+        fake.claim_overrides = {"iss": f"{fake.base}/99999999-2222-3333-4444-555555555555/v2.0"}
+        failure(sso_login(client, fake, self._claims(), pid="azure"), client)
+        assert last_failure_reason() == "bad_claim:iss"
+
+    def test_single_tenant(self, client, fake, settings):
+        self._settings(settings, fake, tenant=TENANT, allowed_tenants=[])
+        UserFactory(email="ada@shop.example")
+        assert sso_login(client, fake, self._claims(), pid="azure")["Location"] == "/"
+
+
+class TestAdminScreens:
+    def test_users_screen_lists_and_unlinks_identities(self, client, fake, root_user):
+        user = UserFactory(email="ada@shop.example")
+        sso_login(Client(), fake, ADA)
+        login(client, root_user.email, PASSWORD)
+        html = client.get(f"/users/{user.pk}/").content.decode()
+        assert "ada-sub-1" in html and "Unlink" in html
+        identity = Identity.objects.get(user=user)
+        url = f"/users/{user.pk}/identities/{identity.pk}/unlink/"
+        assert client.get(url).status_code == 405
+        assert (
+            client.post(f"/users/{root_user.pk}/identities/{identity.pk}/unlink/").status_code
+            == 404
+        )
+        assert client.post(url).status_code == 302
+        assert not Identity.objects.exists()
+        assert AuditEvent.objects.filter(action="sso.unlinked", target_id=user.pk).exists()
+
+
+class TestConfiguration:
+    @pytest.mark.parametrize(
+        "overrides,message",
+        [
+            ({"kind": "saml"}, "KIND must be one of azure, oidc"),
+            ({"client_id": ""}, "CLIENT_ID is required"),
+            ({"issuer": ""}, "ISSUER is required"),
+            ({"issuer": "http://idp.example.com"}, "must be https"),
+            ({"role_map": "{not json"}, "ROLE_MAP must be JSON"),
+            ({"strategy": "whatever"}, "STRATEGY must be one of"),
+        ],
+    )
+    def test_bad_settings_fail_the_system_check(self, fake, settings, overrides, message):
+        configure(settings, fake, **overrides)
+        with pytest.raises(SystemCheckError, match=message):
+            call_command("check")
+
+    def test_azure_multi_tenant_needs_allowed_tenants(self, fake, settings):
+        settings.IAM_SSO_PROVIDERS = {"azure": fake.azure_config(allowed_tenants=[])}
+        with pytest.raises(SystemCheckError, match="ALLOWED_TENANTS is required"):
+            call_command("check")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_first_logins_make_one_account(fake, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    from sso.registry import get_provider
+    from sso.services import resolve_user
+
+    Group.objects.get_or_create(name="backoffice-users")
+    configure(settings, fake, strategy="auto-provision")
+    provider = get_provider("fake")
+    claims = {**ADA, "iss": fake.issuer}
+    barrier, results = threading.Barrier(2), []
+
+    def attempt():
+        from django.db import connection as conn
+
+        barrier.wait()
+        try:
+            results.append(resolve_user(request=None, provider=provider, claims=claims).pk)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertion
+            results.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and isinstance(results[0], int), results
+    assert User.objects.filter(email="ada@shop.example").count() == 1
+    assert Identity.objects.count() == 1
