@@ -25,6 +25,16 @@ class LoginView(AllauthLoginView):
         ]
         return context
 
+    def dispatch(self, request, *args, **kwargs):
+        from sso.registry import providers
+
+        response = super().dispatch(request, *args, **kwargs)
+        origins = [o for p in providers().values() for o in p.form_action_origins()]
+        if origins:
+            # The SSO buttons POST here and are redirected to the provider.
+            response._csp_update = {"form-action": origins}
+        return response
+
     def form_invalid(self, form):
         response = super().form_invalid(form)
         if form.has_error("__all__", code=THROTTLED):

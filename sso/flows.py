@@ -91,6 +91,10 @@ def complete(request: HttpRequest, provider) -> tuple[dict, str]:
         if params["error"] == "access_denied":
             raise provider.fail("sign-in was cancelled.", "idp_access_denied")
         raise provider.fail("the provider reported an error.", f"idp_error:{params['error'][:40]}")
+    # RFC 9207: a provider that names itself in the callback must be the one
+    # we sent the person to (defeats mix-up between providers).
+    if "iss" in params and params["iss"] != metadata.discovery(provider).get("issuer"):
+        raise provider.fail("the answer came from another provider.", "iss_mismatch")
     code = params.get("code")
     if not code:
         raise provider.fail("the provider sent no authorization code.", "no_code")

@@ -263,6 +263,12 @@ class TestProviderTrouble:
         response = client.get(f"/sso/fake/callback/?error=access_denied&state={state}")
         assert "sign-in was cancelled" in failure(response, client)
 
+    def test_callback_naming_another_issuer_is_refused(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        callback = fake.authorize(start(client), ADA)
+        response = client.get(callback + "&iss=https%3A%2F%2Fevil.example")
+        assert "came from another provider" in failure(response, client)
+
     def test_token_endpoint_error(self, client, fake):
         fake.token_status = 500
         html = failure(sso_login(client, fake, ADA), client)

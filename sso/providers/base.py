@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from django.urls import reverse
 
@@ -83,6 +84,22 @@ class Provider:
     def expected_issuer(self, claims: dict, discovered_issuer: str) -> str:
         """The `iss` this (signature-checked) token must carry."""
         return discovered_issuer
+
+    def form_action_origins(self) -> list[str]:
+        """Where the login button's POST may be redirected (CSP form-action):
+        the provider's origin, and its authorization endpoint's once known."""
+        from django.core.cache import cache
+
+        urls = [self.discovery_url]
+        doc = cache.get(f"sso:discovery:{self.id}")
+        if doc:
+            urls.append(doc.get("authorization_endpoint", ""))
+        origins = []
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") and parts.netloc:
+                origins.append(f"{parts.scheme}://{parts.netloc}")
+        return list(dict.fromkeys(origins))
 
     def login_url(self) -> str:
         return reverse("sso:login", kwargs={"provider_id": self.id})
