@@ -90,7 +90,8 @@ def main() -> None:
         idp_times.append(idp_time)
     added = [t - i for t, i in zip(totals, idp_times, strict=True)]
     per_login = {k: v / args.logins for k, v in outbound["calls"].items()}
-    print(f"database                     {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"database                     {engine}")
     print(f"logins after warm-up         {args.logins}")
     print(f"outbound calls per login     {per_login}")
     print(f"median callback ms           {statistics.median(totals) * 1000:.2f}")
