@@ -67,8 +67,13 @@ def main() -> None:
             outbound["calls"][url.rsplit("/", 1)[-1] or url] += 1
 
     metadata.http = timed_http
-    claims = {"sub": "ada-sub", "email": "ada@shop.example", "email_verified": True,
-              "given_name": "Ada", "family_name": "Lovelace"}
+    claims = {
+        "sub": "ada-sub",
+        "email": "ada@shop.example",
+        "email_verified": True,
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+    }
 
     def one_login():
         client = Client()
