@@ -52,6 +52,15 @@ class TrustedProxyMiddleware:
         return self.get_response(request)
 
 
+def _touch_user_session(session_key) -> None:
+    """Last seen for "My sessions", written as seldom as SESSION_SEEN_AT."""
+    from allauth.usersessions.models import UserSession
+    from django.utils import timezone
+
+    if session_key:
+        UserSession.objects.filter(session_key=session_key).update(last_seen_at=timezone.now())
+
+
 class SessionLifetimeMiddleware:
     """End a session after `IAM_SESSION_IDLE_MINUTES` without activity and
     `IAM_SESSION_MAX_HOURS` after login, whatever the activity."""
@@ -83,6 +92,7 @@ class SessionLifetimeMiddleware:
             return self._expire(request, "max_age")
         if now - seen_at >= SEEN_AT_RESOLUTION:
             session[SESSION_SEEN_AT] = now
+            _touch_user_session(session.session_key)
         return None
 
     def _expire(self, request, reason: str):
@@ -96,3 +106,46 @@ class SessionLifetimeMiddleware:
         if request.method == "GET" and request.path != url:
             url += "?" + urlencode({"next": request.get_full_path()})
         return HttpResponseRedirect(url)
+
+
+SESSION_MFA_OK = "iam_mfa_ok"
+SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
+# What a member of an MFA-required group may open before setting MFA up.
+MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/")
+
+
+def mfa_setup_required(user, session) -> bool:
+    """Member of an IAM_MFA_REQUIRED_GROUPS group, without an authenticator
+    app, and not vouched for by an SSO provider that did MFA (`amr`)."""
+    from allauth.mfa.models import Authenticator
+
+    if session.get(SESSION_MFA_BY_IDP) or not settings.IAM_MFA_REQUIRED_GROUPS:
+        return False
+    if not user.memberships.filter(group__name__in=settings.IAM_MFA_REQUIRED_GROUPS).exists():
+        return False
+    return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+class MfaPolicyMiddleware:
+    """Members of MFA-required groups open nothing but MFA set-up until it is
+    done. Once a session is known to comply, the answer is kept in the session
+    so ordinary requests cost no query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.user.is_authenticated
+            and not request.session.get(SESSION_MFA_OK)
+            and not request.path.startswith(MFA_SETUP_PATHS)
+        ):
+            if mfa_setup_required(request.user, request.session):
+                messages.warning(
+                    request,
+                    "Your group requires two-factor authentication. "
+                    "Set up an authenticator app to continue.",
+                )
+                return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            request.session[SESSION_MFA_OK] = True
+        return self.get_response(request)

@@ -274,11 +274,12 @@ def user_sessions_end(user: User, *, keep_session_key: str | None = None) -> int
     from allauth.usersessions.adapter import get_adapter
     from allauth.usersessions.models import UserSession
 
-    sessions = [
-        s for s in UserSession.objects.filter(user=user) if s.session_key != keep_session_key
-    ]
-    get_adapter().end_sessions(sessions)
-    return len(sessions)
+    live, stale = [], []
+    for session in UserSession.objects.filter(user=user).exclude(session_key=keep_session_key):
+        (live if session.exists() else stale).append(session)
+    UserSession.objects.filter(pk__in=[s.pk for s in stale]).delete()
+    get_adapter().end_sessions(live)
+    return len(live)
 
 
 def user_send_password_link(*, user: User, invitation: bool, actor: User | None, request) -> None:
@@ -316,6 +317,32 @@ def password_reset_completed(*, request, user: User) -> None:
         target=user,
         details={"sessions_ended": ended},
     )
+
+
+def password_changed_by_user(*, request, user: User) -> None:
+    """Own password changed: this session stays, every other one ends."""
+    ended = user_sessions_end(user, keep_session_key=request.session.session_key)
+    audit(
+        "password.changed",
+        request=request,
+        actor=user,
+        target=user,
+        details={"sessions_ended": ended},
+    )
+
+
+def user_mfa_reset(*, user: User, actor: User, request=None) -> int:
+    """An admin removes a user's authenticators (lost phone); the user sets
+    MFA up again at next login if their group requires it."""
+    from allauth.mfa.models import Authenticator
+
+    with transaction.atomic():
+        types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+        if not types:
+            raise AccountError(f"{user.email} has no MFA to reset.")
+        Authenticator.objects.filter(user=user).delete()
+        audit("mfa.reset", request=request, actor=actor, target=user, details={"removed": types})
+    return len(types)
 
 
 # --- groups ------------------------------------------------------------------

@@ -2,25 +2,36 @@
 
 from functools import wraps
 
+from allauth.core.exceptions import ReauthenticationRequired
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
 from accounts.access import can
+from accounts.reauth import authenticated_recently
 from accounts.resources import validate_resource
+
+# Actions that only read; every other action changes something and needs a
+# recent authentication (password, MFA code or SSO within 10 minutes).
+READ_ACTIONS = {"view", "export"}
 
 
 def requires(resource: str):
-    """Log-in required, then `resource` must be allowed; a 403 page otherwise.
+    """Log-in required, then `resource` must be allowed (a 403 page
+    otherwise). A changing action also asks to re-authenticate when the last
+    authentication is stale; allauth keeps the interrupted request and
+    replays it afterwards.
 
     The resource is validated when the module is imported, so a typo fails
     at start-up rather than silently denying everyone."""
-    validate_resource(resource)
+    sensitive = validate_resource(resource)[2] not in READ_ACTIONS
 
     def decorate(view):
         @wraps(view)
         def guarded(request, *args, **kwargs):
             if not can(request.user, resource):
                 raise PermissionDenied(resource)
+            if sensitive and not authenticated_recently(request):
+                raise ReauthenticationRequired()
             return view(request, *args, **kwargs)
 
         guarded.resource = resource

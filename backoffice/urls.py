@@ -1,11 +1,19 @@
 from django.urls import path
 
-from backoffice.views import audit, dashboard, groups, roles, users
+from backoffice.views import account, audit, dashboard, groups, roles, users
 
 app_name = "backoffice"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    path("account/", account.account, name="account"),
+    path("account/sessions/", account.sessions, name="account-sessions"),
+    path("account/sessions/<int:pk>/end/", account.session_end, name="account-session-end"),
+    path(
+        "account/sessions/end-others/",
+        account.sessions_end_others,
+        name="account-sessions-end-others",
+    ),
     path("users/", users.user_list, name="users"),
     path("users/add/", users.user_create, name="user-create"),
     path("users/<int:pk>/", users.user_edit, name="user-edit"),
@@ -13,6 +21,7 @@ urlpatterns = [
     path("users/<int:pk>/unblock/", users.user_unblock, name="user-unblock"),
     path("users/<int:pk>/delete/", users.user_delete, name="user-delete"),
     path("users/<int:pk>/password-reset/", users.user_password_reset, name="user-password-reset"),
+    path("users/<int:pk>/mfa-reset/", users.user_mfa_reset, name="user-mfa-reset"),
     path("groups/", groups.group_list, name="groups"),
     path("groups/add/", groups.group_create, name="group-create"),
     path("groups/<int:pk>/", groups.group_edit, name="group-edit"),

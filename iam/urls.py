@@ -1,6 +1,9 @@
+from allauth.mfa.recovery_codes import views as recovery_views
+from allauth.mfa.totp import views as totp_views
 from django.urls import include, path
 
 from accounts import views as account_views
+from accounts.reauth import recent_authentication_required as recent
 
 urlpatterns = [
     path("login/", account_views.LoginView.as_view(), name="account_login"),
@@ -10,6 +13,13 @@ urlpatterns = [
     path("email/", account_views.not_found),
     path("confirm-email/", account_views.not_found),
     path("confirm-email/<str:key>/", account_views.not_found),
+    # A local password is set by a reset link (admin-sent for SSO-only
+    # accounts), never by a logged-in SSO user on their own.
+    path("password/set/", account_views.not_found),
+    # Changing MFA needs a recent authentication (password, code or SSO).
+    path("2fa/totp/activate/", recent(totp_views.activate_totp)),
+    path("2fa/totp/deactivate/", recent(totp_views.deactivate_totp)),
+    path("2fa/recovery-codes/generate/", recent(recovery_views.generate_recovery_codes)),
     path("sso/", include("sso.urls")),
     path("", include("allauth.urls")),
     path("", include("backoffice.urls")),

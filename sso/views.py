@@ -3,6 +3,7 @@
 import logging
 
 from allauth.account.adapter import get_adapter
+from allauth.account.internal.flows.login import record_authentication
 from django.contrib import messages
 from django.contrib.auth import login as django_login
 from django.http import Http404, HttpResponseRedirect
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.adapter import session_started
 from accounts.audit import audit
+from accounts.middleware import SESSION_MFA_BY_IDP
 from sso import flows
 from sso.errors import SSOError
 from sso.registry import get_provider
@@ -67,6 +69,10 @@ def callback(request, provider_id: str):
     except SSOError as error:
         return _failed(request, provider, error)
     django_login(request, user, backend=BACKEND)
+    record_authentication(request, user, "sso", provider=provider.id)
+    amr = claims.get("amr")
+    if isinstance(amr, list) and "mfa" in amr:
+        request.session[SESSION_MFA_BY_IDP] = True  # the provider did MFA
     session_started(request, user, method=f"sso:{provider.id}")
     get_adapter(request).add_message(
         request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}

@@ -13,6 +13,17 @@ def _isolated():
 
 
 @pytest.fixture
+def seed_groups(transactional_db):
+    """What the seed migration gives every install, for tests in real
+    transactions (the database is emptied after each of them)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("accounts.migrations.0002_seed_groups").seed(apps, None)
+
+
+@pytest.fixture
 def password():
     return PASSWORD
 

@@ -108,7 +108,12 @@ def user_edit(request, pk: int):
         else:
             messages.success(request, f"User {user.email} saved.")
             return redirect("backoffice:user-edit", pk=user.pk)
-    return render(request, "backoffice/users/edit.html", {"form": form, "subject": user})
+    from allauth.mfa.models import Authenticator
+
+    has_mfa = Authenticator.objects.filter(user=user).exists()
+    return render(
+        request, "backoffice/users/edit.html", {"form": form, "subject": user, "has_mfa": has_mfa}
+    )
 
 
 def _status_change(request, pk: int, *, active: bool):
@@ -161,6 +166,19 @@ def user_password_reset(request, pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"A password reset email was sent to {user.email}.")
+    return redirect("backoffice:user-edit", pk=pk)
+
+
+@require_POST
+@requires("backoffice:users:reset-mfa")
+def user_mfa_reset(request, pk: int):
+    user = get_object_or_404(User, pk=pk)
+    try:
+        services.user_mfa_reset(user=user, actor=request.user, request=request)
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"MFA of {user.email} was reset.")
     return redirect("backoffice:user-edit", pk=pk)
 
 

@@ -45,12 +45,5 @@ def page(browser):
 def _seeded_groups(request):
     """Browser tests run in real transactions, and the database is emptied
     after each one; put back what the seed migration gives every install."""
-    if "live_server" not in request.fixturenames:
-        return
-    import importlib
-
-    from django.apps import apps
-
-    request.getfixturevalue("transactional_db")
-    seed = importlib.import_module("accounts.migrations.0002_seed_groups").seed
-    seed(apps, None)
+    if "live_server" in request.fixturenames:
+        request.getfixturevalue("seed_groups")
