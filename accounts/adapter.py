@@ -7,6 +7,7 @@ login, failure, logout and reset request is audited.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,10 +20,19 @@ SESSION_SEEN_AT = "iam_seen_at"
 
 
 def session_started(request, user, *, method: str) -> None:
-    """Every login, password or SSO: start the lifetime clocks and audit it."""
+    """Every login, password or SSO: start the lifetime clocks, list the
+    session under the user (so it can be shown and ended), and audit it."""
+    from allauth.usersessions.models import UserSession
+    from django.conf import settings
+    from django.utils import timezone
+
     now = int(time.time())
     request.session[SESSION_LOGIN_AT] = now
     request.session[SESSION_SEEN_AT] = now
+    # One bounded DELETE instead of allauth's per-login check of every row.
+    horizon = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    UserSession.objects.filter(user=user, created_at__lt=horizon).delete()
+    UserSession.objects.create_from_request(request, user=user)
     audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
 
 
@@ -61,6 +71,9 @@ class AccountAdapter(DefaultAccountAdapter):
         user = request.user if request.user.is_authenticated else None
         if user is not None:
             audit("logout", request=request, actor=user, target=user)
+            from allauth.usersessions.models import UserSession
+
+            UserSession.objects.filter(session_key=request.session.session_key).delete()
         super().logout(request)
 
     def send_password_reset_mail(self, user, email, context) -> None:

@@ -59,6 +59,15 @@ _MFA_RECEIVERS = {
 
 
 def connect() -> None:
+    # allauth.usersessions checks every stored session of the user at each
+    # login (a query or two per row: login cost grows with the user's session
+    # count). accounts.adapter.session_started lists sessions instead, for
+    # password and SSO logins alike.
+    from allauth.account.signals import user_logged_in
+    from allauth.usersessions.signals import on_user_logged_in
+
+    user_logged_in.disconnect(receiver=on_user_logged_in)
+
     for model in (Group, Role, Rule, Membership):
         post_save.connect(_invalidate, sender=model, dispatch_uid=f"acl-save-{model.__name__}")
         post_delete.connect(_invalidate, sender=model, dispatch_uid=f"acl-del-{model.__name__}")

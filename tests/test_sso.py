@@ -113,6 +113,10 @@ class TestPreRegistered:
         event = AuditEvent.objects.filter(action="login.succeeded").latest("id")
         assert event.details == {"method": "sso:fake"}
         assert AuditEvent.objects.filter(action="sso.linked", target_id=user.pk).exists()
+        # Listed under the user, so blocking them ends this session too.
+        from allauth.usersessions.models import UserSession
+
+        assert UserSession.objects.filter(session_key=client.session.session_key).exists()
 
     def test_no_account_means_no_login_and_no_account(self, client, fake):
         html = failure(sso_login(client, fake, ADA), client)
