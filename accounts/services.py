@@ -74,6 +74,22 @@ def _user_snapshot(user: User) -> dict:
     }
 
 
+def _delete_audited(obj, *, actor, request, details=None) -> None:
+    """Delete a user, group or role and record it; the event keeps the
+    object's type, id and name, since the row itself is gone."""
+    kind, pk, label = obj._meta.model_name, obj.pk, str(obj)
+    obj.delete()
+    audit(
+        f"{kind}.deleted",
+        request=request,
+        actor=actor,
+        target_type=kind,
+        target_id=pk,
+        target_label=label,
+        details=details,
+    )
+
+
 def _lock_root_members() -> list[int]:
     """Active members of root, locked for this transaction, so two admins
     cannot each remove "the other" last root at the same moment."""
@@ -253,18 +269,8 @@ def user_delete(*, user: User, actor: User | None, request=None) -> None:
     with transaction.atomic():
         _guard_root(user, actor=actor, losing="delete")
         snapshot = _user_snapshot(user)
-        target_id, label = str(user.pk), user.email
         user_sessions_end(user)
-        user.delete()
-        audit(
-            "user.deleted",
-            request=request,
-            actor=actor,
-            target_type="user",
-            target_id=target_id,
-            target_label=label,
-            details={"deleted": snapshot},
-        )
+        _delete_audited(user, actor=actor, request=request, details={"deleted": snapshot})
     _acl_changed()
 
 
@@ -425,16 +431,7 @@ def group_delete(*, group: Group, actor, request=None) -> None:
             f"Group {group.name} still has {members} member(s); remove them from it first."
         )
     with transaction.atomic():
-        label, pk = group.name, group.pk
-        group.delete()
-        audit(
-            "group.deleted",
-            request=request,
-            actor=actor,
-            target_type="group",
-            target_id=pk,
-            target_label=label,
-        )
+        _delete_audited(group, actor=actor, request=request)
 
 
 # --- roles -------------------------------------------------------------------
@@ -521,16 +518,7 @@ def role_delete(*, role: Role, actor, request=None) -> None:
             "take it away from them first."
         )
     with transaction.atomic():
-        label, pk = role.name, role.pk
-        role.delete()
-        audit(
-            "role.deleted",
-            request=request,
-            actor=actor,
-            target_type="role",
-            target_id=pk,
-            target_label=label,
-        )
+        _delete_audited(role, actor=actor, request=request)
     _acl_changed()
 
 
