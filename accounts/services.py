@@ -32,7 +32,7 @@ class AccountError(Exception):
 
 
 def _clean_name(value: str, label: str) -> str:
-    value = (value or "").strip()
+    value = (value or "").replace("\x00", "").strip()
     if not value:
         raise AccountError(f"{label} is required.")
     if len(value) > 150:
@@ -43,6 +43,8 @@ def _clean_name(value: str, label: str) -> str:
 def _clean_email(email: str, *, exclude_pk=None) -> str:
     email = normalize_email(email)
     try:
+        if "\x00" in email:
+            raise ValidationError("NUL")
         validate_email(email)
     except ValidationError:
         raise AccountError(f"'{email}' is not a valid email address.") from None

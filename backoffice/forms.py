@@ -13,9 +13,40 @@ from accounts.selectors import USER_SORTS, user_get_by_email
 from accounts.services import AccountError, parse_rules
 
 STATUS_CHOICES = [("active", "Active"), ("blocked", "Blocked")]
+MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
 
 
-class GroupsField(forms.ModelMultipleChoiceField):
+def _in_range(value) -> bool:
+    try:
+        return 0 < int(str(value)) <= MAX_ID
+    except (TypeError, ValueError):
+        return False
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    """An id too large for the database is "not a valid choice", not a 500."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not _in_range(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        for pk in value:
+            if not _in_range(pk):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": str(pk)[:30]},
+                )
+        return super()._check_values(value)
+
+
+class GroupsField(ModelMultipleChoiceField):
     widget = forms.CheckboxSelectMultiple
 
     def __init__(self, **kwargs):
@@ -25,7 +56,7 @@ class GroupsField(forms.ModelMultipleChoiceField):
 class UserFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *STATUS_CHOICES])
-    group = forms.ModelChoiceField(
+    group = ModelChoiceField(
         required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
     )
     sort = forms.ChoiceField(
@@ -123,7 +154,7 @@ class UserEditForm(_UserFields):
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
-    roles = forms.ModelMultipleChoiceField(
+    roles = ModelMultipleChoiceField(
         queryset=Role.objects.order_by("name"),
         required=False,
         widget=forms.CheckboxSelectMultiple,

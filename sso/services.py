@@ -21,6 +21,8 @@ def resolve_user(*, request, provider, claims: dict) -> User:
     """The account this identity logs in as, creating or linking it when the
     strategy allows. Raises SSOError (via provider.fail) otherwise."""
     issuer, subject = claims["iss"], claims["sub"]
+    if not isinstance(issuer, str) or "\x00" in issuer + subject or len(subject) > 255:
+        raise provider.fail("the provider sent an unusable subject.", "bad_claim:sub")
     for attempt in range(2):
         try:
             with transaction.atomic():

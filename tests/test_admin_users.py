@@ -192,7 +192,17 @@ class TestEdit:
         ada.refresh_from_db()
         assert ada.email == "ada@shop.example"
 
-    @pytest.mark.parametrize("path", ["/users/999999/", "/users/999999/delete/"])
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/users/999999/",
+            "/users/999999/delete/",
+            "/users/999999999999999999/",
+            "/users/9223372036854775808/",
+            "/users/-1/",
+            "/users/1e3/",
+        ],
+    )
     def test_unknown_id_is_404(self, admin, path):
         assert admin.get(path).status_code == 404
 

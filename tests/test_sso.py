@@ -164,6 +164,16 @@ class TestAutoProvision:
         assert AuditEvent.objects.get(action="user.created").details["via"] == "sso:fake"
         assert "Ada Lovelace" in client.get("/").content.decode()
 
+    def test_hostile_claims_are_cleaned_not_500(self, client, fake, settings):
+        configure(settings, fake, strategy="auto-provision")
+        claims = {**ADA, "given_name": "A\x00da", "family_name": "x" * 500}
+        assert sso_login(client, fake, claims)["Location"] == "/"
+        user = User.objects.get(email="ada@shop.example")
+        assert user.first_name == "Ada" and len(user.last_name) == 150
+        other = Client()
+        bad = {**ADA, "sub": "nul\x00sub", "email": "nul\x00@shop.example"}
+        failure(sso_login(other, fake, bad), other)
+
     def test_per_provider_strategy_overrides_global(self, client, fake, settings):
         settings.IAM_SSO_STRATEGY = "auto-provision"
         configure(settings, fake, strategy="pre-registered")

@@ -18,7 +18,7 @@ from django.urls import reverse
 from sso.errors import SSOError
 
 STRATEGIES = ("pre-registered", "auto-provision")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 
 
 @dataclass(frozen=True)
@@ -135,4 +135,4 @@ class Provider:
 
 
 def _text(value, limit: int = 150) -> str:
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""

@@ -35,6 +35,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        values = [opts["email"], opts["first_name"], opts["last_name"], *opts["group"]]
+        if any("\x00" in v for v in values):
+            raise CommandError("Arguments must not contain NUL characters.")
         try:
             groups = groups_by_names(opts["group"])
         except LookupError as exc:
@@ -64,6 +67,8 @@ class Command(BaseCommand):
             value = sys.stdin.readline().rstrip("\r\n")
             if not value:
                 raise CommandError("No password on stdin.")
+            if "\x00" in value:
+                raise CommandError("The password must not contain NUL characters.")
             return value
         if not sys.stdin.isatty():
             raise CommandError(
