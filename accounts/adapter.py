@@ -17,6 +17,9 @@ from accounts.selectors import user_get_by_email
 
 SESSION_LOGIN_AT = "iam_login_at"
 SESSION_SEEN_AT = "iam_seen_at"
+# How a login that goes through allauth's stages began (an SSO login may
+# finish requests later, after the MFA code).
+SESSION_LOGIN_METHOD = "iam_login_method"
 
 
 def session_started(request, user, *, method: str) -> None:
@@ -65,7 +68,8 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def login(self, request, user) -> None:
         super().login(request, user)
-        session_started(request, user, method="password")
+        method = request.session.pop(SESSION_LOGIN_METHOD, "password")
+        session_started(request, user, method=method)
 
     def logout(self, request) -> None:
         user = request.user if request.user.is_authenticated else None

@@ -5,6 +5,7 @@ import logging
 from allauth.account.views import LoginView as AllauthLoginView
 from django.http import Http404
 
+from accounts.adapter import SESSION_LOGIN_METHOD
 from accounts.audit import audit
 
 logger = logging.getLogger("iam.security")
@@ -28,10 +29,13 @@ class LoginView(AllauthLoginView):
     def dispatch(self, request, *args, **kwargs):
         from sso.registry import providers
 
+        if request.method == "POST":  # a password login, whatever came before
+            request.session.pop(SESSION_LOGIN_METHOD, None)
         response = super().dispatch(request, *args, **kwargs)
         origins = [o for p in providers().values() for o in p.form_action_origins()]
         if origins:
-            # The SSO buttons POST here and are redirected to the provider.
+            # An SSO button's POST is answered with a redirect to the
+            # provider; CSP form-action must allow that destination.
             response._csp_update = {"form-action": origins}
         return response
 

@@ -3,7 +3,8 @@
 import logging
 
 from allauth.account.adapter import get_adapter
-from allauth.account.internal.flows.login import record_authentication
+from allauth.account.internal.flows.login import perform_login, record_authentication
+from allauth.account.models import Login
 from django.contrib import messages
 from django.contrib.auth import login as django_login
 from django.http import Http404, HttpResponseRedirect
@@ -11,7 +12,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.adapter import session_started
+from accounts.adapter import SESSION_LOGIN_METHOD, session_started
 from accounts.audit import audit
 from accounts.middleware import SESSION_MFA_BY_IDP
 from sso import flows
@@ -68,13 +69,19 @@ def callback(request, provider_id: str):
         user = resolve_user(request=request, provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
-    django_login(request, user, backend=BACKEND)
     record_authentication(request, user, "sso", provider=provider.id)
     amr = claims.get("amr")
     if isinstance(amr, list) and "mfa" in amr:
-        request.session[SESSION_MFA_BY_IDP] = True  # the provider did MFA
-    session_started(request, user, method=f"sso:{provider.id}")
-    get_adapter(request).add_message(
-        request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}
-    )
-    return redirect(_safe_next(request, next_url))
+        # The provider did MFA: log in now, and the MFA policy is satisfied.
+        user.backend = BACKEND
+        django_login(request, user)
+        request.session[SESSION_MFA_BY_IDP] = True
+        session_started(request, user, method=f"sso:{provider.id}")
+        get_adapter(request).add_message(
+            request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}
+        )
+        return redirect(_safe_next(request, next_url))
+    # Otherwise allauth's login stages run as for a password login: a user who
+    # has MFA here is asked for the code before the session is logged in.
+    request.session[SESSION_LOGIN_METHOD] = f"sso:{provider.id}"
+    return perform_login(request, Login(user=user, redirect_url=_safe_next(request, next_url)))

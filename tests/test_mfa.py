@@ -278,6 +278,32 @@ class TestAdminMfaReset:
 
 
 class TestSSOAndMFA:
+    def test_sso_user_with_mfa_is_asked_for_the_code_unless_idp_did_mfa(self, client, settings):
+        from tests.oidc_fake import FakeIdP
+        from tests.test_sso import ADA, sso_login
+
+        idp = FakeIdP()
+        try:
+            settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+            ada = UserFactory(email="ada@shop.example")
+            setup = Client()
+            login(setup, ada.email, PASSWORD)
+            secret = activate_totp(setup)
+            response = sso_login(client, idp, ADA)
+            assert response["Location"] == "/2fa/authenticate/"
+            assert client.get("/").status_code == 302  # not logged in before the code
+            assert (
+                client.post("/2fa/authenticate/", {"code": totp(secret, step=-1)}).status_code
+                == 302
+            )
+            assert client.get("/").status_code == 200
+            event = AuditEvent.objects.filter(action="login.succeeded").latest("id")
+            assert event.details == {"method": "sso:fake"}
+            direct = Client()
+            assert sso_login(direct, idp, {**ADA, "amr": ["mfa"]})["Location"] == "/"
+        finally:
+            idp.close()
+
     def test_amr_mfa_exempts_sso_login(self, client, settings):
         from tests.oidc_fake import FakeIdP
         from tests.test_sso import ADA, sso_login
