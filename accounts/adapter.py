@@ -53,6 +53,12 @@ class AccountAdapter(DefaultAccountAdapter):
             return None
         return user
 
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth keys the per-account failure count by the request's host as
+        # well, so each allowed host name (and each app server reached by its
+        # own address) would grant its own five guesses. One account, one count.
+        return "account:" + str(credentials.get("email") or "").strip().lower()
+
     def authentication_failed(self, request, **credentials) -> None:
         email = str(credentials.get("email") or "")
         user = user_get_by_email(email) if email else None

@@ -162,6 +162,21 @@ class TestThrottling:
         other = UserFactory(email="other@shop.example")
         assert login(client, other.email, PASSWORD, REMOTE_ADDR="10.0.1.1").status_code == 302
 
+    def test_per_account_whatever_the_host_name(self, client, user):
+        hosts = ["localhost", "127.0.0.1", "LOCALHOST"]
+        for i in range(5):
+            login(
+                client,
+                user.email,
+                "wrong password 123",
+                HTTP_HOST=hosts[i % 3],
+                REMOTE_ADDR=f"10.0.2.{i}",
+            )
+        response = login(
+            client, user.email.upper(), PASSWORD, HTTP_HOST="127.0.0.1", REMOTE_ADDR="10.0.2.99"
+        )
+        assert response.status_code == 429
+
     def test_per_ip_across_accounts(self, client, user):
         for i in range(10):
             response = login(client, f"guess{i}@shop.example", "x" * 12, REMOTE_ADDR="10.9.9.9")

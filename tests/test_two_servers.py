@@ -1,0 +1,184 @@
+"""Two app servers on one PostgreSQL and one Redis: nothing that must be
+shared lives in one process. Runs in the PostgreSQL + Redis pass of CI."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "two servers passphrase 1"
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "")
+
+pytestmark = pytest.mark.skipif(
+    not (DATABASE_URL.startswith("postgres") and CACHE_URL.startswith("redis")),
+    reason="needs DATABASE_URL=postgres://… and CACHE_URL=redis://… (the CI's second pass)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(client, method, url, **kwargs):
+    """As a browser behind a TLS proxy: Secure cookies sent, plain HTTP on loopback."""
+    headers = {
+        "Cookie": "; ".join(f"{c.name}={c.value}" for c in client.cookies),
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": client.ip,
+        "Referer": f"https://{urlsplit(url).netloc}/",
+    }
+    return client.request(method, url, headers=headers, allow_redirects=False, **kwargs)
+
+
+def _client(ip):
+    client = requests.Session()
+    client.ip = ip
+    return client
+
+
+def _login(client, base, email, password):
+    _call(client, "GET", base + "/login/")
+    token = client.cookies.get("csrftoken")
+    return _call(
+        client,
+        "POST",
+        base + "/login/",
+        data={"login": email, "password": password, "csrfmiddlewaretoken": token},
+    )
+
+
+@pytest.fixture(scope="module")
+def servers():
+    import psycopg
+
+    parts = urlsplit(DATABASE_URL)
+    url = parts._replace(path="/iam_two_servers").geturl()
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS iam_two_servers WITH (FORCE)")
+        conn.execute("CREATE DATABASE iam_two_servers")
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        CACHE_URL=CACHE_URL,
+        DJANGO_SETTINGS_MODULE="iam.settings",
+        DJANGO_SECRET_KEY="two-servers-" + "s" * 50,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        IAM_TRUSTED_PROXIES="127.0.0.1",
+        IAM_MFA_REQUIRED_GROUPS="",
+        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+        GUNICORN_WORKERS="1",
+        GUNICORN_ACCESSLOG="/dev/null",
+        DJANGO_LOG_LEVEL="WARNING",
+    )
+    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
+    for email, group in (
+        ("root@shop.example", "root"),
+        ("ada@shop.example", "backoffice-users"),
+        ("guessed@shop.example", "backoffice-users"),
+    ):
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "createuser",
+                "--email",
+                email,
+                "--first-name",
+                "A",
+                "--last-name",
+                "B",
+                "--group",
+                group,
+                "--password-stdin",
+            ],
+            input=PASSWORD + "\n",
+            text=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    processes, bases = [], []
+    for _ in range(2):
+        port = _free_port()
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "iam.wsgi"],
+                cwd=ROOT,
+                env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        bases.append(f"http://127.0.0.1:{port}")
+    for base in bases:
+        for _ in range(150):
+            try:
+                if requests.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+    yield bases
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_session_started_on_one_works_on_the_other(servers):
+    a, b = servers
+    client = _client("203.0.113.10")
+    assert _login(client, a, "ada@shop.example", PASSWORD).status_code == 302
+    assert _call(client, "GET", b + "/").status_code == 200
+    assert (
+        _call(
+            client,
+            "POST",
+            b + "/logout/",
+            data={"csrfmiddlewaretoken": client.cookies.get("csrftoken")},
+        ).status_code
+        == 302
+    )
+    assert _call(client, "GET", a + "/").status_code == 302
+
+
+def test_throttled_on_one_is_throttled_on_the_other(servers):
+    a, b = servers
+    for i in range(5):
+        response = _login(_client(f"198.51.100.{i}"), a, "guessed@shop.example", "wrong pass 12")
+        assert response.status_code == 200
+    response = _login(_client("198.51.100.99"), b, "guessed@shop.example", PASSWORD)
+    assert response.status_code == 429
+
+
+def test_blocking_on_one_ends_the_session_on_both(servers):
+    a, b = servers
+    victim = _client("203.0.113.20")
+    assert _login(victim, b, "ada@shop.example", PASSWORD).status_code == 302
+    assert _call(victim, "GET", a + "/").status_code == 200
+    admin = _client("203.0.113.21")
+    assert _login(admin, a, "root@shop.example", PASSWORD).status_code == 302
+    users = _call(admin, "GET", a + "/users/?q=ada").text
+    pk = re.search(r'href="/users/(\d+)/"', users).group(1)
+    response = _call(
+        admin,
+        "POST",
+        f"{a}/users/{pk}/block/",
+        data={"csrfmiddlewaretoken": admin.cookies.get("csrftoken")},
+    )
+    assert response.status_code == 302
+    assert _call(victim, "GET", b + "/").status_code == 302
+    assert _call(victim, "GET", a + "/").status_code == 302
