@@ -213,18 +213,8 @@ def user_update(
             _forget_other_addresses(user)
         if changes:
             audit("user.updated", request=request, actor=actor, target=user, details=changes)
-        ended = 0
-        if before["status"] == User.Status.ACTIVE and not user.is_active:
-            ended = user_sessions_end(user)
-            audit(
-                "user.blocked",
-                request=request,
-                actor=actor,
-                target=user,
-                details={"sessions_ended": ended},
-            )
-        elif before["status"] != User.Status.ACTIVE and user.is_active:
-            audit("user.unblocked", request=request, actor=actor, target=user)
+        if before["status"] != user.status:
+            _status_changed(user, actor=actor, request=request)
     _acl_changed()
     return user
 
@@ -246,24 +236,19 @@ def user_set_status(*, user: User, active: bool, actor: User | None, request=Non
             _guard_root(user, actor=actor, losing="block")
         user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
         user.save(update_fields=["status", "updated_at"])
-        if active:
-            audit(
-                "user.unblocked",
-                request=request,
-                actor=actor,
-                target=user,
-                details={"status": ["blocked", "active"]},
-            )
-        else:
-            ended = user_sessions_end(user)
-            audit(
-                "user.blocked",
-                request=request,
-                actor=actor,
-                target=user,
-                details={"status": ["active", "blocked"], "sessions_ended": ended},
-            )
+        _status_changed(user, actor=actor, request=request)
     return user
+
+
+def _status_changed(user: User, *, actor, request) -> None:
+    """After a status change: a blocked user's sessions end at once."""
+    if user.is_active:
+        details = {"status": ["blocked", "active"]}
+        audit("user.unblocked", request=request, actor=actor, target=user, details=details)
+        return
+    ended = user_sessions_end(user)
+    details = {"status": ["active", "blocked"], "sessions_ended": ended}
+    audit("user.blocked", request=request, actor=actor, target=user, details=details)
 
 
 def user_delete(*, user: User, actor: User | None, request=None) -> None:
