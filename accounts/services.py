@@ -302,26 +302,18 @@ def password_reset_completed(*, request, user: User) -> None:
     """After a reset by link every other session of the user ends: whoever
     knew the old password is out."""
     keep = request.session.session_key if request.user == user else None
-    ended = user_sessions_end(user, keep_session_key=keep)
-    audit(
-        "password.reset.completed",
-        request=request,
-        actor=user,
-        target=user,
-        details={"sessions_ended": ended},
-    )
+    _password_replaced("password.reset.completed", request=request, user=user, keep=keep)
 
 
 def password_changed_by_user(*, request, user: User) -> None:
     """Own password changed: this session stays, every other one ends."""
-    ended = user_sessions_end(user, keep_session_key=request.session.session_key)
-    audit(
-        "password.changed",
-        request=request,
-        actor=user,
-        target=user,
-        details={"sessions_ended": ended},
-    )
+    keep = request.session.session_key
+    _password_replaced("password.changed", request=request, user=user, keep=keep)
+
+
+def _password_replaced(action: str, *, request, user: User, keep: str | None) -> None:
+    ended = user_sessions_end(user, keep_session_key=keep)
+    audit(action, request=request, actor=user, target=user, details={"sessions_ended": ended})
 
 
 def user_mfa_reset(*, user: User, actor: User, request=None) -> int:

@@ -1,13 +1,17 @@
 """Groups screens: list, add, edit (name, description, roles), delete."""
 
-from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from functools import partial
+
+from django.shortcuts import get_object_or_404, render
 
 from accounts import services
 from accounts.models import Group
 from accounts.selectors import groups_with_counts
 from backoffice.forms import GroupForm
 from backoffice.permissions import requires
+from backoffice.views.named import confirm_delete, save_form
+
+TEMPLATE = "backoffice/groups/form.html"
 
 
 @requires("backoffice:groups:view")
@@ -18,15 +22,15 @@ def group_list(request):
 @requires("backoffice:groups:create")
 def group_create(request):
     form = GroupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            group = services.group_create(**form.cleaned_data, actor=request.user, request=request)
-        except services.AccountError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Group {group.name} added.")
-            return redirect("backoffice:groups")
-    return render(request, "backoffice/groups/form.html", {"form": form, "subject": None})
+    return save_form(
+        request,
+        form,
+        services.group_create,
+        kind="Group",
+        done="added",
+        back="backoffice:groups",
+        template=TEMPLATE,
+    )
 
 
 @requires("backoffice:groups:edit")
@@ -38,43 +42,31 @@ def group_edit(request, pk: int):
         "roles": list(group.roles.all()),
     }
     form = GroupForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.group_update(
-                group=group, **form.cleaned_data, actor=request.user, request=request
-            )
-        except services.AccountError as exc:
-            form.add_error(None, str(exc))
-            group.refresh_from_db()
-        else:
-            messages.success(request, f"Group {group.name} saved.")
-            return redirect("backoffice:groups")
-    members = group.users.order_by("email").only("id", "email")[:20]
-    return render(
+    context = {
+        "members": group.users.order_by("email").only("id", "email")[:20],
+        "member_count": group.memberships.count(),
+    }
+    return save_form(
         request,
-        "backoffice/groups/form.html",
-        {
-            "form": form,
-            "subject": group,
-            "members": members,
-            "member_count": group.memberships.count(),
-        },
+        form,
+        partial(services.group_update, group=group),
+        kind="Group",
+        done="saved",
+        back="backoffice:groups",
+        template=TEMPLATE,
+        subject=group,
+        context=context,
     )
 
 
 @requires("backoffice:groups:delete")
 def group_delete(request, pk: int):
     group = get_object_or_404(Group, pk=pk)
-    if request.method == "POST":
-        try:
-            services.group_delete(group=group, actor=request.user, request=request)
-        except services.AccountError as exc:
-            messages.error(request, str(exc))
-            return redirect("backoffice:group-edit", pk=pk)
-        messages.success(request, f"Group {group.name} deleted.")
-        return redirect("backoffice:groups")
-    return render(
+    return confirm_delete(
         request,
-        "backoffice/confirm_delete.html",
-        {"kind": "group", "subject": group, "cancel": "backoffice:groups"},
+        group,
+        partial(services.group_delete, group=group),
+        kind="group",
+        back="backoffice:groups",
+        edit="backoffice:group-edit",
     )

@@ -1,13 +1,17 @@
 """Roles screens: list, add, edit (name, description, rules), delete."""
 
-from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from functools import partial
+
+from django.shortcuts import get_object_or_404, render
 
 from accounts import services
 from accounts.models import Role
 from accounts.selectors import roles_with_counts
 from backoffice.forms import RoleForm
 from backoffice.permissions import requires
+from backoffice.views.named import confirm_delete, save_form
+
+TEMPLATE = "backoffice/roles/form.html"
 
 
 @requires("backoffice:roles:view")
@@ -18,15 +22,15 @@ def role_list(request):
 @requires("backoffice:roles:create")
 def role_create(request):
     form = RoleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            role = services.role_create(**form.cleaned_data, actor=request.user, request=request)
-        except services.AccountError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Role {role.name} added.")
-            return redirect("backoffice:roles")
-    return render(request, "backoffice/roles/form.html", {"form": form, "subject": None})
+    return save_form(
+        request,
+        form,
+        services.role_create,
+        kind="Role",
+        done="added",
+        back="backoffice:roles",
+        template=TEMPLATE,
+    )
 
 
 @requires("backoffice:roles:edit")
@@ -35,36 +39,27 @@ def role_edit(request, pk: int):
     rules = "\n".join(f"{r.effect} {r.pattern}" for r in role.rules.all())
     initial = {"name": role.name, "description": role.description, "rules": rules}
     form = RoleForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.role_update(
-                role=role, **form.cleaned_data, actor=request.user, request=request
-            )
-        except services.AccountError as exc:
-            form.add_error(None, str(exc))
-            role.refresh_from_db()
-        else:
-            messages.success(request, f"Role {role.name} saved.")
-            return redirect("backoffice:roles")
-    groups = role.groups.order_by("name")
-    return render(
-        request, "backoffice/roles/form.html", {"form": form, "subject": role, "groups": groups}
+    return save_form(
+        request,
+        form,
+        partial(services.role_update, role=role),
+        kind="Role",
+        done="saved",
+        back="backoffice:roles",
+        template=TEMPLATE,
+        subject=role,
+        context={"groups": role.groups.order_by("name")},
     )
 
 
 @requires("backoffice:roles:delete")
 def role_delete(request, pk: int):
     role = get_object_or_404(Role, pk=pk)
-    if request.method == "POST":
-        try:
-            services.role_delete(role=role, actor=request.user, request=request)
-        except services.AccountError as exc:
-            messages.error(request, str(exc))
-            return redirect("backoffice:role-edit", pk=pk)
-        messages.success(request, f"Role {role.name} deleted.")
-        return redirect("backoffice:roles")
-    return render(
+    return confirm_delete(
         request,
-        "backoffice/confirm_delete.html",
-        {"kind": "role", "subject": role, "cancel": "backoffice:roles"},
+        role,
+        partial(services.role_delete, role=role),
+        kind="role",
+        back="backoffice:roles",
+        edit="backoffice:role-edit",
     )

@@ -116,28 +116,36 @@ def user_edit(request, pk: int):
     )
 
 
-def _status_change(request, pk: int, *, active: bool):
+def _user_action(request, pk: int, act, done: str):
+    """A one-button action on a user from the edit page: do it, say how it
+    went, go back to the page. `done` may name the user as {email}."""
     user = get_object_or_404(User, pk=pk)
     try:
-        services.user_set_status(user=user, active=active, actor=request.user, request=request)
+        act(user)
     except services.AccountError as exc:
         messages.error(request, str(exc))
     else:
-        done = "unblocked" if active else "blocked; their sessions have ended"
-        messages.success(request, f"User {user.email} {done}.")
-    return redirect("backoffice:user-edit", pk=user.pk)
+        messages.success(request, done.format(email=user.email))
+    return redirect("backoffice:user-edit", pk=pk)
+
+
+def _set_status(request, active: bool):
+    return lambda user: services.user_set_status(
+        user=user, active=active, actor=request.user, request=request
+    )
 
 
 @require_POST
 @requires("backoffice:users:block")
 def user_block(request, pk: int):
-    return _status_change(request, pk, active=False)
+    done = "User {email} blocked; their sessions have ended."
+    return _user_action(request, pk, _set_status(request, False), done)
 
 
 @require_POST
 @requires("backoffice:users:block")
 def user_unblock(request, pk: int):
-    return _status_change(request, pk, active=True)
+    return _user_action(request, pk, _set_status(request, True), "User {email} unblocked.")
 
 
 @requires("backoffice:users:delete")
@@ -157,29 +165,21 @@ def user_delete(request, pk: int):
 @require_POST
 @requires("backoffice:users:reset-password")
 def user_password_reset(request, pk: int):
-    user = get_object_or_404(User, pk=pk)
-    try:
+    def act(user):
         services.user_send_password_link(
             user=user, invitation=False, actor=request.user, request=request
         )
-    except services.AccountError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"A password reset email was sent to {user.email}.")
-    return redirect("backoffice:user-edit", pk=pk)
+
+    return _user_action(request, pk, act, "A password reset email was sent to {email}.")
 
 
 @require_POST
 @requires("backoffice:users:reset-mfa")
 def user_mfa_reset(request, pk: int):
-    user = get_object_or_404(User, pk=pk)
-    try:
+    def act(user):
         services.user_mfa_reset(user=user, actor=request.user, request=request)
-    except services.AccountError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"MFA of {user.email} was reset.")
-    return redirect("backoffice:user-edit", pk=pk)
+
+    return _user_action(request, pk, act, "MFA of {email} was reset.")
 
 
 @require_POST

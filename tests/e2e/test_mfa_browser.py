@@ -44,24 +44,20 @@ def test_forced_setup_then_code_then_recovery_code_once(live_server, page, setti
     assert page.get_by_test_id("full-name").inner_text() == "Grace Hopper"
     _log_out(page, base)
 
-    _password_login(page, base)
-    page.wait_for_url(f"{base}/2fa/authenticate/")
-    page.fill("input[name=code]", totp(secret, step=-1))
-    page.click("main button[type=submit]")
+    def log_in_with_code(code):
+        _password_login(page, base)
+        page.wait_for_url(f"{base}/2fa/authenticate/")
+        page.fill("input[name=code]", code)
+        page.click("main button[type=submit]")
+
+    log_in_with_code(totp(secret, step=-1))
     page.wait_for_url(f"{base}/")
     _log_out(page, base)
 
-    _password_login(page, base)
-    page.wait_for_url(f"{base}/2fa/authenticate/")
-    page.fill("input[name=code]", codes[0])
-    page.click("main button[type=submit]")
+    log_in_with_code(codes[0])  # a recovery code, once
     page.wait_for_url(f"{base}/")
     _log_out(page, base)
 
-    _password_login(page, base)
-    page.wait_for_url(f"{base}/2fa/authenticate/")
-    page.fill("input[name=code]", codes[0])
-    page.click("main button[type=submit]")
+    log_in_with_code(codes[0])  # the same recovery code again
     assert "Incorrect code" in page.locator("main").inner_text()
     assert page.url == f"{base}/2fa/authenticate/"
-    page.screenshot(path="/tmp/mfa_refused.png")

@@ -1,0 +1,51 @@
+"""What the groups and roles screens share: a form that saves through a
+service, and a delete that asks first. Both show refusals as messages."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+
+from accounts import services
+
+
+def save_form(
+    request,
+    form,
+    save,
+    *,
+    kind: str,
+    done: str,
+    back: str,
+    template: str,
+    subject=None,
+    context=None,
+):
+    """On a valid POST call `save(**cleaned_data, actor=…, request=…)`; a
+    refusal becomes a form error and nothing is saved."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = save(**form.cleaned_data, actor=request.user, request=request)
+        except services.AccountError as exc:
+            form.add_error(None, str(exc))
+            if subject is not None:
+                subject.refresh_from_db()  # the page shows the stored name
+        else:
+            messages.success(request, f"{kind} {saved.name} {done}.")
+            return redirect(back)
+    return render(request, template, {"form": form, "subject": subject, **(context or {})})
+
+
+def confirm_delete(request, subject, delete, *, kind: str, back: str, edit: str):
+    """GET asks; POST deletes through `delete(…)`, or says why it may not."""
+    if request.method != "POST":
+        return render(
+            request,
+            "backoffice/confirm_delete.html",
+            {"kind": kind, "subject": subject, "cancel": back},
+        )
+    try:
+        delete(actor=request.user, request=request)
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+        return redirect(edit, pk=subject.pk)
+    messages.success(request, f"{kind.capitalize()} {subject.name} deleted.")
+    return redirect(back)
