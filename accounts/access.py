@@ -19,6 +19,12 @@ from accounts.resources import pattern_matches, split_resource, validate_resourc
 
 GENERATION_KEY = "acl:generation"
 RULES_TTL = 60 * 60
+# Compiled rules this process has already read, by the same key. The key holds
+# the generation, which is read from the shared cache on every request, so an
+# entry of an older generation is never read again: the process copy saves a
+# cache round trip and cannot be stale.
+_local: dict[str, CompiledRules] = {}
+LOCAL_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,15 @@ def rules_for(user) -> CompiledRules:
     if memo is not None:
         return memo
     key = f"acl:rules:{_generation()}:{user.pk}"
-    compiled = cache.get(key)
+    compiled = _local.get(key)
     if compiled is None:
-        compiled = _load_rules(user.pk)
-        cache.set(key, compiled, timeout=RULES_TTL)
+        compiled = cache.get(key)
+        if compiled is None:
+            compiled = _load_rules(user.pk)
+            cache.set(key, compiled, timeout=RULES_TTL)
+        if len(_local) >= LOCAL_MAX:
+            _local.clear()
+        _local[key] = compiled
     user._iam_rules = compiled
     return compiled
 

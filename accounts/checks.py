@@ -1,7 +1,7 @@
 """Deployment checks of our own, run by `manage.py check --deploy`."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -16,6 +16,22 @@ def dev_secret_key_refused(app_configs, **kwargs):
                 "DJANGO_SECRET_KEY is not set: the development key must not run in production.",
                 hint="Set DJANGO_SECRET_KEY to a long random value (50+ characters).",
                 id="iam.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.caches, deploy=True)
+def shared_cache_in_production(app_configs, **kwargs):
+    """gunicorn runs several worker processes: rate limits, compiled access
+    rules and session reads must be in a cache they all share."""
+    if not settings.DEBUG and not settings.CACHE_IS_SHARED:
+        return [
+            Warning(
+                "CACHE_URL is a per-process cache: each gunicorn worker would count "
+                "failed logins and cache access rules on its own.",
+                hint="Set CACHE_URL=redis://<host>:6379/0 in production.",
+                id="iam.W002",
             )
         ]
     return []

@@ -1,6 +1,7 @@
 """The screens in the navigation, each with the resource that opens it."""
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.urls import reverse
 
@@ -22,10 +23,17 @@ ITEMS = (
 )
 
 
+@cache
+def url(name: str) -> str:
+    """reverse() once per process: the URLconf does not change at run time,
+    and the header links are on every page."""
+    return reverse(name)
+
+
 def visible_items(user) -> list[dict]:
     """The navigation this user may see: nothing they could not open."""
     return [
-        {"label": item.label, "url": reverse(item.url_name)}
+        {"label": item.label, "url": url(item.url_name)}
         for item in ITEMS
         if can(user, item.resource)
     ]

@@ -61,6 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--logins", type=int, default=300)
     parser.add_argument("--views", type=int, default=2000)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server, to compare settings",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -80,6 +87,7 @@ def main() -> None:
         GUNICORN_WORKERS="1",
         GUNICORN_ACCESSLOG="/dev/null",
     )
+    env.update(item.split("=", 1) for item in args.set)
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run(
@@ -153,6 +161,14 @@ def main() -> None:
             assert response.status_code == 200
         cpu_view = (cpu_seconds(worker) - cpu0) / args.views
 
+        floor = requests.Session()
+        for _ in range(50):
+            floor.get(base + "/healthz")
+        cpu0 = cpu_seconds(worker)
+        for _ in range(args.views):
+            floor.get(base + "/healthz")
+        cpu_floor = (cpu_seconds(worker) - cpu0) / args.views
+
         print("| measure | value |")
         print("| --- | ---: |")
         print(f"| database | {env['DATABASE_URL'].split(':')[0]} |")
@@ -164,6 +180,7 @@ def main() -> None:
         print(f"| dashboard views measured | {args.views} |")
         print(f"| server CPU per warm dashboard view | {cpu_view * 1000:.2f} ms |")
         print(f"| dashboard views/s per core | {1 / cpu_view:.0f} |")
+        print(f"| server CPU per /healthz (gunicorn + WSGI floor) | {cpu_floor * 1000:.2f} ms |")
         print(
             f"| median dashboard latency, one client | "
             f"{statistics.median(latencies) * 1000:.2f} ms |"

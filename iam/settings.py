@@ -8,6 +8,9 @@ from pathlib import Path
 
 import environ
 from django.contrib.messages import constants as message_constants
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,7 +51,7 @@ MIDDLEWARE = [
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.MfaPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "iam.csp.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -79,6 +82,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://iam")}
 CACHES["default"].setdefault("KEY_PREFIX", "iam")
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "iam.cache.RedisCache"
+    # Fail fast when Redis is down or hangs (the page says "unavailable" and
+    # /readyz turns 503) instead of holding a worker thread; one immediate
+    # retry on a fresh connection rides over a Redis restart.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=env.float("CACHE_CONNECT_TIMEOUT", default=1.0),
+        socket_timeout=env.float("CACHE_TIMEOUT", default=1.0),
+        retry_on_error=[RedisConnectionError],
+        retry=Retry(NoBackoff(), 1),
+    )
+# A shared cache (Redis) is what several app servers agree on: rate limits,
+# compiled access rules, OIDC metadata and session reads. A local-memory cache
+# is per process: fine for one dev process, wrong for gunicorn's workers
+# (check --deploy warns, iam.W002).
+CACHE_IS_SHARED = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -155,7 +174,16 @@ MFA_TOTP_TOLERANCE = 1  # accept the previous/next 30 s code: clocks and typing 
 
 IAM_SESSION_IDLE_MINUTES = env.int("IAM_SESSION_IDLE_MINUTES", default=30)
 IAM_SESSION_MAX_HOURS = env.int("IAM_SESSION_MAX_HOURS", default=10)
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in the database (the record: they survive a cache restart or
+# eviction, and "end all sessions" is one DELETE) and are read through the
+# cache when it is shared, so a warm page costs no session query. With a
+# per-process cache a session ended by one worker would still be cached in
+# another, so then sessions are read from the database only.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_IS_SHARED
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_AGE = IAM_SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -21,8 +21,10 @@ urlpatterns = [
     path("2fa/totp/deactivate/", recent(totp_views.deactivate_totp)),
     path("2fa/recovery-codes/generate/", recent(recovery_views.generate_recovery_codes)),
     path("sso/", include("sso.urls")),
-    path("", include("allauth.urls")),
+    # The back office first: its pages are the ones opened all day, and the
+    # resolver tries patterns in order (no path is shared with allauth's).
     path("", include("backoffice.urls")),
+    path("", include("allauth.urls")),
 ]
 
 handler403 = "backoffice.views.errors.forbidden"

@@ -53,7 +53,7 @@ def test_static_css_is_served_by_whitenoise(client):
 
 
 def _check_deploy(**env_overrides):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "CACHE_URL"}
     env.update(DJANGO_SETTINGS_MODULE="iam.settings", **env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -65,13 +65,27 @@ def _check_deploy(**env_overrides):
     )
 
 
+PRODUCTION_KEY = "x7Qp-" + "k2Vd9ZrT4mWb8NcY1sHf6LjG3aXe0uPo" * 2
+
+
 def test_check_deploy_is_clean_with_production_env():
     result = _check_deploy(
-        DJANGO_SECRET_KEY="x7Qp-" + "k2Vd9ZrT4mWb8NcY1sHf6LjG3aXe0uPo" * 2,
+        DJANGO_SECRET_KEY=PRODUCTION_KEY,
         DJANGO_ALLOWED_HOSTS="iam.shop.example",
+        CACHE_URL="redis://cache.internal:6379/0",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_wants_a_shared_cache():
+    """Several gunicorn workers with a per-process cache would each count
+    failed logins on their own."""
+    result = _check_deploy(
+        DJANGO_SECRET_KEY=PRODUCTION_KEY, DJANGO_ALLOWED_HOSTS="iam.shop.example"
+    )
+    assert result.returncode != 0
+    assert "iam.W002" in result.stderr and "CACHE_URL=redis://" in result.stderr
 
 
 def test_check_deploy_refuses_the_dev_secret_key():
