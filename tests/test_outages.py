@@ -1,0 +1,40 @@
+"""A dependency that is down gives a clear 503 page, not a 500 or a traceback.
+(The stop/start runs against real PostgreSQL and Redis are in
+benchmarks/faults.py; here the cache is a real closed port.)"""
+
+import logging
+
+from django.test import override_settings
+
+from tests.conftest import PASSWORD, login
+
+CLOSED_REDIS = {
+    "default": {
+        "BACKEND": "iam.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+
+def test_cache_down_is_a_503_page_with_retry_after(client, root_user, caplog):
+    login(client, root_user.email, PASSWORD)
+    client.raise_request_exception = False
+    with override_settings(CACHES=CLOSED_REDIS), caplog.at_level(logging.WARNING):
+        response = client.get("/users/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    page = response.content.decode()
+    assert "Temporarily unavailable" in page and "cannot reach its cache" in page
+    assert "Traceback" not in page
+    outage = [r for r in caplog.records if r.name == "iam.outage"]
+    assert len(outage) == 1 and "cache unavailable: GET /users/" in outage[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_page_works_again_once_the_cache_is_back(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    client.raise_request_exception = False
+    with override_settings(CACHES=CLOSED_REDIS):
+        assert client.get("/users/").status_code == 503
+    assert client.get("/users/").status_code == 200
