@@ -1,5 +1,6 @@
 """The users screens, through HTTP as an admin's browser would use them."""
 
+import logging
 import re
 
 import pytest
@@ -303,6 +304,17 @@ class TestForbidden:
         assert response.status_code == 403
         target.refresh_from_db()
         assert target.is_active and User.objects.filter(email="alan@shop.example").count() == 0
+
+    def test_a_refusal_is_one_log_line_without_traceback(self, client, caplog):
+        plain = UserFactory(groups=["backoffice-users"])
+        login(client, plain.email, PASSWORD)
+        with caplog.at_level(logging.WARNING):
+            assert client.get("/users/").status_code == 403
+        (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert record.name == "iam.access" and not record.exc_info
+        assert (
+            record.getMessage() == f"forbidden: user {plain.pk} GET /users/ (backoffice:users:view)"
+        )
 
     def test_view_only_admin_sees_no_edit_controls(self, client):
         role = RoleFactory()

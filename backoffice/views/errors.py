@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger("iam.outage")
+access_logger = logging.getLogger("iam.access")
 
 # What a failed request hit, by the exception it raised: a dependency that is
 # down (or too slow) is a 503 the client may retry, not a bug.
@@ -19,7 +20,14 @@ OUTAGES = (
 
 
 def forbidden(request, exception=None):
-    return render(request, "403.html", status=403)
+    """A refusal is routine: one line naming who and what, not the traceback
+    Django would log for every PermissionDenied."""
+    response = render(request, "403.html", status=403)
+    user = getattr(request, "user", None)
+    who = f"user {user.pk}" if user is not None and user.is_authenticated else "anonymous"
+    access_logger.warning("forbidden: %s %s %s (%s)", who, request.method, request.path, exception)
+    response._has_been_logged = True
+    return response
 
 
 def not_found(request, exception=None):
