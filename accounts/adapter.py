@@ -25,9 +25,12 @@ SESSION_LOGIN_METHOD = "iam_login_method"
 def session_started(request, user, *, method: str) -> None:
     """Every login, password or SSO: start the lifetime clocks, list the
     session under the user (so it can be shown and ended), and audit it."""
+    from allauth.account.adapter import get_adapter
     from allauth.usersessions.models import UserSession
     from django.conf import settings
     from django.utils import timezone
+
+    user_agent_max = UserSession._meta.get_field("user_agent").max_length
 
     now = int(time.time())
     request.session[SESSION_LOGIN_AT] = now
@@ -35,7 +38,17 @@ def session_started(request, user, *, method: str) -> None:
     # One bounded DELETE instead of allauth's per-login check of every row.
     horizon = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
     UserSession.objects.filter(user=user, created_at__lt=horizon).delete()
-    UserSession.objects.create_from_request(request, user=user)
+    # login() has just given the session a new key, so this is a new row:
+    # a plain INSERT, where allauth's create_from_request reads first in a
+    # transaction of its own.
+    if not request.session.session_key:
+        request.session.save()
+    UserSession.objects.create(
+        user=user,
+        session_key=request.session.session_key,
+        ip=get_adapter(request).get_client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:user_agent_max],
+    )
     audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
 
 

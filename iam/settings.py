@@ -106,7 +106,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Back Office <no-repl
 # --- Accounts and passwords ------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
 
 PASSWORD_HASHERS = [
     "accounts.hashers.OwaspArgon2PasswordHasher",

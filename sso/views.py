@@ -21,7 +21,7 @@ from sso.registry import get_provider
 from sso.services import resolve_user
 
 logger = logging.getLogger("iam.sso")
-BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+BACKEND = "accounts.backends.EmailBackend"
 
 
 def _provider_or_404(provider_id: str):

@@ -42,7 +42,9 @@ def activate_totp(client) -> str:
     if secret is None:
         secret = re.search(r'value="([A-Z2-7]{16,})"', page.content.decode())
     secret = secret.group(1)
-    response = client.post("/2fa/totp/activate/", {"code": totp(secret)})
+    # The next window's code (accepted: tolerance 1): a later login's code of
+    # this or the previous window can then never be this used-up one.
+    response = client.post("/2fa/totp/activate/", {"code": totp(secret, step=1)})
     assert response.status_code == 302, response.content.decode()[:2000]
     return secret
 
