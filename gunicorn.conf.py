@@ -21,6 +21,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", 4))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
+# The heartbeat file is touched on every loop of every worker: keep it in
+# memory (a container's overlay disk makes each touch a real write).
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 # Recycle workers now and then so a slow leak cannot grow for ever.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
 max_requests_jitter = 2000
