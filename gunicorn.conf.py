@@ -22,9 +22,11 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 # The heartbeat file is touched on every loop of every worker: keep it in
-# memory (a container's overlay disk makes each touch a real write).
-if os.path.isdir("/dev/shm"):
-    worker_tmp_dir = "/dev/shm"
+# memory (a container's overlay disk makes each touch a real write). gunicorn
+# makes it with mkstemp and unlinks it at once, so a shared directory is safe.
+SHM = "/dev/shm"  # noqa: S108
+if os.path.isdir(SHM):
+    worker_tmp_dir = SHM
 # Recycle workers now and then so a slow leak cannot grow for ever.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
 max_requests_jitter = 2000
