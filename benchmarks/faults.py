@@ -187,8 +187,13 @@ def main() -> None:
             t_down = time.monotonic()
             postgres("stop")
             time.sleep(args.down)
-            postgres("start")
+            # The service is back when it accepts connections, which is before
+            # pg_ctlcluster returns.
+            starting = subprocess.Popen(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "start"]
+            )
             t_back = wait_until(postgres_up)
+            starting.wait()
             time.sleep(6)
             rows.append(
                 _row("PostgreSQL stopped, restarted", probe, readyz, writer, t_down, t_back)
