@@ -155,7 +155,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
 ACCOUNT_RATE_LIMITS = {
     # Failed logins: per client IP, and per account (the email typed).
     "login_failed": env.str("IAM_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
-    "login": "30/m/ip",
+    # All login attempts per client IP; raise it when a whole office logs in
+    # through one NAT address.
+    "login": env.str("IAM_RATE_LOGIN", default="30/m/ip"),
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
 }
