@@ -14,16 +14,18 @@ server (e.g. GUNICORN_THREADS=1) to compare.
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 from argon2 import PasswordHasher
 from harness import (
+    ROOT,
     Browser,
     Server,
     cpu_seconds,
     create_users,
     describe,
-    manage,
     prepare,
     production_env,
     rss_mib,
@@ -32,24 +34,69 @@ from harness import (
 EMAIL = "bench@shop.example"
 PASSWORD = "throughput bench passphrase 1"
 
-COUNT_QUERIES = """
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
-client = Client()
-client.post("/login/", {"login": "%s", "password": "%s"}, secure=True)
-client.get("/", secure=True)
-with CaptureQueriesContext(connection) as queries:
-    assert client.get("/", secure=True).status_code == 200
-print(len(queries))
-"""
+
+def measure_in_process() -> None:
+    """Run in a subprocess with the server's environment (see in_process)."""
+    import io
+    import os
+    import sys
+
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.post("/login/", {"login": EMAIL, "password": PASSWORD}, secure=True)
+    client.get("/", secure=True)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/", secure=True).status_code == 200
+    count = len(queries)  # now: every request through the WSGI app resets the log
+    app = get_wsgi_application()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "443",
+        "HTTP_HOST": "testserver",
+        "HTTP_COOKIE": "; ".join(f"{k}={v.value}" for k, v in client.cookies.items()),
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "https",
+        "wsgi.errors": sys.stderr,
+    }
+    statuses = []
+
+    def view():
+        body = app({**environ, "wsgi.input": io.BytesIO()}, lambda s, h: statuses.append(s))
+        b"".join(body)
+
+    rounds = []
+    for _ in range(6):
+        t = time.process_time()
+        for _ in range(500):
+            view()
+        rounds.append((time.process_time() - t) / 500)
+    assert set(statuses) == {"200 OK"}, set(statuses)
+    os.write(1, f"{count} {statistics.median(rounds[1:])}\n".encode())
 
 
-def orm_queries_per_view(env) -> int:
-    """Counted in-process with the same settings (Django's query log)."""
-    code = COUNT_QUERIES % (EMAIL, PASSWORD)
-    out = manage({**env, "DJANGO_ALLOWED_HOSTS": "testserver"}, "shell", "-c", code)
-    return int(out.split()[-1])
+def in_process(env) -> tuple[int, float]:
+    """Django's own share, without gunicorn: the same settings, the WSGI app
+    called directly. Returns (ORM queries per view, CPU seconds per view)."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--in-process"],
+        env={**env, "DJANGO_ALLOWED_HOSTS": "testserver"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    queries, cpu = result.stdout.split()[-2:]
+    return int(queries), float(cpu)
 
 
 def postgres_statements(env) -> int:
@@ -72,7 +119,10 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5, help="each phase split in rounds")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_process:
+        return measure_in_process()
 
     env = production_env(IAM_RATE_LOGIN_FAILED="10000/m/ip,10000/m/key")
     env.update(item.split("=", 1) for item in args.set)
@@ -150,7 +200,7 @@ def main() -> None:
             floor.get("/healthz")
         cpu_floor = per_round(worker, args.views, lambda: floor.get("/healthz"))
 
-    queries = orm_queries_per_view(env)
+    queries, cpu_in_process = in_process(env)
     median = statistics.median
     rows = [
         ("database / cache", describe(env)),
@@ -177,6 +227,10 @@ def main() -> None:
             f"{median(cpu_view) * 1000:.2f} / {min(cpu_view) * 1000:.2f} ms",
         ),
         ("dashboard views/s per core (median round)", f"{1 / median(cpu_view):.0f}"),
+        (
+            "the same view in-process, no gunicorn (Django's share), median",
+            f"{cpu_in_process * 1000:.2f} ms",
+        ),
         ("SQL queries per dashboard view (Django's log)", queries),
         (
             "PostgreSQL statements per view (incl. connection check)",
