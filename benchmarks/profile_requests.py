@@ -11,9 +11,10 @@ with py-spy (1,000 samples/s, only threads holding the GIL: a thread waiting
 for PostgreSQL, Redis or a client is not sampled, and neither is Argon2id,
 which releases the GIL while it hashes). Each sample is charged to the file
 of its innermost Python frame, so C work that keeps the GIL (str.join, the
-socket writes) counts for the Python function that called it. A sampling profiler does not slow the code down the way
-cProfile does (which inflates Python code against C code several times), so
-the shares are the real ones.
+socket writes) counts for the Python function that called it. A sampling
+profiler does not slow the code down the way cProfile does (which inflates
+deep Python call trees against C code several times), so the shares are the
+real ones.
 """
 
 from __future__ import annotations
