@@ -20,6 +20,7 @@ half-written (every created user has its group and its audit row).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import ROOT, Browser, Server, create_users, prepare, production_env
+from harness import ROOT, Browser, Server, create_users, manage, prepare, production_env
 
 sys.path.insert(0, str(ROOT))
 from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP  # noqa: E402
@@ -142,12 +143,9 @@ def main() -> None:
     prepare(env)
     create_users(env, [(ADMIN, PASSWORD, ["root"]), (SSO_USER, PASSWORD, [])])
     reset = (
-        "from accounts.models import User, AuditEvent\n"
-        "User.objects.filter(email__startswith='fault-').delete()\n"
+        "from accounts.models import User; User.objects.filter(email__startswith='fault-').delete()"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", reset], cwd=ROOT, env=env, check=True
-    )
+    manage(env, "shell", "-c", reset)
 
     rows, notes = [], []
     try:
@@ -314,15 +312,7 @@ def _row(fault, probe, readyz, writer, t_down, t_back) -> dict:
 
 def _group_id(env, name: str) -> str:
     code = f"from accounts.models import Group; print(Group.objects.get(name={name!r}).pk)"
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return out.split()[-1]
+    return manage(env, "shell", "-c", code).split()[-1]
 
 
 def check_records(env, written: list[tuple[str, int]]) -> str:
@@ -340,18 +330,8 @@ def check_records(env, written: list[tuple[str, int]]) -> str:
         "if [g.name for g in u.groups.all()] == ['backoffice-users']), "
         "'audited': sorted(audited)}))\n"
     )
-    import json
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps([e for e, _ in written]),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    out = manage(env, "shell", "-c", code, stdin=json.dumps([e for e, _ in written]))
+    found = json.loads(out.strip().splitlines()[-1])
     users, grouped, audited = (set(found[k]) for k in ("users", "grouped", "audited"))
     ok = {e for e, s in written if s == 302}
     refused = {e for e, s in written if s != 302}

@@ -10,6 +10,7 @@ from /proc.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -117,8 +118,6 @@ def create_users(env: dict[str, str], users: list[tuple[str, str, list[str]]]) -
         "    user_create(email=email, first_name='Bench', last_name='User', password=password,\n"
         "                groups=list(Group.objects.filter(name__in=groups)), via='benchmark')\n"
     )
-    import json
-
     manage(env, "shell", "-c", code, stdin=json.dumps(users))
 
 

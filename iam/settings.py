@@ -230,6 +230,9 @@ IAM_SSO_PROVIDERS = {
     if pid
 }
 IAM_SSO_HTTP_TIMEOUT = env.float("IAM_SSO_HTTP_TIMEOUT", default=5.0)
+# Calls to identity providers at once per process (a gunicorn worker has 4
+# threads): a hanging provider can hold these threads, never all of them.
+IAM_SSO_MAX_CONCURRENT_CALLS = env.int("IAM_SSO_MAX_CONCURRENT_CALLS", default=2)
 IAM_MFA_REQUIRED_GROUPS = env.list("IAM_MFA_REQUIRED_GROUPS", default=["root"])
 
 # --- HTTP hardening ---------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +25,23 @@ logger = logging.getLogger("iam.sso")
 METADATA_TTL = 60 * 60
 JWKS_REFETCH_INTERVAL = 60
 _session = requests.Session()
+# A bulkhead: at most IAM_SSO_MAX_CONCURRENT_CALLS calls to identity providers
+# at once per process. A provider that hangs holds each caller's thread for up
+# to IAM_SSO_HTTP_TIMEOUT; without a bound it could hold every thread of a
+# worker and stall pages that have nothing to do with SSO. A call that finds
+# no free slot within SLOT_WAIT seconds fails at once with a clear message.
+SLOT_WAIT = 1.0
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+_slots_lock = threading.Lock()
+
+
+def _call_slots() -> threading.BoundedSemaphore:
+    global _slots
+    size = settings.IAM_SSO_MAX_CONCURRENT_CALLS
+    with _slots_lock:
+        if _slots is None or _slots[0] != size:
+            _slots = (size, threading.BoundedSemaphore(size))
+        return _slots[1]
 
 
 def is_allowed_endpoint(url: str) -> bool:
@@ -56,6 +74,12 @@ def _require_endpoint(url, what: str, provider_name: str) -> str:
 
 def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Response:
     """One outbound call with a timeout; failures become an SSOError naming the provider."""
+    slots = _call_slots()
+    if not slots.acquire(timeout=min(SLOT_WAIT, settings.IAM_SSO_HTTP_TIMEOUT)):
+        logger.warning("sso %s: every slot for provider calls is taken; refused", provider_name)
+        raise SSOError(
+            f"{provider_name} is slow to answer right now. Try again in a moment.", "idp_busy"
+        )
     try:
         response = _session.request(
             method, url, timeout=settings.IAM_SSO_HTTP_TIMEOUT, allow_redirects=False, **kwargs
@@ -65,6 +89,8 @@ def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Respon
     except requests.RequestException as exc:
         logger.warning("sso %s: %s %s failed: %s", provider_name, method, url, type(exc).__name__)
         raise SSOError(f"{provider_name} could not be reached.", "idp_unreachable") from None
+    finally:
+        slots.release()
     return response
 
 

@@ -300,6 +300,26 @@ class TestProviderTrouble:
         assert "Fake IdP did not answer in time" in failure(response, client)
         assert last_failure_reason() == "idp_timeout"
 
+    @pytest.mark.django_db(transaction=True)
+    def test_hanging_provider_holds_no_more_than_its_slots(self, fake, settings):
+        """With one slot, a second SSO login while the first waits on a hanging
+        provider is told to try again within a second, instead of waiting too."""
+        settings.IAM_SSO_MAX_CONCURRENT_CALLS = 1
+        settings.IAM_SSO_HTTP_TIMEOUT = 5
+        fake.delay = 3.0
+        first = threading.Thread(target=Client().post, args=("/sso/fake/login/",))
+        first.start()
+        time.sleep(0.3)
+        second, began = Client(), time.monotonic()
+        response = second.post("/sso/fake/login/")
+        waited = time.monotonic() - began
+        first.join()
+        assert "Fake IdP is slow to answer right now" in failure(response, second)
+        assert 0.9 < waited < 2.0
+        assert last_failure_reason() == "idp_busy"
+        fake.delay = 0
+        assert start(Client()).startswith(fake.issuer)  # the slot is free again
+
     def test_provider_unreachable(self, client, settings, fake):
         configure(settings, fake, issuer="http://127.0.0.1:9/realm")
         response = client.post("/sso/fake/login/")
