@@ -29,8 +29,10 @@ _session = requests.Session()
 # at once per process. A provider that hangs holds each caller's thread for up
 # to IAM_SSO_HTTP_TIMEOUT; without a bound it could hold every thread of a
 # worker and stall pages that have nothing to do with SSO. A call that finds
-# no free slot within SLOT_WAIT seconds fails at once with a clear message.
-SLOT_WAIT = 1.0
+# no free slot within SLOT_WAIT seconds fails with a clear message: long
+# enough to ride out a burst of healthy calls (a token call takes ~0.1-0.3 s),
+# short enough that waiting for a slot does not itself tie up the worker.
+SLOT_WAIT = 0.25
 _slots: tuple[int, threading.BoundedSemaphore] | None = None
 _slots_lock = threading.Lock()
 

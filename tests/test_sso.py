@@ -303,7 +303,7 @@ class TestProviderTrouble:
     @pytest.mark.django_db(transaction=True)
     def test_hanging_provider_holds_no_more_than_its_slots(self, fake, settings):
         """With one slot, a second SSO login while the first waits on a hanging
-        provider is told to try again within a second, instead of waiting too."""
+        provider is told to try again at once, instead of waiting too."""
         settings.IAM_SSO_MAX_CONCURRENT_CALLS = 1
         settings.IAM_SSO_HTTP_TIMEOUT = 5
         fake.delay = 3.0
@@ -315,7 +315,7 @@ class TestProviderTrouble:
         waited = time.monotonic() - began
         first.join()
         assert "Fake IdP is slow to answer right now" in failure(response, second)
-        assert 0.9 < waited < 2.0
+        assert 0.2 < waited < 1.0
         assert last_failure_reason() == "idp_busy"
         fake.delay = 0
         assert start(Client()).startswith(fake.issuer)  # the slot is free again
