@@ -286,9 +286,12 @@ def sso_login(base: str, idp: FakeIdP) -> tuple[str, float]:
     if response.status_code == 302 and location == "/":
         return "logged in", seconds
     if response.status_code == 302 and "/login/" in location:
-        page = browser.get(location)
-        said = "names the provider" if "Fake IdP" in page.text else "says nothing"
-        return f"back on the login page, which {said}", seconds
+        page = browser.get(location).text
+        if "Fake IdP did not answer in time" in page:
+            return "login page: provider did not answer in time", seconds
+        if "Fake IdP is slow to answer right now" in page:
+            return "login page: try again (no free slot for provider calls)", seconds
+        return "login page without a message naming the provider", seconds
     return f"answered {response.status_code}", seconds
 
 
