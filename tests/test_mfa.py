@@ -14,7 +14,9 @@ from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
 from tests.conftest import login
@@ -94,6 +96,14 @@ class TestPolicy:
     def test_users_outside_required_groups_are_not_forced(self, client, user, mfa_policy):
         login(client, user.email, PASSWORD)
         assert client.get("/").status_code == 200
+
+    def test_policy_is_answered_at_login_not_on_the_first_page(self, client, user, mfa_policy):
+        login(client, user.email, PASSWORD)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/").status_code == 200
+        sql = " ".join(q["sql"] for q in queries.captured_queries)
+        # The policy's query: is the user in one of the MFA-required groups?
+        assert '"accounts_group"."name" IN' not in sql and "mfa_authenticator" not in sql
 
     def test_compliant_session_costs_no_policy_query(
         self, client, user, mfa_policy, django_assert_num_queries
