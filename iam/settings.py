@@ -152,12 +152,20 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_CHANGE_EMAIL = False
 ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "accounts.tokens.PasswordResetTokens"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
-ACCOUNT_RATE_LIMITS = {
+# Password logins are throttled by accounts.throttle (one round trip per
+# check), with allauth's rate syntax.
+IAM_LOGIN_THROTTLES = {
     # Failed logins: per client IP, and per account (the email typed).
     "login_failed": env.str("IAM_RATE_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
     # All login attempts per client IP; raise it when a whole office logs in
     # through one NAT address.
     "login": env.str("IAM_RATE_LOGIN", default="30/m/ip"),
+}
+ACCOUNT_RATE_LIMITS = {
+    # allauth still counts wrong MFA codes as "login_failed" (per account and
+    # IP, in its own counters); password logins are not limited twice.
+    "login_failed": IAM_LOGIN_THROTTLES["login_failed"],
+    "login": None,
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
 }
@@ -181,11 +189,8 @@ IAM_SESSION_MAX_HOURS = env.int("IAM_SESSION_MAX_HOURS", default=10)
 # cache when it is shared, so a warm page costs no session query. With a
 # per-process cache a session ended by one worker would still be cached in
 # another, so then sessions are read from the database only.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if CACHE_IS_SHARED
-    else "django.contrib.sessions.backends.db"
-)
+# iam.sessions: Django's stores, but a login writes its new session once.
+SESSION_ENGINE = "iam.sessions.cached_db" if CACHE_IS_SHARED else "iam.sessions.db"
 SESSION_COOKIE_AGE = IAM_SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

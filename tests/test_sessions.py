@@ -69,3 +69,30 @@ def test_session_cookie_is_a_browser_session_cookie(client, user):
     assert cookie["samesite"] == "Lax"
     assert cookie["secure"] is True
     assert cookie["max-age"] == ""  # ends with the browser too
+
+
+def test_a_login_writes_its_session_once_and_the_first_page_none(client, user):
+    """One INSERT at login (no key lookup, no insert-then-update), nothing on
+    the first page; the old anonymous session is gone."""
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    anonymous = client.session.session_key  # a session from before the login
+    assert anonymous and Session.objects.filter(session_key=anonymous).exists()
+    with CaptureQueriesContext(connection) as login_queries:
+        assert login(client, user.email, PASSWORD).status_code == 302
+    with CaptureQueriesContext(connection) as page_queries:
+        assert client.get("/").status_code == 200
+    writes = [
+        q["sql"].split()[0]
+        for q in login_queries
+        if "django_session" in q["sql"] and not q["sql"].startswith("SELECT")
+    ]
+    assert writes == ["DELETE", "INSERT"]
+    new_key = client.cookies["iam_session"].value
+    assert new_key != anonymous
+    assert not [q for q in login_queries if q["sql"].startswith("SELECT") and new_key in q["sql"]]
+    assert not any("django_session" in q["sql"] and "SELECT" not in q["sql"] for q in page_queries)
+    assert not Session.objects.filter(session_key=anonymous).exists()
+    assert Session.objects.get(session_key=new_key).get_decoded()["_auth_user_id"] == str(user.pk)
