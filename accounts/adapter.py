@@ -12,6 +12,7 @@ from datetime import timedelta
 from allauth.account.adapter import DefaultAccountAdapter
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts import throttle
 from accounts.audit import audit
 from accounts.selectors import user_get_by_email
 
@@ -76,7 +77,20 @@ class AccountAdapter(DefaultAccountAdapter):
         # allauth keys the per-account failure count by the request's host as
         # well, so each allowed host name (and each app server reached by its
         # own address) would grant its own five guesses. One account, one count.
-        return "account:" + str(credentials.get("email") or "").strip().lower()
+        return throttle.account_key(str(credentials.get("email") or ""))
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        # Our counters (accounts.throttle) instead of allauth's; allauth's
+        # authenticate() rolls this usage back when the password is right.
+        key = self._get_login_attempts_cache_key(request, **credentials)
+        self._login_failed_rl_usage = throttle.consume(request, "login_failed", key)
+        if not self._login_failed_rl_usage:
+            raise self.validation_error("too_many_login_attempts")
+
+    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
+        # A successful password reset forgets the account's failures.
+        key = self._get_login_attempts_cache_key(request, **credentials)
+        throttle.clear(request, "login_failed", key)
 
     def authentication_failed(self, request, **credentials) -> None:
         email = str(credentials.get("email") or "")

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from accounts import throttle
 from accounts.access import compile_rules
 from accounts.audit import audit
 from accounts.models import Group, Membership, Role, Rule, User, normalize_email
@@ -300,9 +301,11 @@ def user_send_password_link(*, user: User, invitation: bool, actor: User | None,
 
 def password_reset_completed(*, request, user: User) -> None:
     """After a reset by link every other session of the user ends: whoever
-    knew the old password is out."""
+    knew the old password is out, and the account's failed-login lock is
+    lifted (the owner has just proved it by mail)."""
     keep = request.session.session_key if request.user == user else None
     _password_replaced("password.reset.completed", request=request, user=user, keep=keep)
+    throttle.clear(request, "login_failed", throttle.account_key(user.email))
 
 
 def password_changed_by_user(*, request, user: User) -> None:

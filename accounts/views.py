@@ -3,8 +3,10 @@
 import logging
 
 from allauth.account.views import LoginView as AllauthLoginView
+from allauth.core.ratelimit import respond_429
 from django.http import Http404
 
+from accounts import throttle
 from accounts.adapter import SESSION_LOGIN_METHOD
 from accounts.audit import audit
 
@@ -29,7 +31,10 @@ class LoginView(AllauthLoginView):
     def dispatch(self, request, *args, **kwargs):
         from sso.registry import providers
 
-        if request.method == "POST":  # a password login, whatever came before
+        if request.method == "POST":
+            if not throttle.consume(request, "login"):  # IAM_RATE_LOGIN, per client IP
+                return respond_429(request)
+            # A password login, whatever came before.
             request.session.pop(SESSION_LOGIN_METHOD, None)
         response = super().dispatch(request, *args, **kwargs)
         origins = [o for p in providers().values() for o in p.form_action_origins()]
