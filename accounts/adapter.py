@@ -74,9 +74,7 @@ class AccountAdapter(DefaultAccountAdapter):
         return user
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
-        # allauth keys the per-account failure count by the request's host as
-        # well, so each allowed host name (and each app server reached by its
-        # own address) would grant its own five guesses. One account, one count.
+        # One account, one count, whatever the host name (see account_key).
         return throttle.account_key(str(credentials.get("email") or ""))
 
     def pre_authenticate(self, request, **credentials) -> None:
@@ -86,11 +84,6 @@ class AccountAdapter(DefaultAccountAdapter):
         self._login_failed_rl_usage = throttle.consume(request, "login_failed", key)
         if not self._login_failed_rl_usage:
             raise self.validation_error("too_many_login_attempts")
-
-    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
-        # A successful password reset forgets the account's failures.
-        key = self._get_login_attempts_cache_key(request, **credentials)
-        throttle.clear(request, "login_failed", key)
 
     def authentication_failed(self, request, **credentials) -> None:
         email = str(credentials.get("email") or "")
