@@ -38,3 +38,14 @@ def test_page_works_again_once_the_cache_is_back(client, root_user):
     with override_settings(CACHES=CLOSED_REDIS):
         assert client.get("/users/").status_code == 503
     assert client.get("/users/").status_code == 200
+
+
+def test_login_with_the_cache_down_is_a_503_and_logs_no_one_in(client, root_user):
+    """The throttles live in the cache: without it no attempt can be counted,
+    so none is let through."""
+    client.raise_request_exception = False
+    with override_settings(CACHES=CLOSED_REDIS):
+        response = login(client, root_user.email, PASSWORD)
+    assert response.status_code == 503
+    assert "_auth_user_id" not in client.session
+    assert login(client, root_user.email, PASSWORD).status_code == 302
