@@ -1,6 +1,7 @@
 """The production server as configured in gunicorn.conf.py, on loopback."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -76,4 +77,10 @@ def test_access_log_keeps_no_reset_key_or_query(server):
     time.sleep(0.3)
     text = log.read_text()
     assert "/password/reset/key/<redacted>/" in text
+    # The line: client, request without query, status, bytes, seconds, user agent.
+    assert re.search(
+        r'^127\.0\.0\.1 "GET /sso/x/callback/ HTTP/1\.1" 404 \d+ \d+\.\d{6}s "Python-urllib/',
+        text,
+        re.MULTILINE,
+    ), text
     assert "0123456789secret" not in text and "supersecretcode" not in text
