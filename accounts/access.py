@@ -89,7 +89,10 @@ def rules_for(user) -> CompiledRules:
     memo = getattr(user, "_iam_rules", None)
     if memo is not None:
         return memo
-    key = f"acl:rules:{_generation()}:{user.pk}"
+    # The generation read with this request's session, if it came with it
+    # (accounts.middleware.AuthenticationMiddleware).
+    generation = getattr(user, "_iam_generation", None) or _generation()
+    key = f"acl:rules:{generation}:{user.pk}"
     compiled = _local.get(key)
     if compiled is None:
         compiled = cache.get(key)

@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
 from accounts.adapter import SESSION_LOGIN_AT, SESSION_SEEN_AT
 from accounts.audit import audit
@@ -59,6 +61,25 @@ def _touch_user_session(session_key) -> None:
 
     if session_key:
         UserSession.objects.filter(session_key=session_key).update(last_seen_at=timezone.now())
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, and the user it loads carries the generation of the access
+    rules that came in the same cache round trip as the session
+    (iam.sessions.cached_db), so the page's access checks need no second one.
+    The user object lives for this request only, and so does the value."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user_with_generation(request))
+
+
+def _user_with_generation(request):
+    user = auth_middleware.get_user(request)
+    generation = getattr(request.session, "acl_generation", None)
+    if generation is not None:
+        user._iam_generation = generation
+    return user
 
 
 class SessionLifetimeMiddleware:

@@ -96,3 +96,29 @@ def test_a_login_writes_its_session_once_and_the_first_page_none(client, user):
     assert not any("django_session" in q["sql"] and "SELECT" not in q["sql"] for q in page_queries)
     assert not Session.objects.filter(session_key=anonymous).exists()
     assert Session.objects.get(session_key=new_key).get_decoded()["_auth_user_id"] == str(user.pk)
+
+
+def test_a_warm_page_is_one_cache_round_trip_and_one_query(client, user):
+    """With Redis: the session and the access-rules generation come in one
+    MGET; the user is the only SQL query. (With a per-process cache sessions
+    are read from the database: two queries, no Redis.)"""
+    from django.conf import settings
+    from django.core.cache import caches
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        pytest.skip("needs CACHE_URL=redis://… (the CI's second pass)")
+    redis = caches["default"]._cache.get_client()
+
+    def calls():
+        return sum(v["calls"] for k, v in redis.info("commandstats").items())
+
+    login(client, user.email, PASSWORD)
+    client.get("/")
+    before = calls()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    after = calls()
+    assert len(queries) == 1 and "accounts_user" in queries[0]["sql"]
+    assert after - before - 1 == 1  # minus the INFO of `before` itself

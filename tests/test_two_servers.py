@@ -88,6 +88,7 @@ def servers():
         ("root@shop.example", "root"),
         ("ada@shop.example", "backoffice-users"),
         ("guessed@shop.example", "backoffice-users"),
+        ("grace@shop.example", "backoffice-users"),
     ):
         subprocess.run(
             [
@@ -182,3 +183,37 @@ def test_blocking_on_one_ends_the_session_on_both(servers):
     assert response.status_code == 302
     assert _call(victim, "GET", b + "/").status_code == 302
     assert _call(victim, "GET", a + "/").status_code == 302
+
+
+def test_a_group_given_on_one_opens_screens_on_the_other_at_once(servers):
+    """Access rules are compiled per process, keyed by a generation read from
+    Redis with each session: a change on one server holds at the next
+    request on the other, both ways."""
+    a, b = servers
+    grace = _client("203.0.113.30")
+    assert _login(grace, b, "grace@shop.example", PASSWORD).status_code == 302
+    assert _call(grace, "GET", b + "/users/").status_code == 403
+    admin = _client("203.0.113.31")
+    assert _login(admin, a, "root@shop.example", PASSWORD).status_code == 302
+    pk = re.search(r'href="/users/(\d+)/"', _call(admin, "GET", a + "/users/?q=grace").text)[1]
+    page = _call(admin, "GET", f"{a}/users/{pk}/").text
+    groups = dict(
+        (name, value)
+        for value, name in re.findall(r'name="groups" value="(\d+)"[^>]*>\s*([\w-]+)', page)
+    )
+
+    def give(names):
+        data = {
+            "first_name": "A",
+            "last_name": "B",
+            "email": "grace@shop.example",
+            "status": "active",
+            "groups": [groups[n] for n in names],
+            "csrfmiddlewaretoken": admin.cookies.get("csrftoken"),
+        }
+        assert _call(admin, "POST", f"{a}/users/{pk}/", data=data).status_code == 302
+
+    give(["backoffice-users", "root"])
+    assert _call(grace, "GET", b + "/users/").status_code == 200
+    give(["backoffice-users"])
+    assert _call(grace, "GET", b + "/users/").status_code == 403
