@@ -122,3 +122,12 @@ def test_a_warm_page_is_one_cache_round_trip_and_one_query(client, user):
     after = calls()
     assert len(queries) == 1 and "accounts_user" in queries[0]["sql"]
     assert after - before - 1 == 1  # minus the INFO of `before` itself
+
+
+def test_a_session_evicted_from_the_cache_is_read_back_from_the_database(client, user):
+    from django.core.cache import cache
+
+    login(client, user.email, PASSWORD)
+    cache.clear()  # Redis restarted or evicted the session
+    assert client.get("/").status_code == 200
+    assert client.get("/users/").status_code == 403  # still this user, with its rules

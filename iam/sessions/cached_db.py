@@ -20,8 +20,17 @@ class SessionStore(WriteOnceOnLogin, cached_db.SessionStore):
 
         try:
             found = self._cache.get_many([self.cache_key, GENERATION_KEY])
-        except Exception:  # Django's load decides what a cache failure means
-            return super().load()
+        except Exception:  # as in Django's load: on a cache error, read the database
+            found = {}
         self.acl_generation = found.get(GENERATION_KEY)
         data = found.get(self.cache_key)
-        return super().load() if data is None else data
+        if data is not None:
+            return data
+        # Django's load from here (not super(), which would ask the cache again:
+        # a second timeout when it hangs): the database, then back to the cache.
+        session = self._get_session_from_db()
+        if not session:
+            return {}
+        data = self.decode(session.session_data)
+        self._cache.set(self.cache_key, data, self.get_expiry_age(expiry=session.expire_date))
+        return data
