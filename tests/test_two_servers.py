@@ -58,6 +58,14 @@ def _login(client, base, email, password):
     )
 
 
+def _admin_finds(base, ip, email):
+    """root logs in on `base` and finds the account by search: (admin, its id)."""
+    admin = _client(ip)
+    assert _login(admin, base, "root@shop.example", PASSWORD).status_code == 302
+    users = _call(admin, "GET", f"{base}/users/?q={email}").text
+    return admin, re.search(r'href="/users/(\d+)/"', users)[1]
+
+
 @pytest.fixture(scope="module")
 def servers():
     import psycopg
@@ -170,10 +178,7 @@ def test_blocking_on_one_ends_the_session_on_both(servers):
     victim = _client("203.0.113.20")
     assert _login(victim, b, "ada@shop.example", PASSWORD).status_code == 302
     assert _call(victim, "GET", a + "/").status_code == 200
-    admin = _client("203.0.113.21")
-    assert _login(admin, a, "root@shop.example", PASSWORD).status_code == 302
-    users = _call(admin, "GET", a + "/users/?q=ada").text
-    pk = re.search(r'href="/users/(\d+)/"', users).group(1)
+    admin, pk = _admin_finds(a, "203.0.113.21", "ada@shop.example")
     response = _call(
         admin,
         "POST",
@@ -193,9 +198,7 @@ def test_a_group_given_on_one_opens_screens_on_the_other_at_once(servers):
     grace = _client("203.0.113.30")
     assert _login(grace, b, "grace@shop.example", PASSWORD).status_code == 302
     assert _call(grace, "GET", b + "/users/").status_code == 403
-    admin = _client("203.0.113.31")
-    assert _login(admin, a, "root@shop.example", PASSWORD).status_code == 302
-    pk = re.search(r'href="/users/(\d+)/"', _call(admin, "GET", a + "/users/?q=grace").text)[1]
+    admin, pk = _admin_finds(a, "203.0.113.31", "grace@shop.example")
     page = _call(admin, "GET", f"{a}/users/{pk}/").text
     groups = dict(
         (name, value)
