@@ -220,3 +220,29 @@ def test_a_group_given_on_one_opens_screens_on_the_other_at_once(servers):
     assert _call(grace, "GET", b + "/users/").status_code == 200
     give(["backoffice-users"])
     assert _call(grace, "GET", b + "/users/").status_code == 403
+
+
+def test_connections_postgresql_ended_are_replaced_before_the_next_page(servers):
+    """A PostgreSQL restart or failover ends every server's connections; the
+    next pages must work (each connection is checked before its first query
+    of a request, iam.db.postgresql), not show the unavailable page once per
+    stale connection."""
+    import psycopg
+
+    pages = [_client(f"203.0.113.{40 + i}") for i in range(2)]
+    for client, base in zip(pages, servers, strict=True):
+        assert _login(client, base, "grace@shop.example", PASSWORD).status_code == 302
+        for _ in range(8):  # every worker thread opens its connection
+            assert _call(client, "GET", base + "/").status_code == 200
+    admin_url = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        activity = "FROM pg_stat_activity WHERE datname = 'iam_two_servers'"
+        ended = conn.execute(f"SELECT count(pg_terminate_backend(pid)) {activity}").fetchone()[0]  # noqa: S608
+        assert ended >= 2
+        for _ in range(50):
+            if conn.execute(f"SELECT count(*) {activity}").fetchone()[0] == 0:  # noqa: S608
+                break
+            time.sleep(0.1)
+    for client, base in zip(pages, servers, strict=True):
+        statuses = [_call(client, "GET", base + "/").status_code for _ in range(8)]
+        assert statuses == [200] * 8
