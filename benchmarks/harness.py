@@ -86,10 +86,10 @@ def describe(env: dict[str, str]) -> str:
     )
 
 
-def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+def manage(env: dict[str, str], *args: str, stdin: str | None = None, root: Path = ROOT) -> str:
     result = subprocess.run(
         [PYTHON, "manage.py", *args],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         input=stdin,
         capture_output=True,
@@ -101,13 +101,15 @@ def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def prepare(env: dict[str, str]) -> None:
+def prepare(env: dict[str, str], root: Path = ROOT) -> None:
     if env["DATABASE_URL"].startswith("postgres"):
         ensure_postgres_database(env["DATABASE_URL"])
-    manage(env, "migrate", "-v0")
+    manage(env, "migrate", "-v0", root=root)
 
 
-def create_users(env: dict[str, str], users: list[tuple[str, str, list[str]]]) -> None:
+def create_users(
+    env: dict[str, str], users: list[tuple[str, str, list[str]]], root: Path = ROOT
+) -> None:
     """(email, password, group names) each; existing ones are replaced."""
     code = (
         "import json, sys\n"
@@ -118,13 +120,17 @@ def create_users(env: dict[str, str], users: list[tuple[str, str, list[str]]]) -
         "    user_create(email=email, first_name='Bench', last_name='User', password=password,\n"
         "                groups=list(Group.objects.filter(name__in=groups)), via='benchmark')\n"
     )
-    manage(env, "shell", "-c", code, stdin=json.dumps(users))
+    manage(env, "shell", "-c", code, stdin=json.dumps(users), root=root)
 
 
 class Server:
-    """gunicorn with gunicorn.conf.py; `workers` processes, their pids known."""
+    """gunicorn with gunicorn.conf.py; `workers` processes, their pids known.
+    `root`: the source tree to serve (another checkout, to compare code)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None):
+    def __init__(
+        self, env: dict[str, str], workers: int = 1, log: Path | None = None, root: Path = ROOT
+    ):
+        self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
@@ -136,7 +142,7 @@ class Server:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "iam.wsgi"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
