@@ -128,9 +128,15 @@ class Server:
     `root`: the source tree to serve (another checkout, to compare code)."""
 
     def __init__(
-        self, env: dict[str, str], workers: int = 1, log: Path | None = None, root: Path = ROOT
+        self,
+        env: dict[str, str],
+        workers: int = 1,
+        log: Path | None = None,
+        root: Path = ROOT,
+        app: str = "iam.wsgi",
     ):
         self.root = root
+        self.app = app
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
@@ -141,7 +147,7 @@ class Server:
     def __enter__(self) -> Server:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "iam.wsgi"],
+            [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.app],
             cwd=self.root,
             env=self.env,
             stdout=self._log,

@@ -200,6 +200,13 @@ def main() -> None:
             floor.get("/healthz")
         cpu_floor = per_round(worker, args.views, lambda: floor.get("/healthz"))
 
+    with Server(env, workers=1, app="benchmarks.hello_wsgi") as server:
+        (worker,) = server.workers()
+        hello = Browser(server.base)
+        for _ in range(50):
+            hello.get("/healthz")
+        cpu_hello = per_round(worker, args.views, lambda: hello.get("/healthz"))
+
     queries, cpu_in_process = in_process(env)
     median = statistics.median
     rows = [
@@ -239,6 +246,10 @@ def main() -> None:
         (
             "server CPU per /healthz (gunicorn + WSGI floor), median / best",
             f"{median(cpu_floor) * 1000:.2f} / {min(cpu_floor) * 1000:.2f} ms",
+        ),
+        (
+            "server CPU per request of a 2-byte WSGI app, same gunicorn (its own floor)",
+            f"{median(cpu_hello) * 1000:.2f} / {min(cpu_hello) * 1000:.2f} ms",
         ),
         ("median dashboard latency, one client", f"{statistics.median(latencies) * 1000:.2f} ms"),
         ("worker RSS after warm-up / after logins", f"{rss_start:.0f} / {rss_logins:.0f} MiB"),
