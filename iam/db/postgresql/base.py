@@ -1,11 +1,11 @@
 """Django's PostgreSQL backend with a health check that costs no round trip.
 
 With CONN_HEALTH_CHECKS Django sends `SELECT 1` before the first query of
-every request: measured, one PostgreSQL statement and 0.15–0.35 ms of worker
-CPU per page, a tenth of a dashboard view. A connection that PostgreSQL ended
-(restart, failover, pg_terminate_backend, idle timeout) has its FATAL notice
-or the end of the stream waiting in the idle socket, so the same answer comes
-from asking the kernel whether the socket is readable. A connection that a
+every request: half the PostgreSQL statements of a warm page, for every app
+server (the worker's own CPU hardly sees it: it waits). A connection that
+PostgreSQL ended (restart, failover, pg_terminate_backend, idle timeout) has
+its FATAL notice or the end of the stream waiting in the idle socket, so the
+same answer comes from asking the kernel whether the socket is readable. A connection that a
 broken network silently dropped passes both checks alike and fails at its
 query (that request gets the 503 page; the connection is then closed).
 """
