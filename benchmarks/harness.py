@@ -158,7 +158,7 @@ class Server:
             try:
                 if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting
                 time.sleep(0.1)
         else:
             raise SystemExit(f"gunicorn did not start; see {self.log_path}")
