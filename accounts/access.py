@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 
-from accounts.resources import pattern_matches, split_resource, validate_resource
+from accounts.resources import REGISTRY, pattern_matches, split_resource, validate_resource
 
 GENERATION_KEY = "acl:generation"
 RULES_TTL = 60 * 60
@@ -91,7 +91,7 @@ def rules_for(user) -> CompiledRules:
         return memo
     # The generation read with this request's session, if it came with it
     # (accounts.middleware.AuthenticationMiddleware).
-    generation = getattr(user, "_iam_generation", None) or _generation()
+    generation = current_generation(user)
     key = f"acl:rules:{generation}:{user.pk}"
     compiled = _local.get(key)
     if compiled is None:
@@ -109,3 +109,16 @@ def rules_for(user) -> CompiledRules:
 def can(user, resource: str) -> bool:
     """True when some rule of the user's roles allows `resource` and none denies it."""
     return rules_for(user).permits(resource)
+
+
+def permissions(user) -> frozenset[str]:
+    """The user's effective permissions (accounts.delegation), from the same
+    compiled rules as `can`: what the screens offer them to give."""
+    rules = rules_for(user)
+    return frozenset(r for r in REGISTRY if rules.permits(r))
+
+
+def current_generation(user) -> str:
+    """The generation of the access model this request sees: any change to
+    groups, roles, rules or memberships makes a new one."""
+    return getattr(user, "_iam_generation", None) or _generation()

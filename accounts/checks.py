@@ -35,3 +35,20 @@ def shared_cache_in_production(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.database)
+def sqlite_serialises_writes(app_configs, **kwargs):
+    """Access writes rely on SQLite transactions beginning IMMEDIATE (the
+    lock accounts.delegation takes on PostgreSQL); without it two of them
+    could both pass the root invariant."""
+    return [
+        Error(
+            f"DATABASES[{alias!r}] is SQLite without transaction_mode IMMEDIATE.",
+            hint="Keep the OPTIONS iam/settings.py sets for SQLite.",
+            id="iam.E003",
+        )
+        for alias, config in settings.DATABASES.items()
+        if config["ENGINE"].endswith("sqlite3")
+        and config.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE"
+    ]

@@ -1,16 +1,54 @@
-"""Resource names and the patterns rules use to match them.
+"""Resource names, the registry of the ones that exist, and the patterns
+rules use to match them.
 
 A resource is `area:screen:action` (for example `backoffice:users:create`).
 A pattern has the same three parts, each a name or `*` for "any".
+
+The registry is the finite list of resources a view (or, later, an API
+endpoint) can declare. Delegation decisions (`accounts.delegation`) are made
+on sets of registered resources: a pattern "grants" exactly the registered
+resources it matches, so `allow backoffice:*:view` is as much as the view
+rights that exist, and a pattern that matches none grants nothing.
 """
 
 import re
+from functools import cache
 
 from django.core.exceptions import ValidationError
 
 _PART = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]{0,62})$")
 
 WILDCARD = "*"
+
+# Every resource that guards something. A new screen or action adds its line
+# here; `requires()` refuses to guard a view with a resource that is missing.
+REGISTRY: tuple[str, ...] = (
+    "backoffice:users:view",
+    "backoffice:users:create",
+    "backoffice:users:edit",
+    "backoffice:users:block",
+    "backoffice:users:delete",
+    "backoffice:users:reset-password",
+    "backoffice:users:reset-mfa",
+    "backoffice:groups:view",
+    "backoffice:groups:create",
+    "backoffice:groups:edit",
+    "backoffice:groups:delete",
+    "backoffice:roles:view",
+    "backoffice:roles:create",
+    "backoffice:roles:edit",
+    "backoffice:roles:delete",
+    "backoffice:audit:view",
+    "backoffice:audit:export",
+)
+
+# What someone must hold so that access can always be repaired from the
+# screens: every action on users, groups and roles (accounts.delegation).
+MANAGE_ACCESS: frozenset[str] = frozenset(
+    r
+    for r in REGISTRY
+    if r.startswith(("backoffice:users:", "backoffice:groups:", "backoffice:roles:"))
+)
 
 
 def split_resource(value: str) -> tuple[str, str, str]:
@@ -41,5 +79,23 @@ def validate_resource(value: str) -> tuple[str, str, str]:
     return parts
 
 
+def validate_registered(value: str) -> tuple[str, str, str]:
+    """A resource a view guards itself with: well formed and in REGISTRY."""
+    parts = validate_resource(value)
+    if value not in REGISTRY:
+        raise ValueError(f"resource {value!r} is not in accounts.resources.REGISTRY")
+    return parts
+
+
 def pattern_matches(pattern: tuple[str, str, str], resource: tuple[str, str, str]) -> bool:
     return all(p in (WILDCARD, r) for p, r in zip(pattern, resource, strict=True))
+
+
+@cache
+def matching(pattern: str) -> frozenset[str]:
+    """The registered resources a pattern matches (empty when malformed)."""
+    try:
+        parts = split_resource(pattern)
+    except ValueError:
+        return frozenset()
+    return frozenset(r for r in REGISTRY if pattern_matches(parts, split_resource(r)))

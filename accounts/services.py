@@ -3,7 +3,10 @@
 Each function is one action: it checks its rules, changes the data in one
 transaction and writes its audit event with what changed (never a password).
 A refused action raises AccountError with a message fit for a form or the
-command line, and changes nothing.
+command line, and changes nothing. Writes that can change who may do what run
+in `accounts.delegation.access_write`, which owns the delegation rules (an
+admin gives only what they hold; access can always be repaired); `actor=None`
+is an operator (the command line, SSO configuration), trusted like root.
 """
 
 from __future__ import annotations
@@ -15,18 +18,23 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from accounts import throttle
-from accounts.access import compile_rules
 from accounts.audit import audit
+from accounts.delegation import (
+    access_write,
+    group_scopes,
+    names,
+    permissions_of,
+    role_scopes,
+    scope_of,
+)
+from accounts.errors import AccessRefused, AccountError
 from accounts.models import Group, Membership, Role, Rule, User, normalize_email
+from accounts.resources import REGISTRY, matching, split_resource
 from accounts.selectors import user_get_by_email
 
+__all__ = ["AccessRefused", "AccountError"]  # the refusals callers catch come from here too
+
 ROOT_GROUP = "root"
-# What the root group must always be able to do, or nobody could repair access.
-ROOT_MUST_ALLOW = ("backoffice:users:edit", "backoffice:groups:edit", "backoffice:roles:edit")
-
-
-class AccountError(Exception):
-    """A request that cannot be carried out; the message is shown to people."""
 
 
 # --- helpers -----------------------------------------------------------------
@@ -62,6 +70,15 @@ def _validate_password(password: str, user: User) -> None:
         raise AccountError(" ".join(exc.messages)) from None
 
 
+def _reload(obj) -> None:
+    """Read the stored row again under the access lock (another admin may
+    have changed or deleted it since the page was loaded)."""
+    try:
+        obj.refresh_from_db()
+    except obj.DoesNotExist:
+        raise AccountError(f"This {obj._meta.verbose_name} no longer exists.") from None
+
+
 def _changes(before: dict, after: dict) -> dict:
     """{field: [before, after]} for the fields that differ."""
     return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
@@ -93,34 +110,26 @@ def _delete_audited(obj, *, actor, request, details=None) -> None:
     )
 
 
-def _lock_root_members() -> list[int]:
-    """Active members of root, locked for this transaction, so two admins
-    cannot each remove "the other" last root at the same moment."""
-    return list(
-        User.objects.select_for_update()
-        .filter(memberships__group__name=ROOT_GROUP, status=User.Status.ACTIVE)
-        .values_list("pk", flat=True)
-    )
+# --- users -------------------------------------------------------------------
 
 
-def _guard_root(user: User, *, actor: User | None, losing: str) -> None:
-    """Refuse to take `user` out of working root membership (block, delete or
-    removal from root) when it is the actor themself or the last active root."""
-    if not user.memberships.filter(group__name=ROOT_GROUP).exists():
-        return
-    if actor is not None and actor.pk == user.pk:
-        raise AccountError(f"You cannot {losing} yourself while you are in group root.")
-    active_roots = _lock_root_members()
-    if user.is_active and active_roots == [user.pk]:
+def _keeps_own_permissions(writer, group_ids) -> None:
+    """Admins do not take permissions away from themselves by accident (the
+    old "cannot remove yourself from root", on permissions, not names)."""
+    rules = Rule.objects.filter(role__groups__in=group_ids).values_list("effect", "pattern")
+    lost = writer.permissions - permissions_of(rules)
+    if lost:
         raise AccountError(
-            f"{user.email} is the last active member of root and cannot be {_PAST[losing]}."
+            f"You cannot take permissions away from yourself ({names(lost)}); "
+            "ask another administrator."
         )
 
 
-_PAST = {"block": "blocked", "delete": "deleted", "remove from root": "removed from root"}
-
-
-# --- users -------------------------------------------------------------------
+def _groups_within(writer, groups, *, doing: str) -> None:
+    """Grant bound on groups given or taken away: each one's scope."""
+    scopes = group_scopes([g.pk for g in groups])
+    for group in sorted(groups, key=lambda g: g.name):
+        writer.within(scopes.get(group.pk, frozenset()), f"{doing} group {group.name}")
 
 
 def user_create(
@@ -136,7 +145,8 @@ def user_create(
     via: str = "screen",
 ) -> User:
     """Create an account. No password means an unusable one (the person sets
-    it through a link, or logs in by SSO)."""
+    it through a link, or logs in by SSO). An admin may put it only in groups
+    whose permissions they hold, and create it blocked only with users:block."""
     user = User(
         email=_clean_email(email),
         first_name=_clean_name(first_name, "First name"),
@@ -148,8 +158,13 @@ def user_create(
         user.set_password(password)
     else:
         user.set_unusable_password()
+    groups = list(groups)
     try:
-        with transaction.atomic():
+        with access_write(actor=actor, request=request, target_label=user.email) as writer:
+            writer.require("backoffice:users:create", "create accounts")
+            if not active:
+                writer.require("backoffice:users:block", "create a blocked account")
+            _groups_within(writer, groups, doing="give")
             user.save()
             Membership.objects.bulk_create(
                 [Membership(user=user, group=g, source=Membership.MANUAL) for g in groups]
@@ -169,6 +184,8 @@ def user_create(
     except IntegrityError:
         # Lost a race with another creation of the same address.
         raise AccountError(f"A user with email {user.email} already exists.") from None
+    if groups:
+        _acl_changed()
     return user
 
 
@@ -183,32 +200,43 @@ def user_update(
     actor: User | None,
     request=None,
 ) -> User:
-    """Edit names, email, groups and status in one go."""
-    before = _user_snapshot(user)
+    """Edit names, email, groups and status in one go. Each kind of change
+    needs its own right (status: users:block; the rest: users:edit), the
+    account must not hold more than the actor, and every group given or
+    taken away must lie within the actor's permissions."""
     new_email = _clean_email(email, exclude_pk=user.pk)
     first_name = _clean_name(first_name, "First name")
     last_name = _clean_name(last_name, "Last name")
     wanted = {g.pk: g for g in groups}
-    with transaction.atomic():
+    status = User.Status.ACTIVE if active else User.Status.BLOCKED
+    with access_write(actor=actor, request=request, target=user) as writer:
+        _reload(user)
+        before = _user_snapshot(user)
         current = {m.group_id: m for m in user.memberships.select_related("group")}
         removing = [m for gid, m in current.items() if gid not in wanted]
-        if any(m.group.name == ROOT_GROUP for m in removing):
-            _guard_root(user, actor=actor, losing="remove from root")
-        if not active and user.is_active:
-            _guard_root(user, actor=actor, losing="block")
-        user.email = new_email
-        user.first_name = first_name
-        user.last_name = last_name
-        user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
+        adding = [g for gid, g in wanted.items() if gid not in current]
+        writer.outranks(user)
+        if (new_email, first_name, last_name) != (user.email, user.first_name, user.last_name):
+            writer.require("backoffice:users:edit", "change names or email")
+        if adding or removing:
+            writer.require("backoffice:users:edit", "change groups")
+            _groups_within(writer, adding, doing="give")
+            _groups_within(writer, [m.group for m in removing], doing="take away")
+            if actor is not None and actor.pk == user.pk:
+                _keeps_own_permissions(writer, list(wanted))
+        if status != user.status:
+            writer.require("backoffice:users:block", "block or unblock accounts")
+            if status == User.Status.BLOCKED:
+                writer.not_self(user, "block")
+        user.email, user.first_name, user.last_name = new_email, first_name, last_name
+        user.status = status
         try:
             with transaction.atomic():
                 user.save()
         except IntegrityError:
             raise AccountError(f"A user with email {new_email} already exists.") from None
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
-        Membership.objects.bulk_create(
-            [Membership(user=user, group=g) for gid, g in wanted.items() if gid not in current]
-        )
+        Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         changes = _changes(before, _user_snapshot(user))
         if before["email"] != new_email:
             _forget_other_addresses(user)
@@ -230,11 +258,14 @@ def _forget_other_addresses(user: User) -> None:
 
 def user_set_status(*, user: User, active: bool, actor: User | None, request=None) -> User:
     """Block (ends every session of the user at once) or unblock."""
-    if user.is_active == active:
-        return user
-    with transaction.atomic():
+    with access_write(actor=actor, request=request, target=user) as writer:
+        _reload(user)
+        writer.require("backoffice:users:block", "block or unblock accounts")
+        writer.outranks(user)
+        if user.is_active == active:
+            return user
         if not active:
-            _guard_root(user, actor=actor, losing="block")
+            writer.not_self(user, "block")
         user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
         user.save(update_fields=["status", "updated_at"])
         _status_changed(user, actor=actor, request=request)
@@ -254,8 +285,10 @@ def _status_changed(user: User, *, actor, request) -> None:
 
 def user_delete(*, user: User, actor: User | None, request=None) -> None:
     """Delete the account; its audit events keep the email they were about."""
-    with transaction.atomic():
-        _guard_root(user, actor=actor, losing="delete")
+    with access_write(actor=actor, request=request, target=user) as writer:
+        writer.require("backoffice:users:delete", "delete accounts")
+        writer.outranks(user)
+        writer.not_self(user, "delete")
         snapshot = _user_snapshot(user)
         user_sessions_end(user)
         _delete_audited(user, actor=actor, request=request, details={"deleted": snapshot})
@@ -285,6 +318,12 @@ def user_send_password_link(*, user: User, invitation: bool, actor: User | None,
 
     from accounts.tokens import InvitationTokens, PasswordResetTokens
 
+    with access_write(actor=actor, request=request, target=user) as writer:
+        if invitation:
+            writer.require("backoffice:users:create", "invite new accounts")
+        else:
+            writer.require("backoffice:users:reset-password", "send password resets")
+        writer.outranks(user)
     if not user.is_active:
         raise AccountError(f"{user.email} is blocked: unblock the account first.")
     tokens = InvitationTokens() if invitation else PasswordResetTokens()
@@ -324,7 +363,9 @@ def user_mfa_reset(*, user: User, actor: User, request=None) -> int:
     MFA up again at next login if their group requires it."""
     from allauth.mfa.models import Authenticator
 
-    with transaction.atomic():
+    with access_write(actor=actor, request=request, target=user) as writer:
+        writer.require("backoffice:users:reset-mfa", "reset MFA")
+        writer.outranks(user)
         types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
         if not types:
             raise AccountError(f"{user.email} has no MFA to reset.")
@@ -335,9 +376,27 @@ def user_mfa_reset(*, user: User, actor: User, request=None) -> int:
 
 # --- groups ------------------------------------------------------------------
 
+# Where else group names are written down (the SSO ROLE_MAP): each source is a
+# callable returning names; apps register theirs at start-up, so accounts
+# need not know them.
+_CONFIGURED_NAME_SOURCES: list = []
 
-def _protected_group_names() -> set[str]:
-    return {ROOT_GROUP, settings.IAM_SSO_DEFAULT_GROUP}
+
+def register_configured_group_names(source) -> None:
+    """`source()` returns group names the configuration refers to."""
+    _CONFIGURED_NAME_SOURCES.append(source)
+
+
+def configured_group_names() -> dict[str, str]:
+    """Groups the configuration names, each with where: root, the SSO default
+    group, the MFA-required groups and the SSO role maps' targets. Renaming
+    or deleting one would silently change what the configuration means."""
+    names = {name: "is named in an SSO ROLE_MAP" for s in _CONFIGURED_NAME_SOURCES for name in s()}
+    names.update(
+        dict.fromkeys(settings.IAM_MFA_REQUIRED_GROUPS, "is named in IAM_MFA_REQUIRED_GROUPS")
+    )
+    names.update({ROOT_GROUP: "is built in", settings.IAM_SSO_DEFAULT_GROUP: "is built in"})
+    return names
 
 
 def _clean_label(value: str, label: str, max_length: int = 100) -> str:
@@ -349,21 +408,20 @@ def _clean_label(value: str, label: str, max_length: int = 100) -> str:
     return value
 
 
-def _root_keeps_full_access(roles) -> None:
-    rules = Rule.objects.filter(role__in=roles).values_list("effect", "pattern")
-    compiled = compile_rules(rules)
-    if not all(compiled.permits(r) for r in ROOT_MUST_ALLOW):
-        raise AccountError(
-            "Group root must keep a role that allows managing users, groups and roles; "
-            "otherwise nobody could repair access."
-        )
+def _roles_scope(roles) -> frozenset[str]:
+    scopes = role_scopes([r.pk for r in roles])
+    return frozenset().union(*(scopes.get(r.pk, frozenset()) for r in roles))
 
 
 def group_create(*, name, description="", roles=(), actor, request=None) -> Group:
     name = _clean_label(name, "Name")
+    roles = list(roles)
     if Group.objects.filter(name__iexact=name).exists():
         raise AccountError(f"A group named {name} already exists.")
-    with transaction.atomic():
+    with access_write(actor=actor, request=request, target_label=name) as writer:
+        writer.require("backoffice:groups:create", "create groups")
+        for role in roles:
+            writer.within(_roles_scope([role]), f"give role {role.name}")
         group = Group.objects.create(name=name, description=(description or "").strip())
         group.roles.set(roles)
         audit(
@@ -377,19 +435,28 @@ def group_create(*, name, description="", roles=(), actor, request=None) -> Grou
 
 
 def group_update(*, group: Group, name, description, roles, actor, request=None) -> Group:
+    """Rename, describe, give and take away roles. The group must lie within
+    the actor's permissions before and after, so every role given or taken
+    away does too."""
     name = _clean_label(name, "Name")
-    if name != group.name and group.name in _protected_group_names():
-        raise AccountError(f"Group {group.name} is built in and cannot be renamed.")
-    if Group.objects.filter(name__iexact=name).exclude(pk=group.pk).exists():
-        raise AccountError(f"A group named {name} already exists.")
-    if group.name == ROOT_GROUP:
-        _root_keeps_full_access(roles)
-    before = {
-        "name": group.name,
-        "description": group.description,
-        "roles": sorted(group.roles.values_list("name", flat=True)),
-    }
-    with transaction.atomic():
+    roles = list(roles)
+    with access_write(actor=actor, request=request, target=group) as writer:
+        _reload(group)
+        configured = configured_group_names().get(group.name)
+        if name != group.name and configured:
+            raise AccountError(f"Group {group.name} {configured} and cannot be renamed.")
+        if Group.objects.filter(name__iexact=name).exclude(pk=group.pk).exists():
+            raise AccountError(f"A group named {name} already exists.")
+        writer.require("backoffice:groups:edit", "edit groups")
+        current = list(group.roles.all())
+        writer.within(_roles_scope(current), f"change group {group.name}")
+        for role in sorted(set(roles) ^ set(current), key=lambda r: r.name):
+            writer.within(_roles_scope([role]), f"give or take away role {role.name}")
+        before = {
+            "name": group.name,
+            "description": group.description,
+            "roles": sorted(r.name for r in current),
+        }
         group.name, group.description = name, (description or "").strip()
         group.save()
         group.roles.set(roles)
@@ -405,14 +472,19 @@ def group_update(*, group: Group, name, description, roles, actor, request=None)
 
 
 def group_delete(*, group: Group, actor, request=None) -> None:
-    if group.name in _protected_group_names():
-        raise AccountError(f"Group {group.name} is built in and cannot be deleted.")
-    members = group.memberships.count()
-    if members:
-        raise AccountError(
-            f"Group {group.name} still has {members} member(s); remove them from it first."
+    configured = configured_group_names().get(group.name)
+    if configured:
+        raise AccountError(f"Group {group.name} {configured} and cannot be deleted.")
+    with access_write(actor=actor, request=request, target=group) as writer:
+        writer.require("backoffice:groups:delete", "delete groups")
+        writer.within(
+            group_scopes([group.pk]).get(group.pk, frozenset()), f"delete group {group.name}"
         )
-    with transaction.atomic():
+        members = group.memberships.count()
+        if members:
+            raise AccountError(
+                f"Group {group.name} still has {members} member(s); remove them from it first."
+            )
         _delete_audited(group, actor=actor, request=request)
 
 
@@ -421,9 +493,9 @@ def group_delete(*, group: Group, actor, request=None) -> None:
 
 def parse_rules(text: str) -> list[tuple[str, str]]:
     """Rules typed one per line: `allow backoffice:users:*`. Blank lines and
-    `#` comments are skipped; every bad line is named in one error."""
-    from accounts.resources import split_resource
-
+    `#` comments are skipped; every bad line is named in one error. A pattern
+    must match at least one resource that exists (a typo would grant nothing
+    and look as if it did)."""
     rules, errors = [], []
     for number, raw in enumerate((text or "").splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -438,25 +510,34 @@ def parse_rules(text: str) -> list[tuple[str, str]]:
         except ValueError:
             errors.append(f"line {number}: '{parts[1][:60]}' is not area:screen:action")
             continue
+        if not matching(parts[1]):
+            errors.append(f"line {number}: '{parts[1][:60]}' matches no resource that exists")
+            continue
         rule = (parts[0].lower(), parts[1])
         if rule not in rules:
             rules.append(rule)
     if errors:
-        raise AccountError("; ".join(errors) + ". Each part is a lower-case name or *.")
+        raise AccountError(
+            "; ".join(errors)
+            + ". Each part is a lower-case name or *; the resources are "
+            + ", ".join(REGISTRY)
+            + "."
+        )
     return rules
 
 
-def _rules_text(role: Role) -> list[str]:
-    return [
-        f"{effect} {pattern}" for effect, pattern in role.rules.values_list("effect", "pattern")
-    ]
+def _rules_of(role: Role) -> list[tuple[str, str]]:
+    return list(role.rules.values_list("effect", "pattern"))
 
 
 def role_create(*, name, description="", rules=(), actor, request=None) -> Role:
     name = _clean_label(name, "Name")
+    rules = list(rules)
     if Role.objects.filter(name__iexact=name).exists():
         raise AccountError(f"A role named {name} already exists.")
-    with transaction.atomic():
+    with access_write(actor=actor, request=request, target_label=name) as writer:
+        writer.require("backoffice:roles:create", "create roles")
+        writer.within(scope_of(rules), f"write the rules of role {name}")
         role = Role.objects.create(name=name, description=(description or "").strip())
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
         audit(
@@ -471,21 +552,33 @@ def role_create(*, name, description="", rules=(), actor, request=None) -> Role:
 
 
 def role_update(*, role: Role, name, description, rules, actor, request=None) -> Role:
+    """Rename, describe and rewrite the rules. The role must lie within the
+    actor's permissions before and after, so every rule added or removed does."""
     name = _clean_label(name, "Name")
-    if Role.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
-        raise AccountError(f"A role named {name} already exists.")
-    before = {"name": role.name, "description": role.description, "rules": _rules_text(role)}
-    with transaction.atomic():
+    rules = list(rules)
+    with access_write(actor=actor, request=request, target=role) as writer:
+        _reload(role)
+        if Role.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
+            raise AccountError(f"A role named {name} already exists.")
+        writer.require("backoffice:roles:edit", "edit roles")
+        current = _rules_of(role)
+        writer.within(scope_of(current), f"change role {role.name}")
+        writer.within(scope_of(rules), f"write these rules in role {role.name}")
+        before = {
+            "name": role.name,
+            "description": role.description,
+            "rules": [f"{e} {p}" for e, p in current],
+        }
         role.name, role.description = name, (description or "").strip()
         role.save()
         role.rules.all().delete()
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
-        root = Group.objects.filter(name=ROOT_GROUP).first()
-        if root is not None and root.roles.filter(pk=role.pk).exists():
-            _root_keeps_full_access(root.roles.all())
-        changes = _changes(
-            before, {"name": name, "description": role.description, "rules": _rules_text(role)}
-        )
+        after = {
+            "name": name,
+            "description": role.description,
+            "rules": [f"{e} {p}" for e, p in _rules_of(role)],
+        }
+        changes = _changes(before, after)
         if changes:
             audit("role.updated", request=request, actor=actor, target=role, details=changes)
     _acl_changed()
@@ -493,13 +586,15 @@ def role_update(*, role: Role, name, description, rules, actor, request=None) ->
 
 
 def role_delete(*, role: Role, actor, request=None) -> None:
-    groups = sorted(role.groups.values_list("name", flat=True))
-    if groups:
-        raise AccountError(
-            f"Role {role.name} is given to group(s) {', '.join(groups)}; "
-            "take it away from them first."
-        )
-    with transaction.atomic():
+    with access_write(actor=actor, request=request, target=role) as writer:
+        writer.require("backoffice:roles:delete", "delete roles")
+        writer.within(scope_of(_rules_of(role)), f"delete role {role.name}")
+        groups = sorted(role.groups.values_list("name", flat=True))
+        if groups:
+            raise AccountError(
+                f"Role {role.name} is given to group(s) {', '.join(groups)}; "
+                "take it away from them first."
+            )
         _delete_audited(role, actor=actor, request=request)
     _acl_changed()
 

@@ -8,6 +8,7 @@ on the form.
 from django import forms
 from django.contrib.auth import password_validation
 
+from accounts.delegation import names
 from accounts.models import Group, Role, User
 from accounts.selectors import USER_SORTS, user_get_by_email
 from accounts.services import AccountError, parse_rules
@@ -46,9 +47,36 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-class GroupsField(ModelMultipleChoiceField):
-    widget = forms.CheckboxSelectMultiple
+class GrantChoices(forms.CheckboxSelectMultiple):
+    """Checkboxes for the groups or roles an admin gives. Those beyond the
+    admin's permissions (`locked`: id → what lies beyond) are disabled and say
+    why; a checked one is also posted as a hidden input, so the browser sends
+    the whole wanted set and only real changes reach the service, which
+    refuses (and audits) any other."""
 
+    option_template_name = "backoffice/widgets/grant_option.html"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locked: dict = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        extra = self.locked.get(getattr(value, "value", value))
+        if extra:
+            option["attrs"]["disabled"] = True
+            option["reason"] = f"needs {names(extra, limit=3)}, which you do not hold"
+        return option
+
+
+class GrantField(ModelMultipleChoiceField):
+    widget = GrantChoices
+
+    def lock(self, locked: dict) -> None:
+        self.widget.locked = locked
+
+
+class GroupsField(GrantField):
     def __init__(self, **kwargs):
         super().__init__(queryset=Group.objects.order_by("name"), required=False, **kwargs)
 
@@ -83,9 +111,24 @@ class _UserFields(forms.Form):
     groups = GroupsField()
     status = forms.ChoiceField(choices=STATUS_CHOICES, widget=forms.RadioSelect, initial="active")
 
-    def __init__(self, *args, instance: User | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        instance: User | None = None,
+        locked_groups: dict | None = None,
+        may_set_status: bool = True,
+        read_only: bool = False,
+        **kwargs,
+    ):
+        """`locked_groups`, `may_set_status` and `read_only` say what this
+        admin may change (accounts.delegation decides; the form only shows it)."""
         self.instance = instance
         super().__init__(*args, **kwargs)
+        self.fields["groups"].lock(locked_groups or {})
+        self.fields["status"].disabled = not may_set_status
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
 
     def clean_first_name(self):
         return self.cleaned_data["first_name"].strip()
@@ -151,17 +194,25 @@ class UserEditForm(_UserFields):
     pass
 
 
-class GroupForm(forms.Form):
+class _ReadOnlyWhenAsked(forms.Form):
+    def __init__(self, *args, read_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+
+class GroupForm(_ReadOnlyWhenAsked):
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
-    roles = ModelMultipleChoiceField(
-        queryset=Role.objects.order_by("name"),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-    )
+    roles = GrantField(queryset=Role.objects.order_by("name"), required=False)
+
+    def __init__(self, *args, locked_roles: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].lock(locked_roles or {})
 
 
-class RoleForm(forms.Form):
+class RoleForm(_ReadOnlyWhenAsked):
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
     rules = forms.CharField(

@@ -78,6 +78,18 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must not fail under concurrent writes: every
+    # transaction takes SQLite's one write lock when it begins (IMMEDIATE), so
+    # two writers queue instead of failing on a lock upgrade; a writer waits
+    # up to `timeout` seconds for it; WAL lets readers go on meanwhile. This
+    # also serialises access writes (accounts.delegation), as PostgreSQL's
+    # advisory lock does there.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend, with a health check that needs no round trip.
     DATABASES["default"]["ENGINE"] = "iam.db.postgresql"

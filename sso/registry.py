@@ -40,3 +40,15 @@ def _forget(setting, **kwargs):
 
 
 setting_changed.connect(_forget)
+
+
+def role_map_group_names() -> set[str]:
+    """Every group a configured ROLE_MAP names (a malformed map names none;
+    `manage.py check` reports it)."""
+    names = set()
+    for provider in providers().values():
+        try:
+            names.update(g for groups in provider.role_map.values() for g in groups)
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return names

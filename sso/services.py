@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit
+from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User
 from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, user_create
@@ -25,7 +26,9 @@ def resolve_user(*, request, provider, claims: dict) -> User:
         raise provider.fail("the provider sent an unusable subject.", "bad_claim:sub")
     for attempt in range(2):
         try:
-            with transaction.atomic():
+            # An access write (it may create an account and change its groups):
+            # the access lock first, the operator's configuration as the actor.
+            with access_write(actor=None, request=request):
                 identity = (
                     Identity.objects.select_related("user")
                     .filter(provider=provider.id, issuer=issuer, subject=subject)
@@ -119,26 +122,36 @@ def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
     if not added and not removed:
         return
     Membership.objects.bulk_create([Membership(user=user, group=g, source=source) for g in added])
-    Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
+    kept = []
+    if removed:
+        savepoint = transaction.savepoint()
+        Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
+        if managers_remain():
+            transaction.savepoint_commit(savepoint)
+        else:
+            # The provider took away the last way anyone could manage access
+            # here: keep those memberships (an operator or admin decides).
+            transaction.savepoint_rollback(savepoint)
+            kept, removed = removed, []
     from accounts.access import invalidate_now_and_on_commit
 
     invalidate_now_and_on_commit()
-    audit(
-        "sso.groups.synced",
-        request=request,
-        actor=user,
-        target=user,
-        details={
-            "provider": provider.id,
-            "added": sorted(g.name for g in added),
-            "removed": sorted(m.group.name for m in removed),
-        },
-    )
+    details = {
+        "provider": provider.id,
+        "added": sorted(g.name for g in added),
+        "removed": sorted(m.group.name for m in removed),
+    }
+    if kept:
+        details["kept_last_manager"] = sorted(m.group.name for m in kept)
+    audit("sso.groups.synced", request=request, actor=user, target=user, details=details)
 
 
 def identity_unlink(*, identity: Identity, actor, request=None) -> None:
-    with transaction.atomic():
+    """Forget one SSO link (an admin with users:edit over this account)."""
+    with access_write(actor=actor, request=request, target=identity.user) as writer:
         user = identity.user
+        writer.require("backoffice:users:edit", "unlink identities")
+        writer.outranks(user)
         details = {"provider": identity.provider, "subject": identity.subject}
         identity.delete()
         audit("sso.unlinked", request=request, actor=actor, target=user, details=details)

@@ -86,8 +86,9 @@ class TestGroups:
     def test_root_cannot_lose_full_access(self, admin):
         root = Group.objects.get(name="root")
         response = admin.post(f"/groups/{root.pk}/", {"name": "root", "roles": []})
-        assert "Group root must keep a role" in response.content.decode()
+        assert "would leave no active user able to manage" in response.content.decode()
         assert root.roles.count() == 1
+        assert AuditEvent.objects.filter(action="access.lockout_refused").exists()
 
     @pytest.mark.parametrize("path", ["/groups/999999/", "/groups/999999/delete/"])
     def test_unknown_id_is_404(self, admin, path):
@@ -158,13 +159,13 @@ class TestRoles:
     def test_administrator_role_cannot_be_emptied(self, admin):
         role = Role.objects.get(name="administrator")
         response = admin.post(f"/roles/{role.pk}/", {"name": "administrator", "rules": ""})
-        assert "Group root must keep a role" in response.content.decode()
+        assert "would leave no active user able to manage" in response.content.decode()
         assert [r.pattern for r in role.rules.all()] == ["*:*:*"]
         response = admin.post(
             f"/roles/{role.pk}/",
             {"name": "administrator", "rules": "allow *:*:*\ndeny backoffice:roles:*"},
         )
-        assert "Group root must keep a role" in response.content.decode()
+        assert "would leave no active user able to manage" in response.content.decode()
 
     def test_duplicate_name(self, admin):
         RoleFactory(name="dup")

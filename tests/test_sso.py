@@ -366,6 +366,7 @@ class TestRoleMapping:
         GroupFactory(name="catalog")
         configure(settings, fake, role_map='{"admin": ["root"], "help": ["support", "catalog"]}')
         user = UserFactory(email="ada@shop.example", groups=[support])  # support by hand
+        UserFactory(groups=["root"])  # Ada is not the only one who can manage access
         sso_login(client, fake, {**ADA, "roles": ["admin", "help"]})
         sources = dict(Membership.objects.filter(user=user).values_list("group__name", "source"))
         assert sources == {"support": "manual", "root": "sso:fake", "catalog": "sso:fake"}

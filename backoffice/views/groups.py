@@ -5,6 +5,7 @@ from functools import partial
 from django.shortcuts import get_object_or_404, render
 
 from accounts import services
+from accounts.delegation import group_scopes, held_by, locked_roles, names
 from accounts.models import Group
 from accounts.selectors import groups_with_counts
 from backoffice.forms import GroupForm
@@ -21,7 +22,7 @@ def group_list(request):
 
 @requires("backoffice:groups:create")
 def group_create(request):
-    form = GroupForm(request.POST or None)
+    form = GroupForm(request.POST or None, locked_roles=locked_roles(held_by(request.user)))
     return save_form(
         request,
         form,
@@ -41,10 +42,19 @@ def group_edit(request, pk: int):
         "description": group.description,
         "roles": list(group.roles.all()),
     }
-    form = GroupForm(request.POST or None, initial=initial)
+    held = held_by(request.user)
+    # A group reaching beyond this admin's permissions is shown, not changed.
+    above = group_scopes([group.pk]).get(group.pk, frozenset()) - held
+    form = GroupForm(
+        request.POST or None,
+        initial=initial,
+        locked_roles=locked_roles(held),
+        read_only=bool(above),
+    )
     context = {
         "members": group.users.order_by("email").only("id", "email")[:20],
         "member_count": group.memberships.count(),
+        "above": names(above) if above else "",
     }
     return save_form(
         request,

@@ -5,7 +5,9 @@ from functools import partial
 from django.shortcuts import get_object_or_404, render
 
 from accounts import services
+from accounts.delegation import held_by, names, scope_of
 from accounts.models import Role
+from accounts.resources import REGISTRY
 from accounts.selectors import roles_with_counts
 from backoffice.forms import RoleForm
 from backoffice.permissions import requires
@@ -30,15 +32,19 @@ def role_create(request):
         done="added",
         back="backoffice:roles",
         template=TEMPLATE,
+        context={"resources": REGISTRY},
     )
 
 
 @requires("backoffice:roles:edit")
 def role_edit(request, pk: int):
     role = get_object_or_404(Role, pk=pk)
-    rules = "\n".join(f"{r.effect} {r.pattern}" for r in role.rules.all())
+    rows = [(r.effect, r.pattern) for r in role.rules.all()]
+    rules = "\n".join(f"{effect} {pattern}" for effect, pattern in rows)
     initial = {"name": role.name, "description": role.description, "rules": rules}
-    form = RoleForm(request.POST or None, initial=initial)
+    # A role reaching beyond this admin's permissions is shown, not changed.
+    above = scope_of(rows) - held_by(request.user)
+    form = RoleForm(request.POST or None, initial=initial, read_only=bool(above))
     return save_form(
         request,
         form,
@@ -48,7 +54,11 @@ def role_edit(request, pk: int):
         back="backoffice:roles",
         template=TEMPLATE,
         subject=role,
-        context={"groups": role.groups.order_by("name")},
+        context={
+            "groups": role.groups.order_by("name"),
+            "above": names(above) if above else "",
+            "resources": REGISTRY,
+        },
     )
 
 

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.access import can
+from accounts.delegation import held_by, locked_groups, names, user_permissions
 from accounts.models import User
 from accounts.selectors import user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
@@ -47,7 +48,12 @@ def _sort_links(query, current: str) -> dict:
 
 @requires("backoffice:users:create")
 def user_create(request):
-    form = UserCreateForm(request.POST or None)
+    held = held_by(request.user)
+    form = UserCreateForm(
+        request.POST or None,
+        locked_groups=locked_groups(held),
+        may_set_status="backoffice:users:block" in held,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         invite = data["password_mode"] == "invite"
@@ -88,7 +94,17 @@ def user_edit(request, pk: int):
         "groups": list(user.groups.all()),
         "status": user.status,
     }
-    form = UserEditForm(request.POST or None, initial=initial, instance=user)
+    held = held_by(request.user)
+    # Rank: an account holding what this admin does not is shown, not changed.
+    above = user_permissions(user.pk) - held
+    form = UserEditForm(
+        request.POST or None,
+        initial=initial,
+        instance=user,
+        locked_groups=locked_groups(held),
+        may_set_status="backoffice:users:block" in held,
+        read_only=bool(above),
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -104,16 +120,20 @@ def user_edit(request, pk: int):
             )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
-            user.refresh_from_db()
+            user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, f"User {user.email} saved.")
             return redirect("backoffice:user-edit", pk=user.pk)
     from allauth.mfa.models import Authenticator
 
     has_mfa = Authenticator.objects.filter(user=user).exists()
-    return render(
-        request, "backoffice/users/edit.html", {"form": form, "subject": user, "has_mfa": has_mfa}
-    )
+    context = {
+        "form": form,
+        "subject": user,
+        "has_mfa": has_mfa,
+        "above": names(above) if above else "",
+    }
+    return render(request, "backoffice/users/edit.html", context)
 
 
 def _user_action(request, pk: int, act, done: str):
@@ -190,6 +210,8 @@ def user_identity_unlink(request, pk: int, identity_pk: int):
     from sso.services import identity_unlink
 
     identity = get_object_or_404(Identity, pk=identity_pk, user_id=pk)
-    identity_unlink(identity=identity, actor=request.user, request=request)
-    messages.success(request, f"The {identity.provider} identity was unlinked.")
-    return redirect("backoffice:user-edit", pk=pk)
+
+    def act(user):
+        identity_unlink(identity=identity, actor=request.user, request=request)
+
+    return _user_action(request, pk, act, f"The {identity.provider} identity was unlinked.")

@@ -1,0 +1,267 @@
+"""Delegation: an admin can give only what they hold, and access can always
+be repaired. This module is the access model's rulebook for writes; README
+"Access model" says the same to operators.
+
+Terms
+- Effective permissions of a user: the registered resources
+  (`accounts.resources.REGISTRY`) their rules allow and none denies, across
+  all their groups. Decisions here are made on these sets, never on names.
+- Scope of a role: every registered resource one of its rules matches, allow
+  or deny. The scope of a group is the union of its roles' scopes.
+
+Rules, for an actor with effective permissions P. Operators (the command
+line, the SSO ROLE_MAP: `actor=None`) hold every permission, as root does.
+1. Grant bound: a group given to or taken from a user, a role given to or
+   taken from a group, and a rule added to or removed from a role must have
+   its scope within P. A group or role is edited or deleted only while its
+   scope lies within P, before and after the change.
+2. Rank: a user is edited, blocked, deleted, sent a reset, has MFA reset or
+   an identity unlinked only while their effective permissions lie within P.
+3. Field rights: each change needs its own resource (status: users:block;
+   names, email, groups: users:edit), whatever door it comes through.
+4. Root invariant: after every access write at least one active user still
+   holds every resource of `MANAGE_ACCESS` (users, groups, roles), if one
+   did before (a new install has nobody until its first admin).
+
+Why 1 is enough for "nobody gains what the writer does not hold": adding or
+removing a group or role changes its members' permissions only inside its
+scope, and a rule change only inside what the rule matches.
+
+Every access write runs in `access_write()`: one transaction that takes one
+lock first (a PostgreSQL advisory lock; SQLite transactions begin IMMEDIATE,
+see settings), reads the actor's permissions fresh from the database, makes
+the change and checks the invariant before it commits. Two concurrent writes
+therefore run one after the other, and the second sees the first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+
+from django.db import connection, transaction
+
+from accounts.audit import audit
+from accounts.errors import AccessRefused, AccountError
+from accounts.models import Group, Membership, Rule, User
+from accounts.resources import MANAGE_ACCESS, REGISTRY, matching
+
+# The key of the one advisory lock every access write takes (any fixed number).
+LOCK_KEY = 7_411_201_2
+ALL = frozenset(REGISTRY)
+LOCKOUT = (
+    "This change would leave no active user able to manage users, groups and roles, "
+    "so nobody could repair access. Nothing was changed."
+)
+GroupRoles = Group.roles.through
+
+
+def names(resources: Iterable[str], limit: int = 6) -> str:
+    """`a, b, c and 4 more`: resources named in a message people read."""
+    ordered = sorted(resources)
+    shown = ", ".join(ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+# --- permissions and scopes, read from the database ------------------------------
+
+
+def permissions_of(rules: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """What (effect, pattern) rules give: allowed and not denied."""
+    allowed, denied = set(), set()
+    for effect, pattern in rules:
+        (denied if effect == Rule.Effect.DENY else allowed).update(matching(pattern or ""))
+    return frozenset(allowed - denied)
+
+
+def scope_of(rules: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Every registered resource the (effect, pattern) rules touch."""
+    return frozenset().union(*(matching(pattern or "") for _, pattern in rules))
+
+
+def user_permissions(user_id) -> frozenset[str]:
+    """A user's effective permissions, whatever their status: for a blocked
+    user, what unblocking would give back."""
+    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id)
+    return permissions_of(rows.values_list("effect", "pattern"))
+
+
+def role_scopes(role_ids=None) -> dict[int, frozenset[str]]:
+    """Scope of each role (a role without rules is absent: its scope is empty)."""
+    rows = Rule.objects.all() if role_ids is None else Rule.objects.filter(role_id__in=role_ids)
+    scopes = defaultdict(set)
+    for role_id, pattern in rows.values_list("role_id", "pattern"):
+        scopes[role_id] |= matching(pattern)
+    return {pk: frozenset(s) for pk, s in scopes.items()}
+
+
+def group_scopes(group_ids=None) -> dict[int, frozenset[str]]:
+    """Scope of each group: the union of its roles' scopes."""
+    rows = GroupRoles.objects.all()
+    if group_ids is not None:
+        rows = rows.filter(group_id__in=group_ids)
+    scopes = defaultdict(set)
+    for group_id, pattern in rows.values_list("group_id", "role__rules__pattern"):
+        scopes[group_id] |= matching(pattern or "")
+    return {pk: frozenset(s) for pk, s in scopes.items()}
+
+
+# --- the root invariant ------------------------------------------------------------
+
+
+def managers_remain() -> bool:
+    """At least one active user holds every resource of MANAGE_ACCESS.
+
+    Two queries whatever the number of users: the groups' rules, then one
+    EXISTS for a user in a group that grants it all and in none that denies
+    any of it. Only when no single group grants it all does it walk the
+    members of the groups that grant part of it (a rare set-up)."""
+    allow, deny = defaultdict(set), defaultdict(set)
+    rows = GroupRoles.objects.filter(role__rules__isnull=False)
+    for group_id, effect, pattern in rows.values_list(
+        "group_id", "role__rules__effect", "role__rules__pattern"
+    ):
+        (deny if effect == Rule.Effect.DENY else allow)[group_id] |= (
+            matching(pattern) & MANAGE_ACCESS
+        )
+    poisoned = {pk for pk, denied in deny.items() if denied}
+    candidates = User.objects.filter(status=User.Status.ACTIVE)
+    if poisoned:
+        candidates = candidates.exclude(memberships__group__in=poisoned)
+    full = [pk for pk, allowed in allow.items() if allowed >= MANAGE_ACCESS and pk not in poisoned]
+    if full and candidates.filter(memberships__group__in=full).exists():
+        return True
+    partial = [pk for pk, allowed in allow.items() if allowed and pk not in poisoned]
+    if not partial:
+        return False
+    rows = (
+        Membership.objects.filter(user__in=candidates, group__in=partial)
+        .order_by("user_id")
+        .values_list("user_id", "group_id")
+    )
+    for _, memberships in groupby(rows.iterator(), key=itemgetter(0)):
+        if set().union(*(allow[group_id] for _, group_id in memberships)) >= MANAGE_ACCESS:
+            return True
+    return False
+
+
+# --- the writer --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Writer:
+    """The actor of one access write and their permissions, read inside its
+    lock. Each check raises AccessRefused naming what is beyond the actor."""
+
+    actor: User | None
+    permissions: frozenset[str]
+
+    def require(self, resource: str, doing: str) -> None:
+        """Field and action rights: `doing` says what, for the message."""
+        if resource not in self.permissions:
+            raise AccessRefused(
+                f"You may not {doing}: that needs {resource}, which you do not hold.",
+                reason="right",
+                resources=[resource],
+            )
+
+    def within(self, scope: frozenset[str], what: str) -> None:
+        """Grant bound: `what` ("give or take away group x") must lie within."""
+        beyond = scope - self.permissions
+        if beyond:
+            raise AccessRefused(
+                f"You cannot {what}: it reaches {names(beyond)}, which you do not hold.",
+                reason="grant_bound",
+                resources=beyond,
+            )
+
+    def outranks(self, user: User) -> None:
+        """Rank: `user` holds nothing the actor does not."""
+        if self.actor is None:
+            return
+        beyond = user_permissions(user.pk) - self.permissions
+        if beyond:
+            raise AccessRefused(
+                f"{user.email} holds permissions you do not ({names(beyond)}); "
+                "you cannot change this account.",
+                reason="rank",
+                resources=beyond,
+            )
+
+    def not_self(self, user: User, doing: str) -> None:
+        if self.actor is not None and self.actor.pk == user.pk:
+            raise AccountError(f"You cannot {doing} your own account.")
+
+
+def _lock() -> None:
+    """Serialise access writes. SQLite needs nothing here: its transactions
+    begin IMMEDIATE (settings), taking the database's one write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+@contextmanager
+def access_write(
+    *, actor: User | None, request=None, target=None, target_label: str = ""
+) -> Iterator[Writer]:
+    """One access write: lock, fresh permissions, the caller's change, the
+    invariant; all or nothing. A refusal is audited after the rollback, with
+    the actor, the target and the resources it was about, and re-raised."""
+    try:
+        with transaction.atomic():
+            _lock()
+            if actor is None:
+                permissions = ALL
+            elif User.objects.filter(pk=actor.pk, status=User.Status.ACTIVE).exists():
+                permissions = user_permissions(actor.pk)
+            else:
+                permissions = frozenset()  # blocked or deleted since the request began
+            # A store that has no manager yet (a new install before its first
+            # admin) must still accept writes; one that has must keep one.
+            had_managers = managers_remain()
+            yield Writer(actor=actor, permissions=permissions)
+            if had_managers and not managers_remain():
+                raise AccessRefused(
+                    LOCKOUT, reason="last_manager", resources=(), action="access.lockout_refused"
+                )
+    except AccessRefused as refused:
+        audit(
+            refused.action,
+            request=request,
+            actor=actor,
+            target_type=target._meta.model_name if target is not None else "",
+            target_id=getattr(target, "pk", "") or "",
+            target_label=str(target) if target is not None else target_label,
+            success=False,
+            details={"reason": refused.reason, "resources": refused.resources},
+        )
+        raise
+
+
+# --- what the screens offer ------------------------------------------------------
+
+
+def beyond(held: frozenset[str], scopes: dict) -> dict[int, frozenset[str]]:
+    """For each id in `scopes` whose scope is not within `held`: what lies
+    beyond. The pickers disable those options and say why."""
+    return {pk: scope - held for pk, scope in scopes.items() if not scope <= held}
+
+
+def locked_groups(held: frozenset[str]) -> dict[int, frozenset[str]]:
+    return beyond(held, group_scopes())
+
+
+def locked_roles(held: frozenset[str]) -> dict[int, frozenset[str]]:
+    return beyond(held, role_scopes())
+
+
+def held_by(user) -> frozenset[str]:
+    """A logged-in person's effective permissions, from the cached rules."""
+    from accounts.access import permissions
+
+    return permissions(user)

@@ -1,0 +1,24 @@
+"""The refusals services raise: their message is shown to people as it is."""
+
+
+class AccountError(Exception):
+    """A request that cannot be carried out; the message is shown to people."""
+
+
+class AccessRefused(AccountError):
+    """A write beyond the actor's own rights, or one that would leave nobody
+    able to repair access. `accounts.delegation.access_write` audits it after
+    the transaction has been rolled back."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        resources=(),
+        action: str = "access.grant_refused",
+    ):
+        super().__init__(message)
+        self.reason = reason
+        self.resources = sorted(resources)
+        self.action = action
