@@ -53,10 +53,10 @@ def session_started(request, user, *, method: str) -> None:
     audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
     # The MFA policy's answer now, while the session is being written anyway,
     # rather than on the first page, which would write the session again.
-    from accounts.middleware import SESSION_MFA_OK, mfa_setup_required
+    from accounts.middleware import mark_mfa_checked, mfa_setup_required
 
     if not mfa_setup_required(user, request.session):
-        request.session[SESSION_MFA_OK] = True
+        mark_mfa_checked(user, request.session)
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -10,6 +10,8 @@ logger = logging.getLogger("iam.audit")
 
 # The actions written anywhere in the code, for the audit screen's filter.
 KNOWN_ACTIONS = [
+    "access.grant_refused",
+    "access.lockout_refused",
     "group.created",
     "group.deleted",
     "group.updated",
@@ -17,6 +19,7 @@ KNOWN_ACTIONS = [
     "login.succeeded",
     "login.throttled",
     "logout",
+    "mfa.replaced",
     "password.reset.completed",
     "password.reset.requested",
     "role.created",

@@ -129,6 +129,9 @@ class SessionLifetimeMiddleware:
         return HttpResponseRedirect(url)
 
 
+# The generation of the access model (accounts.access) at which this
+# session was last found to comply with the MFA policy; any change of groups,
+# roles, rules or memberships makes a new one, and the policy looks again.
 SESSION_MFA_OK = "iam_mfa_ok"
 SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
 # What a member of an MFA-required group may open before setting MFA up.
@@ -136,37 +139,42 @@ MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/")
 
 
 def mfa_setup_required(user, session) -> bool:
-    """Member of an IAM_MFA_REQUIRED_GROUPS group, without an authenticator
-    app, and not vouched for by an SSO provider that did MFA (`amr`)."""
-    from allauth.mfa.models import Authenticator
+    from accounts.mfa import setup_required
 
-    if session.get(SESSION_MFA_BY_IDP) or not settings.IAM_MFA_REQUIRED_GROUPS:
-        return False
-    if not user.memberships.filter(group__name__in=settings.IAM_MFA_REQUIRED_GROUPS).exists():
-        return False
-    return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    return setup_required(user, vouched_by_idp=bool(session.get(SESSION_MFA_BY_IDP)))
+
+
+def mark_mfa_checked(user, session) -> None:
+    """Remember that this session complies, as of the access model now."""
+    from accounts.access import current_generation
+
+    # The generation came with the session when the cache is shared
+    # (iam.sessions.cached_db): no second round trip at login.
+    session[SESSION_MFA_OK] = getattr(session, "acl_generation", None) or current_generation(user)
 
 
 class MfaPolicyMiddleware:
     """Members of MFA-required groups open nothing but MFA set-up until it is
     done. Once a session is known to comply, the answer is kept in the session
-    so ordinary requests cost no query."""
+    with the access model's generation, so ordinary requests cost no query and
+    a user put into such a group meanwhile is sent to set-up at once."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if (
-            request.user.is_authenticated
-            and not request.session.get(SESSION_MFA_OK)
-            and not request.path.startswith(MFA_SETUP_PATHS)
-        ):
-            if mfa_setup_required(request.user, request.session):
-                messages.warning(
-                    request,
-                    "Your group requires two-factor authentication. "
-                    "Set up an authenticator app to continue.",
-                )
-                return HttpResponseRedirect(reverse("mfa_activate_totp"))
-            request.session[SESSION_MFA_OK] = True
+        from accounts.access import current_generation
+
+        if request.user.is_authenticated and not request.path.startswith(MFA_SETUP_PATHS):
+            generation = current_generation(request.user)
+            if request.session.get(SESSION_MFA_OK) != generation:
+                if mfa_setup_required(request.user, request.session):
+                    request.session.pop(SESSION_MFA_OK, None)
+                    messages.warning(
+                        request,
+                        "Your group requires two-factor authentication. "
+                        "Set up an authenticator app to continue.",
+                    )
+                    return HttpResponseRedirect(reverse("mfa_activate_totp"))
+                request.session[SESSION_MFA_OK] = generation
         return self.get_response(request)

@@ -14,6 +14,7 @@ from functools import wraps
 from allauth.account import app_settings
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core.exceptions import ReauthenticationRequired
+from django.contrib.auth.decorators import login_required
 
 
 def _has_local_method(user) -> bool:
@@ -33,7 +34,8 @@ def authenticated_recently(request) -> bool:
 
 
 def recent_authentication_required(view):
-    """For views outside the resource model (own password, own MFA)."""
+    """For views outside the resource model (own password, own MFA):
+    logged in first (anonymous visitors go to the login page), then recent."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -41,4 +43,4 @@ def recent_authentication_required(view):
             raise ReauthenticationRequired()
         return view(request, *args, **kwargs)
 
-    return wrapper
+    return login_required(wrapper)

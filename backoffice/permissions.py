@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.access import can
 from accounts.reauth import authenticated_recently
-from accounts.resources import validate_resource
+from accounts.resources import validate_registered
 
 # Actions that only read; every other action changes something and needs a
 # recent authentication (password, MFA code or SSO within 10 minutes).
@@ -21,9 +21,10 @@ def requires(resource: str):
     authentication is stale; allauth keeps the interrupted request and
     replays it afterwards.
 
-    The resource is validated when the module is imported, so a typo fails
-    at start-up rather than silently denying everyone."""
-    sensitive = validate_resource(resource)[2] not in READ_ACTIONS
+    The resource is validated when the module is imported (well formed and
+    in accounts.resources.REGISTRY), so a typo fails at start-up rather than
+    silently denying everyone."""
+    sensitive = validate_registered(resource)[2] not in READ_ACTIONS
 
     def decorate(view):
         @wraps(view)

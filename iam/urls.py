@@ -2,6 +2,7 @@ from allauth.mfa.recovery_codes import views as recovery_views
 from allauth.mfa.totp import views as totp_views
 from django.urls import include, path
 
+from accounts import mfa as account_mfa
 from accounts import views as account_views
 from accounts.reauth import recent_authentication_required as recent
 
@@ -16,9 +17,16 @@ urlpatterns = [
     # A local password is set by a reset link (admin-sent for SSO-only
     # accounts), never by a logged-in SSO user on their own.
     path("password/set/", account_views.not_found),
-    # Changing MFA needs a recent authentication (password, code or SSO).
+    # Changing MFA, and seeing or downloading recovery codes, needs a recent
+    # authentication (password, code or SSO); anonymous visitors are sent to
+    # the login page first.
     path("2fa/totp/activate/", recent(totp_views.activate_totp)),
     path("2fa/totp/deactivate/", recent(totp_views.deactivate_totp)),
+    path(
+        "2fa/totp/replace/", recent(account_mfa.ReplaceTOTPView.as_view()), name="mfa_replace_totp"
+    ),
+    path("2fa/recovery-codes/", recent(recovery_views.view_recovery_codes)),
+    path("2fa/recovery-codes/download/", recent(recovery_views.download_recovery_codes)),
     path("2fa/recovery-codes/generate/", recent(recovery_views.generate_recovery_codes)),
     path("sso/", include("sso.urls")),
     # The back office first: its pages are the ones opened all day, and the

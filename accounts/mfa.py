@@ -1,0 +1,86 @@
+"""The MFA policy: who must have a second factor, and what they may not remove.
+
+Members of the groups in IAM_MFA_REQUIRED_GROUPS must keep an authenticator:
+they are sent to set one up at once (accounts.middleware, on the request after
+any change of the access model, so a user added to such a group does not keep
+an old session without MFA), and they cannot turn MFA off; they can replace
+their authenticator app (`ReplaceTOTPView`) without ever being without one.
+"""
+
+from __future__ import annotations
+
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.views import ActivateTOTPView
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.views.generic.edit import FormView
+
+from accounts.audit import audit
+
+# The authenticator kinds that count as a second factor (recovery codes are
+# a fallback for one, not one of their own).
+FACTORS = (Authenticator.Type.TOTP,)
+
+
+def in_required_group(user) -> bool:
+    groups = settings.IAM_MFA_REQUIRED_GROUPS
+    return bool(groups) and user.memberships.filter(group__name__in=groups).exists()
+
+
+def has_factor(user) -> bool:
+    return Authenticator.objects.filter(user=user, type__in=FACTORS).exists()
+
+
+def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
+    """Member of an MFA-required group, without a second factor, and not
+    vouched for by an SSO provider that did MFA (`amr`)."""
+    return not vouched_by_idp and in_required_group(user) and not has_factor(user)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    error_messages = {
+        **DefaultMFAAdapter.error_messages,
+        "cannot_delete_authenticator": (
+            "Your group requires two-factor authentication, so it cannot be turned off. "
+            "To move to a new phone, replace the authenticator app instead."
+        ),
+    }
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """The last second factor of a member of an MFA-required group stays."""
+        if authenticator.type not in FACTORS or not in_required_group(authenticator.user):
+            return True
+        others = Authenticator.objects.filter(user_id=authenticator.user_id, type__in=FACTORS)
+        return others.exclude(pk=authenticator.pk).exists()
+
+
+class ReplaceTOTPView(ActivateTOTPView):
+    """A new authenticator app in place of the old one: the new app's code
+    must be right before the old secret is dropped, in one transaction."""
+
+    template_name = "mfa/totp/replace_form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not Authenticator.objects.filter(
+            user=request.user, type=Authenticator.Type.TOTP
+        ).exists():
+            return HttpResponseRedirect(reverse("mfa_activate_totp"))
+        # FormView's dispatch: allauth's sends anyone who has TOTP away.
+        return FormView.dispatch(self, request, *args, **kwargs)
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            Authenticator.objects.filter(
+                user=self.request.user, type=Authenticator.Type.TOTP
+            ).delete()
+            response = super().form_valid(form)
+        audit(
+            "mfa.replaced", request=self.request, target=self.request.user, details={"type": "totp"}
+        )
+        return response
+
+    def get_success_url(self) -> str:
+        return reverse("backoffice:account")
