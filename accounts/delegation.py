@@ -60,11 +60,21 @@ LOCKOUT = (
 GroupRoles = Group.roles.through
 
 
-def names(resources: Iterable[str], limit: int = 6) -> str:
-    """`a, b, c and 4 more`: resources named in a message people read."""
-    ordered = sorted(resources)
-    shown = ", ".join(ordered[:limit])
-    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+def names(resources: Iterable[str], limit: int | None = None) -> str:
+    """Resources named in a message people read: a screen whose every action
+    is in the set is written once as `area:screen:*`; `limit` shortens."""
+    by_screen = defaultdict(set)
+    for resource in resources:
+        by_screen[resource.rsplit(":", 1)[0]].add(resource)
+    parts = []
+    for screen, held in sorted(by_screen.items()):
+        if held == matching(f"{screen}:*"):
+            parts.append(f"{screen}:*")
+        else:
+            parts.extend(sorted(held))
+    if limit is not None and len(parts) > limit:
+        return ", ".join(parts[:limit]) + f" and {len(parts) - limit} more"
+    return ", ".join(parts)
 
 
 # --- permissions and scopes, read from the database ------------------------------

@@ -125,10 +125,21 @@ class _UserFields(forms.Form):
         self.instance = instance
         super().__init__(*args, **kwargs)
         self.fields["groups"].lock(locked_groups or {})
-        self.fields["status"].disabled = not may_set_status
+        if not may_set_status:
+            # Shown, not offered. A status posted anyway still reaches the
+            # service, which refuses it (and audits the attempt).
+            status = self.fields["status"]
+            status.required = False
+            status.widget.attrs["disabled"] = True
+            status.help_text = "Blocking and unblocking needs backoffice:users:block."
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
+
+    def clean_status(self):
+        return self.cleaned_data.get("status") or self.get_initial_for_field(
+            self.fields["status"], "status"
+        )
 
     def clean_first_name(self):
         return self.cleaned_data["first_name"].strip()
