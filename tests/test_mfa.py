@@ -238,14 +238,19 @@ class TestOwnSessions:
         assert other.get("/").status_code == 200
 
 
+def age_authentication(client, seconds):
+    """As if the session's last authentication was `seconds` earlier."""
+    session = client.session
+    records = session["account_authentication_methods"]
+    for record in records:
+        record["at"] -= seconds
+    session["account_authentication_methods"] = records
+    session.save()
+
+
 class TestRecentAuthentication:
     def _age_authentication(self, client, seconds):
-        session = client.session
-        records = session["account_authentication_methods"]
-        for record in records:
-            record["at"] -= seconds
-        session["account_authentication_methods"] = records
-        session.save()
+        age_authentication(client, seconds)
 
     def test_admin_action_after_ten_minutes_asks_password_then_replays(self, client, root_user):
         target = UserFactory(email="target@shop.example")
@@ -336,3 +341,66 @@ class TestSSOAndMFA:
             assert other.get("/")["Location"] == "/2fa/totp/activate/"
         finally:
             idp.close()
+
+
+class TestMfaPages:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/2fa/",
+            "/2fa/totp/activate/",
+            "/2fa/totp/deactivate/",
+            "/2fa/totp/replace/",
+            "/2fa/recovery-codes/",
+            "/2fa/recovery-codes/download/",
+            "/2fa/recovery-codes/generate/",
+            "/2fa/reauthenticate/",
+        ],
+    )
+    def test_anonymous_visitors_are_sent_to_login(self, client, path):
+        for response in (client.get(path), client.post(path)):
+            assert response.status_code == 302
+            assert response["Location"].startswith("/login/")
+
+    @pytest.mark.parametrize("path", ["/2fa/recovery-codes/", "/2fa/recovery-codes/download/"])
+    def test_recovery_codes_need_a_recent_authentication(self, client, user, path):
+        login(client, user.email, PASSWORD)
+        activate_totp(client)
+        assert client.get(path).status_code == 200
+        age_authentication(client, 11 * 60)
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/reauthenticate/")
+
+    def test_required_member_cannot_turn_mfa_off_but_can_replace_it(
+        self, client, root_user, mfa_policy
+    ):
+        login(client, root_user.email, PASSWORD)
+        old_secret = activate_totp(client)
+        account = client.get("/account/").content.decode()
+        assert "Replace authenticator app" in account and "Turn off" not in account
+        page = client.get("/2fa/totp/deactivate/").content.decode()
+        assert "cannot be turned off" in page
+        client.post("/2fa/totp/deactivate/")
+        assert Authenticator.objects.filter(user=root_user, type="totp").exists()
+        # Replace: the new app's code must be right before the old one goes.
+        page = client.get("/2fa/totp/replace/").content.decode()
+        new_secret = re.search(r'value="([A-Z2-7]{16,})"', page).group(1)
+        assert new_secret != old_secret
+        bad = client.post("/2fa/totp/replace/", {"code": totp(old_secret)})
+        assert "Incorrect code." in bad.content.decode()
+        assert client.post("/2fa/totp/replace/", {"code": totp(new_secret)}).status_code == 302
+        assert Authenticator.objects.filter(user=root_user, type="totp").count() == 1
+        assert AuditEvent.objects.filter(action="mfa.replaced", actor=root_user).exists()
+        phone = Client()
+        login(phone, root_user.email, PASSWORD)
+        refused = phone.post("/2fa/authenticate/", {"code": totp(old_secret, step=-1)})
+        assert "Incorrect code." in refused.content.decode()
+        assert (
+            phone.post("/2fa/authenticate/", {"code": totp(new_secret, step=-1)}).status_code == 302
+        )
+
+    def test_others_may_still_turn_mfa_off(self, client, user, mfa_policy):
+        login(client, user.email, PASSWORD)
+        activate_totp(client)
+        assert client.post("/2fa/totp/deactivate/").status_code == 302
+        assert not Authenticator.objects.filter(user=user, type="totp").exists()
