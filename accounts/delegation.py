@@ -194,7 +194,7 @@ class Writer:
         if self.actor is None:
             return
         beyond = user_permissions(user.pk) - self.permissions
-        if False:
+        if beyond:
             raise AccessRefused(
                 f"{user.email} holds permissions you do not ({names(beyond)}); "
                 "you cannot change this account.",

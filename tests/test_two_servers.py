@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "two servers passphrase 1"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
+# Named after the run's own database, so two runs on one server stay apart.
+SERVERS_DB = (urlsplit(DATABASE_URL).path.strip("/") or "iam") + "_two_servers"
 
 pytestmark = pytest.mark.skipif(
     not (DATABASE_URL.startswith("postgres") and CACHE_URL.startswith("redis")),
@@ -71,10 +73,10 @@ def servers():
     import psycopg
 
     parts = urlsplit(DATABASE_URL)
-    url = parts._replace(path="/iam_two_servers").geturl()
+    url = parts._replace(path=f"/{SERVERS_DB}").geturl()
     with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS iam_two_servers WITH (FORCE)")
-        conn.execute("CREATE DATABASE iam_two_servers")
+        conn.execute(f"DROP DATABASE IF EXISTS {SERVERS_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {SERVERS_DB}")
     env = dict(os.environ)
     env.update(
         DATABASE_URL=url,
@@ -236,7 +238,7 @@ def test_connections_postgresql_ended_are_replaced_before_the_next_page(servers)
             assert _call(client, "GET", base + "/").status_code == 200
     admin_url = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        activity = "FROM pg_stat_activity WHERE datname = 'iam_two_servers'"
+        activity = f"FROM pg_stat_activity WHERE datname = '{SERVERS_DB}'"
         ended = conn.execute(f"SELECT count(pg_terminate_backend(pid)) {activity}").fetchone()[0]  # noqa: S608
         assert ended >= 2
         for _ in range(50):
