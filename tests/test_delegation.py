@@ -316,3 +316,41 @@ class TestOperators:
             stdout=io.StringIO(),
         )
         assert User.objects.get(email="ops@shop.example").groups.filter(name="root").exists()
+
+
+class TestCost:
+    def test_a_bounded_write_costs_the_same_queries_with_500_more_users(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from accounts.services import user_update
+
+        admin = admin_with("backoffice:users:*", "backoffice:audit:*", name="helpdesk")
+        auditors = GroupFactory(name="auditors", roles=[RoleFactory()])
+        RuleFactory(role=auditors.roles.get(), pattern="backoffice:audit:view")
+        target = UserFactory(email="target@shop.example")
+        UserFactory(groups=["root"])
+
+        def give_and_take(groups) -> int:
+            with CaptureQueriesContext(connection) as queries:
+                user_update(
+                    user=User.objects.get(pk=target.pk),
+                    email=target.email,
+                    first_name="T",
+                    last_name="U",
+                    groups=groups,
+                    active=True,
+                    actor=admin,
+                )
+            return len(queries)
+
+        few = give_and_take([auditors]) + give_and_take([])
+        root, helpdesk = root_group(), admin.groups.get()
+        crowd = User.objects.bulk_create(
+            User(email=f"crowd{i}@shop.example", first_name="C", last_name="D") for i in range(500)
+        )
+        Membership.objects.bulk_create(
+            Membership(user=u, group=root if i % 2 else helpdesk) for i, u in enumerate(crowd)
+        )
+        many = give_and_take([auditors]) + give_and_take([])
+        assert many == few
