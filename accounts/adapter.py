@@ -69,6 +69,11 @@ class AccountAdapter(DefaultAccountAdapter):
         # right. A blocked account gets the same answer as a wrong password.
         user = super().authenticate(request, **credentials)
         if user is not None and not user.is_active:
+            # allauth has just taken this attempt back from the failed-login
+            # counters, as for any right password: count it again, or the
+            # lockout would tell that this guess was the right one.
+            key = self._get_login_attempts_cache_key(request, **credentials)
+            throttle.consume(request, "login_failed", key)
             self.authentication_failed(request, **credentials)
             return None
         return user

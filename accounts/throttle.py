@@ -55,10 +55,12 @@ def consume(request, action: str, key: str | None = None) -> Hits | None:
 
 
 def account_key(email: str) -> str:
-    """The per-account key of "login_failed": the email as typed, trimmed and
-    lower-cased, and not the host name (allauth adds it, which would give
-    each allowed host name its own five guesses)."""
-    return "account:" + email.strip().lower()
+    """The per-account key of "login_failed": the address's comparison key
+    (accounts.inputs), and not the host name (allauth adds it, which would
+    give each allowed host name its own five guesses)."""
+    from accounts.inputs import normalize_email
+
+    return "account:" + normalize_email(email)
 
 
 def clear(request, action: str, key: str) -> None:

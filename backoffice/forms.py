@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from accounts.delegation import names
+from accounts.inputs import InvalidInput, clean_email, clean_name
 from accounts.models import Group, Role, User
 from accounts.selectors import USER_SORTS, user_get_by_email
 from accounts.services import AccountError, parse_rules
@@ -104,6 +105,14 @@ class UserFilterForm(forms.Form):
         }
 
 
+def _parsed(clean, *args):
+    """accounts.inputs' rules, their refusal as this field's error."""
+    try:
+        return clean(*args)
+    except InvalidInput as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class _UserFields(forms.Form):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
@@ -142,13 +151,13 @@ class _UserFields(forms.Form):
         )
 
     def clean_first_name(self):
-        return self.cleaned_data["first_name"].strip()
+        return _parsed(clean_name, self.cleaned_data["first_name"], "First name")
 
     def clean_last_name(self):
-        return self.cleaned_data["last_name"].strip()
+        return _parsed(clean_name, self.cleaned_data["last_name"], "Last name")
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
+        email = _parsed(clean_email, self.cleaned_data["email"])
         existing = user_get_by_email(email)
         if existing is not None and (self.instance is None or existing.pk != self.instance.pk):
             raise forms.ValidationError("A user with this email already exists.")
