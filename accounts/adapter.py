@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import throttle
@@ -77,6 +78,15 @@ class AccountAdapter(DefaultAccountAdapter):
             self.authentication_failed(request, **credentials)
             return None
         return user
+
+    def validation_error(self, code, *args):
+        if code == "too_many_login_attempts":
+            # Say how long, not "later": the longest window of the failed-login rates.
+            wait = throttle.wait_text(throttle.retry_after("login_failed"))
+            return ValidationError(
+                f"Too many failed login attempts. Try again in {wait}.", code=code
+            )
+        return super().validation_error(code, *args)
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # One account, one count, whatever the host name (see account_key).

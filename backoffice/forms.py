@@ -5,6 +5,8 @@ Rules that need the database state (last root, groups in use) live in
 on the form.
 """
 
+from datetime import date
+
 from django import forms
 from django.contrib.auth import password_validation
 
@@ -253,15 +255,55 @@ class RoleForm(_ReadOnlyWhenAsked):
 
 
 class AuditFilterForm(forms.Form):
-    actor = forms.CharField(required=False, max_length=254)
-    action = forms.CharField(required=False, max_length=64)
-    target = forms.CharField(required=False, max_length=254)
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # The oldest and newest day a filter may name: dates beyond either are a
+    # typo, and the day after 9999-12-31 does not exist.
+    FIRST_DAY = date(2000, 1, 1)
+    LAST_DAY = date(9998, 12, 31)
 
-    def filters(self) -> dict:
+    actor = forms.CharField(required=False, max_length=254, label="Actor")
+    action = forms.CharField(required=False, max_length=64, label="Action")
+    target = forms.CharField(required=False, max_length=254, label="Target")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def _day(self, name: str):
+        day = self.cleaned_data.get(name)
+        if day is not None and not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise forms.ValidationError(
+                f"Enter a day between {self.FIRST_DAY:%Y-%m-%d} and {self.LAST_DAY:%Y-%m-%d}."
+            )
+        return day
+
+    def clean_since(self):
+        return self._day("since")
+
+    def clean_until(self):
+        return self._day("until")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end day is before the start day.")
+        return data
+
+    def problems(self) -> list[str]:
+        """Each error with the label people see next to the field."""
         self.is_valid()
-        data = getattr(self, "cleaned_data", {})
+        return [
+            f"{self.fields[name].label if name in self.fields else 'Filter'}: {error}"
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
+
+    def filters(self) -> dict | None:
+        """The filters, or None when one of them is not valid."""
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
         return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
             "since": data.get("since"),
             "until": data.get("until"),

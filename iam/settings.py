@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",
+    "iam.http.ResponseHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.MfaPolicyMiddleware",
@@ -141,6 +142,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.NotTheCurrentPasswordValidator"},
 ]
 
 PASSWORD_RESET_TIMEOUT = 60 * 60  # a reset link lives one hour
@@ -152,6 +154,11 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/login/"
 # --- django-allauth: login by email only, signup closed ----------------------
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# allauth's own forms, with our email key instead of str.lower() (accounts.forms).
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
