@@ -100,7 +100,8 @@ def complete(request: HttpRequest, provider) -> tuple[dict, str]:
         raise provider.fail("the provider sent no authorization code.", "no_code")
     tokens = _exchange(request, provider, code, entry["verifier"])
     claims = validate_id_token(provider, tokens.get("id_token"), nonce=entry["nonce"])
-    if not provider.profile(claims).email and tokens.get("access_token"):
+    if not provider.profile(claims).email_vouched and tokens.get("access_token"):
+        # Some providers keep email (or email_verified) out of the ID token.
         claims = _with_userinfo(provider, claims, tokens["access_token"])
     return claims, entry["next"]
 

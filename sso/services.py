@@ -37,7 +37,9 @@ def resolve_user(*, request, provider, claims: dict) -> User:
                 if not user.is_active:
                     raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
                 identity.last_login_at = timezone.now()
-                identity.email = provider.profile(claims).email or identity.email
+                profile = provider.profile(claims)
+                if profile.email_vouched:
+                    identity.email = profile.email
                 identity.save(update_fields=["last_login_at", "email"])
                 sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
                 return user
@@ -53,9 +55,11 @@ def _first_login(*, request, provider, claims: dict) -> Identity:
     if not profile.email:
         raise provider.fail("the provider did not tell us your email address.", "no_email")
     if not profile.email_vouched:
+        # A first login matches or creates an account by address, so an
+        # address the provider does not stand behind could take over anyone's.
         raise provider.fail(
             "the provider does not vouch for your email address (not verified).",
-            "email_not_verified",
+            f"email_not_verified:{profile.unvouched_why}",
         )
     user = user_get_by_email(profile.email)
     if user is None:
@@ -95,8 +99,8 @@ def _provision(*, request, provider, profile) -> User:
     try:
         return user_create(
             email=profile.email,
-            first_name=profile.first_name or profile.email.split("@")[0],
-            last_name=profile.last_name or "-",
+            first_name=profile.first_name,
+            last_name=profile.last_name,
             password=None,
             groups=[group] if group else [],
             request=request,

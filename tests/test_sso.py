@@ -145,6 +145,43 @@ class TestPreRegistered:
         assert "does not vouch for your email" in html
         assert not Identity.objects.exists()
 
+    @pytest.mark.parametrize("verified", [True, "true"])
+    def test_email_verified_true_matches(self, client, fake, verified):
+        user = UserFactory(email="ada@shop.example")
+        assert sso_login(client, fake, {**ADA, "email_verified": verified})["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+
+    @pytest.mark.parametrize("verified", ["false", "True", "yes", 1, None, ["true"], {}])
+    def test_email_verified_anything_but_true_never_matches(self, client, fake, verified):
+        UserFactory(email="ada@shop.example")
+        html = failure(sso_login(client, fake, {**ADA, "email_verified": verified}), client)
+        assert "does not vouch for your email" in html
+        assert last_failure_reason() == "email_not_verified:email_verified_not_true"
+        assert not Identity.objects.exists()
+
+    def test_missing_email_verified_never_matches(self, client, fake, settings):
+        UserFactory(email="ada@shop.example")
+        unproven = {k: v for k, v in ADA.items() if k != "email_verified"}
+        assert "does not vouch" in failure(sso_login(client, fake, unproven), client)
+        configure(settings, fake, strategy="auto-provision")
+        other = Client()
+        failure(sso_login(other, fake, {**unproven, "email": "new@shop.example"}), other)
+        assert not User.objects.filter(email="new@shop.example").exists()
+        assert not Identity.objects.exists()
+
+    def test_email_verified_may_come_from_userinfo(self, client, fake):
+        """A provider that keeps email_verified out of the ID token still
+        vouches through userinfo (the ID token wins where both speak)."""
+        user = UserFactory(email="ada@shop.example")
+        unproven = {k: v for k, v in ADA.items() if k != "email_verified"}
+        fake.userinfo_claims = {"sub": "ada-sub-1", "email_verified": True}
+        assert sso_login(client, fake, unproven)["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+        other = Client()
+        fake.userinfo_claims = {"sub": "ada-sub-2", "email_verified": True}
+        denied = {**ADA, "sub": "ada-sub-2", "email_verified": False}
+        assert "does not vouch" in failure(sso_login(other, fake, denied), other)
+
     def test_blocked_account_is_refused(self, client, fake):
         UserFactory(email="ada@shop.example", status=User.Status.BLOCKED)
         html = failure(sso_login(client, fake, ADA), client)
@@ -164,15 +201,41 @@ class TestAutoProvision:
         assert AuditEvent.objects.get(action="user.created").details["via"] == "sso:fake"
         assert "Ada Lovelace" in client.get("/").content.decode()
 
+    @pytest.mark.parametrize(
+        "claims,names",
+        [
+            ({"name": "Erin Evans"}, ("Erin", "Evans")),
+            ({"name": "Ludwig van Beethoven"}, ("Ludwig", "van Beethoven")),
+            ({"name": "Cher"}, ("Cher", "-")),
+            ({"given_name": "Erin", "name": "Erin Evans"}, ("Erin", "Evans")),
+            ({"given_name": "Erin", "family_name": "Evans", "name": "E. E."}, ("Erin", "Evans")),
+            ({"name": "  "}, ("erin", "-")),
+            ({}, ("erin", "-")),
+        ],
+    )
+    def test_names_from_given_family_else_name_else_email(
+        self, client, fake, settings, claims, names
+    ):
+        configure(settings, fake, strategy="auto-provision")
+        base = {"sub": "erin-sub", "email": "erin@shop.example", "email_verified": True}
+        assert sso_login(client, fake, {**base, **claims})["Location"] == "/"
+        user = User.objects.get(email="erin@shop.example")
+        assert (user.first_name, user.last_name) == names
+
     def test_hostile_claims_are_cleaned_not_500(self, client, fake, settings):
         configure(settings, fake, strategy="auto-provision")
-        claims = {**ADA, "given_name": "A\x00da", "family_name": "x" * 500}
+        claims = {**ADA, "given_name": "A\x00d\na\x1b", "family_name": "x" * 500}
         assert sso_login(client, fake, claims)["Location"] == "/"
         user = User.objects.get(email="ada@shop.example")
         assert user.first_name == "Ada" and len(user.last_name) == 150
         other = Client()
         bad = {**ADA, "sub": "nul\x00sub", "email": "nul\x00@shop.example"}
         failure(sso_login(other, fake, bad), other)
+        escape = Client()
+        failure(
+            sso_login(escape, fake, {**ADA, "sub": "e", "email": "a\x1b[2J@shop.example"}), escape
+        )
+        assert last_failure_reason() == "no_email"
 
     def test_per_provider_strategy_overrides_global(self, client, fake, settings):
         settings.IAM_SSO_STRATEGY = "auto-provision"
@@ -378,6 +441,26 @@ class TestRoleMapping:
         synced = AuditEvent.objects.filter(action="sso.groups.synced").latest("id")
         assert synced.details["removed"] == ["catalog", "root"]
 
+    @pytest.mark.parametrize(
+        "roles,groups",
+        [
+            ("admin", {"root"}),
+            ("admin help", {"root", "support"}),
+            ("admin,help", {"root", "support"}),
+            (" admin ,  help ", {"root", "support"}),
+            (["admin", "help"], {"root", "support"}),
+            ("", set()),
+            ({"admin": True}, set()),
+            (7, set()),
+        ],
+    )
+    def test_role_claim_shapes(self, client, fake, settings, roles, groups):
+        GroupFactory(name="support")
+        configure(settings, fake, role_map='{"admin": ["root"], "help": ["support"]}')
+        user = UserFactory(email="ada@shop.example")
+        assert sso_login(client, fake, {**ADA, "roles": roles})["Location"] == "/"
+        assert set(user.groups.values_list("name", flat=True)) == groups
+
 
 class TestAzure:
     def _settings(self, settings, fake, **extra):
@@ -423,6 +506,107 @@ class TestAzure:
         self._settings(settings, fake, tenant=TENANT, allowed_tenants=[])
         UserFactory(email="ada@shop.example")
         assert sso_login(client, fake, self._claims(), pid="azure")["Location"] == "/"
+
+    def test_noauth_unverified_email_does_not_log_in_as_its_owner(self, client, fake, settings):
+        """A tenant admin set Mallory's mail attribute to the victim's address:
+        the victim's account is neither matched nor linked; Mallory's own
+        sign-in name is what counts."""
+        self._settings(settings, fake)
+        victim = UserFactory(email="victim@shop.example")
+        forged = self._claims(
+            email="victim@shop.example", preferred_username="mallory@shop.example"
+        )
+        html = failure(sso_login(client, fake, forged, pid="azure"), client)
+        assert "no Back Office account for mallory@shop.example" in html
+        assert not Identity.objects.exists()
+        self._settings(settings, fake, strategy="auto-provision")
+        attacker = Client()
+        assert sso_login(attacker, fake, forged, pid="azure")["Location"] == "/"
+        mallory = User.objects.get(email="mallory@shop.example")
+        assert int(attacker.session["_auth_user_id"]) == mallory.pk != victim.pk
+        assert not Identity.objects.filter(user=victim).exists()
+
+    @pytest.mark.parametrize("strategy", ["pre-registered", "auto-provision"])
+    def test_email_without_xms_edov_has_no_trusted_address(self, client, fake, settings, strategy):
+        self._settings(settings, fake, strategy=strategy)
+        UserFactory(email="victim@shop.example")
+        claims = self._claims(email="victim@shop.example", preferred_username="not-an-address")
+        html = failure(sso_login(client, fake, claims, pid="azure"), client)
+        assert "does not vouch for your email address" in html
+        assert last_failure_reason() == "email_not_verified:entra_email_without_xms_edov"
+        assert not Identity.objects.exists()
+        assert User.objects.count() == 1
+
+    @pytest.mark.parametrize("edov", [True, "1", "true", 1])
+    def test_email_with_xms_edov_matches(self, client, fake, settings, edov):
+        self._settings(settings, fake)
+        user = UserFactory(email="ada@shop.example")
+        claims = self._claims(email="Ada@Shop.Example", xms_edov=edov, preferred_username="x")
+        assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+
+    @pytest.mark.parametrize("edov", [False, "false", "0", 0, "yes", None, [True]])
+    def test_xms_edov_other_values_do_not_count(self, client, fake, settings, edov):
+        self._settings(settings, fake)
+        UserFactory(email="ada@shop.example")
+        claims = self._claims(email="ada@shop.example", xms_edov=edov, preferred_username="x")
+        failure(sso_login(client, fake, claims, pid="azure"), client)
+        assert last_failure_reason() == "email_not_verified:entra_email_without_xms_edov"
+
+    @pytest.mark.parametrize(
+        "authority",
+        [
+            "https://sts.windows.net/99999999-2222-3333-4444-555555555555/",
+            "live.com",
+            "https://sts.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad/",
+            "",
+        ],
+    )
+    def test_guest_or_personal_account_has_no_trusted_address(
+        self, client, fake, settings, authority
+    ):
+        self._settings(settings, fake, strategy="auto-provision")
+        UserFactory(email="ada@shop.example")
+        claims = self._claims(
+            idp=authority, email="ada@shop.example", xms_edov=True, upn="ada@shop.example"
+        )
+        html = failure(sso_login(client, fake, claims, pid="azure"), client)
+        assert "does not vouch for your email address" in html
+        assert last_failure_reason() == "email_not_verified:entra_guest_or_personal_account"
+        assert not Identity.objects.exists() and User.objects.count() == 1
+
+    def test_idp_naming_the_issuer_itself_is_a_member(self, client, fake, settings):
+        self._settings(settings, fake)
+        user = UserFactory(email="ada@shop.example")
+        claims = self._claims(idp=f"{fake.base}/{TENANT}/v2.0")
+        assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+
+    def test_upn_of_a_member_counts(self, client, fake, settings):
+        self._settings(settings, fake)
+        user = UserFactory(email="ada@shop.example")
+        claims = self._claims(preferred_username="Ada Lovelace", upn="ADA@shop.example")
+        assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+
+    def test_a_linked_identity_keeps_logging_in(self, client, fake, settings):
+        """The rule is for first logins: the (issuer, subject) link holds."""
+        self._settings(settings, fake)
+        user = UserFactory(email="ada@shop.example")
+        sso_login(client, fake, self._claims(), pid="azure")
+        client.post("/logout/")
+        later = self._claims(preferred_username="mallory@shop.example", idp="live.com")
+        assert sso_login(client, fake, later, pid="azure")["Location"] == "/"
+        assert int(client.session["_auth_user_id"]) == user.pk
+        assert Identity.objects.get(user=user).email == "ada@shop.example"
+
+    def test_name_claim_for_provisioned_entra_user(self, client, fake, settings):
+        self._settings(settings, fake, strategy="auto-provision")
+        claims = self._claims(preferred_username="erin@shop.example", name="Erin Evans")
+        del claims["given_name"], claims["family_name"]
+        assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
+        user = User.objects.get(email="erin@shop.example")
+        assert (user.first_name, user.last_name) == ("Erin", "Evans")
 
 
 class TestAdminScreens:
