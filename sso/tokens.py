@@ -16,7 +16,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from sso import metadata
-from sso.errors import SSOError
 
 LEEWAY = 60  # seconds of clock skew we accept
 MAX_AGE = 10 * 60  # an ID token older than this is not accepted
@@ -55,12 +54,25 @@ def _allowed_algorithms(provider, discovery: dict) -> list[str]:
 
 def _key_set(provider, kid) -> KeySet:
     keys = metadata.jwks(provider)
-    if kid and not any(k.get("kid") == kid for k in keys["keys"]):
-        keys = metadata.jwks(provider, refresh=True)  # keys rotated?
+    if kid and not _names_key(keys, kid):
+        keys = metadata.refetch_jwks(provider)  # keys rotated?
+        if keys is None:
+            # Refetched less than a minute ago; another request may have
+            # brought the new key in since.
+            keys = metadata.jwks(provider)
+            if not _names_key(keys, kid):
+                raise provider.fail(
+                    "the provider's signing keys are being refreshed. Try again in a minute.",
+                    "jwks_refresh_pending",
+                )
     try:
         return KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError):
-        raise SSOError(f"{provider.name} sent an unreadable key set.", "idp_error") from None
+        raise provider.fail("the provider sent an unreadable key set.", "idp_error") from None
+
+
+def _names_key(keys: dict, kid) -> bool:
+    return any(isinstance(k, dict) and k.get("kid") == kid for k in keys["keys"])
 
 
 def validate_id_token(provider, id_token, *, nonce: str) -> dict:

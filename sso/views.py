@@ -16,7 +16,7 @@ from accounts.adapter import SESSION_LOGIN_METHOD, session_started
 from accounts.audit import audit
 from accounts.middleware import SESSION_MFA_BY_IDP
 from sso import flows
-from sso.errors import SSOError
+from sso.errors import SSOError, printable
 from sso.registry import get_provider
 from sso.services import resolve_user
 
@@ -39,13 +39,21 @@ def _safe_next(request, url: str) -> str:
 
 
 def _failed(request, provider, error: SSOError):
-    logger.warning("sso %s failed: %s", provider.id, error.reason)
+    # Reasons and details are made printable where they are built from a
+    # provider's answer; once more here, as this is where they reach a log.
+    reason, detail = printable(error.reason), printable(error.detail, 200)
+    details = {"provider": provider.id, "reason": reason}
+    if detail:
+        details["provider_said"] = detail
+        logger.warning("sso %s failed: %s (provider said: %s)", provider.id, reason, detail)
+    else:
+        logger.warning("sso %s failed: %s", provider.id, reason)
     audit(
         "sso.failed",
         request=request,
         target_label=provider.id,
         success=False,
-        details={"provider": provider.id, "reason": error.reason},
+        details=details,
     )
     messages.error(request, error.message)
     return redirect("account_login")

@@ -1,10 +1,13 @@
 """Single sign-on through HTTP against an in-process OpenID provider."""
 
+import logging
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -96,6 +99,48 @@ class TestLoginPage:
             "redirect_uri=http%3A%2F%2Ftestserver%2Fsso%2Ffake%2Fcallback%2F",
         ):
             assert part in url
+
+
+class TestPKCE:
+    def test_s256_is_sent_by_default_even_when_discovery_does_not_list_it(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        assert sso_login(client, fake, ADA)["Location"] == "/"
+        assert fake.last_authorization["code_challenge_method"] == "S256"
+        assert fake.last_authorization["code_challenge"]
+        assert fake.last_token_form["code_verifier"]
+
+    def test_pkce_false_for_a_provider_that_refuses_it(self, client, fake, settings):
+        UserFactory(email="ada@shop.example")
+        fake.pkce = "refused"
+        configure(settings, fake, pkce="false")
+        assert sso_login(client, fake, ADA)["Location"] == "/"
+        assert "code_challenge" not in fake.last_authorization
+        assert "code_challenge_method" not in fake.last_authorization
+        assert "code_verifier" not in fake.last_token_form
+
+    @pytest.mark.parametrize("behaviour,setting", [("refused", "true"), ("required", "off")])
+    def test_invalid_request_points_at_pkce_and_redirect_uri(
+        self, client, fake, settings, behaviour, setting
+    ):
+        UserFactory(email="ada@shop.example")
+        fake.pkce = behaviour
+        configure(settings, fake, pkce=setting)
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "refused the sign-in request" in html
+        assert "IAM_SSO_FAKE_PKCE" in html and "redirect URI" in html
+        assert last_failure_reason() == "idp_error:invalid_request:check_pkce_and_redirect_uri"
+
+    def test_invalid_request_at_the_token_endpoint(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        fake.token_status, fake.token_error = 400, "invalid_request"
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "IAM_SSO_FAKE_PKCE" in html and "redirect URI" in html
+        assert last_failure_reason() == "token_error:invalid_request:check_pkce_and_redirect_uri"
+
+    def test_a_misspelt_pkce_setting_fails_the_check(self, fake, settings):
+        configure(settings, fake, pkce="maybe")
+        with pytest.raises(SystemCheckError, match="IAM_SSO_FAKE_PKCE must be true or false"):
+            call_command("check")
 
 
 class TestPreRegistered:
@@ -340,6 +385,36 @@ class TestProviderTrouble:
         response = client.get(f"/sso/fake/callback/?error=access_denied&state={state}")
         assert "sign-in was cancelled" in failure(response, client)
 
+    def test_provider_values_cannot_forge_log_lines(self, client, fake, caplog):
+        """Anyone can call the callback with their own error and description:
+        neither reaches a log line or the audit trail with a line break or any
+        other control character."""
+        url = start(client)
+        state = url.split("state=")[1].split("&")[0]
+        forged = "x\n2026-01-01 00:00:00,000 WARNING iam.security login throttled"
+        query = urlencode(
+            {"state": state, "error": forged, "error_description": "a\r\nb\x1b[31m\u2028c\x85"}
+        )
+        caplog.set_level(logging.INFO)
+        html = failure(client.get(f"/sso/fake/callback/?{query}"), client)
+        assert "Log in with Fake IdP failed: the provider reported an error" in html
+        assert caplog.records
+        for record in caplog.records:
+            assert record.getMessage().isprintable(), record.getMessage()
+        assert len(caplog.text.splitlines()) == len(caplog.records)
+        event = AuditEvent.objects.filter(action="sso.failed").latest("id")
+        assert event.details["reason"].isprintable() and event.details["reason"].startswith(
+            "idp_error:x?2026"
+        )
+        assert event.details["provider_said"] == "a??b?[31m?c?"
+
+    def test_token_endpoint_error_values_are_cleaned_too(self, client, fake, caplog):
+        UserFactory(email="ada@shop.example")
+        fake.token_status, fake.token_error = 400, "bad\r\nWARNING forged"
+        failure(sso_login(client, fake, ADA), client)
+        assert last_failure_reason() == "token_error:bad??WARNING forged"
+        assert all(r.getMessage().isprintable() for r in caplog.records)
+
     def test_callback_naming_another_issuer_is_refused(self, client, fake):
         UserFactory(email="ada@shop.example")
         callback = fake.authorize(start(client), ADA)
@@ -354,13 +429,15 @@ class TestProviderTrouble:
     def test_provider_down_at_discovery(self, client, fake):
         fake.discovery_status = 503
         response = client.post("/sso/fake/login/")
-        assert "Fake IdP answered with an error" in failure(response, client)
+        html = failure(response, client)
+        assert "Log in with Fake IdP failed: the provider answered with an error" in html
 
     def test_provider_too_slow(self, client, fake, settings):
         settings.IAM_SSO_HTTP_TIMEOUT = 0.3
         fake.delay = 1.0
         response = client.post("/sso/fake/login/")
-        assert "Fake IdP did not answer in time" in failure(response, client)
+        html = failure(response, client)
+        assert "Log in with Fake IdP failed: the provider did not answer in time" in html
         assert last_failure_reason() == "idp_timeout"
 
     @pytest.mark.django_db(transaction=True)
@@ -377,7 +454,8 @@ class TestProviderTrouble:
         response = second.post("/sso/fake/login/")
         waited = time.monotonic() - began
         first.join()
-        assert "Fake IdP is slow to answer right now" in failure(response, second)
+        html = failure(response, second)
+        assert "Log in with Fake IdP failed: the provider is slow to answer right now" in html
         assert 0.2 < waited < 1.0
         assert last_failure_reason() == "idp_busy"
         fake.delay = 0
@@ -386,7 +464,9 @@ class TestProviderTrouble:
     def test_provider_unreachable(self, client, settings, fake):
         configure(settings, fake, issuer="http://127.0.0.1:9/realm")
         response = client.post("/sso/fake/login/")
-        assert "could not be reached" in failure(response, client)
+        html = failure(response, client)
+        assert "Log in with Fake IdP failed: the provider could not be reached" in html
+        assert last_failure_reason() == "idp_unreachable"
 
     def test_http_endpoint_off_loopback_is_refused(self, client, settings, fake):
         configure(settings, fake, issuer="http://idp.example.com/realm")
@@ -417,10 +497,31 @@ class TestCachingAndKeys:
         sso_login(client, fake, ADA)
         fake.foreign_key = new_key("unknown-kid")
         fake.hits.clear()
+        pages = []
         for _ in range(3):
             browser = Client()
-            failure(sso_login(browser, fake, ADA), browser)
+            pages.append(failure(sso_login(browser, fake, ADA), browser))
         assert fake.hits["/realm/jwks"] == 1
+        # The first refetch found no such key: the token is not the provider's.
+        assert "signature is not valid" in pages[0]
+        # After that, we cannot know yet: say so rather than "not valid".
+        for html in pages[1:]:
+            assert "signing keys are being refreshed. Try again in a minute" in html
+            assert "signature" not in html
+        assert last_failure_reason() == "jwks_refresh_pending"
+
+    def test_rotation_soon_after_a_refetch_asks_to_retry_then_works(self, client, fake):
+        UserFactory(email="ada@shop.example")
+        sso_login(client, fake, ADA)
+        fake.rotate_keys()  # a first rotation: refetched at once
+        client.post("/logout/")
+        assert sso_login(client, fake, ADA)["Location"] == "/"
+        fake.rotate_keys()  # a second one within the minute
+        client.post("/logout/")
+        html = failure(sso_login(client, fake, ADA), client)
+        assert "Log in with Fake IdP failed: the provider&#x27;s signing keys are being" in html
+        cache.delete("sso:jwks-refetch:fake")  # as if the minute had passed
+        assert sso_login(client, fake, ADA)["Location"] == "/"
 
 
 class TestRoleMapping:

@@ -8,7 +8,7 @@ and must be one of ALLOWED_TENANTS.
 
 import re
 
-from sso.errors import SSOError
+from sso.errors import printable
 from sso.providers.base import Profile, Provider, _text, address, names
 
 ADDRESS_CLAIMS = ("email", "preferred_username", "upn")
@@ -38,7 +38,7 @@ class AzureProvider(Provider):
 
     def config_errors(self) -> list[str]:
         errors = super().config_errors()
-        prefix = f"IAM_SSO_{self.id.upper()}_"
+        prefix = self.env_prefix
         if not self.tenant:
             errors.append(f"{prefix}TENANT is required for kind azure")
         elif not GUID.match(self.tenant) and not self.allowed_tenants:
@@ -52,11 +52,11 @@ class AzureProvider(Provider):
 
     def check_discovered_issuer(self, issuer) -> None:
         if not isinstance(issuer, str) or not issuer.startswith(self.authority.split("//")[0]):
-            raise SSOError(f"{self.name} is misconfigured: no usable issuer.", "issuer_mismatch")
+            raise self.fail("the provider is misconfigured: no usable issuer.", "issuer_mismatch")
         if GUID.match(self.tenant) and self.tenant.lower() not in issuer.lower():
-            raise SSOError(
-                f"{self.name} is misconfigured: discovery issuer {issuer!r} is not tenant "
-                f"{self.tenant}.",
+            raise self.fail(
+                f"the provider is misconfigured: discovery issuer {printable(issuer)!r} is not "
+                f"tenant {self.tenant}.",
                 "issuer_mismatch",
             )
 

@@ -15,11 +15,16 @@ from urllib.parse import urlsplit
 
 from django.urls import reverse
 
-from sso.errors import SSOError
+from sso.errors import SSOError, failed
 
 STRATEGIES = ("pre-registered", "auto-provision")
 # No whitespace and no control characters anywhere in an address.
 EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+# How IAM_SSO_<ID>_PKCE may be spelled; anything else is a configuration error.
+BOOLEAN_SETTINGS = {
+    **dict.fromkeys(("true", "yes", "on", "1"), True),
+    **dict.fromkeys(("false", "no", "off", "0"), False),
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,20 @@ class Provider:
         self.role_claim: str = config.get("role_claim") or "roles"
         self.strategy: str = config.get("strategy") or "pre-registered"
 
+    @property
+    def env_prefix(self) -> str:
+        """Where this provider's settings come from (as iam/settings.py reads them)."""
+        return f"IAM_SSO_{self.id.upper().replace('-', '_')}_"
+
+    @property
+    def pkce(self) -> bool:
+        """Send PKCE (S256) unless IAM_SSO_<ID>_PKCE says false: on by default,
+        since some providers support it without saying so in discovery."""
+        value = self.config.get("pkce", True)
+        if isinstance(value, bool):
+            return value
+        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
+
     # --- configuration -------------------------------------------------------
 
     @cached_property
@@ -59,13 +78,16 @@ class Provider:
     def config_errors(self) -> list[str]:
         """What is wrong with this provider's settings, in operator words."""
         errors = []
-        prefix = f"IAM_SSO_{self.id.upper()}_"
+        prefix = self.env_prefix
         if not self.client_id:
             errors.append(f"{prefix}CLIENT_ID is required")
         if self.strategy not in STRATEGIES:
             errors.append(f"{prefix}STRATEGY must be one of {', '.join(STRATEGIES)}")
         if "openid" not in self.scopes:
             errors.append(f"{prefix}SCOPES must include openid")
+        pkce = self.config.get("pkce", True)
+        if not isinstance(pkce, bool) and str(pkce).strip().lower() not in BOOLEAN_SETTINGS:
+            errors.append(f"{prefix}PKCE must be true or false")
         try:
             raw = self.config.get("role_map") or "{}"
             data = json.loads(raw) if isinstance(raw, str) else raw
@@ -144,8 +166,8 @@ class Provider:
         roles = [v for v in value if isinstance(v, str) or type(v) is int]
         return [str(v).strip() for v in roles if str(v).strip()]
 
-    def fail(self, message: str, reason: str) -> SSOError:
-        return SSOError(f"Log in with {self.name} failed: {message}", reason)
+    def fail(self, message: str, reason: str, detail: str = "") -> SSOError:
+        return failed(self.name, message, reason, detail)
 
 
 ROLE_SEPARATORS = re.compile(r"[\s,]+")
