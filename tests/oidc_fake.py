@@ -50,6 +50,7 @@ class FakeIdP:
         self.foreign_key: RSAKey | None = None
         self.delay = 0.0
         self.discovery_status = 200
+        self.discovery_issuer: str | None = None  # what discovery names, if not the usual
         self.token_status = 200
         self.token_error = "server_error"
         # PKCE at the authorization endpoint: "optional" (checked when sent),
@@ -175,7 +176,7 @@ class FakeIdP:
                     if idp.discovery_status != 200:
                         return self._json(idp.discovery_status, {"error": "down"})
                     prefix = path[: -len("/.well-known/openid-configuration")]
-                    issuer = idp._issuer_for(prefix + "/x")
+                    issuer = idp.discovery_issuer or idp._issuer_for(prefix + "/x")
                     return self._json(
                         200,
                         {

@@ -1,5 +1,6 @@
 """Single sign-on through HTTP against an in-process OpenID provider."""
 
+import io
 import logging
 import threading
 import time
@@ -745,6 +746,40 @@ class TestConfiguration:
         configure(settings, fake, **overrides)
         with pytest.raises(SystemCheckError, match=message):
             call_command("check")
+
+    def test_role_map_naming_a_missing_group_is_reported_by_a_plain_check(self, fake, settings):
+        GroupFactory(name="support")
+        configure(settings, fake, role_map='{"admin": ["root"], "help": ["support", "suport"]}')
+        err = io.StringIO()
+        call_command("check", stdout=io.StringIO(), stderr=err)
+        assert "sso.W001" in err.getvalue()
+        assert "IAM_SSO_FAKE_ROLE_MAP maps 'help' to group 'suport'" in err.getvalue()
+        assert "'support'" not in err.getvalue() and "'root'" not in err.getvalue()
+        GroupFactory(name="suport")
+        err = io.StringIO()
+        call_command("check", stdout=io.StringIO(), stderr=err)
+        assert "sso.W001" not in err.getvalue()
+
+    def test_issuer_with_a_slash_that_discovery_does_not_name(self, fake, settings):
+        configure(settings, fake, issuer=fake.issuer + "/")
+        with pytest.raises(SystemCheckError) as raised:
+            call_command("check")
+        assert "sso.E004" in str(raised.value)
+        assert f"IAM_SSO_FAKE_ISSUER is '{fake.issuer}/'" in str(raised.value)
+        assert f"names issuer '{fake.issuer}'" in str(raised.value)
+
+    def test_issuer_with_a_slash_that_discovery_names_is_fine(self, fake, settings):
+        fake.discovery_issuer = fake.issuer + "/"
+        configure(settings, fake, issuer=fake.issuer + "/")
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+    def test_issuer_check_asks_discovery_only_for_a_slash_and_not_when_down(self, fake, settings):
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+        assert fake.hits.total() == 0  # no slash: no request at start-up
+        fake.discovery_status = 503
+        configure(settings, fake, issuer=fake.issuer + "/")
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+        assert fake.hits.total() == 1
 
     def test_azure_multi_tenant_needs_allowed_tenants(self, fake, settings):
         settings.IAM_SSO_PROVIDERS = {"azure": fake.azure_config(allowed_tenants=[])}
