@@ -31,8 +31,10 @@ def redirect_uri(request: HttpRequest, provider) -> str:
     return request.build_absolute_uri(provider.callback_path())
 
 
-def begin(request: HttpRequest, provider, next_url: str = "") -> str:
-    """The provider's authorization URL for this browser."""
+def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) -> str:
+    """The provider's authorization URL for this browser. With `reauth_user`
+    (the logged-in user's id) it is a re-authentication: the provider is asked
+    for a fresh login (prompt=login, max_age=0), never its live session."""
     doc = metadata.discovery(provider)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
@@ -49,6 +51,7 @@ def begin(request: HttpRequest, provider, next_url: str = "") -> str:
         "verifier": verifier,
         "next": next_url,
         "at": int(time.time()),
+        "reauth": reauth_user,
     }
     request.session[SESSION_KEY] = pending
     query = {
@@ -59,6 +62,11 @@ def begin(request: HttpRequest, provider, next_url: str = "") -> str:
         "state": state,
         "nonce": nonce,
     }
+    if reauth_user is not None:
+        # OpenID Connect Core §3.1.2.1: max_age=0 obliges the provider to
+        # authenticate anew and to say when (auth_time); prompt=login asks the
+        # same of providers that ignore max_age.
+        query.update(prompt="login", max_age="0")
     if verifier:
         # Always S256 unless IAM_SSO_<ID>_PKCE=false: many providers support
         # it without listing code_challenge_methods_supported in discovery.
@@ -84,10 +92,10 @@ def take_pending(request: HttpRequest, provider, state) -> dict:
     return entry
 
 
-def complete(request: HttpRequest, provider) -> tuple[dict, str]:
-    """Claims of the person who signed in, and where to send them next."""
+def complete(request: HttpRequest, provider, entry: dict) -> dict:
+    """Claims of the person who signed in, for the pending sign-in `entry`
+    (from take_pending). A re-authentication must carry a fresh auth_time."""
     params = request.GET
-    entry = take_pending(request, provider, params.get("state"))
     if params.get("error"):
         raise _provider_error(
             provider, params["error"], "idp_error", params.get("error_description", "")
@@ -100,11 +108,16 @@ def complete(request: HttpRequest, provider) -> tuple[dict, str]:
     if not code:
         raise provider.fail("the provider sent no authorization code.", "no_code")
     tokens = _exchange(request, provider, code, entry["verifier"])
-    claims = validate_id_token(provider, tokens.get("id_token"), nonce=entry["nonce"])
+    claims = validate_id_token(
+        provider,
+        tokens.get("id_token"),
+        nonce=entry["nonce"],
+        authenticated_since=entry["at"] if entry.get("reauth") is not None else None,
+    )
     if not provider.profile(claims).email_vouched and tokens.get("access_token"):
         # Some providers keep email (or email_verified) out of the ID token.
         claims = _with_userinfo(provider, claims, tokens["access_token"])
-    return claims, entry["next"]
+    return claims
 
 
 def _exchange(request, provider, code: str, verifier: str) -> dict:

@@ -75,8 +75,10 @@ def _names_key(keys: dict, kid) -> bool:
     return any(isinstance(k, dict) and k.get("kid") == kid for k in keys["keys"])
 
 
-def validate_id_token(provider, id_token, *, nonce: str) -> dict:
-    """The claims of a valid ID token, or SSOError saying what was wrong."""
+def validate_id_token(provider, id_token, *, nonce: str, authenticated_since=None) -> dict:
+    """The claims of a valid ID token, or SSOError saying what was wrong.
+    `authenticated_since` (a re-authentication: when we sent the browser)
+    requires an auth_time no earlier than that, give or take the skew."""
     if not isinstance(id_token, str) or id_token.count(".") != 2:
         raise provider.fail("the provider sent no valid ID token.", "no_id_token")
     discovery = metadata.discovery(provider)
@@ -117,4 +119,24 @@ def validate_id_token(provider, id_token, *, nonce: str) -> dict:
         raise provider.fail("the ID token is too old.", "bad_claim:iat")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise provider.fail("the ID token names no subject.", "bad_claim:sub")
+    if authenticated_since is not None:
+        _check_fresh(provider, claims.get("auth_time"), authenticated_since)
     return dict(claims)
+
+
+def _check_fresh(provider, auth_time, since: float) -> None:
+    """A re-authentication counts only if the person really logged in again:
+    a live provider session at an unattended browser would otherwise pass
+    silently. OpenID Connect Core §3.1.2.1 makes auth_time required when
+    max_age is asked."""
+    if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+        raise provider.fail(
+            "the provider did not say when you logged in (auth_time), so this cannot "
+            "confirm it is you. Ask an administrator.",
+            "reauth_no_auth_time",
+        )
+    if not since - LEEWAY <= auth_time <= time.time() + LEEWAY:
+        raise provider.fail(
+            "the provider did not ask you to log in again. Please try again.",
+            "reauth_not_fresh",
+        )

@@ -57,6 +57,11 @@ class FakeIdP:
         # "required" (refused without), "refused" (refused with, as glewlwyd
         # does by default): refusals are error=invalid_request.
         self.pkce = "optional"
+        # The provider's own session: when the person last logged in there.
+        # prompt=login / max_age=0 make them log in again, unless the
+        # provider ignores them (ignore_prompt, a misbehaving provider).
+        self.auth_time: int | None = None
+        self.ignore_prompt = False
         self.userinfo_claims: dict | None = None
         self.algs = ["RS256"]
         self.raw_id_token: str | None = None
@@ -119,7 +124,15 @@ class FakeIdP:
         issuer = self._issuer_for(urlsplit(authorization_url).path)
         # Entra's tokens carry the concrete tenant of the account.
         issuer = issuer.replace("{tenantid}", str(claims.get("tid", "")))
-        self.codes[code] = {"params": params, "claims": claims, "issuer": issuer}
+        fresh = params.get("prompt") == "login" or params.get("max_age") == "0"
+        if self.auth_time is None or (fresh and not self.ignore_prompt):
+            self.auth_time = int(time.time())
+        self.codes[code] = {
+            "params": params,
+            "claims": claims,
+            "issuer": issuer,
+            "auth_time": self.auth_time,
+        }
         return f"{callback.path}?{urlencode({'code': code, 'state': params['state']})}"
 
     def _pkce_refusal(self, params: dict) -> str:
@@ -231,6 +244,7 @@ class FakeIdP:
                     "iat": now,
                     "exp": now + 300,
                     "nonce": params["nonce"],
+                    "auth_time": grant["auth_time"],
                 }
                 claims.update(grant["claims"])
                 claims.update(idp.claim_overrides)

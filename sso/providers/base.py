@@ -135,6 +135,9 @@ class Provider:
     def callback_path(self) -> str:
         return reverse("sso:callback", kwargs={"provider_id": self.id})
 
+    def reauthenticate_url(self) -> str:
+        return reverse("sso:reauthenticate", kwargs={"provider_id": self.id})
+
     # --- claims --------------------------------------------------------------
 
     def profile(self, claims: dict) -> Profile:
