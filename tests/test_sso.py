@@ -4,9 +4,10 @@ import io
 import logging
 import threading
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.core.cache import cache
 from django.core.management import call_command
@@ -819,3 +820,165 @@ def test_two_simultaneous_first_logins_make_one_account(fake, settings):
     assert len(set(results)) == 1 and isinstance(results[0], int), results
     assert User.objects.filter(email="ada@shop.example").count() == 1
     assert Identity.objects.count() == 1
+
+
+def age_authentication(client, seconds=11 * 60):
+    """As if this session's last authentication were `seconds` old."""
+    session = client.session
+    records = session["account_authentication_methods"]
+    for record in records:
+        record["at"] -= seconds
+    session["account_authentication_methods"] = records
+    session.save()
+
+
+class TestReauthentication:
+    """A sensitive action after 10 minutes, by a session that came in through
+    SSO: a fresh login at the provider, then the action is carried out."""
+
+    def _sso_admin(self, client, fake, claims=ADA, **extra):
+        ada = UserFactory(email="ada@shop.example", password=make_password(None), **extra)
+        assert sso_login(client, fake, claims)["Location"] == "/"
+        age_authentication(client)
+        return ada
+
+    def _asked(self, client, target):
+        response = client.post(f"/users/{target.pk}/block/")
+        assert response.status_code == 302
+        assert response["Location"] == (
+            f"/sso/fake/reauthenticate/?next=%2Fusers%2F{target.pk}%2Fblock%2F"
+        )
+        return response["Location"]
+
+    def _to_provider(self, client, target):
+        response = client.post("/sso/fake/reauthenticate/", {"next": f"/users/{target.pk}/block/"})
+        assert response.status_code == 302
+        return response["Location"]
+
+    def _still_asked(self, client, target, response, reason):
+        assert response.status_code == 302
+        assert response["Location"].startswith("/sso/fake/reauthenticate/?next=")
+        assert last_failure_reason() == reason
+        target.refresh_from_db()
+        assert target.is_active
+        assert client.post(f"/users/{target.pk}/block/")["Location"].startswith(
+            "/sso/fake/reauthenticate/"
+        )
+
+    def test_fresh_login_at_the_provider_then_the_action_is_done(self, client, fake):
+        ada = self._sso_admin(client, fake, groups=["root"])
+        target = UserFactory(email="target@shop.example")
+        page = client.get(self._asked(client, target))
+        target.refresh_from_db()
+        assert target.is_active  # nothing happened yet
+        html = page.content.decode()
+        assert page.status_code == 200 and "Log in again with Fake IdP" in html
+        assert 'action="/sso/fake/reauthenticate/"' in html
+        assert fake.base in page["Content-Security-Policy"].split("form-action")[1]
+        url = self._to_provider(client, target)
+        query = parse_qs(urlsplit(url).query)
+        assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+        done = client.get(fake.authorize(url, ADA))
+        assert done.status_code == 302 and done["Location"] == f"/users/{target.pk}/"
+        target.refresh_from_db()
+        assert not target.is_active  # the interrupted POST was carried out
+        assert int(client.session["_auth_user_id"]) == ada.pk
+        assert client.session["account_authentication_methods"][-1]["reauthenticated"] is True
+        assert AuditEvent.objects.filter(action="sso.reauthenticated", actor=ada).exists()
+
+    def test_a_live_provider_session_does_not_pass(self, client, fake):
+        """The provider ignored prompt=login and answered from a session an
+        hour old: an unattended browser must not pass the 10-minute rule."""
+        self._sso_admin(client, fake, groups=["root"])
+        target = UserFactory(email="target@shop.example")
+        self._asked(client, target)
+        fake.ignore_prompt, fake.auth_time = True, int(time.time()) - 3600
+        response = client.get(fake.authorize(self._to_provider(client, target), ADA))
+        self._still_asked(client, target, response, "reauth_not_fresh")
+        html = client.get(response["Location"]).content.decode()
+        assert "Log in with Fake IdP failed: the provider did not ask you to log in again" in html
+
+    def test_no_auth_time_does_not_pass(self, client, fake):
+        self._sso_admin(client, fake, groups=["root"])
+        target = UserFactory(email="target@shop.example")
+        self._asked(client, target)
+        fake.drop_claims = {"auth_time"}
+        response = client.get(fake.authorize(self._to_provider(client, target), ADA))
+        self._still_asked(client, target, response, "reauth_no_auth_time")
+
+    def test_someone_elses_login_at_the_provider_is_refused(self, client, fake, settings):
+        ada = self._sso_admin(client, fake, groups=["root"])
+        bob = UserFactory(email="bob@shop.example")
+        sso_login(Client(), fake, {**ADA, "sub": "bob-sub", "email": "bob@shop.example"})
+        target = UserFactory(email="target@shop.example")
+        self._asked(client, target)
+        bob_claims = {**ADA, "sub": "bob-sub", "email": "bob@shop.example"}
+        response = client.get(fake.authorize(self._to_provider(client, target), bob_claims))
+        self._still_asked(client, target, response, "reauth_wrong_user")
+        assert int(client.session["_auth_user_id"]) == ada.pk != bob.pk
+        # A subject linked to no one is not matched by email nor provisioned either.
+        configure(settings, fake, strategy="auto-provision")
+        stranger = {**ADA, "sub": "stranger", "email": "stranger@shop.example"}
+        response = client.get(fake.authorize(self._to_provider(client, target), stranger))
+        self._still_asked(client, target, response, "reauth_wrong_user")
+        assert not User.objects.filter(email="stranger@shop.example").exists()
+        assert not Identity.objects.filter(subject="stranger").exists()
+
+    def test_the_fresh_tokens_roles_apply_before_the_action(self, client, fake, settings):
+        configure(settings, fake, role_map='{"admin": ["root"]}')
+        self._sso_admin(client, fake, claims={**ADA, "roles": ["admin"]})
+        target = UserFactory(email="target@shop.example")
+        self._asked(client, target)
+        url = self._to_provider(client, target)
+        response = client.get(fake.authorize(url, {**ADA, "roles": []}))
+        assert response.status_code == 403
+        target.refresh_from_db()
+        assert target.is_active
+
+    def test_password_session_of_an_account_with_both_asks_the_password(self, client, fake):
+        ada = UserFactory(email="ada@shop.example", groups=["root"])
+        sso_login(Client(), fake, ADA)  # linked at some earlier SSO login
+        login(client, ada.email, PASSWORD)
+        age_authentication(client)
+        target = UserFactory(email="target@shop.example")
+        asked = client.post(f"/users/{target.pk}/block/")["Location"]
+        assert asked.startswith("/reauthenticate/?next=")
+        html = client.get(asked).content.decode()
+        assert "Log in again with Fake IdP" in html
+        assert "/sso/fake/reauthenticate/?next=%2Fusers%2F" in html
+
+    def test_sso_session_of_an_account_with_both_goes_to_the_provider(self, client, fake):
+        UserFactory(email="ada@shop.example", groups=["root"])
+        sso_login(client, fake, ADA)
+        age_authentication(client)
+        target = UserFactory(email="target@shop.example")
+        html = client.get(self._asked(client, target)).content.decode()
+        assert '<a href="/reauthenticate/?next=%2Fusers%2F' in html  # the password, as an option
+
+    def test_mfa_setup_can_be_reached_after_ten_minutes(self, client, fake, settings):
+        """Root must set up MFA; the set-up page needs a recent login; the way
+        to the provider and back must not be sent to the set-up page again."""
+        settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
+        self._sso_admin(client, fake, groups=["root"])
+        assert client.get("/")["Location"] == "/2fa/totp/activate/"
+        asked = client.get("/2fa/totp/activate/")["Location"]
+        assert asked == "/sso/fake/reauthenticate/?next=%2F2fa%2Ftotp%2Factivate%2F"
+        assert client.get(asked).status_code == 200
+        url = client.post("/sso/fake/reauthenticate/", {"next": "/2fa/totp/activate/"})
+        back = client.get(fake.authorize(url["Location"], ADA))
+        assert back["Location"] == "/2fa/totp/activate/"
+        assert client.get("/2fa/totp/activate/").status_code == 200
+
+    def test_the_page_is_for_the_users_own_providers_only(self, client, fake, settings):
+        anonymous = client.get("/sso/fake/reauthenticate/?next=/")
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+        user = UserFactory(email="someone@shop.example")
+        login(client, user.email, PASSWORD)
+        assert client.get("/sso/fake/reauthenticate/").status_code == 404
+        assert client.post("/sso/fake/reauthenticate/").status_code == 404
+        assert client.get("/sso/nope/reauthenticate/").status_code == 404
+
+    def test_next_stays_on_this_site(self, client, fake):
+        self._sso_admin(client, fake)
+        url = client.post("/sso/fake/reauthenticate/", {"next": "https://evil.example/"})
+        assert client.get(fake.authorize(url["Location"], ADA))["Location"] == "/"
