@@ -978,6 +978,16 @@ class TestReauthentication:
         assert client.post("/sso/fake/reauthenticate/").status_code == 404
         assert client.get("/sso/nope/reauthenticate/").status_code == 404
 
+    def test_provider_down_at_the_start_says_so_on_the_page(self, client, fake):
+        self._sso_admin(client, fake)
+        cache.delete("sso:discovery:fake")
+        fake.discovery_status = 503
+        response = client.post("/sso/fake/reauthenticate/", {"next": "/users/"})
+        assert response["Location"] == "/sso/fake/reauthenticate/?next=%2Fusers%2F"
+        html = client.get(response["Location"]).content.decode()
+        assert "Log in with Fake IdP failed: the provider answered with an error" in html
+        assert "Log in again with Fake IdP" in html
+
     def test_next_stays_on_this_site(self, client, fake):
         self._sso_admin(client, fake)
         url = client.post("/sso/fake/reauthenticate/", {"next": "https://evil.example/"})

@@ -182,10 +182,13 @@ def is_true(value) -> bool:
 
 
 def address(value) -> str:
-    """The claim as an email address (trimmed, lower-cased), or "" when it is not one."""
+    """The claim as an email address, in the one canonical form accounts are
+    looked up by (accounts.models.normalize_email), or "" when it is not one."""
+    from accounts.models import normalize_email
+
     if not isinstance(value, str) or not EMAIL_RE.match(value.strip()):
         return ""
-    return value.strip().lower()
+    return normalize_email(value)
 
 
 def names(claims: dict, email: str) -> tuple[str, str]:
