@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.adapter import SESSION_LOGIN_METHOD, session_started
 from accounts.audit import audit
 from accounts.middleware import SESSION_MFA_BY_IDP
+from accounts.models import User
 from sso import flows, reauth
 from sso.errors import SSOError, printable
 from sso.registry import get_provider
@@ -154,4 +155,8 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
         to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
         return _failed(request, provider, error, to=to)
     record_authentication(request, user, "sso", provider=provider.id, reauthenticated=True)
+    # The interrupted request runs within this one. The user object this
+    # request came with carries the access-rules generation read with its
+    # session (accounts.middleware), from before the role sync: load it anew.
+    request.user = User.objects.get(pk=user.pk)
     return reauth.resume(request, next_url)
