@@ -138,7 +138,7 @@ def servers():
             try:
                 if requests.get(base + "/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still booting
                 pass
             time.sleep(0.1)
     yield bases
