@@ -146,6 +146,15 @@ class AccountAdapter(DefaultAccountAdapter):
         audit("password.reset.requested", request=request, actor=None, target=user)
         super().send_password_reset_mail(user, email, context)
 
+    def get_reauthentication_methods(self, user) -> list[dict]:
+        # A session that came in through SSO re-authenticates at its provider.
+        from allauth.core import context
+
+        from sso.reauth import with_sso_method
+
+        methods = super().get_reauthentication_methods(user)
+        return with_sso_method(context.request, user, methods)
+
     def get_client_ip(self, request) -> str:
         # TrustedProxyMiddleware has already put the real client address here.
         return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104

@@ -143,7 +143,7 @@ class SessionLifetimeMiddleware:
 SESSION_MFA_OK = "iam_mfa_ok"
 SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
 # What a member of an MFA-required group may open before setting MFA up.
-MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/")
+MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/", "/sso/")
 
 
 def mfa_setup_required(user, session) -> bool:

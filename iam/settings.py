@@ -249,6 +249,7 @@ def _sso_provider(pid: str) -> dict:
         "role_map": env.str(prefix + "ROLE_MAP", default="{}"),
         "strategy": env.str(prefix + "STRATEGY", default="") or IAM_SSO_STRATEGY,
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
+        "pkce": env.str(prefix + "PKCE", default="true"),
     }
 
 
