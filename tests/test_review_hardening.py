@@ -6,8 +6,8 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import User
-from tests.conftest import login
 from tests import test_sso
+from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
 
 # The in-process OpenID provider of tests/test_sso.py, as fixtures here.
