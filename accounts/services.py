@@ -311,12 +311,9 @@ def user_sessions_end(user: User, *, keep_session_key: str | None = None) -> int
 
 def user_send_password_link(*, user: User, invitation: bool, actor: User | None, request) -> None:
     """Mail a link to choose a password: a reset (valid 1 hour) or, for a new
-    account, an invitation (valid 72 hours)."""
-    from allauth.account.adapter import get_adapter
-    from allauth.account.utils import user_pk_to_url_str
-    from django.urls import reverse
-
-    from accounts.tokens import InvitationTokens, PasswordResetTokens
+    account, an invitation (valid 72 hours). The mail is queued; the worker
+    makes the link when it sends (accounts.mail)."""
+    from accounts import mail
 
     with access_write(actor=actor, request=request, target=user) as writer:
         if invitation:
@@ -326,16 +323,11 @@ def user_send_password_link(*, user: User, invitation: bool, actor: User | None,
         writer.outranks(user)
     if not user.is_active:
         raise AccountError(f"{user.email} is blocked: unblock the account first.")
-    tokens = InvitationTokens() if invitation else PasswordResetTokens()
-    path = reverse(
-        "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": tokens.make_token(user)},
-    )
-    context = {"user": user, "password_reset_url": request.build_absolute_uri(path)}
-    template = "account/email/invitation" if invitation else "account/email/password_reset_key"
-    get_adapter(request).send_mail(template, user.email, context)
     action = "user.invited" if invitation else "password.reset.requested"
-    audit(action, request=request, actor=actor, target=user, details={"by": "admin"})
+    with transaction.atomic():
+        kind = "invitation" if invitation else "password_reset"
+        mail.queue_password_link(request=request, user=user, kind=kind)
+        audit(action, request=request, actor=actor, target=user, details={"by": "admin"})
 
 
 def password_reset_completed(*, request, user: User) -> None:

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "backoffice",
     "sso",
@@ -117,6 +119,25 @@ CACHE_IS_SHARED = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "Dum
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Back Office <no-reply@localhost>")
+# A hanging SMTP server must not hold the mail worker for ever: the attempt
+# fails after this many seconds and is retried later (accounts.mail).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- Mail queue ---------------------------------------------------------------
+
+# Every mail is a task in the database (django-tasks-db), sent by the worker
+# `manage.py db_worker --queue-name mail`, never inside a request
+# (accounts.mail says why).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["mail"],
+    }
+}
+# A failed send is retried after 1, 2, 4, 8, 16 minutes (doubling from the
+# first delay); the sixth failure gives up (FAILED, listed by `mailqueue`).
+IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=6)
+IAM_MAIL_RETRY_SECONDS = env.int("IAM_MAIL_RETRY_SECONDS", default=60)
 
 # --- Accounts and passwords ------------------------------------------------
 
@@ -166,6 +187,8 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_CHANGE_EMAIL = False
 ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "accounts.tokens.PasswordResetTokens"
+# "Forgot password?" queues the request; the mail worker looks the address up.
+ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
 # Password logins are throttled by accounts.throttle (one round trip per
 # check), with allauth's rate syntax.
