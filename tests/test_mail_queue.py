@@ -61,7 +61,7 @@ def smtp(queue, settings):
         yield peer
 
 
-def work() -> None:
+def work(*options) -> None:
     """The real worker, until nothing is due: `db_worker --batch`."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
     try:
@@ -71,6 +71,7 @@ def work() -> None:
             "--batch",
             "--no-startup-delay",
             "--no-reload",
+            *options,
             stdout=io.StringIO(),
         )
     finally:
@@ -174,6 +175,26 @@ def test_admin_link_is_queued_with_the_request_and_delivered_by_the_worker(queue
         services.user_send_password_link(user=ada, invitation=True, actor=root, request=request)
         raise RuntimeError("the request failed after queueing")
     assert DBTaskResult.objects.filter(status="READY").count() == 0
+
+
+def test_no_link_for_an_account_blocked_or_readdressed_before_sending(queue, caplog):
+    blocked = UserFactory(email="blocked@shop.example")
+    moved = UserFactory(email="old@shop.example")
+    kept = UserFactory(email=ADA)
+    for user in (blocked, moved, kept):
+        forgot_password(user.email)
+    work("--max-tasks=3")  # the three requests decided: three reset mails queued
+    assert mail.outbox == []
+    blocked.status = "blocked"
+    blocked.save()
+    moved.email = "new@shop.example"
+    moved.save()
+    mail.outbox.clear()
+    with caplog.at_level(logging.INFO, logger="iam.mail"):
+        work()
+    assert [m.to for m in mail.outbox] == [[ADA]]
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 2
 
 
 def test_notifications_go_through_the_queue(queue, ada, client):
