@@ -2,6 +2,7 @@
 
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
+from django.core.exceptions import ValidationError
 
 from accounts import mail
 
@@ -13,7 +14,10 @@ class ResetPasswordForm(AllauthResetPasswordForm):
     mail in the request, so a known address took measurably longer."""
 
     def clean_email(self) -> str:
-        return get_adapter().clean_email(self.cleaned_data["email"].strip())
+        email = self.cleaned_data["email"].strip()
+        if len(email) > 254:  # no account has a longer one (RFC 5321); not worth a task
+            raise ValidationError("Enter a valid email address.", code="invalid")
+        return get_adapter().clean_email(email)
 
     def save(self, request, **kwargs) -> str:
         email = self.cleaned_data["email"]

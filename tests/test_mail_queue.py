@@ -137,6 +137,15 @@ def test_the_reset_request_keeps_allauths_rate_limit(queue, ada):
     assert DBTaskResult.objects.count() == 5
 
 
+@pytest.mark.parametrize(
+    "typed", ["", "not an email", "a" * 250 + "@shop.example", "a\x00@b.example"]
+)
+def test_a_bad_address_is_a_form_error_and_queues_nothing(queue, typed):
+    response = Client().post("/password/reset/", {"email": typed})
+    assert response.status_code == 200 and 'class="field-error"' in response.content.decode()
+    assert not DBTaskResult.objects.exists()
+
+
 def test_blocked_unknown_and_sso_only_addresses_get_no_mail(queue, ada):
     UserFactory(email="blocked@shop.example", status="blocked")
     sso_only = UserFactory(email="sso@shop.example", password="!")
