@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import throttle
@@ -69,9 +70,23 @@ class AccountAdapter(DefaultAccountAdapter):
         # right. A blocked account gets the same answer as a wrong password.
         user = super().authenticate(request, **credentials)
         if user is not None and not user.is_active:
+            # allauth has just taken this attempt back from the failed-login
+            # counters, as for any right password: count it again, or the
+            # lockout would tell that this guess was the right one.
+            key = self._get_login_attempts_cache_key(request, **credentials)
+            throttle.consume(request, "login_failed", key)
             self.authentication_failed(request, **credentials)
             return None
         return user
+
+    def validation_error(self, code, *args):
+        if code == "too_many_login_attempts":
+            # Say how long, not "later": the longest window of the failed-login rates.
+            wait = throttle.wait_text(throttle.retry_after("login_failed"))
+            return ValidationError(
+                f"Too many failed login attempts. Try again in {wait}.", code=code
+            )
+        return super().validation_error(code, *args)
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # One account, one count, whatever the host name (see account_key).
@@ -122,6 +137,15 @@ class AccountAdapter(DefaultAccountAdapter):
         mail.queue_template_mail(
             request=allauth_context.request, template=template_prefix, to=email, context=context
         )
+
+    def get_reauthentication_methods(self, user) -> list[dict]:
+        # A session that came in through SSO re-authenticates at its provider.
+        from allauth.core import context
+
+        from sso.reauth import with_sso_method
+
+        methods = super().get_reauthentication_methods(user)
+        return with_sso_method(context.request, user, methods)
 
     def get_client_ip(self, request) -> str:
         # TrustedProxyMiddleware has already put the real client address here.

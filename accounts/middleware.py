@@ -17,9 +17,16 @@ from django.utils.functional import SimpleLazyObject
 from accounts.adapter import SESSION_LOGIN_AT, SESSION_SEEN_AT
 from accounts.audit import audit
 
-# Last-activity is written at most this often, so an active user's requests
-# do not each rewrite the session row. Idle timeouts are exact to this.
-SEEN_AT_RESOLUTION = 60
+# Last activity is written at most once a minute, and at most a tenth of
+# the idle limit apart (a busy user does not rewrite their session on every
+# click). A session is refused only when even the latest unwritten request
+# could not have been within the limit: never early, at most one write
+# interval late.
+SEEN_AT_MAX_INTERVAL = 60
+
+
+def seen_at_interval(idle_seconds: int) -> int:
+    return max(1, min(SEEN_AT_MAX_INTERVAL, idle_seconds // 10))
 
 
 def _parse_ip(value: str):
@@ -90,6 +97,7 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
         self.idle = settings.IAM_SESSION_IDLE_MINUTES * 60
         self.max_age = settings.IAM_SESSION_MAX_HOURS * 3600
+        self.interval = seen_at_interval(self.idle)
 
     def __call__(self, request):
         if request.user.is_authenticated:
@@ -107,11 +115,11 @@ class SessionLifetimeMiddleware:
             session[SESSION_LOGIN_AT] = login_at or now
             session[SESSION_SEEN_AT] = now
             return None
-        if now - seen_at > self.idle:
+        if now - seen_at > self.idle + self.interval:
             return self._expire(request, "idle")
         if now - login_at > self.max_age:
             return self._expire(request, "max_age")
-        if now - seen_at >= SEEN_AT_RESOLUTION:
+        if now - seen_at >= self.interval:
             session[SESSION_SEEN_AT] = now
             _touch_user_session(session.session_key)
         return None
@@ -135,7 +143,7 @@ class SessionLifetimeMiddleware:
 SESSION_MFA_OK = "iam_mfa_ok"
 SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
 # What a member of an MFA-required group may open before setting MFA up.
-MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/")
+MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/", "/sso/")
 
 
 def mfa_setup_required(user, session) -> bool:

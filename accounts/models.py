@@ -8,13 +8,10 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+from accounts.inputs import normalize_email
 from accounts.resources import validate_pattern
 
-
-def normalize_email(email: str) -> str:
-    """One spelling per address: trimmed and lower-cased, so lookups and the
-    unique index agree whatever case people type."""
-    return (email or "").strip().lower()
+__all__ = ["normalize_email"]  # the one comparison key of addresses (accounts.inputs)
 
 
 class UserManager(BaseUserManager):

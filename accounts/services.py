@@ -14,7 +14,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from accounts import throttle
@@ -28,7 +27,8 @@ from accounts.delegation import (
     scope_of,
 )
 from accounts.errors import AccessRefused, AccountError
-from accounts.models import Group, Membership, Role, Rule, User, normalize_email
+from accounts.inputs import clean_email, clean_name
+from accounts.models import Group, Membership, Role, Rule, User
 from accounts.resources import REGISTRY, matching, split_resource
 from accounts.selectors import user_get_by_email
 
@@ -41,22 +41,11 @@ ROOT_GROUP = "root"
 
 
 def _clean_name(value: str, label: str) -> str:
-    value = (value or "").replace("\x00", "").strip()
-    if not value:
-        raise AccountError(f"{label} is required.")
-    if len(value) > 150:
-        raise AccountError(f"{label} must be at most 150 characters.")
-    return value
+    return clean_name(value, label)
 
 
 def _clean_email(email: str, *, exclude_pk=None) -> str:
-    email = normalize_email(email)
-    try:
-        if "\x00" in email:
-            raise ValidationError("NUL")
-        validate_email(email)
-    except ValidationError:
-        raise AccountError(f"'{email}' is not a valid email address.") from None
+    email = clean_email(email)
     existing = user_get_by_email(email)
     if existing is not None and existing.pk != exclude_pk:
         raise AccountError(f"A user with email {email} already exists.")

@@ -54,11 +54,28 @@ def consume(request, action: str, key: str | None = None) -> Hits | None:
     return hits
 
 
+def retry_after(action: str) -> int:
+    """Seconds until a refused attempt is sure to be let through again: the
+    longest window of the action's rates (the sliding window empties in it)."""
+    return max((int(rate.duration) for rate in _rates(action)), default=60)
+
+
+def wait_text(seconds: int) -> str:
+    """`a minute`, `5 minutes`, `an hour`: a wait as people say it."""
+    minutes = max(1, round(seconds / 60))
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "an hour" if hours == 1 else f"{hours} hours"
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def account_key(email: str) -> str:
-    """The per-account key of "login_failed": the email as typed, trimmed and
-    lower-cased, and not the host name (allauth adds it, which would give
-    each allowed host name its own five guesses)."""
-    return "account:" + email.strip().lower()
+    """The per-account key of "login_failed": the address's comparison key
+    (accounts.inputs), and not the host name (allauth adds it, which would
+    give each allowed host name its own five guesses)."""
+    from accounts.inputs import normalize_email
+
+    return "account:" + normalize_email(email)
 
 
 def clear(request, action: str, key: str) -> None:

@@ -33,6 +33,7 @@ class LoginView(AllauthLoginView):
 
         if request.method == "POST":
             if not throttle.consume(request, "login"):  # IAM_RATE_LOGIN, per client IP
+                request.retry_after = throttle.retry_after("login")
                 return respond_429(request)
             # A password login, whatever came before.
             request.session.pop(SESSION_LOGIN_METHOD, None)
@@ -52,6 +53,7 @@ class LoginView(AllauthLoginView):
             logger.warning("login throttled email=%s ip=%s", email, ip)
             audit("login.throttled", request=self.request, target_label=email, success=False)
             response.status_code = 429
+            response["Retry-After"] = str(throttle.retry_after("login_failed"))
         return response
 
 

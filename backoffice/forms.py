@@ -5,10 +5,13 @@ Rules that need the database state (last root, groups in use) live in
 on the form.
 """
 
+from datetime import date
+
 from django import forms
 from django.contrib.auth import password_validation
 
 from accounts.delegation import names
+from accounts.inputs import InvalidInput, clean_email, clean_name
 from accounts.models import Group, Role, User
 from accounts.selectors import USER_SORTS, user_get_by_email
 from accounts.services import AccountError, parse_rules
@@ -104,6 +107,14 @@ class UserFilterForm(forms.Form):
         }
 
 
+def _parsed(clean, *args):
+    """accounts.inputs' rules, their refusal as this field's error."""
+    try:
+        return clean(*args)
+    except InvalidInput as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class _UserFields(forms.Form):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
@@ -142,13 +153,13 @@ class _UserFields(forms.Form):
         )
 
     def clean_first_name(self):
-        return self.cleaned_data["first_name"].strip()
+        return _parsed(clean_name, self.cleaned_data["first_name"], "First name")
 
     def clean_last_name(self):
-        return self.cleaned_data["last_name"].strip()
+        return _parsed(clean_name, self.cleaned_data["last_name"], "Last name")
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
+        email = _parsed(clean_email, self.cleaned_data["email"])
         existing = user_get_by_email(email)
         if existing is not None and (self.instance is None or existing.pk != self.instance.pk):
             raise forms.ValidationError("A user with this email already exists.")
@@ -244,15 +255,55 @@ class RoleForm(_ReadOnlyWhenAsked):
 
 
 class AuditFilterForm(forms.Form):
-    actor = forms.CharField(required=False, max_length=254)
-    action = forms.CharField(required=False, max_length=64)
-    target = forms.CharField(required=False, max_length=254)
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # The oldest and newest day a filter may name: dates beyond either are a
+    # typo, and the day after 9999-12-31 does not exist.
+    FIRST_DAY = date(2000, 1, 1)
+    LAST_DAY = date(9998, 12, 31)
 
-    def filters(self) -> dict:
+    actor = forms.CharField(required=False, max_length=254, label="Actor")
+    action = forms.CharField(required=False, max_length=64, label="Action")
+    target = forms.CharField(required=False, max_length=254, label="Target")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def _day(self, name: str):
+        day = self.cleaned_data.get(name)
+        if day is not None and not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise forms.ValidationError(
+                f"Enter a day between {self.FIRST_DAY:%Y-%m-%d} and {self.LAST_DAY:%Y-%m-%d}."
+            )
+        return day
+
+    def clean_since(self):
+        return self._day("since")
+
+    def clean_until(self):
+        return self._day("until")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end day is before the start day.")
+        return data
+
+    def problems(self) -> list[str]:
+        """Each error with the label people see next to the field."""
         self.is_valid()
-        data = getattr(self, "cleaned_data", {})
+        return [
+            f"{self.fields[name].label if name in self.fields else 'Filter'}: {error}"
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
+
+    def filters(self) -> dict | None:
+        """The filters, or None when one of them is not valid."""
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
         return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
             "since": data.get("since"),
             "until": data.get("until"),

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",
+    "iam.http.ResponseHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.MfaPolicyMiddleware",
@@ -162,6 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.NotTheCurrentPasswordValidator"},
 ]
 
 PASSWORD_RESET_TIMEOUT = 60 * 60  # a reset link lives one hour
@@ -173,6 +175,12 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/login/"
 # --- django-allauth: login by email only, signup closed ----------------------
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# allauth's own forms, with our email key instead of str.lower() (accounts.forms).
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    # "Forgot password?" queues the request; the mail worker looks the address up.
+    "reset_password": "accounts.forms.ResetPasswordForm",
+}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
@@ -187,8 +195,6 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_CHANGE_EMAIL = False
 ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "accounts.tokens.PasswordResetTokens"
-# "Forgot password?" queues the request; the mail worker looks the address up.
-ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
 # Password logins are throttled by accounts.throttle (one round trip per
 # check), with allauth's rate syntax.
@@ -265,6 +271,7 @@ def _sso_provider(pid: str) -> dict:
         "role_map": env.str(prefix + "ROLE_MAP", default="{}"),
         "strategy": env.str(prefix + "STRATEGY", default="") or IAM_SSO_STRATEGY,
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
+        "pkce": env.str(prefix + "PKCE", default="true"),
     }
 
 

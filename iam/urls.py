@@ -1,6 +1,7 @@
 from allauth.mfa.recovery_codes import views as recovery_views
 from allauth.mfa.totp import views as totp_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import mfa as account_mfa
 from accounts import views as account_views
@@ -28,6 +29,9 @@ urlpatterns = [
     path("2fa/recovery-codes/", recent(recovery_views.view_recovery_codes)),
     path("2fa/recovery-codes/download/", recent(recovery_views.download_recovery_codes)),
     path("2fa/recovery-codes/generate/", recent(recovery_views.generate_recovery_codes)),
+    # allauth's own session list needs django.contrib.humanize; ours (with
+    # browser and device) lives under My account.
+    path("sessions/", RedirectView.as_view(url="/account/sessions/")),
     path("sso/", include("sso.urls")),
     # The back office first: its pages are the ones opened all day, and the
     # resolver tries patterns in order (no path is shared with allauth's).
@@ -38,3 +42,4 @@ urlpatterns = [
 handler403 = "backoffice.views.errors.forbidden"
 handler404 = "backoffice.views.errors.not_found"
 handler500 = "backoffice.views.errors.server_error"
+handler429 = "backoffice.views.errors.too_many_requests"  # allauth's rate limits use it

@@ -4,6 +4,8 @@ error from `manage.py check` (and every command), not a failed login later."""
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from sso import metadata
+from sso.errors import SSOError, printable
 from sso.metadata import is_allowed_endpoint
 from sso.registry import KINDS, providers
 
@@ -15,7 +17,8 @@ def sso_configuration(app_configs, **kwargs):
         if config.get("kind") not in KINDS:
             problems.append(
                 Error(
-                    f"IAM_SSO_{pid.upper()}_KIND must be one of {', '.join(sorted(KINDS))}.",
+                    f"IAM_SSO_{pid.upper().replace('-', '_')}_KIND must be one of "
+                    f"{', '.join(sorted(KINDS))}.",
                     id="sso.E001",
                 )
             )
@@ -35,29 +38,72 @@ def sso_configuration(app_configs, **kwargs):
 
 
 @register()
-def sso_role_map_groups(app_configs, databases=None, **kwargs):
-    """Groups named in ROLE_MAP should exist; a missing one is skipped at login."""
-    if not databases:
-        return []
+def sso_role_map_groups(app_configs, **kwargs):
+    """Groups named in ROLE_MAP should exist: a missing one is skipped at
+    login, so its role silently grants nothing. Looked up whenever the
+    database answers, in a plain `manage.py check` too (Django's `databases`
+    argument is empty there); quietly skipped when it does not answer or has
+    no tables yet (a build step, `migrate` on a fresh install)."""
     from django.db import DatabaseError
 
     from accounts.models import Group
 
-    warnings = []
+    mapped = [
+        (provider, role, name)
+        for provider in providers().values()
+        if not provider.config_errors()
+        for role, groups in provider.role_map.items()
+        for name in groups
+    ]
+    if not mapped:
+        return []
     try:
-        existing = set(Group.objects.values_list("name", flat=True))
+        names = {name for _, _, name in mapped}
+        existing = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
     except DatabaseError:
         return []
+    return [
+        Warning(
+            f"{provider.name}: {provider.env_prefix}ROLE_MAP maps {role!r} to group {name!r}, "
+            "which does not exist.",
+            hint="Create the group, or correct its name in ROLE_MAP.",
+            id="sso.W001",
+        )
+        for provider, role, name in mapped
+        if name not in existing
+    ]
+
+
+@register()
+def sso_issuer_as_discovered(app_configs, **kwargs):
+    """An issuer written with a trailing slash that the provider's discovery
+    does not name fails every login (OpenID Connect Discovery §4.3 compares
+    issuers exactly, and the discovery URL is the same either way). Only
+    then is discovery asked, so other commands make no request; a provider
+    that does not answer is not reported here (its logins will say so)."""
+    problems = []
     for provider in providers().values():
-        if provider.config_errors():
+        issuer = getattr(provider, "issuer", "")
+        if not issuer.endswith("/") or provider.config_errors():
             continue
-        for role, groups in provider.role_map.items():
-            for name in groups:
-                if name not in existing:
-                    warnings.append(
-                        Warning(
-                            f"{provider.name}: ROLE_MAP maps {role!r} to unknown group {name!r}.",
-                            id="sso.W001",
-                        )
-                    )
-    return warnings
+        if not is_allowed_endpoint(provider.discovery_url):
+            continue
+        try:
+            named = metadata.discovery_document(provider).get("issuer")
+        except SSOError:
+            continue
+        if named != issuer:
+            problems.append(
+                Error(
+                    f"{provider.name}: {provider.env_prefix}ISSUER is {issuer!r}, but its "
+                    f"discovery document names issuer {_shown(named)}.",
+                    hint=f"Set {provider.env_prefix}ISSUER to exactly what discovery names.",
+                    id="sso.E004",
+                )
+            )
+    return problems
+
+
+def _shown(value) -> str:
+    """A provider's value in an operator's terminal: quoted, no escape codes."""
+    return repr(printable(value)) if isinstance(value, str) else "none"

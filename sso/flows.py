@@ -19,7 +19,7 @@ from django.utils.http import urlencode
 from requests.auth import HTTPBasicAuth
 
 from sso import metadata
-from sso.errors import SSOError
+from sso.errors import SSOError, printable
 from sso.tokens import validate_id_token
 
 SESSION_KEY = "sso_pending"
@@ -31,12 +31,14 @@ def redirect_uri(request: HttpRequest, provider) -> str:
     return request.build_absolute_uri(provider.callback_path())
 
 
-def begin(request: HttpRequest, provider, next_url: str = "") -> str:
-    """The provider's authorization URL for this browser."""
+def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) -> str:
+    """The provider's authorization URL for this browser. With `reauth_user`
+    (the logged-in user's id) it is a re-authentication: the provider is asked
+    for a fresh login (prompt=login, max_age=0), never its live session."""
     doc = metadata.discovery(provider)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
-    verifier = generate_token(64)
+    verifier = generate_token(64) if provider.pkce else ""
     pending = {
         s: v
         for s, v in request.session.get(SESSION_KEY, {}).items()
@@ -49,22 +51,29 @@ def begin(request: HttpRequest, provider, next_url: str = "") -> str:
         "verifier": verifier,
         "next": next_url,
         "at": int(time.time()),
+        "reauth": reauth_user,
     }
     request.session[SESSION_KEY] = pending
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": provider.client_id,
-            "redirect_uri": redirect_uri(request, provider),
-            "scope": " ".join(provider.scopes),
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-    )
+    query = {
+        "response_type": "code",
+        "client_id": provider.client_id,
+        "redirect_uri": redirect_uri(request, provider),
+        "scope": " ".join(provider.scopes),
+        "state": state,
+        "nonce": nonce,
+    }
+    if reauth_user is not None:
+        # OpenID Connect Core §3.1.2.1: max_age=0 obliges the provider to
+        # authenticate anew and to say when (auth_time); prompt=login asks the
+        # same of providers that ignore max_age.
+        query.update(prompt="login", max_age="0")
+    if verifier:
+        # Always S256 unless IAM_SSO_<ID>_PKCE=false: many providers support
+        # it without listing code_challenge_methods_supported in discovery.
+        query["code_challenge"] = create_s256_code_challenge(verifier)
+        query["code_challenge_method"] = "S256"
     endpoint = doc["authorization_endpoint"]
-    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
 
 
 def take_pending(request: HttpRequest, provider, state) -> dict:
@@ -83,14 +92,14 @@ def take_pending(request: HttpRequest, provider, state) -> dict:
     return entry
 
 
-def complete(request: HttpRequest, provider) -> tuple[dict, str]:
-    """Claims of the person who signed in, and where to send them next."""
+def complete(request: HttpRequest, provider, entry: dict) -> dict:
+    """Claims of the person who signed in, for the pending sign-in `entry`
+    (from take_pending). A re-authentication must carry a fresh auth_time."""
     params = request.GET
-    entry = take_pending(request, provider, params.get("state"))
     if params.get("error"):
-        if params["error"] == "access_denied":
-            raise provider.fail("sign-in was cancelled.", "idp_access_denied")
-        raise provider.fail("the provider reported an error.", f"idp_error:{params['error'][:40]}")
+        raise _provider_error(
+            provider, params["error"], "idp_error", params.get("error_description", "")
+        )
     # RFC 9207: a provider that names itself in the callback must be the one
     # we sent the person to (defeats mix-up between providers).
     if "iss" in params and params["iss"] != metadata.discovery(provider).get("issuer"):
@@ -99,10 +108,16 @@ def complete(request: HttpRequest, provider) -> tuple[dict, str]:
     if not code:
         raise provider.fail("the provider sent no authorization code.", "no_code")
     tokens = _exchange(request, provider, code, entry["verifier"])
-    claims = validate_id_token(provider, tokens.get("id_token"), nonce=entry["nonce"])
-    if not provider.profile(claims).email and tokens.get("access_token"):
+    claims = validate_id_token(
+        provider,
+        tokens.get("id_token"),
+        nonce=entry["nonce"],
+        authenticated_since=entry["at"] if entry.get("reauth") is not None else None,
+    )
+    if not provider.profile(claims).email_vouched and tokens.get("access_token"):
+        # Some providers keep email (or email_verified) out of the ID token.
         claims = _with_userinfo(provider, claims, tokens["access_token"])
-    return claims, entry["next"]
+    return claims
 
 
 def _exchange(request, provider, code: str, verifier: str) -> dict:
@@ -111,8 +126,9 @@ def _exchange(request, provider, code: str, verifier: str) -> dict:
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": redirect_uri(request, provider),
-        "code_verifier": verifier,
     }
+    if verifier:
+        data["code_verifier"] = verifier
     auth = None
     methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
     if "client_secret_basic" in methods:
@@ -135,11 +151,38 @@ def _exchange(request, provider, code: str, verifier: str) -> dict:
     except ValueError:
         body = None
     if response.status_code != 200 or not isinstance(body, dict):
-        error = body.get("error", "") if isinstance(body, dict) else ""
+        body = body if isinstance(body, dict) else {}
+        error, description = body.get("error", ""), body.get("error_description", "")
+        if error == "invalid_request":
+            raise _provider_error(provider, error, "token_error", description)
         raise provider.fail(
-            "the provider refused the sign-in code.", f"token_error:{str(error)[:40]}"
+            "the provider refused the sign-in code.",
+            f"token_error:{printable(error, 40)}",
+            printable(description, 200),
         )
     return body
+
+
+def _provider_error(provider, error: str, where: str, description="") -> SSOError:
+    """The error a provider answered with (RFC 6749 §4.1.2.1, §5.2), as a
+    message for the person and a reason for the audit trail. `error` comes
+    from the provider, or from whoever wrote the callback URL: it is reduced
+    to printable characters before it reaches any log line."""
+    description = printable(description, 200)
+    if error == "access_denied":
+        return provider.fail("sign-in was cancelled.", "idp_access_denied", description)
+    if error == "invalid_request":
+        # What a provider usually answers to PKCE it refuses (or requires), or
+        # to a redirect URI it does not know.
+        return provider.fail(
+            "the provider refused the sign-in request. An administrator should "
+            f"check PKCE ({provider.env_prefix}PKCE) and the redirect URI "
+            "registered at the provider.",
+            f"{where}:invalid_request:check_pkce_and_redirect_uri",
+            description,
+        )
+    reason = f"{where}:{printable(error, 40)}"
+    return provider.fail("the provider reported an error.", reason, description)
 
 
 def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
@@ -158,7 +201,7 @@ def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
     except ValueError:
         info = None
     if not isinstance(info, dict):
-        raise SSOError(f"Log in with {provider.name} failed: no user information.", "userinfo")
+        raise provider.fail("the provider sent no user information.", "userinfo")
     if info.get("sub") != claims["sub"]:
         raise provider.fail("the user information belongs to someone else.", "userinfo_sub")
     merged = dict(info)

@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from sso.errors import SSOError
+from sso.errors import failed, printable
 
 logger = logging.getLogger("iam.sso")
 
@@ -68,8 +68,10 @@ def is_allowed_endpoint(url: str) -> bool:
 
 def _require_endpoint(url, what: str, provider_name: str) -> str:
     if not isinstance(url, str) or not is_allowed_endpoint(url):
-        raise SSOError(
-            f"{provider_name} is misconfigured: its {what} must be an https URL.", "bad_endpoint"
+        raise failed(
+            provider_name,
+            f"the provider is misconfigured: its {what} must be an https URL.",
+            "bad_endpoint",
         )
     return url
 
@@ -79,18 +81,30 @@ def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Respon
     slots = _call_slots()
     if not slots.acquire(timeout=min(SLOT_WAIT, settings.IAM_SSO_HTTP_TIMEOUT)):
         logger.warning("sso %s: every slot for provider calls is taken; refused", provider_name)
-        raise SSOError(
-            f"{provider_name} is slow to answer right now. Try again in a moment.", "idp_busy"
+        raise failed(
+            provider_name,
+            "the provider is slow to answer right now. Try again in a moment.",
+            "idp_busy",
         )
     try:
         response = _session.request(
             method, url, timeout=settings.IAM_SSO_HTTP_TIMEOUT, allow_redirects=False, **kwargs
         )
     except requests.Timeout:
-        raise SSOError(f"{provider_name} did not answer in time.", "idp_timeout") from None
+        raise failed(
+            provider_name,
+            "the provider did not answer in time. Try again in a moment.",
+            "idp_timeout",
+        ) from None
     except requests.RequestException as exc:
-        logger.warning("sso %s: %s %s failed: %s", provider_name, method, url, type(exc).__name__)
-        raise SSOError(f"{provider_name} could not be reached.", "idp_unreachable") from None
+        # The URL may come from the provider's discovery document.
+        safe_url = printable(url, 200)
+        logger.warning(
+            "sso %s: %s %s failed: %s", provider_name, method, safe_url, type(exc).__name__
+        )
+        raise failed(
+            provider_name, "the provider could not be reached. Try again later.", "idp_unreachable"
+        ) from None
     finally:
         slots.release()
     return response
@@ -99,14 +113,21 @@ def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Respon
 def _get_json(url: str, provider_name: str, what: str) -> dict:
     response = http("GET", url, provider_name, headers={"Accept": "application/json"})
     if response.status_code != 200:
-        raise SSOError(f"{provider_name} answered with an error ({what}).", "idp_error")
+        raise failed(provider_name, f"the provider answered with an error ({what}).", "idp_error")
     try:
         data = response.json()
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise SSOError(f"{provider_name} sent an unreadable {what}.", "idp_error")
+        raise failed(provider_name, f"the provider sent an unreadable {what}.", "idp_error")
     return data
+
+
+def discovery_document(provider) -> dict:
+    """The provider's discovery document as it is now: fetched, not checked
+    or cached (sso.checks compares its issuer with the setting)."""
+    url = _require_endpoint(provider.discovery_url, "discovery URL", provider.name)
+    return _get_json(url, provider.name, "discovery document")
 
 
 def discovery(provider) -> dict:
@@ -115,8 +136,7 @@ def discovery(provider) -> dict:
     doc = cache.get(key)
     if doc is not None:
         return doc
-    url = _require_endpoint(provider.discovery_url, "discovery URL", provider.name)
-    doc = _get_json(url, provider.name, "discovery document")
+    doc = discovery_document(provider)
     for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         _require_endpoint(doc.get(field), field, provider.name)
     if doc.get("userinfo_endpoint"):
@@ -126,20 +146,26 @@ def discovery(provider) -> dict:
     return doc
 
 
-def jwks(provider, *, refresh: bool = False) -> dict:
-    """The provider's signing keys. `refresh` asks for a refetch, which is
-    honoured at most once per JWKS_REFETCH_INTERVAL."""
-    key = f"sso:jwks:{provider.id}"
-    keys = None if refresh else cache.get(key)
-    if keys is not None:
-        return keys
-    if refresh and not cache.add(f"sso:jwks-refetch:{provider.id}", 1, JWKS_REFETCH_INTERVAL):
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
+def jwks(provider) -> dict:
+    """The provider's signing keys, from the cache when they are there."""
+    keys = cache.get(f"sso:jwks:{provider.id}")
+    return keys if keys is not None else _fetch_jwks(provider)
+
+
+def refetch_jwks(provider) -> dict | None:
+    """Fresh keys, after a token named a key id we do not know (the provider
+    rotated its keys). At most once per JWKS_REFETCH_INTERVAL per provider, so
+    forged tokens with random key ids cannot make us hammer the provider:
+    None means a refetch happened less than that ago."""
+    if not cache.add(f"sso:jwks-refetch:{provider.id}", 1, JWKS_REFETCH_INTERVAL):
+        return None
+    return _fetch_jwks(provider)
+
+
+def _fetch_jwks(provider) -> dict:
     doc = discovery(provider)
     keys = _get_json(doc["jwks_uri"], provider.name, "key set")
     if not isinstance(keys.get("keys"), list):
-        raise SSOError(f"{provider.name} sent an unreadable key set.", "idp_error")
-    cache.set(key, keys, METADATA_TTL)
+        raise failed(provider.name, "the provider sent an unreadable key set.", "idp_error")
+    cache.set(f"sso:jwks:{provider.id}", keys, METADATA_TTL)
     return keys

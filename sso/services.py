@@ -21,9 +21,7 @@ logger = logging.getLogger("iam.sso")
 def resolve_user(*, request, provider, claims: dict) -> User:
     """The account this identity logs in as, creating or linking it when the
     strategy allows. Raises SSOError (via provider.fail) otherwise."""
-    issuer, subject = claims["iss"], claims["sub"]
-    if not isinstance(issuer, str) or "\x00" in issuer + subject or len(subject) > 255:
-        raise provider.fail("the provider sent an unusable subject.", "bad_claim:sub")
+    issuer, subject = _issuer_and_subject(provider, claims)
     for attempt in range(2):
         try:
             # An access write (it may create an account and change its groups):
@@ -40,7 +38,9 @@ def resolve_user(*, request, provider, claims: dict) -> User:
                 if not user.is_active:
                     raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
                 identity.last_login_at = timezone.now()
-                identity.email = provider.profile(claims).email or identity.email
+                profile = provider.profile(claims)
+                if profile.email_vouched:
+                    identity.email = profile.email
                 identity.save(update_fields=["last_login_at", "email"])
                 sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
                 return user
@@ -51,14 +51,68 @@ def resolve_user(*, request, provider, claims: dict) -> User:
     raise provider.fail("the account could not be set up. Please try again.", "provision_failed")
 
 
+def _issuer_and_subject(provider, claims: dict) -> tuple[str, str]:
+    issuer, subject = claims["iss"], claims["sub"]
+    if not isinstance(issuer, str) or "\x00" in issuer + subject or len(subject) > 255:
+        raise provider.fail("the provider sent an unusable subject.", "bad_claim:sub")
+    return issuer, subject
+
+
+def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
+    """The logged-in user, who has just logged in again at the provider.
+
+    Only the identity linked to this very user counts: someone else's login
+    at the provider (a colleague's session on a shared computer) neither
+    re-authenticates this user nor switches the session to theirs. No first
+    login here, so no matching by email and no provisioning."""
+    user = request.user
+    if not user.is_authenticated or user.pk != user_id:
+        raise provider.fail(
+            "you are no longer logged in here. Please log in again.", "reauth_session_changed"
+        )
+    issuer, subject = _issuer_and_subject(provider, claims)
+    identity = Identity.objects.filter(provider=provider.id, issuer=issuer, subject=subject).first()
+    if identity is None or identity.user_id != user.pk:
+        raise provider.fail(
+            f"you logged in at {provider.name} as someone else. Log in there as yourself "
+            "to confirm.",
+            "reauth_wrong_user",
+        )
+    if not user.is_active:
+        raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
+    with transaction.atomic():
+        identity.last_login_at = timezone.now()
+        identity.save(update_fields=["last_login_at"])
+        # The fresh token's roles apply before the interrupted action runs.
+        sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
+        audit(
+            "sso.reauthenticated",
+            request=request,
+            actor=user,
+            target=user,
+            details={"provider": provider.id},
+        )
+    return user
+
+
+def linked_providers(user) -> list:
+    """The configured providers this user has an identity with, in configuration order."""
+    from sso.registry import providers
+
+    linked = set(user.identities.values_list("provider", flat=True))
+    return [p for pid, p in providers().items() if pid in linked]
+
+
 def _first_login(*, request, provider, claims: dict) -> Identity:
     profile = provider.profile(claims)
     if not profile.email:
         raise provider.fail("the provider did not tell us your email address.", "no_email")
     if not profile.email_vouched:
+        # A first login matches or creates an account by address, so an
+        # address the provider does not stand behind could take over anyone's.
         raise provider.fail(
             "the provider does not vouch for your email address (not verified).",
-            "email_not_verified",
+            f"email_not_verified:{profile.unvouched_why}",
         )
     user = user_get_by_email(profile.email)
     if user is None:
@@ -98,8 +152,8 @@ def _provision(*, request, provider, profile) -> User:
     try:
         return user_create(
             email=profile.email,
-            first_name=profile.first_name or profile.email.split("@")[0],
-            last_name=profile.last_name or "-",
+            first_name=profile.first_name,
+            last_name=profile.last_name,
             password=None,
             groups=[group] if group else [],
             request=request,

@@ -16,7 +16,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from sso import metadata
-from sso.errors import SSOError
 
 LEEWAY = 60  # seconds of clock skew we accept
 MAX_AGE = 10 * 60  # an ID token older than this is not accepted
@@ -55,16 +54,31 @@ def _allowed_algorithms(provider, discovery: dict) -> list[str]:
 
 def _key_set(provider, kid) -> KeySet:
     keys = metadata.jwks(provider)
-    if kid and not any(k.get("kid") == kid for k in keys["keys"]):
-        keys = metadata.jwks(provider, refresh=True)  # keys rotated?
+    if kid and not _names_key(keys, kid):
+        keys = metadata.refetch_jwks(provider)  # keys rotated?
+        if keys is None:
+            # Refetched less than a minute ago; another request may have
+            # brought the new key in since.
+            keys = metadata.jwks(provider)
+            if not _names_key(keys, kid):
+                raise provider.fail(
+                    "the provider's signing keys are being refreshed. Try again in a minute.",
+                    "jwks_refresh_pending",
+                )
     try:
         return KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError):
-        raise SSOError(f"{provider.name} sent an unreadable key set.", "idp_error") from None
+        raise provider.fail("the provider sent an unreadable key set.", "idp_error") from None
 
 
-def validate_id_token(provider, id_token, *, nonce: str) -> dict:
-    """The claims of a valid ID token, or SSOError saying what was wrong."""
+def _names_key(keys: dict, kid) -> bool:
+    return any(isinstance(k, dict) and k.get("kid") == kid for k in keys["keys"])
+
+
+def validate_id_token(provider, id_token, *, nonce: str, authenticated_since=None) -> dict:
+    """The claims of a valid ID token, or SSOError saying what was wrong.
+    `authenticated_since` (a re-authentication: when we sent the browser)
+    requires an auth_time no earlier than that, give or take the skew."""
     if not isinstance(id_token, str) or id_token.count(".") != 2:
         raise provider.fail("the provider sent no valid ID token.", "no_id_token")
     discovery = metadata.discovery(provider)
@@ -105,4 +119,24 @@ def validate_id_token(provider, id_token, *, nonce: str) -> dict:
         raise provider.fail("the ID token is too old.", "bad_claim:iat")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise provider.fail("the ID token names no subject.", "bad_claim:sub")
+    if authenticated_since is not None:
+        _check_fresh(provider, claims.get("auth_time"), authenticated_since)
     return dict(claims)
+
+
+def _check_fresh(provider, auth_time, since: float) -> None:
+    """A re-authentication counts only if the person really logged in again:
+    a live provider session at an unattended browser would otherwise pass
+    silently. OpenID Connect Core §3.1.2.1 makes auth_time required when
+    max_age is asked."""
+    if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+        raise provider.fail(
+            "the provider did not say when you logged in (auth_time), so this cannot "
+            "confirm it is you. Ask an administrator.",
+            "reauth_no_auth_time",
+        )
+    if not since - LEEWAY <= auth_time <= time.time() + LEEWAY:
+        raise provider.fail(
+            "the provider did not ask you to log in again. Please try again.",
+            "reauth_not_fresh",
+        )

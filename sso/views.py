@@ -1,24 +1,28 @@
-"""SSO doors: a POST starts a login at the provider, the callback finishes it."""
+"""SSO doors: a POST starts a login at the provider, the callback finishes it;
+a logged-in user re-authenticates at the provider before a sensitive action."""
 
 import logging
+from urllib.parse import urlencode
 
 from allauth.account.adapter import get_adapter
 from allauth.account.internal.flows.login import perform_login, record_authentication
 from allauth.account.models import Login
 from django.contrib import messages
 from django.contrib.auth import login as django_login
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.adapter import SESSION_LOGIN_METHOD, session_started
 from accounts.audit import audit
 from accounts.middleware import SESSION_MFA_BY_IDP
-from sso import flows
-from sso.errors import SSOError
+from accounts.models import User
+from sso import flows, reauth
+from sso.errors import SSOError, printable
 from sso.registry import get_provider
-from sso.services import resolve_user
+from sso.services import linked_providers, reauthenticated_user, resolve_user
 
 logger = logging.getLogger("iam.sso")
 BACKEND = "accounts.backends.EmailBackend"
@@ -38,17 +42,29 @@ def _safe_next(request, url: str) -> str:
     return url if url and ok else "/"
 
 
-def _failed(request, provider, error: SSOError):
-    logger.warning("sso %s failed: %s", provider.id, error.reason)
+def _failed(request, provider, error: SSOError, to: str = ""):
+    # Reasons and details are made printable where they are built from a
+    # provider's answer; once more here, as this is where they reach a log.
+    reason, detail = printable(error.reason), printable(error.detail, 200)
+    details = {"provider": provider.id, "reason": reason}
+    if detail:
+        details["provider_said"] = detail
+        logger.warning("sso %s failed: %s (provider said: %s)", provider.id, reason, detail)
+    else:
+        logger.warning("sso %s failed: %s", provider.id, reason)
     audit(
         "sso.failed",
         request=request,
         target_label=provider.id,
         success=False,
-        details={"provider": provider.id, "reason": error.reason},
+        details=details,
     )
     messages.error(request, error.message)
-    return redirect("account_login")
+    return redirect(to or "account_login")
+
+
+def _reauthenticate_page(provider, next_url: str) -> str:
+    return f"{provider.reauthenticate_url()}?{urlencode({'next': next_url})}"
 
 
 @require_POST
@@ -61,11 +77,50 @@ def login(request, provider_id: str):
     return HttpResponseRedirect(url)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def reauthenticate(request, provider_id: str):
+    """ "Confirm it's you": a button that sends the browser to the provider for
+    a fresh login; where allauth sends a session that came in through SSO
+    when a sensitive action needs a recent authentication."""
+    provider = _provider_or_404(provider_id)
+    if provider.id not in {p.id for p in linked_providers(request.user)}:
+        raise Http404("No identity of yours at this provider.")
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
+    if request.method == "POST":
+        try:
+            url = flows.begin(request, provider, next_url=next_url, reauth_user=request.user.pk)
+        except SSOError as error:
+            return _failed(request, provider, error, to=_reauthenticate_page(provider, next_url))
+        return HttpResponseRedirect(url)
+    methods = get_adapter(request).get_reauthentication_methods(request.user)
+    alternatives = [
+        {"description": m["description"], "url": f"{m['url']}?{urlencode({'next': next_url})}"}
+        for m in methods
+        if m["id"] != "sso"
+    ]
+    response = render(
+        request,
+        "sso/reauthenticate.html",
+        {"provider": provider, "next": next_url, "alternatives": alternatives},
+    )
+    # The button's POST is answered with a redirect to the provider.
+    response._csp_update = {"form-action": provider.form_action_origins()}
+    return response
+
+
 @require_GET
 def callback(request, provider_id: str):
     provider = _provider_or_404(provider_id)
     try:
-        claims, next_url = flows.complete(request, provider)
+        entry = flows.take_pending(request, provider, request.GET.get("state"))
+    except SSOError as error:
+        return _failed(request, provider, error)
+    next_url = _safe_next(request, entry["next"])
+    if entry.get("reauth") is not None:
+        return _reauthenticated(request, provider, entry, next_url)
+    try:
+        claims = flows.complete(request, provider, entry)
         user = resolve_user(request=request, provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
@@ -80,8 +135,28 @@ def callback(request, provider_id: str):
         get_adapter(request).add_message(
             request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}
         )
-        return redirect(_safe_next(request, next_url))
+        return redirect(next_url)
     # Otherwise allauth's login stages run as for a password login: a user who
     # has MFA here is asked for the code before the session is logged in.
     request.session[SESSION_LOGIN_METHOD] = f"sso:{provider.id}"
-    return perform_login(request, Login(user=user, redirect_url=_safe_next(request, next_url)))
+    return perform_login(request, Login(user=user, redirect_url=next_url))
+
+
+def _reauthenticated(request, provider, entry: dict, next_url: str):
+    """The end of a re-authentication: recorded for this same user, then the
+    interrupted action is carried out. Any failure goes back to the
+    "Confirm it's you" page, the session untouched."""
+    try:
+        claims = flows.complete(request, provider, entry)
+        user = reauthenticated_user(
+            request=request, provider=provider, claims=claims, user_id=entry["reauth"]
+        )
+    except SSOError as error:
+        to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
+        return _failed(request, provider, error, to=to)
+    record_authentication(request, user, "sso", provider=provider.id, reauthenticated=True)
+    # The interrupted request runs within this one. The user object this
+    # request came with carries the access-rules generation read with its
+    # session (accounts.middleware), from before the role sync: load it anew.
+    request.user = User.objects.get(pk=user.pk)
+    return reauth.resume(request, next_url)

@@ -50,7 +50,18 @@ class FakeIdP:
         self.foreign_key: RSAKey | None = None
         self.delay = 0.0
         self.discovery_status = 200
+        self.discovery_issuer: str | None = None  # what discovery names, if not the usual
         self.token_status = 200
+        self.token_error = "server_error"
+        # PKCE at the authorization endpoint: "optional" (checked when sent),
+        # "required" (refused without), "refused" (refused with, as glewlwyd
+        # does by default): refusals are error=invalid_request.
+        self.pkce = "optional"
+        # The provider's own session: when the person last logged in there.
+        # prompt=login / max_age=0 make them log in again, unless the
+        # provider ignores them (ignore_prompt, a misbehaving provider).
+        self.auth_time: int | None = None
+        self.ignore_prompt = False
         self.userinfo_claims: dict | None = None
         self.algs = ["RS256"]
         self.raw_id_token: str | None = None
@@ -103,14 +114,36 @@ class FakeIdP:
         """What the provider's login page would do: remember the request,
         issue a code, and give the callback URL (path and query)."""
         params = {k: v[0] for k, v in parse_qs(urlsplit(authorization_url).query).items()}
-        assert params["code_challenge_method"] == "S256"
+        self.last_authorization = params
+        callback = urlsplit(params["redirect_uri"])
+        refusal = self._pkce_refusal(params)
+        if refusal:
+            answer = {"error": "invalid_request", "error_description": refusal}
+            return f"{callback.path}?{urlencode({**answer, 'state': params['state']})}"
         code = secrets.token_urlsafe(16)
         issuer = self._issuer_for(urlsplit(authorization_url).path)
         # Entra's tokens carry the concrete tenant of the account.
         issuer = issuer.replace("{tenantid}", str(claims.get("tid", "")))
-        self.codes[code] = {"params": params, "claims": claims, "issuer": issuer}
-        callback = urlsplit(params["redirect_uri"])
+        fresh = params.get("prompt") == "login" or params.get("max_age") == "0"
+        if self.auth_time is None or (fresh and not self.ignore_prompt):
+            self.auth_time = int(time.time())
+        self.codes[code] = {
+            "params": params,
+            "claims": claims,
+            "issuer": issuer,
+            "auth_time": self.auth_time,
+        }
         return f"{callback.path}?{urlencode({'code': code, 'state': params['state']})}"
+
+    def _pkce_refusal(self, params: dict) -> str:
+        sent = "code_challenge" in params
+        if sent and params.get("code_challenge_method") != "S256":
+            return "only S256 is supported"
+        if sent and self.pkce == "refused":
+            return "PKCE is not enabled for this client"
+        if not sent and self.pkce == "required":
+            return "code_challenge is required"
+        return ""
 
     def _issuer_for(self, path: str) -> str:
         parts = path.strip("/").split("/")
@@ -120,7 +153,8 @@ class FakeIdP:
         return self.issuer
 
     def rotate_keys(self):
-        self.keys = [new_key(f"key-{len(self.keys) + 1}")]
+        self.rotations = getattr(self, "rotations", 0) + 1
+        self.keys = [new_key(f"key-{self.rotations + 1}")]
         self.signing_key = self.keys[0]
 
     def sign(self, claims: dict, key: RSAKey | None = None, header: dict | None = None) -> str:
@@ -155,7 +189,7 @@ class FakeIdP:
                     if idp.discovery_status != 200:
                         return self._json(idp.discovery_status, {"error": "down"})
                     prefix = path[: -len("/.well-known/openid-configuration")]
-                    issuer = idp._issuer_for(prefix + "/x")
+                    issuer = idp.discovery_issuer or idp._issuer_for(prefix + "/x")
                     return self._json(
                         200,
                         {
@@ -189,7 +223,7 @@ class FakeIdP:
                 if not path.endswith("/token"):
                     return self._json(404, {"error": "not_found"})
                 if idp.token_status != 200:
-                    return self._json(idp.token_status, {"error": "server_error"})
+                    return self._json(idp.token_status, {"error": idp.token_error})
                 basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
                 if self.headers.get("Authorization") != f"Basic {basic}":
                     return self._json(401, {"error": "invalid_client"})
@@ -199,11 +233,10 @@ class FakeIdP:
                 params = grant["params"]
                 digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
                 challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-                if (
-                    challenge != params["code_challenge"]
-                    or form.get("redirect_uri") != params["redirect_uri"]
-                ):
+                pkce_ok = "code_challenge" not in params or challenge == params["code_challenge"]
+                if not pkce_ok or form.get("redirect_uri") != params["redirect_uri"]:
                     return self._json(400, {"error": "invalid_grant"})
+                idp.last_token_form = form
                 now = int(time.time())
                 claims = {
                     "iss": grant["issuer"],
@@ -211,6 +244,7 @@ class FakeIdP:
                     "iat": now,
                     "exp": now + 300,
                     "nonce": params["nonce"],
+                    "auth_time": grant["auth_time"],
                 }
                 claims.update(grant["claims"])
                 claims.update(idp.claim_overrides)

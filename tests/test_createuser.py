@@ -98,10 +98,35 @@ def test_duplicate_email_any_case(cli_env):
     )
 
 
-def test_password_in_argv_is_not_accepted(cli_env):
-    result = run(cli_env, *base_args("argv@shop.example"), "--password", GOOD)
+@pytest.mark.parametrize("flag", ["--password", "--pass", "--password-std", "--password="])
+def test_password_in_argv_is_refused_and_never_echoed(cli_env, flag):
+    args = [flag + GOOD] if flag.endswith("=") else [flag, GOOD]
+    result = run(cli_env, *base_args("argv@shop.example"), *args)
     assert result.returncode != 0
+    assert GOOD not in result.stdout + result.stderr
+    if flag.startswith("--password"):
+        assert "Passwords never go on the command line" in result.stderr
     assert count_users(cli_env, "argv@shop.example") == 0
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("--first-name", "Ada\nroot", "First name must not contain control or formatting"),
+        ("--last-name", "Love\x1b[31mlace", "Last name must not contain control or formatting"),
+        ("--last-name", "\u202eecalevol", "Last name must not contain control or formatting"),
+        ("--email", "a" * 250 + "@shop.example", "The email address is too long"),
+        ("--email", "\u212aate@shop.example", "could be mistaken for others"),
+    ],
+    ids=["newline", "escape", "bidi-override", "too-long", "kelvin-sign"],
+)
+def test_names_and_emails_that_read_as_something_else_are_refused(cli_env, field, value, message):
+    args = {"--email": "odd@shop.example", "--first-name": "Ada", "--last-name": "Lovelace"}
+    args[field] = value
+    result = run(cli_env, *[x for kv in args.items() for x in kv], "--no-password")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("CommandError: ") and message in lines[0]
 
 
 def test_no_terminal_and_no_flag_is_a_clear_error(cli_env):
@@ -143,10 +168,18 @@ def test_interactive_prompt_asks_twice(cli_env):
     assert GOOD not in output  # not echoed
 
 
-def test_interactive_mismatch_creates_nothing(cli_env):
-    code, output = _interactive(cli_env, "mismatch@shop.example", [GOOD, GOOD + "x"])
+def test_interactive_mismatch_asks_again(cli_env):
+    answers = [GOOD, GOOD + "x", GOOD, GOOD]
+    code, output = _interactive(cli_env, "retry@shop.example", answers)
+    assert code == 0, output
+    assert count_users(cli_env, "retry@shop.example") == 1
+
+
+def test_interactive_mismatch_three_times_creates_nothing(cli_env):
+    code, output = _interactive(cli_env, "mismatch@shop.example", [GOOD, GOOD + "x"] * 3)
     assert code == 1
     assert "The two passwords do not match." in output
+    assert "No matching password after 3 tries." in output
     assert count_users(cli_env, "mismatch@shop.example") == 0
 
 

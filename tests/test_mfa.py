@@ -194,14 +194,23 @@ class TestOwnPassword:
                 {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": "different"},
                 "You must type the same password each time.",
             ),
+            (
+                {"oldpassword": PASSWORD, "password1": PASSWORD, "password2": PASSWORD},
+                "The new password is the same as the current one.",
+            ),
         ],
     )
     def test_bad_input_changes_nothing(self, client, user, data, error):
         login(client, user.email, PASSWORD)
+        other = Client()
+        login(other, user.email, PASSWORD)
         response = client.post("/password/change/", data)
         assert response.status_code == 200 and error in response.content.decode()
         user.refresh_from_db()
         assert user.check_password(PASSWORD)
+        assert other.get("/").status_code == 200  # no other session ended
+        assert not AuditEvent.objects.filter(action="password.changed").exists()
+        assert mail.outbox == []
 
     def test_sso_only_user_cannot_set_a_local_password(self, client, user):
         login(client, user.email, PASSWORD)

@@ -22,7 +22,8 @@ def _age_session(client, **seconds_ago):
 
 def test_session_ends_after_idle_minutes(client, user, settings):
     login(client, user.email, PASSWORD)
-    _age_session(client, **{SESSION_SEEN_AT: 30 * 60 + 5})
+    # The limit, plus one write interval of last activity (60 s at 30 minutes).
+    _age_session(client, **{SESSION_SEEN_AT: 30 * 60 + 61})
     response = client.get("/users/?page=2")
     assert response.status_code == 302
     assert response["Location"] == "/login/?next=%2Fusers%2F%3Fpage%3D2"
@@ -49,6 +50,25 @@ def test_session_ends_after_max_hours_whatever_the_activity(client, user):
     assert AuditEvent.objects.get(action="session.expired").details == {"reason": "max_age"}
 
 
+def _pass_time(client, seconds):
+    """As if `seconds` went by: every clock in the session moves back."""
+    session = client.session
+    for key in (SESSION_SEEN_AT, SESSION_LOGIN_AT):
+        session[key] -= seconds
+    session.save()
+
+
+def test_a_user_clicking_every_21_seconds_keeps_a_one_minute_session(client, user, settings):
+    settings.IAM_SESSION_IDLE_MINUTES = 1
+    login(client, user.email, PASSWORD)
+    for _ in range(12):  # four minutes of work
+        _pass_time(client, 21)
+        assert client.get("/").status_code == 200
+    # Idle: the session ends within one write interval (6 s here) of the minute.
+    _pass_time(client, 60 + 7)
+    assert client.get("/").status_code == 302
+
+
 def test_limits_follow_settings(client, user, settings):
     login(client, user.email, PASSWORD)
     _age_session(client, **{SESSION_SEEN_AT: 6 * 60})
@@ -58,7 +78,7 @@ def test_limits_follow_settings(client, user, settings):
 
     fresh = Client()
     fresh.cookies = client.cookies
-    _age_session(client, **{SESSION_SEEN_AT: 6 * 60})
+    _age_session(client, **{SESSION_SEEN_AT: 6 * 60 + 31})
     assert fresh.get("/").status_code == 302
 
 

@@ -3,17 +3,14 @@ shared lives in one process. Runs in the PostgreSQL + Redis pass of CI."""
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import create_user, gunicorn, manage
+
 PASSWORD = "two servers passphrase 1"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -24,12 +21,6 @@ pytestmark = pytest.mark.skipif(
     not (DATABASE_URL.startswith("postgres") and CACHE_URL.startswith("redis")),
     reason="needs DATABASE_URL=postgres://… and CACHE_URL=redis://… (the CI's second pass)",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(client, method, url, **kwargs):
@@ -92,61 +83,16 @@ def servers():
         GUNICORN_ACCESSLOG="/dev/null",
         DJANGO_LOG_LEVEL="WARNING",
     )
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
+    manage(env, "migrate", "-v0")
     for email, group in (
         ("root@shop.example", "root"),
         ("ada@shop.example", "backoffice-users"),
         ("guessed@shop.example", "backoffice-users"),
         ("grace@shop.example", "backoffice-users"),
     ):
-        subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "createuser",
-                "--email",
-                email,
-                "--first-name",
-                "A",
-                "--last-name",
-                "B",
-                "--group",
-                group,
-                "--password-stdin",
-            ],
-            input=PASSWORD + "\n",
-            text=True,
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-    processes, bases = [], []
-    for _ in range(2):
-        port = _free_port()
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "iam.wsgi"],
-                cwd=ROOT,
-                env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        bases.append(f"http://127.0.0.1:{port}")
-    for base in bases:
-        for _ in range(150):
-            try:
-                if requests.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-    yield bases
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=15)
+        create_user(env, email, group, PASSWORD)
+    with gunicorn(env, count=2) as bases:
+        yield bases
 
 
 def test_a_session_started_on_one_works_on_the_other(servers):

@@ -2,11 +2,12 @@
 
 import csv
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.audit import KNOWN_ACTIONS
+from accounts.models import AuditEvent
 from accounts.selectors import audit_search
 from backoffice.forms import AuditFilterForm
 from backoffice.paging import page_of
@@ -30,14 +31,20 @@ EXPORT_LIMIT = 100_000
 @requires("backoffice:audit:view")
 def audit_list(request):
     filters = AuditFilterForm(request.GET or None)
-    page = page_of(request, audit_search(**filters.filters()).select_related(None))
+    chosen = filters.filters() if request.GET else {}
+    # A filter that is not valid lists nothing (and says why), as the export refuses.
+    events = AuditEvent.objects.none() if chosen is None else audit_search(**chosen)
+    page = page_of(request, events.select_related(None))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "backoffice/audit_list.html",
-        {"page": page, "filters": filters, "query": query.urlencode(), "actions": KNOWN_ACTIONS},
-    )
+    context = {
+        "page": page,
+        "filters": filters,
+        "problems": filters.problems() if request.GET else [],
+        "query": query.urlencode(),
+        "actions": KNOWN_ACTIONS,
+    }
+    return render(request, "backoffice/audit_list.html", context)
 
 
 class _Echo:
@@ -54,7 +61,12 @@ def _safe(value) -> str:
 @requires("backoffice:audit:export")
 def audit_export(request):
     filters = AuditFilterForm(request.GET or None)
-    events = audit_search(**filters.filters())[:EXPORT_LIMIT]
+    chosen = filters.filters() if request.GET else {}
+    if chosen is None:
+        # Never "everything" instead of what was asked for.
+        body = "The export was refused: " + " ".join(filters.problems())
+        return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
+    events = audit_search(**chosen)[:EXPORT_LIMIT]
     writer = csv.writer(_Echo())
 
     def rows():

@@ -30,6 +30,17 @@ def forbidden(request, exception=None):
     return response
 
 
+def too_many_requests(request, exception=None):
+    """allauth's rate limits and ours: say how long to wait (iam.http sets
+    the matching Retry-After header)."""
+    from accounts.throttle import wait_text
+
+    seconds = getattr(request, "retry_after", 60)
+    response = render(request, "429.html", {"wait": wait_text(seconds)}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 def not_found(request, exception=None):
     return render(request, "404.html", status=404)
 

@@ -8,9 +8,10 @@ and must be one of ALLOWED_TENANTS.
 
 import re
 
-from sso.errors import SSOError
-from sso.providers.base import EMAIL_RE, Profile, Provider, _text
+from sso.errors import printable
+from sso.providers.base import Profile, Provider, _text, address, names
 
+ADDRESS_CLAIMS = ("email", "preferred_username", "upn")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -37,7 +38,7 @@ class AzureProvider(Provider):
 
     def config_errors(self) -> list[str]:
         errors = super().config_errors()
-        prefix = f"IAM_SSO_{self.id.upper()}_"
+        prefix = self.env_prefix
         if not self.tenant:
             errors.append(f"{prefix}TENANT is required for kind azure")
         elif not GUID.match(self.tenant) and not self.allowed_tenants:
@@ -51,11 +52,11 @@ class AzureProvider(Provider):
 
     def check_discovered_issuer(self, issuer) -> None:
         if not isinstance(issuer, str) or not issuer.startswith(self.authority.split("//")[0]):
-            raise SSOError(f"{self.name} is misconfigured: no usable issuer.", "issuer_mismatch")
+            raise self.fail("the provider is misconfigured: no usable issuer.", "issuer_mismatch")
         if GUID.match(self.tenant) and self.tenant.lower() not in issuer.lower():
-            raise SSOError(
-                f"{self.name} is misconfigured: discovery issuer {issuer!r} is not tenant "
-                f"{self.tenant}.",
+            raise self.fail(
+                f"the provider is misconfigured: discovery issuer {printable(issuer)!r} is not "
+                f"tenant {self.tenant}.",
                 "issuer_mismatch",
             )
 
@@ -66,20 +67,45 @@ class AzureProvider(Provider):
         return discovered_issuer.replace("{tenantid}", tid)
 
     def profile(self, claims: dict) -> Profile:
-        # Entra often leaves `email` out; the sign-in name is an address for
-        # work accounts. Both are vouched for by the (allowed) tenant.
-        email = ""
-        for claim in ("email", "preferred_username", "upn"):
-            value = claims.get(claim)
-            if isinstance(value, str) and EMAIL_RE.match(value.strip()):
-                email = value.strip().lower()
-                break
+        """nOAuth: Entra's `email` is the user's mail attribute, which any admin
+        of any tenant can set to anyone's address. An address counts only when
+        Entra vouches for it: `email` with the optional claim `xms_edov` (the
+        domain owner verified it), or the sign-in name (`preferred_username`,
+        `upn`) of a member of the tenant, whose domain the tenant has verified.
+        A guest or a personal Microsoft account (an `idp` naming another
+        authority than the issuer) has no trusted address here."""
+        trusted, why = _trusted_address(claims)
+        candidates = (address(claims.get(claim)) for claim in ADDRESS_CLAIMS)
+        shown = trusted or next(filter(None, candidates), "")
+        first, last = names(claims, shown)
         return Profile(
-            email=email,
-            first_name=_text(claims.get("given_name")),
-            last_name=_text(claims.get("family_name")),
-            email_vouched=bool(email),
+            email=shown,
+            first_name=first,
+            last_name=last,
+            email_vouched=bool(trusted),
+            unvouched_why=why,
         )
 
     def link_extras(self, claims: dict) -> dict:
         return {"oid": _text(claims.get("oid"), 64), "tid": _text(claims.get("tid"), 64)}
+
+
+def _trusted_address(claims: dict) -> tuple[str, str]:
+    """The address Entra vouches for, or "" and why there is none."""
+    idp = claims.get("idp")
+    if idp is not None and idp != claims.get("iss"):
+        return "", "entra_guest_or_personal_account"
+    email = address(claims.get("email"))
+    if email and _edov(claims.get("xms_edov")):
+        return email, ""
+    for claim in ("preferred_username", "upn"):
+        sign_in_name = address(claims.get(claim))
+        if sign_in_name:
+            return sign_in_name, ""
+    return "", "entra_email_without_xms_edov" if email else "entra_no_address"
+
+
+def _edov(value) -> bool:
+    """xms_edov is documented as a boolean; Entra has been seen sending it as
+    true or as "1" (and "true"). Nothing else counts."""
+    return value is True or value in ("true", "1") or (type(value) is int and value == 1)

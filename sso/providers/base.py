@@ -15,18 +15,29 @@ from urllib.parse import urlsplit
 
 from django.urls import reverse
 
-from sso.errors import SSOError
+from sso.errors import SSOError, failed
 
 STRATEGIES = ("pre-registered", "auto-provision")
-EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
+# No whitespace and no control characters anywhere in an address.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+# How IAM_SSO_<ID>_PKCE may be spelled; anything else is a configuration error.
+BOOLEAN_SETTINGS = {
+    **dict.fromkeys(("true", "yes", "on", "1"), True),
+    **dict.fromkeys(("false", "no", "off", "0"), False),
+}
 
 
 @dataclass(frozen=True)
 class Profile:
+    """What the claims say about the person. `email` is the address to show
+    and match; `email_vouched` says whether the provider stands behind it,
+    and `unvouched_why` names the missing proof for the audit trail."""
+
     email: str
     first_name: str
     last_name: str
     email_vouched: bool
+    unvouched_why: str = ""
 
 
 class Provider:
@@ -42,6 +53,20 @@ class Provider:
         self.role_claim: str = config.get("role_claim") or "roles"
         self.strategy: str = config.get("strategy") or "pre-registered"
 
+    @property
+    def env_prefix(self) -> str:
+        """Where this provider's settings come from (as iam/settings.py reads them)."""
+        return f"IAM_SSO_{self.id.upper().replace('-', '_')}_"
+
+    @property
+    def pkce(self) -> bool:
+        """Send PKCE (S256) unless IAM_SSO_<ID>_PKCE says false: on by default,
+        since some providers support it without saying so in discovery."""
+        value = self.config.get("pkce", True)
+        if isinstance(value, bool):
+            return value
+        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
+
     # --- configuration -------------------------------------------------------
 
     @cached_property
@@ -53,13 +78,16 @@ class Provider:
     def config_errors(self) -> list[str]:
         """What is wrong with this provider's settings, in operator words."""
         errors = []
-        prefix = f"IAM_SSO_{self.id.upper()}_"
+        prefix = self.env_prefix
         if not self.client_id:
             errors.append(f"{prefix}CLIENT_ID is required")
         if self.strategy not in STRATEGIES:
             errors.append(f"{prefix}STRATEGY must be one of {', '.join(STRATEGIES)}")
         if "openid" not in self.scopes:
             errors.append(f"{prefix}SCOPES must include openid")
+        pkce = self.config.get("pkce", True)
+        if not isinstance(pkce, bool) and str(pkce).strip().lower() not in BOOLEAN_SETTINGS:
+            errors.append(f"{prefix}PKCE must be true or false")
         try:
             raw = self.config.get("role_map") or "{}"
             data = json.loads(raw) if isinstance(raw, str) else raw
@@ -107,32 +135,74 @@ class Provider:
     def callback_path(self) -> str:
         return reverse("sso:callback", kwargs={"provider_id": self.id})
 
+    def reauthenticate_url(self) -> str:
+        return reverse("sso:reauthenticate", kwargs={"provider_id": self.id})
+
     # --- claims --------------------------------------------------------------
 
     def profile(self, claims: dict) -> Profile:
-        email = claims.get("email")
-        email = email.strip().lower() if isinstance(email, str) and EMAIL_RE.match(email) else ""
+        """OpenID Connect Core §5.1: an address counts only when the provider
+        says `email_verified` is true. Missing, false or anything else is no
+        proof: the person may have typed someone else's address there."""
+        email = address(claims.get("email"))
+        vouched = bool(email) and is_true(claims.get("email_verified"))
+        first, last = names(claims, email)
         return Profile(
             email=email,
-            first_name=_text(claims.get("given_name")),
-            last_name=_text(claims.get("family_name")),
-            email_vouched=bool(email) and claims.get("email_verified") is not False,
+            first_name=first,
+            last_name=last,
+            email_vouched=vouched,
+            unvouched_why="" if vouched else "email_verified_not_true",
         )
 
     def link_extras(self, claims: dict) -> dict:
         return {}
 
     def roles(self, claims: dict) -> list[str]:
+        """The roles in ROLE_CLAIM: a JSON list, or one string holding one role
+        or several separated by spaces or commas (as some providers send)."""
         value = claims.get(self.role_claim)
         if isinstance(value, str):
-            value = [value]
+            value = ROLE_SEPARATORS.split(value)
         if not isinstance(value, list):
             return []
-        return [str(v) for v in value if isinstance(v, str | int)]
+        roles = [v for v in value if isinstance(v, str) or type(v) is int]
+        return [str(v).strip() for v in roles if str(v).strip()]
 
-    def fail(self, message: str, reason: str) -> SSOError:
-        return SSOError(f"Log in with {self.name} failed: {message}", reason)
+    def fail(self, message: str, reason: str, detail: str = "") -> SSOError:
+        return failed(self.name, message, reason, detail)
+
+
+ROLE_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def is_true(value) -> bool:
+    """A JSON true, or the string "true" that some providers send instead."""
+    return value is True or value == "true"
+
+
+def address(value) -> str:
+    """The claim as an email address, in the one canonical form accounts are
+    looked up by (accounts.models.normalize_email), or "" when it is not one."""
+    from accounts.models import normalize_email
+
+    if not isinstance(value, str) or not EMAIL_RE.match(value.strip()):
+        return ""
+    return normalize_email(value)
+
+
+def names(claims: dict, email: str) -> tuple[str, str]:
+    """First and last name: `given_name` / `family_name`, else the standard
+    `name` split at its first space ("Erin Evans"), else the email's local
+    part and "-" (a provider that sends only `name` must not become "erin -")."""
+    full = _text(claims.get("name")).split(None, 1)
+    first = _text(claims.get("given_name")) or (full[0] if full else "") or email.split("@")[0]
+    last = _text(claims.get("family_name")) or (full[1] if len(full) > 1 else "") or "-"
+    return first, last
 
 
 def _text(value, limit: int = 150) -> str:
-    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
+    """A claim as display text: control characters dropped, trimmed, bounded."""
+    if not isinstance(value, str):
+        return ""
+    return "".join(c for c in value if c.isprintable()).strip()[:limit]

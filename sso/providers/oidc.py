@@ -1,6 +1,6 @@
 """Any standards-compliant OpenID provider (Keycloak, Okta, Google, …)."""
 
-from sso.errors import SSOError
+from sso.errors import printable
 from sso.providers.base import Provider
 
 
@@ -18,14 +18,14 @@ class OIDCProvider(Provider):
     def config_errors(self) -> list[str]:
         errors = super().config_errors()
         if not self.issuer:
-            errors.append(f"IAM_SSO_{self.id.upper()}_ISSUER is required for kind oidc")
+            errors.append(f"{self.env_prefix}ISSUER is required for kind oidc")
         return errors
 
     def check_discovered_issuer(self, issuer) -> None:
         # OpenID Connect Discovery 1.0 §4.3: exactly the issuer we asked.
         if issuer != self.issuer:
-            raise SSOError(
-                f"{self.name} is misconfigured: its discovery names issuer {issuer!r}, "
-                f"not {self.issuer!r}.",
+            raise self.fail(
+                f"the provider is misconfigured: its discovery names issuer "
+                f"{printable(issuer)!r}, not {self.issuer!r}.",
                 "issuer_mismatch",
             )

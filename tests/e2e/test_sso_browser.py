@@ -1,4 +1,6 @@
-"""SSO through a real OpenID provider's pages, in a real browser, under both strategies.
+"""SSO through a real OpenID provider's pages, in a real browser: both
+strategies, the claims a real provider sends, PKCE it requires, and a fresh
+login at the provider before a sensitive action.
 
 The provider is the `oidc-provider` npm package (OpenID Certified), started
 here with node on loopback; its development login form takes the account id
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import User
+from accounts.models import AuditEvent, User
 from sso.models import Identity
 from tests.factories import GroupFactory, UserFactory
 
@@ -34,6 +36,11 @@ ACCOUNTS = {
         "family_name": "Turing",
         "roles": [],
     },
+    # Only the standard `name`, and one role as a plain string.
+    "erin": {"email": "erin@shop.example", "name": "Erin Evans", "roles": "support"},
+    # Addresses the provider does not vouch for: not verified, or not saying.
+    "eve": {"email": "eve@shop.example", "email_verified": False, "name": "Eve"},
+    "max": {"email": "max@shop.example", "email_verified": None, "name": "Max"},
 }
 
 
@@ -98,6 +105,10 @@ def _sso(page, base, account):
     page.context.clear_cookies()  # a fresh session at the provider too
     page.goto(f"{base}/login/")
     page.click("button:has-text('Log in with Company SSO')")
+    _log_in_at_provider(page, account)
+
+
+def _log_in_at_provider(page, account):
     page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
     page.fill("input[name=login]", account)
     page.fill("input[name=password]", "anything")
@@ -105,6 +116,21 @@ def _sso(page, base, account):
     consent = page.locator("button[type=submit]:has-text('Continue')")
     if consent.count():
         consent.click()
+
+
+def _age_authentication(page, seconds=11 * 60):
+    """As if this browser's last authentication were `seconds` old."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME]
+    session = import_module(settings.SESSION_ENGINE).SessionStore(cookie["value"])
+    records = session["account_authentication_methods"]
+    for record in records:
+        record["at"] -= seconds
+    session["account_authentication_methods"] = records
+    session.save()
 
 
 def test_pre_registered_and_auto_provision(live_server, page, oidc_provider, settings):
@@ -135,3 +161,64 @@ def test_pre_registered_and_auto_provision(live_server, page, oidc_provider, set
     alan = User.objects.get(email="alan@shop.example")
     assert list(alan.groups.values_list("name", flat=True)) == ["backoffice-users"]
     assert not alan.has_usable_password()
+
+
+def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page, oidc_provider):
+    """Ada came in through SSO eleven minutes ago and her provider session is
+    still alive: blocking a user sends her to log in again at the provider
+    (prompt=login), then the block is done."""
+    from django.contrib.auth.hashers import make_password
+
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password=make_password(None), groups=["root"])
+    target = UserFactory(email="target@shop.example")
+    _sso(page, base, "ada")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/users/{target.pk}/")
+    _age_authentication(page)  # she left the page open for eleven minutes
+
+    page.click("button:has-text('Block')")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/sso/e2e/reauthenticate/\?next="))
+    assert page.get_by_role("heading", name="Confirm it's you").is_visible()
+    target.refresh_from_db()
+    assert target.is_active
+    page.click("button:has-text('Log in again with Company SSO')")
+    _log_in_at_provider(page, "ada")  # asked again, although its session is alive
+    page.wait_for_url(f"{base}/users/{target.pk}/")
+    assert "target@shop.example blocked" in page.locator(".messages").inner_text()
+    target.refresh_from_db()
+    assert not target.is_active
+
+
+def test_real_provider_claims_and_pkce(live_server, page, oidc_provider, settings):
+    base = live_server.url
+    GroupFactory(name="support")
+    oidc_provider["strategy"] = "auto-provision"
+    settings.IAM_SSO_PROVIDERS = {"e2e": dict(oidc_provider)}
+
+    # Only `name` and a roles string: Erin Evans, in support.
+    _sso(page, base, "erin")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("full-name").inner_text() == "Erin Evans"
+    erin = User.objects.get(email="erin@shop.example")
+    assert set(erin.groups.values_list("name", flat=True)) == {"backoffice-users", "support"}
+    page.click("header button:has-text('Log out')")
+
+    # email_verified false, or not sent at all: no account.
+    for account in ("eve", "max"):
+        _sso(page, base, account)
+        page.wait_for_url(f"{base}/login/")
+        assert "does not vouch for your email" in page.locator(".messages").inner_text()
+        assert not User.objects.filter(email=f"{account}@shop.example").exists()
+
+    # This provider requires PKCE: switched off here, it answers invalid_request.
+    settings.IAM_SSO_PROVIDERS = {"e2e": {**oidc_provider, "pkce": "false"}}
+    page.context.clear_cookies()
+    page.goto(f"{base}/login/")
+    page.click("button:has-text('Log in with Company SSO')")
+    page.wait_for_url(f"{base}/login/")
+    message = page.locator(".messages").inner_text()
+    assert "IAM_SSO_E2E_PKCE" in message and "redirect URI" in message
+    event = AuditEvent.objects.filter(action="sso.failed").latest("id")
+    assert event.details["reason"] == "idp_error:invalid_request:check_pkce_and_redirect_uri"
+    assert "PKCE" in event.details["provider_said"]

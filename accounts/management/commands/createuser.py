@@ -4,17 +4,46 @@ A password never travels in argv (it would sit in shell history and `ps`):
 it is typed at a prompt, piped with --password-stdin, or left unset.
 """
 
+import argparse
 import getpass
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.inputs import clean_email, clean_name
 from accounts.selectors import groups_by_names, user_get_by_email
 from accounts.services import AccountError, user_create
+
+PROMPTS = 3  # tries at the password prompt before giving up
+
+
+def _without_values(error):
+    """argparse echoes unknown arguments; one of them may be a password typed
+    after a mistyped flag. Name the flags, never the values."""
+
+    def quiet(message: str):
+        prefix = "unrecognized arguments:"
+        if message.startswith(prefix):
+            words = message[len(prefix) :].split()
+            shown = " ".join(w.split("=")[0] if w.startswith("-") else "…" for w in words)
+            message = (
+                f"{prefix} {shown} (values not shown). Passwords never go on the command "
+                "line: type it at the prompt, or use --password-stdin or --no-password."
+            )
+        error(message)
+
+    return quiet
 
 
 class Command(BaseCommand):
     help = "Create a Back Office user. Prompts for the password unless told otherwise."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # No abbreviations: `--password X` must not pass for --password-stdin
+        # (and a password must never be in argv at all).
+        parser = super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+        parser.error = _without_values(parser.error)
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--email", required=True)
@@ -24,6 +53,8 @@ class Command(BaseCommand):
             "--group", action="append", default=[], help="group name; repeat for several"
         )
         parser.add_argument("--inactive", action="store_true", help="create the account blocked")
+        # Caught to say why, without echoing what followed it.
+        parser.add_argument("--password", nargs="?", const="", help=argparse.SUPPRESS)
         source = parser.add_mutually_exclusive_group()
         source.add_argument(
             "--password-stdin", action="store_true", help="read the password from stdin"
@@ -35,15 +66,26 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        if opts["password"] is not None:
+            raise CommandError(
+                "Passwords never go on the command line (shell history, ps): "
+                "type it at the prompt, or use --password-stdin or --no-password."
+            )
         values = [opts["email"], opts["first_name"], opts["last_name"], *opts["group"]]
         if any("\x00" in v for v in values):
             raise CommandError("Arguments must not contain NUL characters.")
+        # Every input is checked before a password is asked for.
+        try:
+            email = clean_email(opts["email"])
+            clean_name(opts["first_name"], "First name")
+            clean_name(opts["last_name"], "Last name")
+        except AccountError as exc:
+            raise CommandError(str(exc)) from None
         try:
             groups = groups_by_names(opts["group"])
         except LookupError as exc:
             raise CommandError(f"Unknown group: {exc}.") from None
-        if user_get_by_email(opts["email"]) is not None:
-            # Say so before asking for a password that could not be used.
+        if user_get_by_email(email) is not None:
             raise CommandError(f"A user with email {opts['email'].strip()} already exists.")
         password = self._password(opts)
         try:
@@ -74,13 +116,16 @@ class Command(BaseCommand):
             raise CommandError(
                 "No terminal to prompt for a password: use --password-stdin or --no-password."
             )
-        try:
-            first = getpass.getpass("Password: ")
-            second = getpass.getpass("Password (again): ")
-        except (EOFError, KeyboardInterrupt):
-            raise CommandError("Aborted.") from None
-        if first != second:
-            raise CommandError("The two passwords do not match.")
-        if not first:
-            raise CommandError("The password must not be empty.")
-        return first
+        for _ in range(PROMPTS):
+            try:
+                first = getpass.getpass("Password: ")
+                second = getpass.getpass("Password (again): ")
+            except (EOFError, KeyboardInterrupt):
+                raise CommandError("Aborted.") from None
+            if not first:
+                self.stderr.write("The password must not be empty. Try again.")
+            elif first != second:
+                self.stderr.write("The two passwords do not match. Try again.")
+            else:
+                return first
+        raise CommandError(f"No matching password after {PROMPTS} tries.")

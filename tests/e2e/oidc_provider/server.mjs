@@ -2,7 +2,9 @@
 // browser tests. Configuration comes from the environment the test sets:
 //   PORT            port on 127.0.0.1
 //   REDIRECT_URIS   comma list of our callback URLs
-//   ACCOUNTS        JSON {accountId: {email, given_name, family_name, roles}}
+//   ACCOUNTS        JSON {accountId: {email, email_verified, name, given_name,
+//                   family_name, roles}}; email_verified is true unless given,
+//                   and a null leaves the claim out
 // Its development login form accepts any password: the login is the account id.
 import Provider from 'oidc-provider';
 
@@ -22,7 +24,7 @@ const provider = new Provider(issuer, {
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['given_name', 'family_name', 'roles'],
+    profile: ['name', 'given_name', 'family_name', 'roles'],
   },
   // Put the scope's claims in the ID token itself: one request (token) per login.
   conformIdTokenClaims: false,
@@ -31,7 +33,11 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['e2e-only-cookie-key'] },
   findAccount: async (ctx, id) => ({
     accountId: id,
-    claims: async () => ({ sub: id, email_verified: true, ...(accounts[id] || {}) }),
+    // A null in ACCOUNTS means the provider does not send that claim at all.
+    claims: async () => Object.fromEntries(
+      Object.entries({ sub: id, email_verified: true, ...(accounts[id] || {}) })
+        .filter(([, value]) => value !== null),
+    ),
   }),
 });
 provider.proxy = false;

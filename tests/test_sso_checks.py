@@ -1,0 +1,73 @@
+"""`manage.py check` as an operator runs it: a separate process, settings from
+the environment, plain `check` (no --database, no --deploy)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.oidc_fake import FakeIdP
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def idp():
+    server = FakeIdP()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def base_env(tmp_path_factory):
+    """A migrated SQLite database of its own (the seeded groups included)."""
+    db = tmp_path_factory.mktemp("check") / "check.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_SSO_", "DATABASE_URL"))}
+    env.pop("CACHE_URL", None)
+    env.update(DATABASE_URL=f"sqlite:///{db}", DJANGO_SETTINGS_MODULE="iam.settings")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def check(env, **sso):
+    env = {**env, "IAM_SSO_PROVIDERS": "okta", "IAM_SSO_OKTA_KIND": "oidc"}
+    env.update({f"IAM_SSO_OKTA_{k.upper()}": v for k, v in sso.items()})
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_unknown_role_map_group_and_slashed_issuer(base_env, idp):
+    result = check(
+        base_env,
+        issuer=idp.issuer + "/",
+        client_id="backoffice",
+        role_map='{"admin": ["root"], "help": ["suport"]}',
+    )
+    assert result.returncode == 1, result.stderr
+    assert "(sso.W001) okta: IAM_SSO_OKTA_ROLE_MAP maps 'help' to group 'suport'" in result.stderr
+    assert f"(sso.E004) okta: IAM_SSO_OKTA_ISSUER is '{idp.issuer}/'" in result.stderr
+    assert "'root'" not in result.stderr
+    fixed = check(base_env, issuer=idp.issuer, client_id="backoffice", role_map='{"a": ["root"]}')
+    assert fixed.returncode == 0 and "System check identified no issues" in fixed.stdout
+
+
+def test_role_map_check_is_quiet_when_the_database_does_not_answer(base_env, idp, tmp_path):
+    env = {**base_env, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"}
+    result = check(env, issuer=idp.issuer, client_id="backoffice", role_map='{"a": ["suport"]}')
+    assert result.returncode == 0, result.stderr
+    assert "sso.W001" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pkce_setting_is_read_from_the_environment(base_env, idp):
+    result = check(base_env, issuer=idp.issuer, client_id="backoffice", pkce="maybe")
+    assert result.returncode == 1
+    assert "IAM_SSO_OKTA_PKCE must be true or false" in result.stderr
+    assert check(base_env, issuer=idp.issuer, client_id="backoffice", pkce="false").returncode == 0
