@@ -28,8 +28,10 @@ KNOWN_ACTIONS = [
     "role.updated",
     "session.expired",
     "sso.failed",
+    "sso.groups.sync_held",
     "sso.groups.synced",
     "sso.linked",
+    "sso.reauthenticated",
     "sso.unlinked",
     "user.blocked",
     "user.created",
@@ -56,6 +58,7 @@ def audit(
     *,
     request=None,
     actor=None,
+    actor_label: str = "",
     target=None,
     target_label: str = "",
     target_type: str = "",
@@ -65,17 +68,18 @@ def audit(
     ip: str | None = None,
     user_agent: str = "",
 ) -> AuditEvent:
-    """Record one event. `actor` defaults to the request's user; `target`
+    """Record one event. `actor` defaults to the request's user (an actor
+    deleted meanwhile is given as `actor_label` alone); `target`
     is any model instance (its str() is kept as the readable label); for a
     target that no longer exists give its type, id and label instead. Work
     done later for a request (the mail worker) gives that request's `ip` and
     `user_agent` instead of the request."""
-    if actor is None and request is not None:
+    if actor is None and not actor_label and request is not None:
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
     event = AuditEvent.objects.create(
         actor=actor,
-        actor_label=str(actor) if actor is not None else "",
+        actor_label=str(actor) if actor is not None else actor_label,
         action=action,
         target_type=target._meta.model_name if target is not None else target_type,
         target_id=str(target.pk) if target is not None else str(target_id),

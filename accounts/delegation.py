@@ -16,12 +16,18 @@ line, the SSO ROLE_MAP: `actor=None`) hold every permission, as root does.
    its scope within P. A group or role is edited or deleted only while its
    scope lies within P, before and after the change.
 2. Rank: a user is edited, blocked, deleted, sent a reset, has MFA reset or
-   an identity unlinked only while their effective permissions lie within P.
+   an identity unlinked only while their *reach* lies within P: every
+   resource their allow rules name, counting what a deny rule hides for now
+   (lifting the deny would give it back). Changing a group's roles or a
+   role's rules, which changes every member at once, needs the same of each
+   member.
 3. Field rights: each change needs its own resource (status: users:block;
    names, email, groups: users:edit), whatever door it comes through.
 4. Root invariant: after every access write at least one active user still
    holds every resource of `MANAGE_ACCESS` (users, groups, roles), if one
-   did before (a new install has nobody until its first admin).
+   did before (a new install has nobody until its first admin). Nobody takes
+   permissions away from themselves either (an accident only another admin
+   could repair).
 
 Why 1 is enough for "nobody gains what the writer does not hold": adding or
 removing a group or role changes its members' permissions only inside its
@@ -98,6 +104,24 @@ def user_permissions(user_id) -> frozenset[str]:
     user, what unblocking would give back."""
     rows = Rule.objects.filter(role__groups__memberships__user_id=user_id)
     return permissions_of(rows.values_list("effect", "pattern"))
+
+
+def user_reach(user_id) -> frozenset[str]:
+    """Every resource a user's allow rules name, denied or not: what the
+    user holds, or would hold once a deny is lifted (rank looks at this)."""
+    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id, effect=Rule.Effect.ALLOW)
+    return scope_of(rows.values_list("effect", "pattern"))
+
+
+def _groups_reaching_beyond(held: frozenset[str]) -> list[int]:
+    """Groups whose allow rules name something outside `held`: a member of
+    one of them is above whoever holds `held` (a user's reach is the union
+    of their groups')."""
+    reach = defaultdict(set)
+    rows = GroupRoles.objects.filter(role__rules__effect=Rule.Effect.ALLOW)
+    for group_id, pattern in rows.values_list("group_id", "role__rules__pattern"):
+        reach[group_id] |= matching(pattern)
+    return [pk for pk, names in reach.items() if not names <= held]
 
 
 def role_scopes(role_ids=None) -> dict[int, frozenset[str]]:
@@ -190,16 +214,33 @@ class Writer:
             )
 
     def outranks(self, user: User) -> None:
-        """Rank: `user` holds nothing the actor does not."""
+        """Rank: `user` reaches nothing the actor does not hold."""
         if self.actor is None:
             return
-        beyond = user_permissions(user.pk) - self.permissions
+        beyond = user_reach(user.pk) - self.permissions
         if beyond:
             raise AccessRefused(
                 f"{user.email} holds permissions you do not ({names(beyond)}); "
                 "you cannot change this account.",
                 reason="rank",
                 resources=beyond,
+            )
+
+    def outranks_members(self, group_ids, what: str) -> None:
+        """Rank over everyone a group or role change reaches at once: one
+        query, whatever the number of members."""
+        if self.actor is None or not group_ids:
+            return
+        high = _groups_reaching_beyond(self.permissions)
+        above = (
+            Membership.objects.filter(group_id__in=group_ids, user__memberships__group_id__in=high)
+            .values_list("user__email", flat=True)
+            .first()
+        )
+        if above is not None:
+            raise AccessRefused(
+                f"You cannot {what}: it would change {above}, who holds permissions you do not.",
+                reason="rank",
             )
 
     def not_self(self, user: User, doing: str) -> None:
@@ -222,15 +263,18 @@ def access_write(
     """One access write: lock, fresh permissions, the caller's change, the
     invariant; all or nothing. A refusal is audited after the rollback, with
     the actor, the target and the resources it was about, and re-raised."""
+    actor_exists = actor is not None
     try:
         with transaction.atomic():
             _lock()
             if actor is None:
                 permissions = ALL
-            elif User.objects.filter(pk=actor.pk, status=User.Status.ACTIVE).exists():
-                permissions = user_permissions(actor.pk)
             else:
-                permissions = frozenset()  # blocked or deleted since the request began
+                status = User.objects.filter(pk=actor.pk).values_list("status", flat=True).first()
+                actor_exists = status is not None
+                # Blocked or deleted since the request began: nothing.
+                active = status == User.Status.ACTIVE
+                permissions = user_permissions(actor.pk) if active else frozenset()
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
             had_managers = managers_remain()
@@ -239,11 +283,19 @@ def access_write(
                 raise AccessRefused(
                     LOCKOUT, reason="last_manager", resources=(), action="access.lockout_refused"
                 )
+            if actor_exists and permissions:
+                lost = permissions - user_permissions(actor.pk)
+                if lost:
+                    raise AccountError(
+                        f"You cannot take permissions away from yourself ({names(lost)}); "
+                        "ask another administrator."
+                    )
     except AccessRefused as refused:
         audit(
             refused.action,
             request=request,
-            actor=actor,
+            actor=actor if actor_exists else None,
+            actor_label=str(actor) if actor is not None else "",
             target_type=target._meta.model_name if target is not None else "",
             target_id=getattr(target, "pk", "") or "",
             target_label=str(target) if target is not None else target_label,

@@ -1,13 +1,22 @@
 """The MFA policy: who must have a second factor, and what they may not remove.
 
-Members of the groups in IAM_MFA_REQUIRED_GROUPS must keep an authenticator:
-they are sent to set one up at once (accounts.middleware, on the request after
-any change of the access model, so a user added to such a group does not keep
-an old session without MFA), and they cannot turn MFA off; they can replace
-their authenticator app (`ReplaceTOTPView`) without ever being without one.
+IAM_MFA_REQUIRED_GROUPS names groups, but rights come from roles: an admin
+who may create groups could otherwise copy such a group's roles into a twin
+and move someone (themselves, too) into it, keeping every right and losing
+the second factor. So the policy follows permissions: a user must use MFA
+when they are in one of those groups *or hold any permission one of them
+gives*. With the default (`root`, which gives everything) that is every user
+with any admin right.
+
+Such users are sent to set a second factor up at once (accounts.middleware,
+on the request after any change of the access model, so nobody keeps an old
+session without it), and cannot turn MFA off; they can replace their
+authenticator app (`ReplaceTOTPView`) without ever being without one.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
@@ -25,9 +34,30 @@ from accounts.audit import audit
 FACTORS = (Authenticator.Type.TOTP,)
 
 
-def in_required_group(user) -> bool:
+def _required_permissions() -> frozenset[str]:
+    """Everything the MFA-required groups give (each group on its own)."""
+    from accounts.delegation import GroupRoles, permissions_of
+
+    rules = defaultdict(list)
+    rows = GroupRoles.objects.filter(group__name__in=settings.IAM_MFA_REQUIRED_GROUPS)
+    for group_id, effect, pattern in rows.values_list(
+        "group_id", "role__rules__effect", "role__rules__pattern"
+    ):
+        if pattern:
+            rules[group_id].append((effect, pattern))
+    return frozenset().union(*(permissions_of(r) for r in rules.values()))
+
+
+def mfa_required(user) -> bool:
+    """In an MFA-required group, or holding any permission one of them gives."""
+    from accounts.delegation import user_permissions
+
     groups = settings.IAM_MFA_REQUIRED_GROUPS
-    return bool(groups) and user.memberships.filter(group__name__in=groups).exists()
+    if not groups:
+        return False
+    if user.memberships.filter(group__name__in=groups).exists():
+        return True
+    return bool(user_permissions(user.pk) & _required_permissions())
 
 
 def has_factor(user) -> bool:
@@ -35,9 +65,9 @@ def has_factor(user) -> bool:
 
 
 def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
-    """Member of an MFA-required group, without a second factor, and not
-    vouched for by an SSO provider that did MFA (`amr`)."""
-    return not vouched_by_idp and in_required_group(user) and not has_factor(user)
+    """MFA required (`mfa_required`), no second factor, and not vouched for
+    by an SSO provider that did MFA (`amr`)."""
+    return not vouched_by_idp and mfa_required(user) and not has_factor(user)
 
 
 class MFAAdapter(DefaultMFAAdapter):
@@ -51,7 +81,7 @@ class MFAAdapter(DefaultMFAAdapter):
 
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
         """The last second factor of a member of an MFA-required group stays."""
-        if authenticator.type not in FACTORS or not in_required_group(authenticator.user):
+        if authenticator.type not in FACTORS or not mfa_required(authenticator.user):
             return True
         others = Authenticator.objects.filter(user_id=authenticator.user_id, type__in=FACTORS)
         return others.exclude(pk=authenticator.pk).exists()

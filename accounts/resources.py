@@ -12,7 +12,7 @@ rights that exist, and a pattern that matches none grants nothing.
 """
 
 import re
-from functools import cache
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
@@ -91,9 +91,10 @@ def pattern_matches(pattern: tuple[str, str, str], resource: tuple[str, str, str
     return all(p in (WILDCARD, r) for p, r in zip(pattern, resource, strict=True))
 
 
-@cache
+@lru_cache(maxsize=1024)
 def matching(pattern: str) -> frozenset[str]:
-    """The registered resources a pattern matches (empty when malformed)."""
+    """The registered resources a pattern matches (empty when malformed).
+    Bounded: patterns come from people typing, not only from the registry."""
     try:
         parts = split_resource(pattern)
     except ValueError:

@@ -21,8 +21,6 @@ from accounts.audit import audit
 from accounts.delegation import (
     access_write,
     group_scopes,
-    names,
-    permissions_of,
     role_scopes,
     scope_of,
 )
@@ -35,6 +33,7 @@ from accounts.selectors import user_get_by_email
 __all__ = ["AccessRefused", "AccountError"]  # the refusals callers catch come from here too
 
 ROOT_GROUP = "root"
+MAX_RULE_LINES = 200
 
 
 # --- helpers -----------------------------------------------------------------
@@ -102,16 +101,15 @@ def _delete_audited(obj, *, actor, request, details=None) -> None:
 # --- users -------------------------------------------------------------------
 
 
-def _keeps_own_permissions(writer, group_ids) -> None:
-    """Admins do not take permissions away from themselves by accident (the
-    old "cannot remove yourself from root", on permissions, not names)."""
-    rules = Rule.objects.filter(role__groups__in=group_ids).values_list("effect", "pattern")
-    lost = writer.permissions - permissions_of(rules)
-    if lost:
-        raise AccountError(
-            f"You cannot take permissions away from yourself ({names(lost)}); "
-            "ask another administrator."
-        )
+def _still_there(model, objs) -> None:
+    """Groups or roles picked on a page may have been deleted since: say so
+    (instead of a database error at commit)."""
+    wanted = {obj.pk for obj in objs}
+    found = set(model.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    gone = sorted(str(obj) for obj in objs if obj.pk not in found)
+    if gone:
+        kind = model._meta.verbose_name
+        raise AccountError(f"The {kind} {', '.join(gone)} no longer exists; reload the page.")
 
 
 def _groups_within(writer, groups, *, doing: str) -> None:
@@ -132,10 +130,13 @@ def user_create(
     actor: User | None = None,
     request=None,
     via: str = "screen",
+    invite: bool = False,
 ) -> User:
     """Create an account. No password means an unusable one (the person sets
-    it through a link, or logs in by SSO). An admin may put it only in groups
-    whose permissions they hold, and create it blocked only with users:block."""
+    it through a link, or logs in by SSO; `invite` mails that link, in the
+    same write, so an account is never left without the invitation asked
+    for). An admin may put it only in groups whose permissions they hold,
+    and create it blocked only with users:block."""
     user = User(
         email=_clean_email(email),
         first_name=_clean_name(first_name, "First name"),
@@ -153,6 +154,7 @@ def user_create(
             writer.require("backoffice:users:create", "create accounts")
             if not active:
                 writer.require("backoffice:users:block", "create a blocked account")
+            _still_there(Group, groups)
             _groups_within(writer, groups, doing="give")
             user.save()
             Membership.objects.bulk_create(
@@ -170,6 +172,10 @@ def user_create(
                     "password": "set" if password is not None else "none",
                 },
             )
+            if invite:
+                if not user.is_active:
+                    raise AccountError("A blocked account cannot be sent an invitation.")
+                _mail_password_link(user=user, invitation=True, actor=actor, request=request)
     except IntegrityError:
         # Lost a race with another creation of the same address.
         raise AccountError(f"A user with email {user.email} already exists.") from None
@@ -209,10 +215,9 @@ def user_update(
             writer.require("backoffice:users:edit", "change names or email")
         if adding or removing:
             writer.require("backoffice:users:edit", "change groups")
+            _still_there(Group, adding)
             _groups_within(writer, adding, doing="give")
             _groups_within(writer, [m.group for m in removing], doing="take away")
-            if actor is not None and actor.pk == user.pk:
-                _keeps_own_permissions(writer, list(wanted))
         if status != user.status:
             writer.require("backoffice:users:block", "block or unblock accounts")
             if status == User.Status.BLOCKED:
@@ -275,6 +280,7 @@ def _status_changed(user: User, *, actor, request) -> None:
 def user_delete(*, user: User, actor: User | None, request=None) -> None:
     """Delete the account; its audit events keep the email they were about."""
     with access_write(actor=actor, request=request, target=user) as writer:
+        _reload(user)  # deleted meanwhile by someone else: said once, not twice
         writer.require("backoffice:users:delete", "delete accounts")
         writer.outranks(user)
         writer.not_self(user, "delete")
@@ -300,23 +306,27 @@ def user_sessions_end(user: User, *, keep_session_key: str | None = None) -> int
 
 def user_send_password_link(*, user: User, invitation: bool, actor: User | None, request) -> None:
     """Mail a link to choose a password: a reset (valid 1 hour) or, for a new
-    account, an invitation (valid 72 hours). The mail is queued; the worker
-    makes the link when it sends (accounts.mail)."""
-    from accounts import mail
-
+    account, an invitation (valid 72 hours)."""
     with access_write(actor=actor, request=request, target=user) as writer:
         if invitation:
             writer.require("backoffice:users:create", "invite new accounts")
         else:
             writer.require("backoffice:users:reset-password", "send password resets")
         writer.outranks(user)
-    if not user.is_active:
-        raise AccountError(f"{user.email} is blocked: unblock the account first.")
+        if not user.is_active:
+            raise AccountError(f"{user.email} is blocked: unblock the account first.")
+        _mail_password_link(user=user, invitation=invitation, actor=actor, request=request)
+
+
+def _mail_password_link(*, user: User, invitation: bool, actor, request) -> None:
+    """The link's mail and its audit event, as part of the write. The mail is
+    queued; the worker makes the link when it sends (accounts.mail)."""
+    from accounts import mail
+
+    kind = "invitation" if invitation else "password_reset"
+    mail.queue_password_link(request=request, user=user, kind=kind)
     action = "user.invited" if invitation else "password.reset.requested"
-    with transaction.atomic():
-        kind = "invitation" if invitation else "password_reset"
-        mail.queue_password_link(request=request, user=user, kind=kind)
-        audit(action, request=request, actor=actor, target=user, details={"by": "admin"})
+    audit(action, request=request, actor=actor, target=user, details={"by": "admin"})
 
 
 def password_reset_completed(*, request, user: User) -> None:
@@ -372,12 +382,12 @@ def configured_group_names() -> dict[str, str]:
     """Groups the configuration names, each with where: root, the SSO default
     group, the MFA-required groups and the SSO role maps' targets. Renaming
     or deleting one would silently change what the configuration means."""
-    names = {name: "is named in an SSO ROLE_MAP" for s in _CONFIGURED_NAME_SOURCES for name in s()}
-    names.update(
+    found = {name: "is named in an SSO ROLE_MAP" for s in _CONFIGURED_NAME_SOURCES for name in s()}
+    found.update(
         dict.fromkeys(settings.IAM_MFA_REQUIRED_GROUPS, "is named in IAM_MFA_REQUIRED_GROUPS")
     )
-    names.update({ROOT_GROUP: "is built in", settings.IAM_SSO_DEFAULT_GROUP: "is built in"})
-    return names
+    found.update({ROOT_GROUP: "is built in", settings.IAM_SSO_DEFAULT_GROUP: "is built in"})
+    return found
 
 
 def _clean_label(value: str, label: str, max_length: int = 100) -> str:
@@ -397,13 +407,19 @@ def _roles_scope(roles) -> frozenset[str]:
 def group_create(*, name, description="", roles=(), actor, request=None) -> Group:
     name = _clean_label(name, "Name")
     roles = list(roles)
-    if Group.objects.filter(name__iexact=name).exists():
-        raise AccountError(f"A group named {name} already exists.")
     with access_write(actor=actor, request=request, target_label=name) as writer:
         writer.require("backoffice:groups:create", "create groups")
+        # Under the lock: two admins naming a group alike cannot both pass.
+        if Group.objects.filter(name__iexact=name).exists():
+            raise AccountError(f"A group named {name} already exists.")
+        _still_there(Role, roles)
         for role in roles:
             writer.within(_roles_scope([role]), f"give role {role.name}")
-        group = Group.objects.create(name=name, description=(description or "").strip())
+        try:
+            with transaction.atomic():
+                group = Group.objects.create(name=name, description=(description or "").strip())
+        except IntegrityError:
+            raise AccountError(f"A group named {name} already exists.") from None
         group.roles.set(roles)
         audit(
             "group.created",
@@ -431,8 +447,12 @@ def group_update(*, group: Group, name, description, roles, actor, request=None)
         writer.require("backoffice:groups:edit", "edit groups")
         current = list(group.roles.all())
         writer.within(_roles_scope(current), f"change group {group.name}")
-        for role in sorted(set(roles) ^ set(current), key=lambda r: r.name):
+        changed = sorted(set(roles) ^ set(current), key=lambda r: r.name)
+        _still_there(Role, changed)
+        for role in changed:
             writer.within(_roles_scope([role]), f"give or take away role {role.name}")
+        if changed:
+            writer.outranks_members([group.pk], f"change the roles of group {group.name}")
         before = {
             "name": group.name,
             "description": group.description,
@@ -457,6 +477,7 @@ def group_delete(*, group: Group, actor, request=None) -> None:
     if configured:
         raise AccountError(f"Group {group.name} {configured} and cannot be deleted.")
     with access_write(actor=actor, request=request, target=group) as writer:
+        _reload(group)
         writer.require("backoffice:groups:delete", "delete groups")
         writer.within(
             group_scopes([group.pk]).get(group.pk, frozenset()), f"delete group {group.name}"
@@ -477,8 +498,11 @@ def parse_rules(text: str) -> list[tuple[str, str]]:
     `#` comments are skipped; every bad line is named in one error. A pattern
     must match at least one resource that exists (a typo would grant nothing
     and look as if it did)."""
+    lines = (text or "").splitlines()
+    if len(lines) > MAX_RULE_LINES:
+        raise AccountError(f"A role holds at most {MAX_RULE_LINES} lines of rules.")
     rules, errors = [], []
-    for number, raw in enumerate((text or "").splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -514,12 +538,16 @@ def _rules_of(role: Role) -> list[tuple[str, str]]:
 def role_create(*, name, description="", rules=(), actor, request=None) -> Role:
     name = _clean_label(name, "Name")
     rules = list(rules)
-    if Role.objects.filter(name__iexact=name).exists():
-        raise AccountError(f"A role named {name} already exists.")
     with access_write(actor=actor, request=request, target_label=name) as writer:
         writer.require("backoffice:roles:create", "create roles")
+        if Role.objects.filter(name__iexact=name).exists():
+            raise AccountError(f"A role named {name} already exists.")
         writer.within(scope_of(rules), f"write the rules of role {name}")
-        role = Role.objects.create(name=name, description=(description or "").strip())
+        try:
+            with transaction.atomic():
+                role = Role.objects.create(name=name, description=(description or "").strip())
+        except IntegrityError:
+            raise AccountError(f"A role named {name} already exists.") from None
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
         audit(
             "role.created",
@@ -545,6 +573,9 @@ def role_update(*, role: Role, name, description, rules, actor, request=None) ->
         current = _rules_of(role)
         writer.within(scope_of(current), f"change role {role.name}")
         writer.within(scope_of(rules), f"write these rules in role {role.name}")
+        if set(rules) != set(current):
+            holders = list(role.groups.values_list("pk", flat=True))
+            writer.outranks_members(holders, f"change the rules of role {role.name}")
         before = {
             "name": role.name,
             "description": role.description,
@@ -568,6 +599,7 @@ def role_update(*, role: Role, name, description, rules, actor, request=None) ->
 
 def role_delete(*, role: Role, actor, request=None) -> None:
     with access_write(actor=actor, request=request, target=role) as writer:
+        _reload(role)
         writer.require("backoffice:roles:delete", "delete roles")
         writer.within(scope_of(_rules_of(role)), f"delete role {role.name}")
         groups = sorted(role.groups.values_list("name", flat=True))

@@ -239,6 +239,7 @@ class RoleForm(_ReadOnlyWhenAsked):
     description = forms.CharField(max_length=255, required=False)
     rules = forms.CharField(
         required=False,
+        max_length=20_000,  # a role's rules, not a place to upload megabytes
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         help_text=(
             "One rule per line: allow or deny, then area:screen:action. Each part is a "

@@ -80,7 +80,7 @@ def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
         )
     if not user.is_active:
         raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
-    with transaction.atomic():
+    with access_write(actor=None, request=request):
         identity.last_login_at = timezone.now()
         identity.save(update_fields=["last_login_at"])
         # The fresh token's roles apply before the interrupted action runs.
@@ -159,14 +159,25 @@ def _provision(*, request, provider, profile) -> User:
             request=request,
             via=f"sso:{provider.id}",
         )
-    except AccountError:
-        # Created concurrently by the other request: let the retry find it.
-        raise IntegrityError("account created concurrently") from None
+    except AccountError as exc:
+        if user_get_by_email(profile.email) is not None:
+            # Created concurrently by the other request: let the retry find it.
+            raise IntegrityError("account created concurrently") from None
+        # An address or name our rules refuse (accounts.inputs): say which.
+        raise provider.fail(
+            f"the account could not be created: {exc}", "provision_refused"
+        ) from None
 
 
 def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
     """Bring the groups that came from this provider's role mapping in line
-    with the roles asserted now. Memberships given by hand are never touched."""
+    with the roles asserted now. Memberships given by hand are never touched.
+
+    Runs inside an access write (the caller's). A sync that would leave
+    nobody able to manage access (the provider dropped the last manager's
+    role, or mapped them into a group that denies part of it) is held back
+    whole: the login goes on with the groups as they were, and the operator
+    finds `sso.groups.sync_held` in the audit trail."""
     wanted_names = {g for role in provider.roles(claims) for g in provider.role_map.get(role, [])}
     wanted = {g.pk: g for g in Group.objects.filter(name__in=wanted_names)}
     source = f"sso:{provider.id}"
@@ -175,28 +186,32 @@ def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
     removed = [m for pk, m in current.items() if m.source == source and pk not in wanted]
     if not added and not removed:
         return
-    Membership.objects.bulk_create([Membership(user=user, group=g, source=source) for g in added])
-    kept = []
-    if removed:
-        savepoint = transaction.savepoint()
-        Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
-        if managers_remain():
-            transaction.savepoint_commit(savepoint)
-        else:
-            # The provider took away the last way anyone could manage access
-            # here: keep those memberships (an operator or admin decides).
-            transaction.savepoint_rollback(savepoint)
-            kept, removed = removed, []
-    from accounts.access import invalidate_now_and_on_commit
-
-    invalidate_now_and_on_commit()
     details = {
         "provider": provider.id,
         "added": sorted(g.name for g in added),
         "removed": sorted(m.group.name for m in removed),
     }
-    if kept:
-        details["kept_last_manager"] = sorted(m.group.name for m in kept)
+    had_managers = managers_remain()
+    savepoint = transaction.savepoint()
+    Membership.objects.bulk_create([Membership(user=user, group=g, source=source) for g in added])
+    Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
+    if had_managers and not managers_remain():
+        transaction.savepoint_rollback(savepoint)
+        logger.warning("sso %s: group sync held back, it would lock access out", provider.id)
+        details["reason"] = "last_manager"
+        audit(
+            "sso.groups.sync_held",
+            request=request,
+            actor=user,
+            target=user,
+            success=False,
+            details=details,
+        )
+        return
+    transaction.savepoint_commit(savepoint)
+    from accounts.access import invalidate_now_and_on_commit
+
+    invalidate_now_and_on_commit()
     audit("sso.groups.synced", request=request, actor=user, target=user, details=details)
 
 

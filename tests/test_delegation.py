@@ -230,13 +230,13 @@ class TestRootInvariant:
         jail = GroupFactory(name="jail", roles=[jail_role])
         login(client, root_admin.email, PASSWORD)
         groups = [root_group().pk, jail.pk]
-        # One root member jailed: the other still manages access.
-        assert (
-            client.post(f"/users/{second.pk}/", user_form(second, groups=groups)).status_code == 302
-        )
-        # Jailing oneself too would leave nobody; so would jailing root itself.
+        # Jailing oneself: never (even while another root member manages).
         response = client.post(f"/users/{root_admin.pk}/", user_form(root_admin, groups=groups))
         assert "You cannot take permissions away from yourself" in response.content.decode()
+        # One other root member jailed: root_admin still manages access.
+        response = client.post(f"/users/{second.pk}/", user_form(second, groups=groups))
+        assert response.status_code == 302
+        # Jailing root itself would leave nobody.
         administrator = Role.objects.get(name="administrator")
         response = client.post(
             f"/groups/{root_group().pk}/",

@@ -928,6 +928,7 @@ class TestReauthentication:
     def test_the_fresh_tokens_roles_apply_before_the_action(self, client, fake, settings):
         configure(settings, fake, role_map='{"admin": ["root"]}')
         self._sso_admin(client, fake, claims={**ADA, "roles": ["admin"]})
+        UserFactory(groups=["root"])  # Ada is not the last who can manage access
         target = UserFactory(email="target@shop.example")
         self._asked(client, target)
         url = self._to_provider(client, target)

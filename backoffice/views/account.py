@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.audit import audit
-from accounts.mfa import in_required_group
+from accounts.mfa import mfa_required
 from accounts.services import user_sessions_end
 
 
@@ -22,7 +22,7 @@ def account(request):
             "totp": Authenticator.Type.TOTP in types,
             "recovery_codes": Authenticator.Type.RECOVERY_CODES in types,
             "identities": request.user.identities.all(),
-            "mfa_required": in_required_group(request.user),
+            "mfa_required": mfa_required(request.user),
         },
     )
 

@@ -25,9 +25,13 @@ def save_form(
         try:
             saved = save(**form.cleaned_data, actor=request.user, request=request)
         except services.AccountError as exc:
-            form.add_error(None, str(exc))
             if subject is not None:
-                subject.refresh_from_db()  # the page shows the stored name
+                try:
+                    subject.refresh_from_db()  # the page shows the stored name
+                except type(subject).DoesNotExist:
+                    messages.error(request, str(exc))  # deleted meanwhile
+                    return redirect(back)
+            form.add_error(None, str(exc))
         else:
             messages.success(request, f"{kind} {saved.name} {done}.")
             return redirect(back)

@@ -57,6 +57,7 @@ def user_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         invite = data["password_mode"] == "invite"
+        active = data["status"] == "active"
         try:
             user = services.user_create(
                 email=data["email"],
@@ -64,17 +65,15 @@ def user_create(request):
                 last_name=data["last_name"],
                 password=None if invite else data["password1"],
                 groups=list(data["groups"]),
-                active=data["status"] == "active",
+                active=active,
                 actor=request.user,
                 request=request,
+                invite=invite and active,
             )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
         else:
             if invite and user.is_active:
-                services.user_send_password_link(
-                    user=user, invitation=True, actor=request.user, request=request
-                )
                 messages.success(
                     request, f"User {user.email} added; a set-password email is on its way."
                 )
