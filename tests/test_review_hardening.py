@@ -6,8 +6,12 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import User
+from tests import test_sso
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+
+# The in-process OpenID provider of tests/test_sso.py, as fixtures here.
+idp, fake = test_sso.idp, test_sso.fake
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +130,20 @@ class TestLookAlikes:
         response = client.post("/users/add/", data)
         assert response.status_code == 200 and message in response.content.decode()
         assert not User.objects.filter(first_name="Ada").exists()
+
+
+class TestLookAlikesOverSSO:
+    def test_a_kelvin_sign_address_never_matches_kate(self, client, fake, settings):
+        from tests.test_sso import ADA, configure, last_failure_reason, sso_login
+
+        UserFactory(email="kate@shop.example")
+        configure(settings, fake)
+        kelvin = {**ADA, "sub": "k-1", "email": "\u212aate@shop.example", "email_verified": True}
+        sso_login(client, fake, kelvin)
+        assert client.get("/").status_code == 302
+        assert last_failure_reason() == "no_account"
+        configure(settings, fake, strategy="auto-provision")
+        sso_login(client, fake, kelvin)
+        assert client.get("/").status_code == 302
+        assert last_failure_reason() == "provision_refused"
+        assert list(User.objects.values_list("email", flat=True)) == ["kate@shop.example"]

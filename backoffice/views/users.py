@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.access import can
-from accounts.delegation import held_by, locked_groups, names, user_permissions
+from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
 from accounts.selectors import user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
@@ -95,7 +95,7 @@ def user_edit(request, pk: int):
     }
     held = held_by(request.user)
     # Rank: an account holding what this admin does not is shown, not changed.
-    above = user_permissions(user.pk) - held
+    above = user_reach(user.pk) - held
     form = UserEditForm(
         request.POST or None,
         initial=initial,
