@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+PORT   ?= 8000
 
 .PHONY: run test lint install clean
 
@@ -14,11 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: migrate, ensure a demo admin, serve http://127.0.0.1:8000 (SQLite, DEBUG on)
+## make run: migrate, ensure a demo admin, serve http://127.0.0.1:$(PORT) (SQLite, DEBUG on)
+## with the mail worker beside it (mail is only ever sent by the worker); Ctrl-C stops both
 run: $(STAMP)
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=true $(PY) manage.py demoadmin
-	DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
+	DJANGO_DEBUG=true $(PY) manage.py db_worker --queue-name mail --interval 1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; trap 'exit 0' INT TERM; \
+	DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## make lint: ruff and the migrations check
 lint: $(STAMP)

@@ -1,7 +1,7 @@
 """The one place where django-allauth's behaviour is tuned for the Back Office.
 
 Signup is closed; blocked accounts look exactly like wrong passwords; every
-login, failure, logout and reset request is audited.
+login, failure, logout and reset request is audited; every mail is queued.
 """
 
 from __future__ import annotations
@@ -127,24 +127,16 @@ class AccountAdapter(DefaultAccountAdapter):
             UserSession.objects.filter(session_key=request.session.session_key).delete()
         super().logout(request)
 
-    def send_password_reset_mail(self, user, email, context) -> None:
-        from sso.services import is_sso_only
+    def send_mail(self, template_prefix, email, context) -> None:
+        # Every mail allauth sends (notifications: password changed or reset,
+        # MFA changes) is queued, never sent in the request (accounts.mail).
+        from allauth.core import context as allauth_context
 
-        request = context.get("request")
-        if is_sso_only(user):
-            # Someone switched off at the identity provider must not come
-            # back through a local password. The page answers as for anyone.
-            audit(
-                "password.reset.refused",
-                request=request,
-                actor=None,
-                target=user,
-                success=False,
-                details={"reason": "sso_only"},
-            )
-            return
-        audit("password.reset.requested", request=request, actor=None, target=user)
-        super().send_password_reset_mail(user, email, context)
+        from accounts import mail
+
+        mail.queue_template_mail(
+            request=allauth_context.request, template=template_prefix, to=email, context=context
+        )
 
     def get_reauthentication_methods(self, user) -> list[dict]:
         # A session that came in through SSO re-authenticates at its provider.

@@ -21,6 +21,7 @@ KNOWN_ACTIONS = [
     "logout",
     "mfa.replaced",
     "password.reset.completed",
+    "password.reset.refused",
     "password.reset.requested",
     "role.created",
     "role.deleted",
@@ -43,9 +44,9 @@ KNOWN_ACTIONS = [
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
-def _request_facts(request) -> dict:
+def _request_facts(request, ip=None, user_agent="") -> dict:
     if request is None:
-        return {"ip": None, "user_agent": ""}
+        return {"ip": ip or None, "user_agent": user_agent[:USER_AGENT_MAX]}
     return {
         "ip": request.META.get("REMOTE_ADDR") or None,
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
@@ -64,11 +65,15 @@ def audit(
     target_id: str = "",
     success: bool = True,
     details: dict | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
 ) -> AuditEvent:
     """Record one event. `actor` defaults to the request's user (an actor
     deleted meanwhile is given as `actor_label` alone); `target`
     is any model instance (its str() is kept as the readable label); for a
-    target that no longer exists give its type, id and label instead."""
+    target that no longer exists give its type, id and label instead. Work
+    done later for a request (the mail worker) gives that request's `ip` and
+    `user_agent` instead of the request."""
     if actor is None and not actor_label and request is not None:
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
@@ -81,7 +86,7 @@ def audit(
         target_label=(str(target) if target is not None else target_label)[:254],
         outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.FAILURE,
         details=details or {},
-        **_request_facts(request),
+        **_request_facts(request, ip, user_agent),
     )
     logger.info(
         "%s outcome=%s actor=%s target=%s ip=%s",

@@ -319,21 +319,12 @@ def user_send_password_link(*, user: User, invitation: bool, actor: User | None,
 
 
 def _mail_password_link(*, user: User, invitation: bool, actor, request) -> None:
-    """The link's mail and its audit event, as part of the write."""
-    from allauth.account.adapter import get_adapter
-    from allauth.account.utils import user_pk_to_url_str
-    from django.urls import reverse
+    """The link's mail and its audit event, as part of the write. The mail is
+    queued; the worker makes the link when it sends (accounts.mail)."""
+    from accounts import mail
 
-    from accounts.tokens import InvitationTokens, PasswordResetTokens
-
-    tokens = InvitationTokens() if invitation else PasswordResetTokens()
-    path = reverse(
-        "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": tokens.make_token(user)},
-    )
-    context = {"user": user, "password_reset_url": request.build_absolute_uri(path)}
-    template = "account/email/invitation" if invitation else "account/email/password_reset_key"
-    get_adapter(request).send_mail(template, user.email, context)
+    kind = "invitation" if invitation else "password_reset"
+    mail.queue_password_link(request=request, user=user, kind=kind)
     action = "user.invited" if invitation else "password.reset.requested"
     audit(action, request=request, actor=actor, target=user, details={"by": "admin"})
 

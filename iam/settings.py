@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "backoffice",
     "sso",
@@ -118,6 +120,25 @@ CACHE_IS_SHARED = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "Dum
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Back Office <no-reply@localhost>")
+# A hanging SMTP server must not hold the mail worker for ever: the attempt
+# fails after this many seconds and is retried later (accounts.mail).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- Mail queue ---------------------------------------------------------------
+
+# Every mail is a task in the database (django-tasks-db), sent by the worker
+# `manage.py db_worker --queue-name mail`, never inside a request
+# (accounts.mail says why).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["mail"],
+    }
+}
+# A failed send is retried after 1, 2, 4, 8, 16 minutes (doubling from the
+# first delay); the sixth failure gives up (FAILED, listed by `mailqueue`).
+IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=6)
+IAM_MAIL_RETRY_SECONDS = env.int("IAM_MAIL_RETRY_SECONDS", default=60)
 
 # --- Accounts and passwords ------------------------------------------------
 
@@ -157,6 +178,7 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # allauth's own forms, with our email key instead of str.lower() (accounts.forms).
 ACCOUNT_FORMS = {
     "login": "accounts.forms.LoginForm",
+    # "Forgot password?" queues the request; the mail worker looks the address up.
     "reset_password": "accounts.forms.ResetPasswordForm",
 }
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

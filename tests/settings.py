@@ -17,3 +17,14 @@ WHITENOISE_AUTOREFRESH = True
 # The MFA policy (default: group root) is switched on by the tests about it;
 # the others log root in with a password only.
 IAM_MFA_REQUIRED_GROUPS = []
+
+# Mail: most tests read `mail.outbox` right after the request, so here the
+# queue runs each task at once, in the process that queues it (django-tasks'
+# immediate backend). The tests of the queue itself (tests/test_mail_queue.py)
+# switch back to the database backend and run the real `db_worker`.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["mail"],
+    }
+}

@@ -11,6 +11,8 @@ from pathlib import Path
 import compose
 import pytest
 
+from accounts.mail import QUEUE
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
 REALM = ROOT / "deploy/keycloak/backoffice-realm.json"
@@ -54,13 +56,28 @@ def test_the_validator_does_refuse_a_bad_file(tmp_path):
 
 def test_stack_has_the_production_topology(stack):
     services = stack["services"]
-    assert {"app", "postgres", "redis", "nginx", "keycloak"} <= set(services)
+    assert {"app", "worker", "postgres", "redis", "nginx", "keycloak"} <= set(services)
     app = services["app"]
     assert app["deploy"]["replicas"] >= 2  # several app servers behind nginx
     assert app["environment"]["DATABASE_URL"].startswith("postgres://")
     assert app["environment"]["CACHE_URL"].startswith("redis://")
     assert "readyz" in " ".join(app["healthcheck"]["test"])
     assert "gunicorn.conf.py" in (ROOT / "Dockerfile").read_text()
+
+
+def test_a_mail_worker_runs_beside_the_app(stack):
+    """Mail is never sent in a request: the worker of the queue sends it."""
+    worker = stack["services"]["worker"]
+    app = stack["services"]["app"]
+    assert worker["image"] == app["image"]
+    assert worker["command"][:3] == ["python", "manage.py", "db_worker"]
+    assert worker["command"][worker["command"].index("--queue-name") + 1] == QUEUE
+    assert worker["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]
+    assert worker["environment"].get("EMAIL_URL") == app["environment"].get("EMAIL_URL")
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["healthcheck"]["disable"]
+    run = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert f"manage.py db_worker --queue-name {QUEUE}" in run  # `make run` starts it too
 
 
 def test_app_trusts_forwarded_headers_from_nginx_only(stack):

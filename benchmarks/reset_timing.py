@@ -1,0 +1,117 @@
+""" "Forgot password?" request time: an address with an account vs one without.
+
+    .venv/bin/python benchmarks/reset_timing.py --pairs 300
+
+Times POST /password/reset/ in-process (Django's test client, production
+settings, DEBUG off, a fresh client each time) in alternating pairs: known
+then unknown, unknown then known, … so drift of the machine hits both alike.
+Two modes:
+- `queued` (production): the request only queues one task; the mail worker
+  does the rest later.
+- `inline` (the old way, for comparison): the same task runs inside the
+  request (django-tasks' immediate backend): look-up, audit, render, send.
+Mail goes to memory (Django's locmem backend, as in tests), so "send" is
+Django building and copying the message, as with the console backend,
+without SMTP. The rate
+limits stay on; their counters are cleared between requests, outside the
+timed part. SQLite in a temporary directory unless DATABASE_URL is set.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/reset.sqlite3")
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="iam.settings",
+    DJANGO_DEBUG="false",
+    DJANGO_ALLOWED_HOSTS="testserver",
+    DJANGO_SECURE_SSL_REDIRECT="false",
+    DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+    DJANGO_LOG_LEVEL="WARNING",
+)
+
+warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
+
+KNOWN, UNKNOWN = "ada@bench.example", "nobody@bench.example"
+MODES = {
+    "queued": "django_tasks_db.DatabaseBackend",
+    "inline": "django_tasks.backends.immediate.ImmediateBackend",
+}
+
+
+def one_request(email: str) -> float:
+    from django.core.cache import cache
+    from django.test import Client
+
+    cache.clear()  # the rate limits' counters: outside the timed part
+    client = Client()
+    start = time.perf_counter()
+    response = client.post("/password/reset/", {"email": email})
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 302, response.status_code
+    return elapsed * 1000
+
+
+def measure(pairs: int) -> dict[str, list[float]]:
+    times = {KNOWN: [], UNKNOWN: []}
+    for _ in range(10):  # warm-up: imports, templates, connections
+        one_request(KNOWN), one_request(UNKNOWN)
+    for i in range(pairs):
+        order = (KNOWN, UNKNOWN) if i % 2 == 0 else (UNKNOWN, KNOWN)
+        for email in order:
+            times[email].append(one_request(email))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=300)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.core import mail
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import override_settings, setup_test_environment
+
+    from accounts.models import User
+
+    setup_test_environment()  # the test client's hooks, and mail to memory
+    call_command("migrate", verbosity=0)
+    User.objects.filter(email=KNOWN).delete()
+    User.objects.create_user(email=KNOWN, password=None, first_name="Ada", last_name="B")
+    print(f"database: {connection.vendor}, {args.pairs} alternating pairs per mode\n")
+    print("| mode | address | median ms | p90 ms |")
+    print("| --- | --- | ---: | ---: |")
+    for mode, backend in MODES.items():
+        tasks = {"default": {"BACKEND": backend, "QUEUES": ["mail"]}}
+        with override_settings(TASKS=tasks):
+            mail.outbox = []
+            times = measure(args.pairs)
+            sent = len(mail.outbox)
+        for email in (KNOWN, UNKNOWN):
+            values = sorted(times[email])
+            p90 = values[int(len(values) * 0.9)]
+            label = "known" if email == KNOWN else "unknown"
+            print(f"| {mode} | {label} | {statistics.median(values):.2f} | {p90:.2f} |")
+        diffs = [k - u for k, u in zip(times[KNOWN], times[UNKNOWN], strict=True)]
+        quartiles = statistics.quantiles(diffs, n=4)
+        print(
+            f"| {mode} | known − unknown, paired | {statistics.median(diffs):+.2f} "
+            f"(IQR {quartiles[0]:+.2f} … {quartiles[2]:+.2f}) | |"
+        )
+        print(f"| {mode} | mails sent inside the requests | {sent} | |")
+
+
+if __name__ == "__main__":
+    main()
