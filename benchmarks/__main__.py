@@ -9,6 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from benchmarks.results import context
+
 # name → module of this package; each has a docstring (its first line is the
 # summary shown by --help), add_arguments(parser) and run(args) -> Result.
 BENCHMARKS = {
@@ -23,6 +25,7 @@ BENCHMARKS = {
     "memory": "memory",
     "faults": "faults",
     "profile": "profile",
+    "report": "report",
 }
 
 
@@ -56,10 +59,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    started = context(argv)
     result = module(args.benchmark).run(args)
     print(result.markdown())
     if args.json:
-        result.write_json(args.json, argv)
+        result.write_json(args.json, started)
         print(f"\nwritten: {args.json}", file=sys.stderr)
     return 1 if result.failed else 0
 

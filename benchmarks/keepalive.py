@@ -19,7 +19,7 @@ For each server (plain HTTP, as behind nginx; --keepalive sets gunicorn's
 
 from __future__ import annotations
 
-import socket
+import http.client
 import statistics
 import threading
 import time
@@ -29,7 +29,6 @@ from benchmarks import stack
 from benchmarks.results import Result, Table
 from benchmarks.servers import KINDS, Server
 
-REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n\r\n"
 RECOMMENDED = {"gunicorn": 75.0, "granian": 60.0}
 PROXY_IDLE = 50.0
 
@@ -54,25 +53,23 @@ def add_arguments(parser) -> None:
     stack.add_arguments(parser)
 
 
-def exchange(sock: socket.socket) -> str:
+def connect(port: int) -> http.client.HTTPConnection:
+    """A connection that never reopens by itself: a closed one must show."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.connect()
+    conn.auto_open = 0
+    return conn
+
+
+def exchange(conn: http.client.HTTPConnection) -> str:
     """Send one request, read one answer: its status, or what went wrong."""
     try:
-        sock.sendall(REQUEST)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return "end of stream, no answer"
-            data += chunk
-        head, body = data.split(b"\r\n\r\n", 1)
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.lower().split(b"\r\n")
-            if line.startswith(b"content-length:")
-        )
-        while len(body) < length:
-            body += sock.recv(65536)
-        return head.split(b" ", 2)[1].decode()
+        conn.request("GET", "/healthz", headers={"X-Forwarded-Proto": "https"})
+        response = conn.getresponse()
+        response.read()
+        return str(response.status)
+    except http.client.RemoteDisconnected:
+        return "end of stream, no answer"
     except ConnectionResetError:
         return "connection reset"
     except BrokenPipeError:
@@ -81,27 +78,31 @@ def exchange(sock: socket.socket) -> str:
 
 def idle_close(port: int, limit: float) -> float | None:
     """Seconds an idle kept-alive connection lives before the server closes it."""
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        exchange(sock)
-        start = time.monotonic()
-        sock.settimeout(limit)
-        try:
-            sock.recv(1)
-        except TimeoutError:
-            return None
-        except ConnectionResetError:
-            pass
-        return time.monotonic() - start
+    conn = connect(port)
+    exchange(conn)
+    start = time.monotonic()
+    conn.sock.settimeout(limit)
+    try:
+        conn.sock.recv(1)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    finally:
+        conn.close()
+    return time.monotonic() - start
 
 
 def reuse(port: int, idle: float) -> str:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.settimeout(30)
-        first = exchange(sock)
+    conn = connect(port)
+    try:
+        first = exchange(conn)
         if first != "200":
             return f"first request: {first}"
         time.sleep(idle)
-        return exchange(sock)
+        return exchange(conn)
+    finally:
+        conn.close()
 
 
 def probe_server(kind: str, env: dict, keepalive: float, args) -> dict:

@@ -47,20 +47,33 @@ class Result:
         parts = [table.markdown() for table in self.tables] + self.notes
         return "\n\n".join(parts)
 
-    def write_json(self, path: Path, argv: list[str]) -> None:
+    def write_json(self, path: Path, context: dict) -> None:
         document = {
             "benchmark": self.name,
-            "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["python -m benchmarks", *argv]),
-            "commit": git("rev-parse", "--short", "HEAD"),
-            "tree_clean": git("status", "--porcelain", "--untracked-files=no") == "",
-            "machine": machine(),
+            **context,
+            "finished": now(),
             "figures": self.figures,
             "tables": [table.__dict__ for table in self.tables],
             "notes": self.notes,
             "failed": self.failed,
         }
         path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def context(argv: list[str]) -> dict:
+    """Where and on what a run starts: taken before it runs, so a commit
+    made meanwhile is not credited with it."""
+    return {
+        "when": now(),
+        "command": " ".join(["python -m benchmarks", *argv]),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "tree_clean": git("status", "--porcelain", "--untracked-files=no") == "",
+        "machine": machine(),
+    }
 
 
 def git(*args: str) -> str:
