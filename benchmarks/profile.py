@@ -47,10 +47,17 @@ def category(path: str) -> str:
     return next(label for label, markers in CATEGORIES if any(m in path for m in markers))
 
 
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise SystemExit("profile needs py-spy: pip install py-spy")
+    return found
+
+
 def sample(pid: int, seconds: float, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [
-            shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+            py_spy(),
             "record", "--pid", str(pid), "--rate", "1000", "--duration", str(int(seconds)),
             "--format", "raw", "--output", str(out), "--nonblocking",
             "--gil",  # only threads running Python: not those waiting on a socket
@@ -106,6 +113,7 @@ def profile_phase(worker: int, action, seconds: float, raw: Path) -> tuple:
 
 
 def run(args) -> Result:
+    py_spy()
     env = stack.server_env(stack.backend(args, "profile"))
     stack.prepare(env)
     results = {}

@@ -31,7 +31,10 @@ def section(path: Path) -> str:
         f"{'' if run['tree_clean'] else ' (with uncommitted changes)'}, "
         f"{machine['cores']} × {machine['cpu']}, load {machine['load_average_1_5_15'][0]}"
     )
-    tables = [Table(t["title"], t["columns"], t["rows"]).markdown() for t in run["tables"]]
+    # Untitled tables restate the command's settings: the command line says them.
+    tables = [
+        Table(t["title"], t["columns"], t["rows"]).markdown() for t in run["tables"] if t["title"]
+    ]
     return "\n\n".join([head, *tables, *run["notes"]])
 
 
