@@ -13,6 +13,7 @@ throttle is opened wide, since thousands of logins come from few addresses.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,6 @@ def server_env(urls: dict[str, str], **overrides: str) -> dict[str, str]:
     """The environment of a production server on loopback: DEBUG off, a
     trusted proxy at 127.0.0.1 (clients send X-Forwarded-For/-Proto as
     nginx does), no MFA requirement, wide login throttles."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "GRANIAN_"))}
     env.pop("CACHE_URL", None)
     env.update(
