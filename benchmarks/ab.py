@@ -1,151 +1,180 @@
-"""Compare the server CPU of two versions of the code in the same minutes.
+"""Paired A/B: server CPU per request of two trees and/or two servers, in the same minutes.
 
-This VM's speed drifts by up to ±40 % from one minute to the next, and
-Argon2id (memory-bound) drifts differently from Python code, so two runs of
-throughput.py one after the other cannot show a change of 10 %. Here both
-versions run at once, each under gunicorn in production settings with its
-own database and Redis db, and the clients alternate between them in short
-blocks (the order flips every block): each block gives a pair measured under
-the same conditions, and the table reports the per-pair ratio.
+A is BASE (a commit, a branch, or a path; "." is this tree) served by the
+first of --servers; B is this tree served by the second. Both run at once,
+one worker each with 4 threads, each with its own database and Redis db,
+and the clients alternate between them in short blocks, the order flipped
+every block (benchmarks/paired.py). CPU is each server's whole process tree.
 
-    .venv/bin/python benchmarks/ab.py fe3a560            # that commit vs this tree
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam_ab \\
-    CACHE_URL=redis://127.0.0.1:6379/12 .venv/bin/python benchmarks/ab.py fe3a560
+Pages: login (a full password login by a new browser: GET /login/, POST,
+GET /), dashboard (warm, logged in as an admin), users (the users list,
+first page of 120 users), healthz (the server and Django's handler alone),
+hello (a 2-byte WSGI app under the same server settings: the server's own
+floor). /healthz with the same code on both sides shows the method's noise.
 
-With Redis the "before" side uses the next Redis db number.
+    python -m benchmarks ab ee5f1c5                       # that commit vs this tree
+    python -m benchmarks ab . --servers gunicorn granian  # two servers, this tree
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import subprocess
-import sys
 import tempfile
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import stack
+from benchmarks.browser import Browser, full_login
+from benchmarks.paired import Phase, Side, alternate, compare
+from benchmarks.results import ROOT, Result, Table, git
+from benchmarks.servers import KINDS, Server
 
-from harness import (  # noqa: E402
-    ROOT,
-    Browser,
-    Server,
-    cpu_seconds,
-    create_users,
-    describe,
-    prepare,
-    production_env,
-)
-
-EMAIL = "ab@shop.example"
-PASSWORD = "a/b bench passphrase 1"
+PAGES = ("login", "dashboard", "users", "healthz", "hello")
 
 
-def checkout(ref: str) -> Path:
-    """A detached worktree of `ref` in a temporary directory."""
-    path = Path(tempfile.mkdtemp()) / "before"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", "-q", str(path), ref], cwd=ROOT, check=True
+def add_arguments(parser, pages: str = "login,dashboard,healthz") -> None:
+    parser.add_argument("base", nargs="?", default=".", help="commit, branch or path for A")
+    parser.add_argument(
+        "--servers",
+        nargs=2,
+        default=["gunicorn", "gunicorn"],
+        choices=KINDS,
+        metavar=("A", "B"),
+        help="server of each side (default: gunicorn gunicorn)",
     )
-    return path
-
-
-def side_env(suffix: str, redis_offset: int) -> dict[str, str]:
-    env = production_env(IAM_RATE_LOGIN_FAILED="10000/m/ip,10000/m/key")
-    url = env["DATABASE_URL"]
-    if url.startswith("postgres"):
-        env["DATABASE_URL"] = url + "_" + suffix
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/{suffix}.sqlite3"
-    cache = env.get("CACHE_URL", "")
-    if cache.startswith("redis"):
-        parts = urlsplit(cache)
-        db = (int(parts.path.lstrip("/") or 0) + redis_offset) % 16
-        env["CACHE_URL"] = parts._replace(path=f"/{db}").geturl()
-    return env
-
-
-def login(base: str) -> Browser:
-    browser = Browser(base)
-    response = browser.login(EMAIL, PASSWORD)
-    assert response.status_code == 302 and response.headers["Location"] == "/", response
-    assert browser.get("/").status_code == 200
-    return browser
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("before", help="git commit (or branch) to compare this tree with")
+    parser.add_argument("--pages", default=pages, help=f"comma list of {', '.join(PAGES)}")
     parser.add_argument("--blocks", type=int, default=12)
     parser.add_argument("--logins", type=int, default=10, help="full logins per block")
-    parser.add_argument("--views", type=int, default=200, help="dashboard views per block")
-    args = parser.parse_args()
+    parser.add_argument("--views", type=int, default=200, help="page views per block")
+    parser.add_argument("--tls", action="store_true", help="the servers terminate TLS")
+    stack.add_arguments(parser)
 
-    trees = {"before": checkout(args.before), "after": ROOT}
-    envs = {"before": side_env("before", 1), "after": side_env("after", 0)}
-    servers = {}
-    try:
-        for side, tree in trees.items():
-            prepare(envs[side], root=tree)
-            create_users(envs[side], [(EMAIL, PASSWORD, [])], root=tree)
-            servers[side] = Server(envs[side], workers=1, root=tree).__enter__()
-        workers = {side: server.workers()[0] for side, server in servers.items()}
-        browsers = {}
-        for side, server in servers.items():
-            for _ in range(10):
-                login(server.base)
-            browsers[side] = login(server.base)
-            for _ in range(50):
-                browsers[side].get("/")
-                browsers[side].get("/healthz")
 
-        cpu = {side: {"login": [], "view": [], "healthz": []} for side in trees}
-
-        def measure(side: str, what: str, count: int, action) -> None:
-            start = cpu_seconds(workers[side])
-            for _ in range(count):
-                action()
-            cpu[side][what].append((cpu_seconds(workers[side]) - start) / count)
-
-        for block in range(args.blocks):
-            order = ("before", "after") if block % 2 == 0 else ("after", "before")
-            for side in order:
-                base = servers[side].base
-                measure(side, "login", args.logins, lambda base=base: login(base))
-            for side in order:
-                browser = browsers[side]
-                measure(side, "view", args.views, lambda browser=browser: browser.get("/"))
-            for side in order:
-                browser = browsers[side]
-                measure(side, "healthz", args.views, lambda b=browser: b.get("/healthz"))
-    finally:
-        for server in servers.values():
-            server.__exit__(None, None, None)
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(trees["before"])], cwd=ROOT, check=False
-        )
-
-    median = statistics.median
-    print(f"{describe(envs['after'])}; before = {args.before}, after = this tree; ", end="")
-    print(
-        f"{args.blocks} blocks of {args.logins} logins, {args.views} views, {args.views} /healthz"
+@contextmanager
+def checkout(base: str):
+    """The tree of `base`: this one, a path, or a detached git worktree."""
+    if base == ".":
+        yield ROOT
+        return
+    if Path(base).is_dir():
+        yield Path(base).resolve()
+        return
+    path = Path(tempfile.mkdtemp()) / "base"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "-q", str(path), base], cwd=ROOT, check=True
     )
-    print("| server CPU per … (median of blocks) | before | after | after / before, median pair |")
-    print("| --- | ---: | ---: | ---: |")
-    for what, label in (
-        ("login", "full login (GET /login/, POST, GET /)"),
-        ("view", "warm dashboard view"),
-        ("healthz", "/healthz (control: same code on both sides)"),
-    ):
-        b, a = cpu["before"][what], cpu["after"][what]
-        pairs = sorted(x / y for x, y in zip(a, b, strict=True))
-        spread = f"{pairs[len(pairs) // 4]:.2f}–{pairs[-1 - len(pairs) // 4]:.2f}"
-        print(
-            f"| {label} | {median(b) * 1000:.2f} ms | {median(a) * 1000:.2f} ms "
-            f"| {median(pairs):.2f} (middle half {spread}) |"
-        )
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
 
 
-if __name__ == "__main__":
-    main()
+def page_phases(pages: list[str], servers: dict, hellos: dict, args) -> list[Phase]:
+    """The phases for `pages`; `servers` / `hellos`: side label → Server."""
+    admins = {}
+
+    def admin(side: Side) -> Browser:
+        """One logged-in admin per side, kept for every page it views."""
+        if side.label not in admins:
+            admins[side.label] = Browser(servers[side.label]).login()
+        return admins[side.label]
+
+    def view(path: str, who=admin):
+        def make(side: Side):
+            browser = who(side)
+            return lambda: browser.get(path)
+
+        return make
+
+    def login(side: Side):
+        server = servers[side.label]
+        return lambda: full_login(server)
+
+    def anonymous(where: dict):
+        return lambda side: Browser(where[side.label])
+
+    catalogue = [
+        Phase("login", "full login (3 requests)", args.logins, login),
+        Phase("dashboard", "warm dashboard view", args.views, view("/")),
+        Phase("users", "users list, first page", args.views // 2, view("/users/")),
+        Phase("healthz", "/healthz", args.views, view("/healthz", anonymous(servers))),
+        Phase(
+            "hello",
+            "2-byte WSGI app",
+            args.views,
+            view("/", anonymous(hellos)),
+            meter=lambda side: hellos[side.label].cpu,
+        ),
+    ]
+    return [phase for phase in catalogue if phase.name in pages]
+
+
+@contextmanager
+def paired_servers(args, name: str):
+    """Both sides prepared and served; yields (sides, servers, hellos, envs)."""
+    pages = args.pages.split(",")
+    if unknown := set(pages) - set(PAGES):
+        raise SystemExit(f"unknown pages: {', '.join(sorted(unknown))}")
+    with ExitStack() as stack_:
+        trees = {"A": stack_.enter_context(checkout(args.base)), "B": ROOT}
+        labels = {
+            "A": f"{describe_tree(args.base)} · {args.servers[0]}",
+            "B": f"this tree · {args.servers[1]}",
+        }
+        if labels["A"] == labels["B"]:
+            labels = {k: f"{k}: {v}" for k, v in labels.items()}
+        servers, hellos, envs = {}, {}, {}
+        for index, (side, kind) in enumerate(zip("AB", args.servers, strict=True)):
+            label = labels[side]
+            envs[label] = stack.server_env(stack.backend(args, f"{name}_{side.lower()}", index))
+            stack.prepare(envs[label], filler=120 if "users" in pages else 0, root=trees[side])
+            servers[label] = stack_.enter_context(
+                Server(kind, envs[label], root=trees[side], tls=args.tls)
+            )
+            if "hello" in pages:
+                hellos[label] = stack_.enter_context(
+                    Server(kind, envs[label], app="benchmarks.hello_wsgi", tls=args.tls)
+                )
+        sides = [Side(labels[s], servers[labels[s]].cpu) for s in "AB"]
+        yield sides, servers, hellos, envs
+
+
+def describe_tree(base: str) -> str:
+    if base == ".":
+        return "this tree"
+    if Path(base).is_dir():
+        return base
+    return git("rev-parse", "--short", base) or base
+
+
+def warm_up(phases: list[Phase], sides: list[Side]) -> None:
+    for phase in phases:
+        for side in sides:
+            action = phase.make(side)
+            for _ in range(min(phase.count, 10 if phase.name == "login" else 50)):
+                action()
+
+
+def run(args) -> Result:
+    with paired_servers(args, "ab") as (sides, servers, hellos, envs):
+        phases = page_phases(args.pages.split(","), servers, hellos, args)
+        warm_up(phases, sides)
+        cpu = alternate(sides, phases, args.blocks)
+    table, figures = compare(cpu, phases, sides[0].label, sides[1].label)
+    setup = Table(
+        "",
+        ["setting", "value"],
+        [
+            ["A", sides[0].label],
+            ["B", sides[1].label],
+            ["transport", "TLS at the server" if args.tls else "plain HTTP (TLS at the proxy)"],
+            ["database / cache", stack.describe(next(iter(envs.values())))],
+            ["blocks", args.blocks],
+            ["workers × threads", "1 × 4 each"],
+        ],
+    )
+    return Result(
+        "ab",
+        tables=[setup, table],
+        figures={"a": sides[0].label, "b": sides[1].label, "tls": args.tls, **figures},
+    )

@@ -1,42 +1,36 @@
-"""Fault runs: PostgreSQL stopped and restarted, Redis stopped and restarted,
-the OpenID provider hanging, all while users keep working.
+"""Faults: PostgreSQL, Redis stopped and restarted, the OpenID provider hanging, users working.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam_faults \\
-    CACHE_URL=redis://127.0.0.1:6379/10 .venv/bin/python benchmarks/faults.py
-
-It really stops this machine's PostgreSQL cluster and Redis server (and
-starts them again, also on error), so run it where nothing else needs them.
-The app runs under gunicorn (2 workers, production settings). Meanwhile:
-- a probe, an admin, opens the dashboard every 0.1 s; another polls /readyz;
-- a writer creates a user (with a group, an audit row and a mail) every 0.25 s
-  through the admin screen;
-- for the provider phase, a loopback OpenID provider (tests/oidc_fake.py)
-  stops answering and six SSO logins are attempted at once.
-Printed: what each phase saw while the service was down, the time from the
-service's return to the first good answer, and the checks that no record is
-half-written (every created user has its group and its audit row).
+It really stops this machine's PostgreSQL cluster (pg_ctlcluster, fast
+stop: open connections are cut) and Redis (shutdown nosave) for --down
+seconds each and starts them again (also on error): run it only where
+nothing else needs them. The app runs with 2 workers. Meanwhile an admin
+opens the dashboard every 0.1 s, another client polls /readyz, and a writer
+creates a user (a group, an audit row, an invitation) every 0.25 s through
+the admin screen; then the loopback provider (benchmarks/fake_idp.py) stops
+answering while six SSO logins are attempted at once. Reported: what each
+phase saw while down, the time from the service's return to the first good
+answer, and that no record is half-written.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import ROOT, Browser, Server, create_users, manage, prepare, production_env
+from benchmarks import stack
+from benchmarks.browser import Browser
+from benchmarks.fake_idp import FakeIdP
+from benchmarks.results import Result, Table
+from benchmarks.servers import KINDS, Server
 
-sys.path.insert(0, str(ROOT))
-from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP  # noqa: E402
-
-PASSWORD = "fault run passphrase 1"
-ADMIN = "faults-admin@shop.example"
-SSO_USER = "faults-sso@shop.example"
+PASSWORD = stack.PASSWORD
+ADMIN = stack.ADMIN
+SSO_USER = "faults-sso@bench.example"
 PG_VERSION = (
     next(Path("/etc/postgresql").iterdir()).name if Path("/etc/postgresql").exists() else ""
 )
@@ -121,126 +115,31 @@ def statuses(samples) -> str:
     return ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(counts.items())) or "—"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_arguments(parser) -> None:
     parser.add_argument("--down", type=float, default=5.0, help="seconds each service is down")
-    args = parser.parse_args()
+    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    stack.add_arguments(parser)
 
+
+def run(args) -> Result:
+    if args.sqlite:
+        raise SystemExit("faults stops PostgreSQL and Redis: drop --sqlite")
     idp = FakeIdP()
-    env = production_env(
-        IAM_MFA_REQUIRED_GROUPS="",
-        IAM_SSO_PROVIDERS="fake",
-        IAM_SSO_FAKE_KIND="oidc",
-        IAM_SSO_FAKE_NAME="Fake IdP",
-        IAM_SSO_FAKE_ISSUER=idp.issuer,
-        IAM_SSO_FAKE_CLIENT_ID=CLIENT_ID,
-        IAM_SSO_FAKE_CLIENT_SECRET=CLIENT_SECRET,
-        IAM_SSO_HTTP_TIMEOUT="2",
-        EMAIL_URL="dummymail://",
-    )
-    if not (env["DATABASE_URL"].startswith("postgres") and env.get("CACHE_URL", "")[:5] == "redis"):
-        raise SystemExit("faults.py needs DATABASE_URL=postgres://… and CACHE_URL=redis://…")
-    prepare(env)
-    create_users(env, [(ADMIN, PASSWORD, ["root"]), (SSO_USER, PASSWORD, [])])
-    reset = (
-        "from accounts.models import User; User.objects.filter(email__startswith='fault-').delete()"
-    )
-    manage(env, "shell", "-c", reset)
-
+    env = stack.server_env(stack.backend(args, "faults"), IAM_SSO_HTTP_TIMEOUT="2", **idp.env())
+    stack.prepare(env, users=[(ADMIN, PASSWORD, ["root"]), (SSO_USER, PASSWORD, [])])
     rows, notes = [], []
     try:
-        with Server(env, workers=2) as server:
-            admin = Browser(server.base, timeout=10)
-            assert admin.login(ADMIN, PASSWORD).status_code == 302
-            ready = Browser(server.base, timeout=10)
-            writer_browser = Browser(server.base, timeout=10)
-            assert writer_browser.login(ADMIN, PASSWORD).status_code == 302
-            written: list[tuple[str, int]] = []
-
-            def write() -> int:
-                email = f"fault-{len(written)}-{time.monotonic_ns()}@shop.example"
-                response = writer_browser.post(
-                    "/users/add/",
-                    {
-                        "email": email,
-                        "first_name": "Fault",
-                        "last_name": "Run",
-                        "status": "active",
-                        "password_mode": "invite",
-                        "groups": group_id,
-                    },
-                )
-                written.append((email, response.status_code))
-                return response.status_code
-
-            group_id = _group_id(env, "backoffice-users")
-            probe = Probe(lambda: admin.get("/").status_code, 0.1)
-            readyz = Probe(lambda: ready.get("/readyz").status_code, 0.1)
-            writer = Probe(write, 0.25)
-            for thread in (probe, readyz, writer):
-                thread.start()
+        with Server(args.server, env, workers=2) as server:
+            probes = Probes(server, _group_id(env, "backoffice-users"))
             time.sleep(3)
-
-            # --- PostgreSQL ---------------------------------------------------
-            t_down = time.monotonic()
-            postgres("stop")
-            time.sleep(args.down)
-            # The service is back when it accepts connections, which is before
-            # pg_ctlcluster returns.
-            starting = subprocess.Popen(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "start"]
-            )
-            t_back = wait_until(postgres_up)
-            starting.wait()
-            time.sleep(6)
-            rows.append(
-                _row("PostgreSQL stopped, restarted", probe, readyz, writer, t_down, t_back)
-            )
-
-            # --- Redis --------------------------------------------------------
-            redis_stop()
-            t_down = time.monotonic()
-            time.sleep(args.down)
-            redis_start()
-            t_back = wait_until(redis_up)
-            time.sleep(6)
-            rows.append(_row("Redis stopped, restarted", probe, readyz, writer, t_down, t_back))
-            lost = [s for s in probe.samples if s[1] == 302]
+            rows.append(postgres_phase(probes, args.down))
+            rows.append(redis_phase(probes, args.down))
+            lost = [s for s in probes.dashboard.samples if s[1] == 302]
             notes.append(
-                f"probe answers that sent the logged-in admin to the login page (lost "
-                f"sessions): {len(lost)}"
+                f"probe answers sending the logged-in admin to the login page: {len(lost)}"
             )
-
-            # --- OpenID provider hanging ---------------------------------------
-            sso_login(server.base, idp)  # warm: discovery and keys cached again
-            idp.delay = 30.0
-            t_down = time.monotonic()
-            with ThreadPoolExecutor(6) as pool:
-                hung = list(pool.map(lambda _: sso_login(server.base, idp), range(6)))
-            during = probe.between(t_down, time.monotonic())
-            idp.delay = 0.0
-            t_back = time.monotonic()
-            recovered = None
-            while recovered is None and time.monotonic() - t_back < 30:
-                if sso_login(server.base, idp)[0] == "logged in":
-                    recovered = time.monotonic() - t_back
-            outcomes = "; ".join(
-                f"{sum(1 for o, _ in hung if o == outcome)} × {outcome} after "
-                f"{min(t for o, t in hung if o == outcome):.1f}–"
-                f"{max(t for o, t in hung if o == outcome):.1f} s"
-                for outcome in sorted({o for o, _ in hung})
-            )
-            rows.append(
-                {
-                    "fault": "OpenID provider hanging (6 SSO logins at once)",
-                    "while down": f"SSO: {outcomes}; dashboard probe: {statuses(during)}",
-                    "slowest probe while down": f"{max(s[2] for s in during) * 1000:.0f} ms",
-                    "recovery": f"{recovered:.2f} s" if recovered is not None else "none",
-                }
-            )
-            for thread in (probe, readyz, writer):
-                thread.running = False
-            time.sleep(0.5)
+            rows.append(provider_phase(server, idp, probes))
+            probes.stop()
             log = server.log_text()
     finally:
         if not postgres_up():
@@ -248,30 +147,122 @@ def main() -> None:
         if not redis_up():
             redis_start()
         idp.close()
-
-    print("| fault | while down | slowest probe while down | recovery after return |")
-    print("| --- | --- | ---: | ---: |")
-    for row in rows:
-        print(
-            f"| {row['fault']} | {row['while down']} | {row['slowest probe while down']} | "
-            f"{row['recovery']} |"
-        )
-    print()
-    for note in notes:
-        print(note)
-    print(
+    other_5xx = [
+        s
+        for p in (probes.dashboard, probes.writer)
+        for s in p.samples
+        if s[1] >= 500 and s[1] != 503
+    ]
+    notes += [
         f"server log: {log.count('Traceback')} tracebacks, "
-        f"{log.count('unavailable:')} one-line outage warnings"
+        f"{log.count('unavailable:')} one-line outage warnings",
+        f"answers >= 500 other than 503: {len(other_5xx)}",
+        check_records(env, probes.written),
+    ]
+    table = Table(
+        f"faults under {args.server}, 2 workers",
+        ["fault", "while down", "slowest probe while down", "recovery after return"],
+        [list(row.values()) for row in rows],
     )
-    other_5xx = [s for p in (probe, writer) for s in p.samples if s[1] >= 500 and s[1] != 503]
-    print(f"answers >= 500 other than 503: {len(other_5xx)}")
-    print(check_records(env, written))
+    return Result("faults", tables=[table], figures={"rows": rows}, notes=notes)
 
 
-def sso_login(base: str, idp: FakeIdP) -> tuple[str, float]:
+class Probes:
+    """An admin opening the dashboard every 0.1 s, a client polling /readyz,
+    a writer creating a user (group, audit row, invitation) every 0.25 s."""
+
+    def __init__(self, server, group_id: str):
+        admin = Browser(server, timeout=10).login(ADMIN, PASSWORD)
+        ready = Browser(server, timeout=10)
+        self.writer_browser = Browser(server, timeout=10).login(ADMIN, PASSWORD)
+        self.group_id = group_id
+        self.written: list[tuple[str, int]] = []
+        self.dashboard = Probe(lambda: admin.get("/", expect=None).status_code, 0.1)
+        self.readyz = Probe(lambda: ready.get("/readyz", expect=None).status_code, 0.1)
+        self.writer = Probe(self.write, 0.25)
+        for thread in self.all():
+            thread.start()
+
+    def all(self):
+        return (self.dashboard, self.readyz, self.writer)
+
+    def write(self) -> int:
+        email = f"fault-{len(self.written)}-{time.monotonic_ns()}@bench.example"
+        response = self.writer_browser.post(
+            "/users/add/",
+            {
+                "email": email,
+                "first_name": "Fault",
+                "last_name": "Run",
+                "status": "active",
+                "password_mode": "invite",
+                "groups": self.group_id,
+            },
+        )
+        self.written.append((email, response.status_code))
+        return response.status_code
+
+    def stop(self) -> None:
+        for thread in self.all():
+            thread.running = False
+        time.sleep(0.5)
+
+
+def postgres_phase(probes: Probes, down: float) -> dict:
+    t_down = time.monotonic()
+    postgres("stop")
+    time.sleep(down)
+    # The service is back when it accepts connections, before pg_ctlcluster returns.
+    starting = subprocess.Popen(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "start"]
+    )
+    t_back = wait_until(postgres_up)
+    starting.wait()
+    time.sleep(6)
+    return _row("PostgreSQL stopped, restarted", probes, t_down, t_back)
+
+
+def redis_phase(probes: Probes, down: float) -> dict:
+    redis_stop()
+    t_down = time.monotonic()
+    time.sleep(down)
+    redis_start()
+    t_back = wait_until(redis_up)
+    time.sleep(6)
+    return _row("Redis stopped, restarted", probes, t_down, t_back)
+
+
+def provider_phase(server, idp: FakeIdP, probes: Probes) -> dict:
+    sso_login(server, idp)  # warm: discovery and keys cached again
+    idp.delay = 30.0
+    t_down = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        hung = list(pool.map(lambda _: sso_login(server, idp), range(6)))
+    during = probes.dashboard.between(t_down, time.monotonic())
+    idp.delay = 0.0
+    t_back = time.monotonic()
+    recovered = None
+    while recovered is None and time.monotonic() - t_back < 30:
+        if sso_login(server, idp)[0] == "logged in":
+            recovered = time.monotonic() - t_back
+    outcomes = "; ".join(
+        f"{sum(1 for o, _ in hung if o == outcome)} × {outcome} after "
+        f"{min(t for o, t in hung if o == outcome):.1f}–"
+        f"{max(t for o, t in hung if o == outcome):.1f} s"
+        for outcome in sorted({o for o, _ in hung})
+    )
+    return {
+        "fault": "OpenID provider hanging (6 SSO logins at once)",
+        "while down": f"SSO: {outcomes}; dashboard probe: {statuses(during)}",
+        "slowest probe while down": f"{max(s[2] for s in during) * 1000:.0f} ms",
+        "recovery": f"{recovered:.2f} s" if recovered is not None else "none",
+    }
+
+
+def sso_login(server, idp: FakeIdP) -> tuple[str, float]:
     """One SSO login as a browser does it; returns (outcome, seconds)."""
     t = time.monotonic()
-    browser = Browser(base, timeout=30)
+    browser = Browser(server, timeout=30)
     browser.get("/login/")
     start = browser.post("/sso/fake/login/")
     if start.status_code != 302:
@@ -280,13 +271,13 @@ def sso_login(base: str, idp: FakeIdP) -> tuple[str, float]:
         start.headers["Location"],
         {"sub": "faults-sso", "email": SSO_USER, "email_verified": True},
     )
-    response = browser.get(callback)
+    response = browser.get(callback, expect=None)
     seconds = time.monotonic() - t
     location = response.headers.get("Location", "")
     if response.status_code == 302 and location == "/":
         return "logged in", seconds
     if response.status_code == 302 and "/login/" in location:
-        page = browser.get(location).text
+        page = browser.get(location, expect=None).text
         if "Fake IdP did not answer in time" in page:
             return "login page: provider did not answer in time", seconds
         if "Fake IdP is slow to answer right now" in page:
@@ -295,7 +286,8 @@ def sso_login(base: str, idp: FakeIdP) -> tuple[str, float]:
     return f"answered {response.status_code}", seconds
 
 
-def _row(fault, probe, readyz, writer, t_down, t_back) -> dict:
+def _row(fault, probes: Probes, t_down, t_back) -> dict:
+    probe, readyz, writer = probes.all()
     during = probe.between(t_down, t_back)
     writes = writer.between(t_down, t_back)
     ready_during = readyz.between(t_down + 0.5, t_back)
@@ -315,7 +307,7 @@ def _row(fault, probe, readyz, writer, t_down, t_back) -> dict:
 
 def _group_id(env, name: str) -> str:
     code = f"from accounts.models import Group; print(Group.objects.get(name={name!r}).pk)"
-    return manage(env, "shell", "-c", code).split()[-1]
+    return stack.manage(env, "shell", "-c", code).split()[-1]
 
 
 def check_records(env, written: list[tuple[str, int]]) -> str:
@@ -333,7 +325,7 @@ def check_records(env, written: list[tuple[str, int]]) -> str:
         "if [g.name for g in u.groups.all()] == ['backoffice-users']), "
         "'audited': sorted(audited)}))\n"
     )
-    out = manage(env, "shell", "-c", code, stdin=json.dumps([e for e, _ in written]))
+    out = stack.manage(env, "shell", "-c", code, stdin=json.dumps([e for e, _ in written]))
     found = json.loads(out.strip().splitlines()[-1])
     users, grouped, audited = (set(found[k]) for k in ("users", "grouped", "audited"))
     ok = {e for e, s in written if s == 302}
@@ -348,7 +340,3 @@ def check_records(env, written: list[tuple[str, int]]) -> str:
         + (f" ({statistics.mode([s for e, s in written if e in created_despite_error])})"
            if created_despite_error else "")
     )  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()

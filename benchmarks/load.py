@@ -1,12 +1,7 @@
-"""Load run: many simulated users at once for a while, mixing logins,
-dashboard views and admin screens (reads and writes). Counts every response
->= 500 and every lost session (a logged-in user sent back to the login page).
+"""Load: many simulated users for a while; every response >= 500, lost session and transport error.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam_load CACHE_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python benchmarks/load.py --users 100 --seconds 60
-
-gunicorn with gunicorn.conf.py as in production (workers = cores + 1, 4
-threads each) and production settings (benchmarks/harness.py). Each user is
+The server as in production (workers = cores + 1, 4 threads each;
+--server gunicorn or granian) with production settings (benchmarks/stack.py). Each user is
 a thread with its own cookies and client IP: half are admins (group root),
 half have no screens. A user logs in, then repeats with 0.2-1.5 s think time:
 dashboard, users list and search, a user's page, groups, roles, audit log,
@@ -17,7 +12,6 @@ on the same 2 cores as the server, so latencies include its own CPU use.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import random
@@ -27,7 +21,11 @@ import threading
 import time
 
 import requests
-from harness import Browser, Server, create_users, describe, prepare, production_env
+
+from benchmarks import stack
+from benchmarks.browser import Browser
+from benchmarks.results import Result, Table
+from benchmarks.servers import KINDS, Server
 
 PASSWORD = "load run passphrase 1"
 
@@ -50,11 +48,11 @@ class Stats:
 
 
 class User(threading.Thread):
-    def __init__(self, base, email, admin, stats, deadline, rng):
+    def __init__(self, server, email, admin, stats, deadline, rng):
         super().__init__(daemon=True)
-        self.base, self.email, self.admin = base, email, admin
+        self.server, self.email, self.admin = server, email, admin
         self.stats, self.deadline, self.rng = stats, deadline, rng
-        self.browser = Browser(base)
+        self.browser = Browser(server)
 
     def call(self, kind: str, method: str, path: str, data=None) -> requests.Response | None:
         t = time.perf_counter()
@@ -81,7 +79,7 @@ class User(threading.Thread):
         return response
 
     def login(self) -> None:
-        self.browser = Browser(self.base)
+        self.browser = Browser(self.server)
         self.call("login page", "GET", "/login/")
         response = self.call(
             "login POST", "POST", "/login/", {"login": self.email, "password": PASSWORD}
@@ -132,64 +130,75 @@ class User(threading.Thread):
         self.login()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_arguments(parser) -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=0, help="default: gunicorn.conf.py's")
+    parser.add_argument("--workers", type=int, default=0, help="default: cores + 1")
+    parser.add_argument("--server", choices=KINDS, default="gunicorn")
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    stack.add_arguments(parser)
 
-    # MFA is for people; these simulated admins log in with a password only.
-    env = production_env(IAM_MFA_REQUIRED_GROUPS="")
-    prepare(env)
-    emails = [f"load{n}@shop.example" for n in range(args.users)]
-    create_users(
-        env, [(email, PASSWORD, ["root"] if n % 2 == 0 else []) for n, email in enumerate(emails)]
-    )
+
+def run(args) -> Result:
+    env = stack.server_env(stack.backend(args, "load"))
+    emails = [f"load{n}@bench.example" for n in range(args.users)]
+    users = [(e, PASSWORD, ["root"] if n % 2 == 0 else []) for n, e in enumerate(emails)]
+    stack.prepare(env, users=users)
     workers = args.workers or os.cpu_count() + 1
     stats = Stats()
-    with Server(env, workers=workers) as server:
+    with Server(args.server, env, workers=workers) as server:
         start = time.monotonic()
         deadline = start + args.seconds
-        users = [
-            User(server.base, email, n % 2 == 0, stats, deadline, random.Random(args.seed + n))
+        threads = [
+            User(server, email, n % 2 == 0, stats, deadline, random.Random(args.seed + n))
             for n, email in enumerate(emails)
         ]
-        for user in users:
-            user.start()
-        for user in users:
-            user.join(timeout=args.seconds + 120)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.seconds + 120)
         elapsed = time.monotonic() - start
-        log = server.log_text()
+        tracebacks = server.log_text().count("Traceback")
+    return report(args, env, server, workers, stats, elapsed, tracebacks)
 
+
+def report(args, env, server, workers, stats, elapsed, tracebacks) -> Result:
     total = sum(stats.statuses.values())
-    print(f"load run: {args.users} users, {args.seconds} s, {describe(env)}, {workers} workers")
-    print(f"{total} requests in {elapsed:.0f} s = {total / elapsed:.0f} requests/s")
-    print("statuses: " + ", ".join(f"{s}: {n}" for s, n in sorted(stats.statuses.items())))
-    print(
-        "\n| request | count | median ms | p95 ms | max ms |\n| --- | ---: | ---: | ---: | ---: |"
+    table = Table(
+        f"{args.users} users, {args.seconds} s, {stack.describe(env)}, "
+        f"{server.kind} {workers} workers × 4 threads; {total} requests in {elapsed:.0f} s "
+        f"= {total / elapsed:.0f}/s",
+        ["request", "count", "median ms", "p95 ms", "max ms"],
     )
     for kind, times in sorted(stats.by_kind.items(), key=lambda kv: -len(kv[1])):
         times.sort()
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
-        print(
-            f"| {kind} | {len(times)} | {statistics.median(times) * 1000:.0f} | "
-            f"{p95 * 1000:.0f} | {times[-1] * 1000:.0f} |"
+        table.rows.append(
+            [
+                kind,
+                len(times),
+                *(f"{t * 1000:.0f}" for t in (statistics.median(times), p95, times[-1])),
+            ]
         )
-    tracebacks = log.count("Traceback")
-    print(
-        f"\nresponses >= 500: {sum(n for s, n in stats.statuses.items() if s >= 500)}; "
-        f"unexpected answers: {len(stats.server_errors)}; "
-        f"lost sessions: {len(stats.lost_sessions)}; "
-        f"transport errors: {len(stats.transport_errors)}; "
-        f"tracebacks in the server log: {tracebacks}"
+    errors = {
+        "responses >= 500": sum(n for s, n in stats.statuses.items() if s >= 500),
+        "unexpected answers": len(stats.server_errors),
+        "lost sessions": len(stats.lost_sessions),
+        "transport errors": len(stats.transport_errors),
+        "tracebacks in the server log": tracebacks,
+    }
+    notes = [
+        "statuses: " + ", ".join(f"{s}: {n}" for s, n in sorted(stats.statuses.items())),
+        "; ".join(f"{k}: {v}" for k, v in errors.items()),
+        *(
+            "  " + line
+            for line in (stats.server_errors + stats.lost_sessions + stats.transport_errors)[:20]
+        ),
+    ]
+    return Result(
+        "load",
+        tables=[table],
+        figures={"requests": total, "seconds": elapsed, "statuses": dict(stats.statuses), **errors},
+        notes=notes,
+        failed=any(errors.values()),
     )
-    for line in (stats.server_errors + stats.lost_sessions + stats.transport_errors)[:20]:
-        print("  " + line)
-    bad = stats.server_errors or stats.lost_sessions or stats.transport_errors or tracebacks
-    raise SystemExit(1 if bad else 0)
-
-
-if __name__ == "__main__":
-    main()

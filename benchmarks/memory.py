@@ -1,64 +1,56 @@
-"""Resident memory of a gunicorn worker as logins pile up: after 1,000 and
-after 10,000 full password logins it should differ by less than 10 %.
+"""Memory: a worker's resident memory as logins pile up (after 10,000 within 10 % of after 1,000).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam_mem CACHE_URL=redis://127.0.0.1:6379/9 \\
-        .venv/bin/python benchmarks/memory.py --logins 10000
-
-One worker (its RSS read from /proc), production settings, gunicorn's
-max_requests recycling switched off (GUNICORN_MAX_REQUESTS=0) so the same
-process is measured throughout. Four clients log in (GET /login/, POST, GET
-/) as 50 different users from distinct client IPs, each login a new session.
+One worker, its RSS read from /proc, recycling off (gunicorn's max_requests
+0; granian has no request-count recycling) so the same process is measured
+throughout. --clients browsers log in (GET /login/, POST, GET /) in turn as
+50 users from distinct client IPs, each login a new session.
 """
 
-import argparse
+from __future__ import annotations
+
 import threading
 import time
 
-from harness import Browser, Server, create_users, describe, prepare, production_env, rss_mib
+from benchmarks import stack
+from benchmarks.browser import Browser
+from benchmarks.procs import rss_mib
+from benchmarks.results import Result, Table
+from benchmarks.servers import KINDS, Server
 
-PASSWORD = "memory run passphrase 1"
-USERS = [f"mem{n}@shop.example" for n in range(50)]
+USERS = [f"mem{n}@bench.example" for n in range(50)]
 CHECKPOINTS = (100, 1000, 2000, 5000, 10000, 20000, 50000)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_arguments(parser) -> None:
     parser.add_argument("--logins", type=int, default=10000)
     parser.add_argument("--clients", type=int, default=4)
-    args = parser.parse_args()
+    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    stack.add_arguments(parser)
 
-    env = production_env(
-        IAM_MFA_REQUIRED_GROUPS="",
-        IAM_RATE_LOGIN_FAILED="10000/m/ip,10000/m/key",
-        GUNICORN_MAX_REQUESTS="0",
-    )
-    prepare(env)
-    create_users(env, [(email, PASSWORD, []) for email in USERS])
-    done = 0
+
+def run(args) -> Result:
+    env = stack.server_env(stack.backend(args, "memory"), GUNICORN_MAX_REQUESTS="0")
+    stack.prepare(env, users=[(email, stack.PASSWORD, []) for email in USERS])
+    done, failures = 0, []
     lock = threading.Lock()
-    failures: list[str] = []
-    readings: list[tuple[int, float, float]] = []
-
-    with Server(env, workers=1) as server:
+    marks = [m for m in CHECKPOINTS if m <= args.logins]
+    with Server(args.server, env) as server:
         (worker,) = server.workers()
         start = time.monotonic()
-        readings.append((0, rss_mib(worker), 0.0))
-        marks = [m for m in CHECKPOINTS if m <= args.logins]
+        readings = [(0, rss_mib(worker), 0.0)]
 
-        def client(offset: int) -> None:
+        def client(n: int) -> None:
             nonlocal done
-            n = offset
             while True:
                 with lock:
                     if done >= args.logins:
                         return
-                browser = Browser(server.base)
-                response = browser.login(USERS[n % len(USERS)], PASSWORD)
-                ok = response.status_code == 302 and browser.get("/").status_code == 200
+                try:
+                    Browser(server).login(USERS[n % len(USERS)], stack.PASSWORD).close()
+                except AssertionError as exc:
+                    failures.append(str(exc))
                 n += args.clients
                 with lock:
-                    if not ok:
-                        failures.append(f"login {n}: {response.status_code}")
                     done += 1
                     if marks and done >= marks[0]:
                         readings.append((marks.pop(0), rss_mib(worker), time.monotonic() - start))
@@ -69,17 +61,16 @@ def main() -> None:
         for thread in threads:
             thread.join()
 
-    print(f"memory run: {args.logins} logins, {describe(env)}, one worker, recycling off")
-    print("| logins | worker RSS | elapsed |\n| ---: | ---: | ---: |")
-    for logins, rss, elapsed in readings:
-        print(f"| {logins:,} | {rss:.1f} MiB | {elapsed:.0f} s |")
-    by_count = {logins: rss for logins, rss, _ in readings}
+    table = Table(
+        f"{args.logins} logins, {stack.describe(env)}, one {server.kind} worker, recycling off",
+        ["logins", "worker RSS", "elapsed"],
+        [[f"{n:,}", f"{rss:.1f} MiB", f"{t:.0f} s"] for n, rss, t in readings],
+    )
+    by_count = {n: rss for n, rss, _ in readings}
+    figures = {"rss_mib": by_count, "failed_logins": len(failures)}
+    notes = [f"failed logins: {len(failures)}"]
     if 1000 in by_count and args.logins in by_count:
         growth = (by_count[args.logins] - by_count[1000]) / by_count[1000] * 100
-        print(f"\nRSS after {args.logins:,} vs after 1,000 logins: {growth:+.1f} %")
-    print(f"failed logins: {len(failures)}")
-    raise SystemExit(1 if failures else 0)
-
-
-if __name__ == "__main__":
-    main()
+        figures["growth_after_1000_percent"] = growth
+        notes.insert(0, f"RSS after {args.logins:,} vs after 1,000 logins: {growth:+.1f} %")
+    return Result("memory", tables=[table], figures=figures, notes=notes, failed=bool(failures))

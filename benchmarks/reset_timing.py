@@ -1,6 +1,4 @@
-""" "Forgot password?" request time: an address with an account vs one without.
-
-    .venv/bin/python benchmarks/reset_timing.py --pairs 300
+"""Forgot password: request time for an address with an account vs one without.
 
 Times POST /password/reset/ in-process (Django's test client, production
 settings, DEBUG off, a fresh client each time) in alternating pairs: known
@@ -17,28 +15,15 @@ limits stay on; their counters are cleared between requests, outside the
 timed part. SQLite in a temporary directory unless DATABASE_URL is set.
 """
 
-import argparse
+from __future__ import annotations
+
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/reset.sqlite3")
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="iam.settings",
-    DJANGO_DEBUG="false",
-    DJANGO_ALLOWED_HOSTS="testserver",
-    DJANGO_SECURE_SSL_REDIRECT="false",
-    DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
-    DJANGO_LOG_LEVEL="WARNING",
-)
-
-warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
+from benchmarks.results import Result, Table
 
 KNOWN, UNKNOWN = "ada@bench.example", "nobody@bench.example"
 MODES = {
@@ -71,14 +56,30 @@ def measure(pairs: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--pairs", type=int, default=300)
-    args = parser.parse_args()
 
+
+def _setup() -> None:
+    """Production settings in this process (SQLite in a temporary directory
+    unless DATABASE_URL is set), as the test client needs them."""
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/reset.sqlite3")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="iam.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="testserver",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+        DJANGO_LOG_LEVEL="WARNING",
+    )
+    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
     import django
 
     django.setup()
+
+
+def run(args) -> Result:
+    _setup()
     from django.core import mail
     from django.core.management import call_command
     from django.db import connection
@@ -90,9 +91,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     User.objects.filter(email=KNOWN).delete()
     User.objects.create_user(email=KNOWN, password=None, first_name="Ada", last_name="B")
-    print(f"database: {connection.vendor}, {args.pairs} alternating pairs per mode\n")
-    print("| mode | address | median ms | p90 ms |")
-    print("| --- | --- | ---: | ---: |")
+    title = f"{connection.vendor}, {args.pairs} alternating pairs per mode"
+    table = Table(title, ["mode", "address", "median ms", "p90 ms"])
+    figures = {}
     for mode, backend in MODES.items():
         tasks = {"default": {"BACKEND": backend, "QUEUES": ["mail"]}}
         with override_settings(TASKS=tasks):
@@ -103,15 +104,18 @@ def main() -> None:
             values = sorted(times[email])
             p90 = values[int(len(values) * 0.9)]
             label = "known" if email == KNOWN else "unknown"
-            print(f"| {mode} | {label} | {statistics.median(values):.2f} | {p90:.2f} |")
+            table.rows.append([mode, label, f"{statistics.median(values):.2f}", f"{p90:.2f}"])
         diffs = [k - u for k, u in zip(times[KNOWN], times[UNKNOWN], strict=True)]
         quartiles = statistics.quantiles(diffs, n=4)
-        print(
-            f"| {mode} | known − unknown, paired | {statistics.median(diffs):+.2f} "
-            f"(IQR {quartiles[0]:+.2f} … {quartiles[2]:+.2f}) | |"
+        median = statistics.median(diffs)
+        table.rows.append(
+            [
+                mode,
+                "known − unknown, paired",
+                f"{median:+.2f} (IQR {quartiles[0]:+.2f} … {quartiles[2]:+.2f})",
+                "",
+            ]
         )
-        print(f"| {mode} | mails sent inside the requests | {sent} | |")
-
-
-if __name__ == "__main__":
-    main()
+        table.rows.append([mode, "mails sent inside the requests", sent, ""])
+        figures[mode] = {"paired_difference_ms": median, "mails_in_request": sent}
+    return Result("reset-timing", tables=[table], figures=figures)

@@ -1,59 +1,41 @@
-"""What our SSO callback costs on top of the identity provider.
+"""SSO callback: what our code adds to an OpenID login on top of the provider's time.
 
-    .venv/bin/python benchmarks/sso_callback.py [--logins 200]
-
-Runs the whole flow in-process (login POST, provider authorization, callback)
-against the loopback fake provider of tests/oidc_fake.py on a fresh SQLite
-database (or DATABASE_URL), and times the callback. Outbound calls are timed
-where they leave our code (sso.metadata.http), so "added" is the callback
-minus the provider's own time: token-code exchange, ID token checks, user
-lookup, login and session writes.
+In-process (Django's test client, no server) against the loopback provider
+of benchmarks/fake_idp.py, after one warm-up login (discovery and keys are
+then cached): the login POST, the provider's authorization, the callback.
+Outbound calls are timed where they leave our code (sso.metadata.http), so
+"added by us" is the callback's time minus the provider's: the code
+exchange, ID token checks, user lookup, login and session writes.
 """
 
-import argparse
+from __future__ import annotations
+
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iam.settings")
-os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
-os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
-os.environ["DJANGO_STATICFILES_STORAGE"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-if "DATABASE_URL" not in os.environ:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/sso-bench.sqlite3"
+from benchmarks import stack
+from benchmarks.fake_idp import FakeIdP
+from benchmarks.results import Result, Table, ms
+
+CLAIMS = {
+    "sub": "ada-sub",
+    "email": "ada@bench.example",
+    "email_verified": True,
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def add_arguments(parser) -> None:
     parser.add_argument("--logins", type=int, default=200)
-    args = parser.parse_args()
+    stack.add_arguments(parser)
 
-    import django
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.test import Client
-
-    from accounts.models import User
+def timed_outbound():
+    """Wrap sso.metadata.http; returns the dict it fills."""
     from sso import metadata
-    from tests.oidc_fake import FakeIdP
-
-    call_command("migrate", verbosity=0)
-    idp = FakeIdP()
-    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
-    from sso.registry import providers
-
-    providers.cache_clear()
-    User.objects.filter(email="ada@shop.example").delete()
-    User.objects.create_user("ada@shop.example", first_name="Ada", last_name="Lovelace")
 
     outbound = {"seconds": 0.0, "calls": Counter()}
     real_http = metadata.http
@@ -64,47 +46,66 @@ def main() -> None:
             return real_http(method, url, provider_name, **kwargs)
         finally:
             outbound["seconds"] += time.perf_counter() - t0
-            outbound["calls"][url.rsplit("/", 1)[-1] or url] += 1
+            outbound["calls"][url.rsplit("/", 1)[-1]] += 1
 
     metadata.http = timed_http
-    claims = {
-        "sub": "ada-sub",
-        "email": "ada@shop.example",
-        "email_verified": True,
-        "given_name": "Ada",
-        "family_name": "Lovelace",
-    }
+    return outbound
 
-    def one_login():
+
+def run(args) -> Result:
+    idp = FakeIdP()
+    env = stack.server_env(stack.backend(args, "sso_callback"), **idp.env())
+    stack.reset_backends(env)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.models import User
+
+    call_command("migrate", verbosity=0)
+    User.objects.create_user(CLAIMS["email"], first_name="Ada", last_name="Lovelace")
+    outbound = timed_outbound()
+
+    def one_login() -> tuple[float, float]:
         client = Client()
-        location = client.post("/sso/fake/login/")["Location"]
-        callback = idp.authorize(location, claims)
+        location = client.post("/sso/fake/login/", secure=True)["Location"]
+        callback = idp.authorize(location, CLAIMS)
         outbound["seconds"] = 0.0
         t0 = time.perf_counter()
-        response = client.get(callback)
+        response = client.get(callback, secure=True)
         total = time.perf_counter() - t0
-        assert response.status_code == 302 and response["Location"] == "/", response
+        if response.status_code != 302 or response["Location"] != "/":
+            raise SystemExit(f"SSO login failed: {response.status_code} {response.get('Location')}")
         return total, outbound["seconds"]
 
     one_login()  # warm-up: discovery and keys land in the cache
     outbound["calls"].clear()
-    totals, idp_times = [], []
-    for _ in range(args.logins):
-        total, idp_time = one_login()
-        totals.append(total)
-        idp_times.append(idp_time)
-    added = [t - i for t, i in zip(totals, idp_times, strict=True)]
-    per_login = {k: v / args.logins for k, v in outbound["calls"].items()}
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(f"database                     {engine}")
-    print(f"logins after warm-up         {args.logins}")
-    print(f"outbound calls per login     {per_login}")
-    print(f"median callback ms           {statistics.median(totals) * 1000:.2f}")
-    print(f"median provider (token) ms   {statistics.median(idp_times) * 1000:.2f}")
-    print(f"median added by us ms        {statistics.median(added) * 1000:.2f}")
-    print(f"p95 added by us ms           {sorted(added)[int(len(added) * 0.95) - 1] * 1000:.2f}")
+    totals, provider = zip(*(one_login() for _ in range(args.logins)), strict=True)
     idp.close()
-
-
-if __name__ == "__main__":
-    main()
+    added = sorted(t - p for t, p in zip(totals, provider, strict=True))
+    calls = ", ".join(f"{k}: {v / args.logins:g}" for k, v in outbound["calls"].items())
+    p95 = added[int(len(added) * 0.95) - 1]
+    table = Table(
+        f"SSO callback, {stack.describe(env)}, {args.logins} logins after warm-up",
+        ["outbound calls per login", "median callback", "provider", "added by us", "added, p95"],
+        [
+            [
+                calls,
+                ms(statistics.median(totals)),
+                ms(statistics.median(provider)),
+                ms(statistics.median(added)),
+                ms(p95),
+            ]
+        ],
+    )
+    figures = {
+        "median_callback_s": statistics.median(totals),
+        "median_provider_s": statistics.median(provider),
+        "median_added_s": statistics.median(added),
+        "p95_added_s": p95,
+        "outbound_per_login": {k: v / args.logins for k, v in outbound["calls"].items()},
+    }
+    return Result("sso-callback", tables=[table], figures=figures)

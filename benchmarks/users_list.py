@@ -1,40 +1,21 @@
-"""Users list at scale: queries per page and median render time.
+"""Users list at scale: SQL statements and median render time per variant, 100,000+ users.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam_bench \
-        .venv/bin/python benchmarks/users_list.py --sizes 100000 1000000
-
-Creates (drops first) the database named in DATABASE_URL, migrates it, seeds
-users with SQL, then renders each users-list variant in-process through
-Django's test client as a logged-in root user and prints one table row per
-(size, page). PostgreSQL only: seeding uses generate_series.
+PostgreSQL only (seeding uses generate_series). The database is dropped and
+made anew, migrated, and seeded with SQL (5 % blocked, every user in
+backoffice-users, every tenth also in support); each variant of /users/ is
+then rendered in-process through Django's test client as a logged-in admin
+of group root, and every SQL statement of the request is counted. The count
+must not grow with the table.
 """
 
-import argparse
+from __future__ import annotations
+
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iam.settings")
-os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
-os.environ["DJANGO_STATICFILES_STORAGE"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
+from benchmarks import stack
+from benchmarks.results import Result, Table
 
 SEED_SQL = """
 INSERT INTO accounts_user
@@ -57,6 +38,44 @@ WHERE u.email LIKE '%%@bench.example' AND u.id > %(after_id)s AND u.id %% 10 = 0
 """
 
 
+def add_arguments(parser) -> None:
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--rounds", type=int, default=20)
+    stack.add_arguments(parser)
+
+
+def setup_django(args):
+    """Django in this process on a fresh database with an admin and the
+    support group; returns a test client logged in as that admin."""
+    if args.sqlite:
+        raise SystemExit("users-list seeds with PostgreSQL's generate_series: drop --sqlite")
+    env = stack.server_env(stack.backend(args, "users_list"))
+    stack.reset_backends(env)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.models import Group
+    from accounts.selectors import groups_by_names
+    from accounts.services import user_create
+
+    call_command("migrate", verbosity=0)
+    Group.objects.create(name="support")
+    admin = user_create(
+        email=stack.ADMIN,
+        first_name="Root",
+        last_name="Bench",
+        groups=groups_by_names(["root"]),
+        via="benchmark",
+    )
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
 def seed(up_to: int, have: int) -> float:
     from django.db import connection
 
@@ -69,80 +88,51 @@ def seed(up_to: int, have: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(client, path: str, rounds: int) -> tuple[int, float, int]:
+def measure(client, path: str, rounds: int) -> tuple[int, float]:
+    """(SQL statements, median milliseconds) of one page."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.get(path)  # warm
+    client.get(path, secure=True)  # warm
     times = []
     for _ in range(rounds):
         with CaptureQueriesContext(connection) as queries:
             t0 = time.perf_counter()
-            response = client.get(path)
+            response = client.get(path, secure=True)
             times.append(time.perf_counter() - t0)
-        assert response.status_code == 200, (path, response.status_code)
-    return len(queries.captured_queries), statistics.median(times) * 1000, response.status_code
+        if response.status_code != 200:
+            raise SystemExit(f"{path}: {response.status_code}")
+    return len(queries.captured_queries), statistics.median(times) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("DATABASE_URL must point at a PostgreSQL database this script may recreate.")
-    recreate_database(url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.test import Client
-
+def pages() -> list[tuple[str, str]]:
     from accounts.models import Group, User
-    from accounts.selectors import groups_by_names
-    from accounts.services import user_create
 
-    call_command("migrate", verbosity=0)
-    Group.objects.create(name="support")
-    admin = user_create(
-        email="root@bench.example",
-        first_name="Root",
-        last_name="Bench",
-        password=None,
-        groups=groups_by_names(["root"]),
-        via="benchmark",
-    )
-    client = Client()
-    client.force_login(admin)
     support = Group.objects.get(name="support").pk
-    name_fragment = ""
-
-    pages = [
+    # Four letters of some last name: a typical search.
+    fragment = User.objects.exclude(email=stack.ADMIN).order_by("pk")[7].last_name[1:5]
+    return [
         ("first page", "/users/"),
         ("search email", "/users/?q=user4242"),
-        ("search name", f"/users/?q={name_fragment}"),
+        ("search name", f"/users/?q={fragment}"),
         ("status=blocked", "/users/?status=blocked"),
         ("group=support", f"/users/?group={support}"),
         ("sort -created", "/users/?sort=-created"),
         ("sort name", "/users/?sort=name"),
         ("page 150", "/users/?page=150"),
     ]
-    print("| users | page | queries | median ms |")
-    print("| ---: | --- | ---: | ---: |")
-    have = 0
+
+
+def run(args) -> Result:
+    client = setup_django(args)
+    table = Table("users list, in-process", ["users", "page", "SQL statements", "median ms"])
+    figures, have, notes = [], 0, []
     for size in sorted(args.sizes):
         took = seed(size, have)
         have = size
-        if not name_fragment:  # four letters of some last name: a typical search
-            name_fragment = User.objects.exclude(pk=admin.pk).order_by("pk")[7].last_name[1:5]
-            pages[2] = ("search name", f"/users/?q={name_fragment}")
-        print(f"<!-- seeded to {User.objects.count():,} users in {took:.1f} s -->", file=sys.stderr)
-        for label, path in pages:
-            queries, median_ms, _ = measure(client, path, args.rounds)
-            print(f"| {size:,} | {label} `{path}` | {queries} | {median_ms:.1f} |", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+        notes.append(f"seeded to {size:,} users in {took:.0f} s")
+        for label, path in pages():
+            queries, median_ms = measure(client, path, args.rounds)
+            table.rows.append([f"{size:,}", f"{label} `{path}`", queries, f"{median_ms:.1f}"])
+            figures.append({"users": size, "page": path, "sql": queries, "median_ms": median_ms})
+    return Result("users-list", tables=[table], figures={"pages": figures}, notes=notes)
