@@ -1,29 +1,25 @@
 """The access check: may this user open this resource?
 
-`can(user, resource)` is the one place that decides. A user's rules are
-compiled once into tuples and kept in the Django cache (shared by all app
-servers when `CACHE_URL` is Redis), so a warm check costs no database query.
-Any change to groups, roles, rules or memberships bumps a generation number
-stored in the cache; compiled rules of older generations are never read again.
+`can(user, resource)` is the one place that decides a request. A user's rules
+are compiled once into tuples and kept in this process, keyed by the user's
+`access_stamp`. The stamp is read with the user on every request (the one
+query a page makes anyway), and every write that may change what someone may
+do gives the users it touches a new stamp (`changed`, called explicitly by
+the services, inside their transaction). So a warm check costs no query and
+no cache round trip, and a change applies on the affected users' next
+request on every app server.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-
-from django.core.cache import cache
-from django.db import transaction
 
 from accounts.resources import REGISTRY, pattern_matches, split_resource, validate_resource
 
-GENERATION_KEY = "acl:generation"
-RULES_TTL = 60 * 60
-# Compiled rules this process has already read, by the same key. The key holds
-# the generation, which is read from the shared cache on every request, so an
-# entry of an older generation is never read again: the process copy saves a
-# cache round trip and cannot be stale.
-_local: dict[str, CompiledRules] = {}
+# Compiled rules by (user id, access stamp). An entry of an older stamp is
+# never read again (the stamp moved on); the size bound drops them all now
+# and then.
+_compiled: dict[tuple[int, int], CompiledRules] = {}
 LOCAL_MAX = 4096
 
 
@@ -52,28 +48,6 @@ def compile_rules(rules) -> CompiledRules:
     return CompiledRules(allow=tuple(sorted(allow)), deny=tuple(sorted(deny)))
 
 
-def _generation() -> str:
-    gen = cache.get(GENERATION_KEY)
-    if gen is None:
-        gen = uuid.uuid4().hex
-        if not cache.add(GENERATION_KEY, gen, timeout=None):
-            gen = cache.get(GENERATION_KEY, gen)
-    return gen
-
-
-def invalidate_all() -> None:
-    """Forget every compiled rule set; next requests recompile."""
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-
-
-def invalidate_now_and_on_commit() -> None:
-    """For a write inside a transaction: forget now (this transaction sees its
-    own change) and again at commit (a concurrent request may have cached the
-    old rules between the two)."""
-    invalidate_all()
-    transaction.on_commit(invalidate_all)
-
-
 def _load_rules(user_id: int) -> CompiledRules:
     from accounts.models import Rule
 
@@ -89,19 +63,13 @@ def rules_for(user) -> CompiledRules:
     memo = getattr(user, "_iam_rules", None)
     if memo is not None:
         return memo
-    # The generation read with this request's session, if it came with it
-    # (accounts.middleware.AuthenticationMiddleware).
-    generation = current_generation(user)
-    key = f"acl:rules:{generation}:{user.pk}"
-    compiled = _local.get(key)
+    key = (user.pk, user.access_stamp)
+    compiled = _compiled.get(key)
     if compiled is None:
-        compiled = cache.get(key)
-        if compiled is None:
-            compiled = _load_rules(user.pk)
-            cache.set(key, compiled, timeout=RULES_TTL)
-        if len(_local) >= LOCAL_MAX:
-            _local.clear()
-        _local[key] = compiled
+        compiled = _load_rules(user.pk)
+        if len(_compiled) >= LOCAL_MAX:
+            _compiled.clear()
+        _compiled[key] = compiled
     user._iam_rules = compiled
     return compiled
 
@@ -118,7 +86,14 @@ def permissions(user) -> frozenset[str]:
     return frozenset(r for r in REGISTRY if rules.permits(r))
 
 
-def current_generation(user) -> str:
-    """The generation of the access model this request sees: any change to
-    groups, roles, rules or memberships makes a new one."""
-    return getattr(user, "_iam_generation", None) or _generation()
+def changed(users) -> int:
+    """The users of this queryset may now do something else: give them a new
+    stamp (one UPDATE, in the caller's transaction). Returns how many."""
+    from accounts.models import new_access_stamp
+
+    return users.update(access_stamp=new_access_stamp())
+
+
+def forget_compiled() -> None:
+    """Drop this process's compiled rules (tests that reuse primary keys)."""
+    _compiled.clear()

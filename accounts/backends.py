@@ -3,7 +3,6 @@
 from allauth.account.auth_backends import AuthenticationBackend
 
 from accounts.selectors import user_get_by_email
-from accounts.user_rows import user_by_pk
 
 
 class EmailBackend(AuthenticationBackend):
@@ -19,11 +18,3 @@ class EmailBackend(AuthenticationBackend):
         if not email:
             return None
         return self._check_password(user_get_by_email(email), password)
-
-    def get_user(self, user_id):
-        """The user of every page: one SELECT compiled once (user_rows)."""
-        try:
-            user = user_by_pk(user_id)
-        except (TypeError, ValueError):  # not a key at all: no such user
-            return None
-        return user if user is not None and self.user_can_authenticate(user) else None

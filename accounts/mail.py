@@ -128,14 +128,14 @@ def password_reset_requested(*, email, base_url, host, ip, user_agent) -> dict:
     """Decide a "Forgot password?" request. Someone switched off at the
     identity provider (SSO-only) must not come back through a local password."""
     from accounts.audit import audit
+    from accounts.extensions import no_self_service_password
     from accounts.selectors import user_get_by_email
-    from sso.services import is_sso_only
 
     user = user_get_by_email(email)
     if user is None or not user.is_active:
         return {"outcome": "nothing"}
     facts = {"actor": None, "target": user, "ip": ip, "user_agent": user_agent}
-    if is_sso_only(user):
+    if no_self_service_password(user):
         audit("password.reset.refused", success=False, details={"reason": "sso_only"}, **facts)
         return {"outcome": "refused"}
     with transaction.atomic():

@@ -9,13 +9,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.functional import SimpleLazyObject
 
-from accounts.adapter import SESSION_LOGIN_AT, SESSION_SEEN_AT
+from accounts import login
 from accounts.audit import audit
+from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
 
 # Last activity is written at most once a minute, and at most a tenth of
 # the idle limit apart (a busy user does not rewrite their session on every
@@ -70,25 +69,6 @@ def _touch_user_session(session_key) -> None:
         UserSession.objects.filter(session_key=session_key).update(last_seen_at=timezone.now())
 
 
-class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
-    """Django's, and the user it loads carries the generation of the access
-    rules that came in the same cache round trip as the session
-    (iam.sessions.cached_db), so the page's access checks need no second one.
-    The user object lives for this request only, and so does the value."""
-
-    def process_request(self, request):
-        super().process_request(request)
-        request.user = SimpleLazyObject(lambda: _user_with_generation(request))
-
-
-def _user_with_generation(request):
-    user = auth_middleware.get_user(request)
-    generation = getattr(request.session, "acl_generation", None)
-    if generation is not None:
-        user._iam_generation = generation
-    return user
-
-
 class SessionLifetimeMiddleware:
     """End a session after `IAM_SESSION_IDLE_MINUTES` without activity and
     `IAM_SESSION_MAX_HOURS` after login, whatever the activity."""
@@ -137,52 +117,34 @@ class SessionLifetimeMiddleware:
         return HttpResponseRedirect(url)
 
 
-# The generation of the access model (accounts.access) at which this
-# session was last found to comply with the MFA policy; any change of groups,
-# roles, rules or memberships makes a new one, and the policy looks again.
-SESSION_MFA_OK = "iam_mfa_ok"
-SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
-# What a member of an MFA-required group may open before setting MFA up.
+# What a user the MFA policy covers may open before setting MFA up.
 MFA_SETUP_PATHS = ("/2fa/", "/logout/", "/static/", "/reauthenticate/", "/sso/")
 
 
-def mfa_setup_required(user, session) -> bool:
-    from accounts.mfa import setup_required
-
-    return setup_required(user, vouched_by_idp=bool(session.get(SESSION_MFA_BY_IDP)))
-
-
-def mark_mfa_checked(user, session) -> None:
-    """Remember that this session complies, as of the access model now."""
-    from accounts.access import current_generation
-
-    # The generation came with the session when the cache is shared
-    # (iam.sessions.cached_db): no second round trip at login.
-    session[SESSION_MFA_OK] = getattr(session, "acl_generation", None) or current_generation(user)
-
-
 class MfaPolicyMiddleware:
-    """Members of MFA-required groups open nothing but MFA set-up until it is
-    done. Once a session is known to comply, the answer is kept in the session
-    with the access model's generation, so ordinary requests cost no query and
-    a user put into such a group meanwhile is sent to set-up at once."""
+    """Users the MFA policy covers (accounts.mfa) open nothing but MFA set-up
+    until it is done. Once a session meets the policy, the answer is kept in
+    the session with the user's access stamp (accounts.login), so ordinary
+    requests cost no query, and a user whose rights change meanwhile (put
+    into an MFA-required group, say) is sent to set-up on their next request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        from accounts.access import current_generation
-
-        if request.user.is_authenticated and not request.path.startswith(MFA_SETUP_PATHS):
-            generation = current_generation(request.user)
-            if request.session.get(SESSION_MFA_OK) != generation:
-                if mfa_setup_required(request.user, request.session):
-                    request.session.pop(SESSION_MFA_OK, None)
-                    messages.warning(
-                        request,
-                        "Your group requires two-factor authentication. "
-                        "Set up an authenticator app to continue.",
-                    )
-                    return HttpResponseRedirect(reverse("mfa_activate_totp"))
-                request.session[SESSION_MFA_OK] = generation
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.path.startswith(MFA_SETUP_PATHS)
+            and not login.mfa_checked_for(user, request.session)
+        ):
+            if login.mfa_setup_required(user, request.session):
+                login.forget_mfa_check(request.session)
+                messages.warning(
+                    request,
+                    "Your group requires two-factor authentication. "
+                    "Set up an authenticator app to continue.",
+                )
+                return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            login.mark_mfa_met(user, request.session)
         return self.get_response(request)

@@ -4,6 +4,8 @@ Business rules live in `services.py` (writes) and `selectors.py` (reads);
 these classes hold data and the few invariants the database can keep.
 """
 
+import secrets
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -12,6 +14,11 @@ from accounts.inputs import normalize_email
 from accounts.resources import validate_pattern
 
 __all__ = ["normalize_email"]  # the one comparison key of addresses (accounts.inputs)
+
+
+def new_access_stamp() -> int:
+    """Random, so a stamp never repeats for a reused primary key either."""
+    return secrets.randbits(62)
 
 
 class UserManager(BaseUserManager):
@@ -41,6 +48,11 @@ class User(AbstractBaseUser):
     first_name = models.CharField(max_length=150)
     last_name = models.CharField(max_length=150)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Changes with every write that may change what this user may do (their
+    # groups, a group's roles, a role's rules: accounts.access.changed). Read
+    # with the user on every request, it keys the compiled rules, so every
+    # app server sees a change on the user's next request.
+    access_stamp = models.BigIntegerField(default=new_access_stamp, editable=False)
     groups = models.ManyToManyField(
         "accounts.Group", through="accounts.Membership", related_name="users", blank=True
     )
@@ -67,6 +79,18 @@ class User(AbstractBaseUser):
 
     def __str__(self):
         return self.email
+
+    def save(self, *args, **kwargs):
+        """A full save never writes the access stamp back: an object loaded
+        before an access change would put the old stamp, and with it the old
+        compiled rules, back. Only accounts.access.changed moves it."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "access_stamp"
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

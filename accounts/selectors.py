@@ -7,7 +7,6 @@ from datetime import UTC, datetime, time, timedelta
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import AuditEvent, Group, Role, User, normalize_email
-from accounts.user_rows import user_by_email
 
 USER_SORTS = {
     "email": ("email",),
@@ -23,7 +22,7 @@ USER_SORTS = {
 
 def user_get_by_email(email: str) -> User | None:
     """The account for an address, whatever case it was typed in."""
-    return user_by_email(normalize_email(email))
+    return User.objects.filter(email=normalize_email(email)).first()
 
 
 def groups_by_names(names) -> list[Group]:

@@ -16,7 +16,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts import throttle
+from accounts import access, extensions, throttle
 from accounts.audit import audit
 from accounts.delegation import (
     access_write,
@@ -179,8 +179,6 @@ def user_create(
     except IntegrityError:
         # Lost a race with another creation of the same address.
         raise AccountError(f"A user with email {user.email} already exists.") from None
-    if groups:
-        _acl_changed()
     return user
 
 
@@ -231,6 +229,8 @@ def user_update(
             raise AccountError(f"A user with email {new_email} already exists.") from None
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
+        if adding or removing:
+            access.changed(User.objects.filter(pk=user.pk))
         changes = _changes(before, _user_snapshot(user))
         if before["email"] != new_email:
             _forget_other_addresses(user)
@@ -238,7 +238,6 @@ def user_update(
             audit("user.updated", request=request, actor=actor, target=user, details=changes)
         if before["status"] != user.status:
             _status_changed(user, actor=actor, request=request)
-    _acl_changed()
     return user
 
 
@@ -287,7 +286,6 @@ def user_delete(*, user: User, actor: User | None, request=None) -> None:
         snapshot = _user_snapshot(user)
         user_sessions_end(user)
         _delete_audited(user, actor=actor, request=request, details={"deleted": snapshot})
-    _acl_changed()
 
 
 def user_sessions_end(user: User, *, keep_session_key: str | None = None) -> int:
@@ -367,22 +365,12 @@ def user_mfa_reset(*, user: User, actor: User, request=None) -> int:
 
 # --- groups ------------------------------------------------------------------
 
-# Where else group names are written down (the SSO ROLE_MAP): each source is a
-# callable returning names; apps register theirs at start-up, so accounts
-# need not know them.
-_CONFIGURED_NAME_SOURCES: list = []
-
-
-def register_configured_group_names(source) -> None:
-    """`source()` returns group names the configuration refers to."""
-    _CONFIGURED_NAME_SOURCES.append(source)
-
 
 def configured_group_names() -> dict[str, str]:
     """Groups the configuration names, each with where: root, the SSO default
     group, the MFA-required groups and the SSO role maps' targets. Renaming
     or deleting one would silently change what the configuration means."""
-    found = {name: "is named in an SSO ROLE_MAP" for s in _CONFIGURED_NAME_SOURCES for name in s()}
+    found = dict.fromkeys(extensions.configured_group_names(), "is named in an SSO ROLE_MAP")
     found.update(
         dict.fromkeys(settings.IAM_MFA_REQUIRED_GROUPS, "is named in IAM_MFA_REQUIRED_GROUPS")
     )
@@ -461,6 +449,8 @@ def group_update(*, group: Group, name, description, roles, actor, request=None)
         group.name, group.description = name, (description or "").strip()
         group.save()
         group.roles.set(roles)
+        if changed:
+            access.changed(User.objects.filter(memberships__group=group))
         after = {
             "name": group.name,
             "description": group.description,
@@ -556,7 +546,6 @@ def role_create(*, name, description="", rules=(), actor, request=None) -> Role:
             target=role,
             details={"name": name, "rules": [f"{e} {p}" for e, p in rules]},
         )
-    _acl_changed()
     return role
 
 
@@ -585,6 +574,7 @@ def role_update(*, role: Role, name, description, rules, actor, request=None) ->
         role.save()
         role.rules.all().delete()
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
+        access.changed(User.objects.filter(memberships__group__roles=role))
         after = {
             "name": name,
             "description": role.description,
@@ -593,7 +583,6 @@ def role_update(*, role: Role, name, description, rules, actor, request=None) ->
         changes = _changes(before, after)
         if changes:
             audit("role.updated", request=request, actor=actor, target=role, details=changes)
-    _acl_changed()
     return role
 
 
@@ -609,11 +598,3 @@ def role_delete(*, role: Role, actor, request=None) -> None:
                 "take it away from them first."
             )
         _delete_audited(role, actor=actor, request=request)
-    _acl_changed()
-
-
-def _acl_changed() -> None:
-    """bulk_create and queryset deletes send no model signals: say it here."""
-    from accounts.access import invalidate_now_and_on_commit
-
-    invalidate_now_and_on_commit()

@@ -18,15 +18,77 @@ failure count back. Rates come from the same strings (`10/m/ip,5/5m/key`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import ipaddress
+import re
 import time
 from dataclasses import dataclass, field
 
-from allauth.core.internal.ratelimit import get_ip, parse_rates
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])(?:/(ip|key|user))?$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    amount: int
+    duration: int  # seconds
+    per: str  # "ip" or "key"
+
+
+@functools.cache
+def parse_rates(spec: str | None) -> tuple[Rate, ...]:
+    """allauth's rate syntax: `10/m/ip,5/5m/key` (amount / [n]unit / per)."""
+    rates = []
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        match = _RATE.match(part)
+        if match is None:
+            raise ImproperlyConfigured(f"{part!r} is not a rate like 10/m/ip or 5/5m/key")
+        amount, count, unit, per = match.groups()
+        rates.append(Rate(int(amount), int(count or 1) * _UNIT[unit], per or "ip"))
+    return tuple(rates)
+
+
+def client_ip(request) -> str:
+    """The client address (accounts.middleware put the real one here); an
+    IPv6 client counts by its /64, as one host usually holds a whole one."""
+    value = request.META.get("REMOTE_ADDR") or ""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+@functools.cache
+def _redis(location: str):
+    """A redis-py client of our own on the cache's server (a pipeline needs
+    the client; Django's cache API has no batch increment)."""
+    import redis
+
+    options = {
+        k: v
+        for k, v in settings.CACHES["default"].get("OPTIONS", {}).items()
+        if k in ("socket_connect_timeout", "socket_timeout", "retry_on_error", "retry")
+    }
+    return redis.Redis.from_url(location, **options)
+
+
+def _pipeline():
+    location = settings.CACHES["default"]["LOCATION"]
+    if isinstance(location, list | tuple):
+        location = location[0]  # the primary: counters are written
+    return _redis(location).pipeline(transaction=False)
 
 
 @dataclass
@@ -98,7 +160,7 @@ def _buckets(request, action, key, now, per=("ip", "key")):
         if rate.per not in per:
             continue
         if rate.per == "ip":
-            source = "ip:" + get_ip(request)  # IPv6 by /64, as allauth does
+            source = "ip:" + client_ip(request)
         elif rate.per == "key":
             if key is None:
                 raise ImproperlyConfigured(f"throttle {action} is per key but no key was given")
@@ -120,7 +182,7 @@ def _increment(buckets) -> list[tuple[int, int]]:
     """Add one to each current window and read the previous ones."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+        pipe = _pipeline()
         for current, before, _, _, ttl in buckets:
             pipe.incr(backend.make_and_validate_key(current))
             pipe.expire(backend.make_and_validate_key(current), ttl)
@@ -142,7 +204,7 @@ def _increment(buckets) -> list[tuple[int, int]]:
 def _decrement(keys) -> None:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+        pipe = _pipeline()
         for current, ttl in keys:
             # A counter that expired meanwhile comes back as -1: let it go.
             pipe.decr(backend.make_and_validate_key(current))

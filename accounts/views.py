@@ -6,8 +6,7 @@ from allauth.account.views import LoginView as AllauthLoginView
 from allauth.core.ratelimit import respond_429
 from django.http import Http404
 
-from accounts import throttle
-from accounts.adapter import SESSION_LOGIN_METHOD
+from accounts import extensions, throttle
 from accounts.audit import audit
 
 logger = logging.getLogger("iam.security")
@@ -16,32 +15,26 @@ THROTTLED = "too_many_login_attempts"
 
 
 class LoginView(AllauthLoginView):
-    """allauth's login, plus one button per SSO provider; a throttled
-    attempt is a 429 and is logged."""
+    """allauth's login, plus one button per other way in (an identity
+    provider: accounts.extensions); a throttled attempt is a 429 and is
+    logged."""
 
     def get_context_data(self, **kwargs):
-        from sso.registry import providers
-
         context = super().get_context_data(**kwargs)
-        context["sso_providers"] = [
-            {"name": p.name, "login_url": p.login_url()} for p in providers().values()
-        ]
+        context["login_options"] = self.options
         return context
 
     def dispatch(self, request, *args, **kwargs):
-        from sso.registry import providers
-
-        if request.method == "POST":
-            if not throttle.consume(request, "login"):  # IAM_RATE_LOGIN, per client IP
-                request.retry_after = throttle.retry_after("login")
-                return respond_429(request)
-            # A password login, whatever came before.
-            request.session.pop(SESSION_LOGIN_METHOD, None)
+        self.options = extensions.login_options()
+        if request.method == "POST" and not throttle.consume(request, "login"):
+            # IAM_RATE_LOGIN, per client IP
+            request.retry_after = throttle.retry_after("login")
+            return respond_429(request)
         response = super().dispatch(request, *args, **kwargs)
-        origins = [o for p in providers().values() for o in p.form_action_origins()]
+        origins = [origin for option in self.options for origin in option.origins]
         if origins:
-            # An SSO button's POST is answered with a redirect to the
-            # provider; CSP form-action must allow that destination.
+            # A button's POST is answered with a redirect to the provider;
+            # CSP form-action must allow that destination.
             response._csp_update = {"form-action": origins}
         return response
 

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "accounts.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "iam.http.ResponseHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
@@ -93,9 +93,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         timeout=20,
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, with a health check that needs no round trip.
-    DATABASES["default"]["ENGINE"] = "iam.db.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://iam")}
@@ -234,8 +231,11 @@ IAM_SESSION_MAX_HOURS = env.int("IAM_SESSION_MAX_HOURS", default=10)
 # cache when it is shared, so a warm page costs no session query. With a
 # per-process cache a session ended by one worker would still be cached in
 # another, so then sessions are read from the database only.
-# iam.sessions: Django's stores, but a login writes its new session once.
-SESSION_ENGINE = "iam.sessions.cached_db" if CACHE_IS_SHARED else "iam.sessions.db"
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_IS_SHARED
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_AGE = IAM_SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -7,9 +7,14 @@ class SsoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts.services import register_configured_group_names
+        from accounts.extensions import registry
         from sso import checks  # noqa: F401  (registers the configuration check)
-        from sso.registry import role_map_group_names
+        from sso.reauth import with_sso_method
+        from sso.registry import login_options, role_map_group_names
+        from sso.services import is_sso_only
 
-        # Groups a ROLE_MAP names keep their names (accounts.services).
-        register_configured_group_names(role_map_group_names)
+        # What accounts asks of identity providers (accounts.extensions).
+        registry.login_options.append(login_options)
+        registry.reauthentication_methods.append(with_sso_method)
+        registry.no_self_service_password.append(is_sso_only)
+        registry.configured_group_names.append(role_map_group_names)

@@ -12,12 +12,12 @@ the interrupted request.
 
 from __future__ import annotations
 
-from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.internal.flows.reauthentication import STATE_SESSION_KEY
 from allauth.core.internal.httpkit import deserialize_request
 from allauth.core.internal.urlkit import script_aware_resolve
 from django.shortcuts import redirect
 
+from accounts.login import login_method
 from sso.services import linked_providers
 
 
@@ -43,12 +43,9 @@ def with_sso_method(request, user, methods: list[dict]) -> list[dict]:
 
 
 def _sso_provider_of_session(request, user) -> str:
-    """The provider of this session's latest SSO authentication, or ""."""
-    records = get_authentication_records(request, user)
-    for record in reversed(records):
-        if isinstance(record, dict) and record.get("method") == "sso":
-            return str(record.get("provider", ""))
-    return ""
+    """The provider this session came in through, or ""."""
+    method = login_method(request)
+    return method.removeprefix("sso:") if method.startswith("sso:") else ""
 
 
 def resume(request, next_url: str):

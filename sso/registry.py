@@ -52,3 +52,13 @@ def role_map_group_names() -> set[str]:
         except (ValueError, TypeError, AttributeError):
             continue
     return names
+
+
+def login_options() -> list:
+    """One "Log in with <NAME>" button per provider (accounts.extensions)."""
+    from accounts.extensions import LoginOption
+
+    return [
+        LoginOption(name=p.name, url=p.login_url(), origins=tuple(p.form_action_origins()))
+        for p in providers().values()
+    ]

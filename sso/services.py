@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import access
 from accounts.audit import audit
 from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User
@@ -209,9 +210,7 @@ def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
         )
         return
     transaction.savepoint_commit(savepoint)
-    from accounts.access import invalidate_now_and_on_commit
-
-    invalidate_now_and_on_commit()
+    access.changed(User.objects.filter(pk=user.pk))
     audit("sso.groups.synced", request=request, actor=user, target=user, details=details)
 
 

@@ -5,19 +5,15 @@ import logging
 from urllib.parse import urlencode
 
 from allauth.account.adapter import get_adapter
-from allauth.account.internal.flows.login import perform_login, record_authentication
-from allauth.account.models import Login
 from django.contrib import messages
-from django.contrib.auth import login as django_login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.adapter import SESSION_LOGIN_METHOD, session_started
 from accounts.audit import audit
-from accounts.middleware import SESSION_MFA_BY_IDP
+from accounts.login import authenticated_now, complete_login
 from accounts.models import User
 from sso import flows, reauth
 from sso.errors import SSOError, printable
@@ -25,7 +21,6 @@ from sso.registry import get_provider
 from sso.services import linked_providers, reauthenticated_user, resolve_user
 
 logger = logging.getLogger("iam.sso")
-BACKEND = "accounts.backends.EmailBackend"
 
 
 def _provider_or_404(provider_id: str):
@@ -124,22 +119,16 @@ def callback(request, provider_id: str):
         user = resolve_user(request=request, provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
-    record_authentication(request, user, "sso", provider=provider.id)
+    # The provider did MFA (`amr`): our MFA step is skipped and the policy
+    # met. Otherwise a user who has MFA here is asked for the code first.
     amr = claims.get("amr")
-    if isinstance(amr, list) and "mfa" in amr:
-        # The provider did MFA: log in now, and the MFA policy is satisfied.
-        user.backend = BACKEND
-        django_login(request, user)
-        request.session[SESSION_MFA_BY_IDP] = True
-        session_started(request, user, method=f"sso:{provider.id}")
-        get_adapter(request).add_message(
-            request, messages.SUCCESS, "account/messages/logged_in.txt", {"user": user}
-        )
-        return redirect(next_url)
-    # Otherwise allauth's login stages run as for a password login: a user who
-    # has MFA here is asked for the code before the session is logged in.
-    request.session[SESSION_LOGIN_METHOD] = f"sso:{provider.id}"
-    return perform_login(request, Login(user=user, redirect_url=next_url))
+    return complete_login(
+        request,
+        user,
+        method=f"sso:{provider.id}",
+        mfa_by_idp=isinstance(amr, list) and "mfa" in amr,
+        redirect_url=next_url,
+    )
 
 
 def _reauthenticated(request, provider, entry: dict, next_url: str):
@@ -154,9 +143,9 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
     except SSOError as error:
         to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
         return _failed(request, provider, error, to=to)
-    record_authentication(request, user, "sso", provider=provider.id, reauthenticated=True)
+    authenticated_now(request, user)
     # The interrupted request runs within this one. The user object this
-    # request came with carries the access-rules generation read with its
-    # session (accounts.middleware), from before the role sync: load it anew.
+    # request came with carries the access stamp of before the role sync
+    # (accounts.access): load it anew.
     request.user = User.objects.get(pk=user.pk)
     return reauth.resume(request, next_url)

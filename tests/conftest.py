@@ -6,8 +6,12 @@ from tests.factories import PASSWORD, UserFactory
 
 @pytest.fixture(autouse=True)
 def _isolated():
-    """Each test starts with an empty cache (rate limits, compiled rules)."""
+    """Each test starts with an empty cache (rate limits) and no compiled
+    rules (SQLite reuses the primary keys of rolled-back rows)."""
+    from accounts.access import forget_compiled
+
     cache.clear()
+    forget_compiled()
     yield
     cache.clear()
 
@@ -42,3 +46,14 @@ def root_user(db):
 
 def login(client, email, password, **extra):
     return client.post("/login/", {"login": email, "password": password}, **extra)
+
+
+def age_authentication(session, seconds: float = 11 * 60) -> None:
+    """As if the session's last proof of identity (accounts.login) were
+    `seconds` older: a sensitive action then asks for another."""
+    from accounts.login import SESSION_AUTHENTICATED
+
+    record = dict(session[SESSION_AUTHENTICATED])
+    record["at"] -= seconds
+    session[SESSION_AUTHENTICATED] = record
+    session.save()

@@ -19,6 +19,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
+from tests import conftest
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
 
@@ -248,13 +249,8 @@ class TestOwnSessions:
 
 
 def age_authentication(client, seconds):
-    """As if the session's last authentication was `seconds` earlier."""
-    session = client.session
-    records = session["account_authentication_methods"]
-    for record in records:
-        record["at"] -= seconds
-    session["account_authentication_methods"] = records
-    session.save()
+    """As if the last authentication was `seconds` earlier."""
+    conftest.age_authentication(client.session, seconds)
 
 
 class TestRecentAuthentication:

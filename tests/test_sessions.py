@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from accounts.adapter import SESSION_LOGIN_AT, SESSION_SEEN_AT
+from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
 from accounts.models import AuditEvent
 from tests.conftest import login
 from tests.factories import PASSWORD

@@ -124,13 +124,12 @@ def _age_authentication(page, seconds=11 * 60):
 
     from django.conf import settings
 
+    from tests.conftest import age_authentication
+
     (cookie,) = [c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME]
-    session = import_module(settings.SESSION_ENGINE).SessionStore(cookie["value"])
-    records = session["account_authentication_methods"]
-    for record in records:
-        record["at"] -= seconds
-    session["account_authentication_methods"] = records
-    session.save()
+    age_authentication(
+        import_module(settings.SESSION_ENGINE).SessionStore(cookie["value"]), seconds
+    )
 
 
 def test_pre_registered_and_auto_provision(live_server, page, oidc_provider, settings):

@@ -1,0 +1,55 @@
+"""Where the apps above accounts plug in, so accounts never imports them.
+
+Each extension point is a list of callables an app registers in its
+AppConfig.ready() (sso does, for identity providers). accounts calls them
+where it needs the answer and knows nothing else of who answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LoginOption:
+    """A button on the login page: "Log in with <name>", a POST to `url`,
+    which may redirect the browser to the `origins` (CSP form-action)."""
+
+    name: str
+    url: str
+    origins: tuple[str, ...] = ()
+
+
+@dataclass
+class Extensions:
+    # () -> list[LoginOption]: the login page's other ways in.
+    login_options: list = field(default_factory=list)
+    # (request, user, methods) -> methods: allauth's re-authentication methods,
+    # with others added (a fresh login at the identity provider).
+    reauthentication_methods: list = field(default_factory=list)
+    # (user) -> bool: the account may not get a local password by a reset
+    # link it asks for itself (someone an identity provider switched off).
+    no_self_service_password: list = field(default_factory=list)
+    # () -> iterable of group names the configuration refers to.
+    configured_group_names: list = field(default_factory=list)
+
+
+registry = Extensions()
+
+
+def login_options() -> list[LoginOption]:
+    return [option for source in registry.login_options for option in source()]
+
+
+def reauthentication_methods(request, user, methods: list[dict]) -> list[dict]:
+    for extend in registry.reauthentication_methods:
+        methods = extend(request, user, methods)
+    return methods
+
+
+def no_self_service_password(user) -> bool:
+    return any(check(user) for check in registry.no_self_service_password)
+
+
+def configured_group_names() -> set[str]:
+    return {name for source in registry.configured_group_names for name in source()}

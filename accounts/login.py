@@ -1,0 +1,150 @@
+"""The login flow: what a logged-in session holds, and the one way every login
+finishes.
+
+Ways in: a password (allauth's login form), an identity provider (sso), the
+API's authorization code flow (its login is the normal login page), a passkey
+(allauth). Password and passkey logins run allauth's own flow; SSO calls
+`complete_login`, which runs the same flow from its login stages on (an MFA
+code unless the provider did MFA). Every one of them ends in allauth calling
+the adapter's `post_login`, which calls `session_started` here. Nothing else
+writes these session keys, except the middleware that keeps the clocks.
+
+The session contract, for a logged-in person:
+- SESSION_LOGIN_AT, SESSION_SEEN_AT: the lifetime clocks (seconds; the idle
+  and maximum limits, accounts.middleware).
+- SESSION_METHOD: how this session's person came in: "password",
+  "sso:<provider>", "passkey".
+- SESSION_AUTHENTICATED: {"user": id, "at": seconds} of the latest proof of
+  identity in this session (the login, an MFA code, a re-authentication):
+  the 10-minute rule for sensitive actions (accounts.reauth).
+- SESSION_MFA_BY_IDP: the identity provider did MFA (its `amr`), which meets
+  our MFA policy.
+- SESSION_MFA_OK: the user's access stamp (accounts.access) at which the
+  session was last found to meet the MFA policy (accounts.mfa); any change
+  to what the user may do makes the policy look again.
+- SESSION_EXTRA: what the login's door asked to keep (an SSO login's
+  provider session id, for single logout).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from allauth.account.utils import perform_login
+from allauth.mfa.stages import AuthenticateStage
+from django.conf import settings
+from django.utils import timezone
+
+from accounts import mfa
+from accounts.audit import audit
+
+SESSION_LOGIN_AT = "iam_login_at"
+SESSION_SEEN_AT = "iam_seen_at"
+SESSION_METHOD = "iam_login_method"
+SESSION_AUTHENTICATED = "iam_authenticated"
+SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
+SESSION_MFA_OK = "iam_mfa_ok"
+SESSION_EXTRA = "iam_login_extra"
+
+# How a login that `complete_login` began tells its end (allauth carries these
+# through its login stages, as the Login's signal_kwargs).
+_METHOD = "iam_method"
+_MFA_BY_IDP = "iam_mfa_by_idp"
+_EXTRA = "iam_extra"
+
+
+def complete_login(
+    request, user, *, method: str, mfa_by_idp: bool = False, redirect_url=None, extra=None
+):
+    """A person proved who they are by `method` outside allauth's password
+    form (an identity provider): log them in through allauth's stages, as a
+    password login would be. Returns the response to send."""
+    return perform_login(
+        request,
+        user,
+        redirect_url=redirect_url,
+        signal_kwargs={_METHOD: method, _MFA_BY_IDP: mfa_by_idp, _EXTRA: extra or {}},
+    )
+
+
+class MfaStage(AuthenticateStage):
+    """allauth's MFA step, skipped when the identity provider did MFA."""
+
+    def handle(self):
+        if (self.login.signal_kwargs or {}).get(_MFA_BY_IDP):
+            return None, True
+        return super().handle()
+
+
+def session_started(request, user, signal_kwargs=None) -> None:
+    """Every login, at its end: the session contract above, the session
+    listed under the user (so it can be shown and ended), and the audit."""
+    from allauth.account.adapter import get_adapter
+    from allauth.usersessions.models import UserSession
+
+    kwargs = signal_kwargs or {}
+    method = kwargs.get(_METHOD) or "password"
+    session = request.session
+    now = int(time.time())
+    session[SESSION_LOGIN_AT] = now
+    session[SESSION_SEEN_AT] = now
+    session[SESSION_METHOD] = method
+    session[SESSION_MFA_BY_IDP] = bool(kwargs.get(_MFA_BY_IDP))
+    session[SESSION_EXTRA] = kwargs.get(_EXTRA) or {}
+    authenticated_now(request, user)
+    # One bounded DELETE instead of allauth's per-login check of every row.
+    horizon = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    UserSession.objects.filter(user=user, created_at__lt=horizon).delete()
+    if not session.session_key:
+        session.save()
+    user_agent_max = UserSession._meta.get_field("user_agent").max_length
+    UserSession.objects.create(
+        user=user,
+        session_key=session.session_key,
+        ip=get_adapter(request).get_client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:user_agent_max],
+    )
+    audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
+    # The MFA policy's answer now, while the session is being written anyway,
+    # rather than on the first page, which would write the session again.
+    if not mfa_setup_required(user, session):
+        mark_mfa_met(user, session)
+
+
+def authenticated_now(request, user) -> None:
+    """The person of this session has just proved who they are."""
+    request.session[SESSION_AUTHENTICATED] = {"user": user.pk, "at": time.time()}
+
+
+def seconds_since_authentication(request) -> float | None:
+    """Since this session's person last proved who they are, or None."""
+    record = request.session.get(SESSION_AUTHENTICATED)
+    user = getattr(request, "user", None)
+    if not isinstance(record, dict) or user is None or record.get("user") != user.pk:
+        return None
+    return time.time() - float(record.get("at") or 0)
+
+
+def login_method(request) -> str:
+    """How this session's person came in ("password", "sso:<id>", …)."""
+    return request.session.get(SESSION_METHOD) or ""
+
+
+def mfa_setup_required(user, session) -> bool:
+    return mfa.setup_required(user, vouched_by_idp=bool(session.get(SESSION_MFA_BY_IDP)))
+
+
+def mark_mfa_met(user, session) -> None:
+    """This session meets the MFA policy, as the user may act now."""
+    session[SESSION_MFA_OK] = user.access_stamp
+
+
+def mfa_checked_for(user, session) -> bool:
+    """Whether the policy was met with the user's current access stamp."""
+    return session.get(SESSION_MFA_OK) == user.access_stamp
+
+
+def forget_mfa_check(session) -> None:
+    """The policy must look again (an authenticator was removed)."""
+    session.pop(SESSION_MFA_OK, None)
