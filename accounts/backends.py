@@ -1,8 +1,18 @@
 """The password login backend: one account per email, looked up once."""
 
+from functools import cache
+
 from allauth.account.auth_backends import AuthenticationBackend
 
+from accounts.models import User
 from accounts.selectors import user_get_by_email
+
+
+@cache
+def _by_pk_sql() -> str:
+    table = User._meta.db_table
+    columns = ", ".join(f.column for f in User._meta.concrete_fields)
+    return f"SELECT {columns} FROM {table} WHERE {User._meta.pk.column} = %s"  # noqa: S608
 
 
 class EmailBackend(AuthenticationBackend):
@@ -18,3 +28,13 @@ class EmailBackend(AuthenticationBackend):
         if not email:
             return None
         return self._check_password(user_get_by_email(email), password)
+
+    def get_user(self, user_id):
+        """The user of every page, by a raw SELECT (the ORM would build the
+        same statement anew on each page)."""
+        try:
+            pk = int(user_id)
+        except (TypeError, ValueError):
+            return None
+        user = next(iter(User.objects.raw(_by_pk_sql(), [pk])), None)
+        return user if user is not None and self.user_can_authenticate(user) else None
