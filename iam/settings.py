@@ -54,7 +54,7 @@ MIDDLEWARE = [
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.MfaPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "iam.csp.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
