@@ -234,11 +234,8 @@ IAM_SESSION_MAX_HOURS = env.int("IAM_SESSION_MAX_HOURS", default=10)
 # cache when it is shared, so a warm page costs no session query. With a
 # per-process cache a session ended by one worker would still be cached in
 # another, so then sessions are read from the database only.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if CACHE_IS_SHARED
-    else "django.contrib.sessions.backends.db"
-)
+# iam.sessions: Django's stores, but a login writes its new session once.
+SESSION_ENGINE = "iam.sessions.cached_db" if CACHE_IS_SHARED else "iam.sessions.db"
 SESSION_COOKIE_AGE = IAM_SESSION_MAX_HOURS * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -151,3 +151,18 @@ def test_a_session_evicted_from_the_cache_is_read_back_from_the_database(client,
     cache.clear()  # Redis restarted or evicted the session
     assert client.get("/").status_code == 200
     assert client.get("/users/").status_code == 403  # still this user, with its rules
+
+
+def test_session_store_internals_are_as_the_patch_expects():
+    """The guard of iam.sessions (kept by measurement): the names of
+    Django's SessionBase it replaces or sets must still mean what they did."""
+    import inspect
+
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.contrib.sessions.backends.db import SessionStore
+
+    cycle = inspect.getsource(SessionBase.cycle_key)
+    assert "self._session" in cycle and "self.create()" in cycle
+    assert "self._session_cache = data" in cycle
+    assert "_get_new_session_key" in inspect.getsource(SessionBase._get_or_create_session_key)
+    assert list(inspect.signature(SessionStore.save).parameters) == ["self", "must_create"]
