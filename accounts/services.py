@@ -16,7 +16,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts import throttle
+from accounts import lifecycle, throttle
 from accounts.audit import audit
 from accounts.delegation import (
     access_write,
@@ -273,6 +273,7 @@ def _status_changed(user: User, *, actor, request) -> None:
         audit("user.unblocked", request=request, actor=actor, target=user, details=details)
         return
     ended = user_sessions_end(user)
+    lifecycle.account_disabled(user, reason="blocked", request=request)
     details = {"status": ["active", "blocked"], "sessions_ended": ended}
     audit("user.blocked", request=request, actor=actor, target=user, details=details)
 
@@ -286,6 +287,7 @@ def user_delete(*, user: User, actor: User | None, request=None) -> None:
         writer.not_self(user, "delete")
         snapshot = _user_snapshot(user)
         user_sessions_end(user)
+        lifecycle.account_disabled(user, reason="deleted", request=request)
         _delete_audited(user, actor=actor, request=request, details={"deleted": snapshot})
     _acl_changed()
 
@@ -355,6 +357,7 @@ def password_changed_by_user(*, request, user: User) -> None:
 
 def _password_replaced(action: str, *, request, user: User, keep: str | None) -> None:
     ended = user_sessions_end(user, keep_session_key=keep)
+    lifecycle.credentials_replaced(user, reason=action, request=request)
     audit(action, request=request, actor=user, target=user, details={"sessions_ended": ended})
 
 
