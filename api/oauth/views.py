@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import logging
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
@@ -313,12 +313,27 @@ class AuthorizeView(toolkit.AuthorizationView):
             return self.error_response(error, client)
         return self.redirect(uri, client)
 
+    def redirect(self, redirect_to, application):
+        """Errors found before the toolkit loads the client (no PKCE, say) go
+        back to the client too, under its own schemes (loopback http)."""
+        if application is None:
+            client_id = self.request.GET.get("client_id") or self.request.POST.get("client_id")
+            application = Client.objects.filter(client_id=client_id).first() if client_id else None
+        return super().redirect(redirect_to, application)
+
+    def render_to_response(self, context, **kwargs):
+        """The consent form's answer is a redirect to the client: CSP
+        form-action must allow that origin, or the browser stops there."""
+        response = super().render_to_response(context, **kwargs)
+        target = urlsplit(context.get("redirect_uri") or "")
+        if target.scheme in ("http", "https") and target.netloc:
+            response._csp_update = {"form-action": [f"{target.scheme}://{target.netloc}"]}
+        return response
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         client = kwargs.get("application")
         if client is not None:
-            from urllib.parse import urlsplit
-
             context["redirect_host"] = urlsplit(kwargs.get("redirect_uri") or "").netloc
             context["scope_rows"] = [
                 (s, scope_rules.all_scopes().get(s, s)) for s in kwargs.get("scopes", [])
