@@ -93,8 +93,8 @@ def test_code_flow_with_pkce_mfa_login_and_one_approval(live_server, page, setti
 
     token = oauth.fetch_token(base + "/oauth/token/", authorization_response=callback,
                               code_verifier=verifier)  # fmt: skip
-    me = requests.get(base + "/api/v1/me", timeout=10,
-                      headers={"Authorization": f"Bearer {token['access_token']}"}).json()  # fmt: skip
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    me = requests.get(base + "/api/v1/me", headers=auth, timeout=10).json()
     assert me["email"] == person.email and me["token"]["scope"] == "read"
     assert Approval.objects.get(user=person, client=client).scope == "read"
     event = AuditEvent.objects.get(action="api.token.issued")
