@@ -332,7 +332,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Back Office API",
-    "DESCRIPTION": "Users, groups, roles and the audit trail, under the Back Office's access rules.",
+    "DESCRIPTION": "Users, groups, roles and the audit trail, under the screens' access rules.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
