@@ -40,6 +40,10 @@ REGISTRY: tuple[str, ...] = (
     "backoffice:roles:delete",
     "backoffice:audit:view",
     "backoffice:audit:export",
+    "backoffice:api-clients:view",
+    "backoffice:api-clients:create",
+    "backoffice:api-clients:edit",
+    "backoffice:api-clients:delete",
 )
 
 # What someone must hold so that access can always be repaired from the

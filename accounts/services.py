@@ -272,6 +272,7 @@ def _status_changed(user: User, *, actor, request) -> None:
         audit("user.unblocked", request=request, actor=actor, target=user, details=details)
         return
     ended = user_sessions_end(user)
+    extensions.account_disabled(user, reason="blocked", request=request)
     details = {"status": ["active", "blocked"], "sessions_ended": ended}
     audit("user.blocked", request=request, actor=actor, target=user, details=details)
 
@@ -285,6 +286,7 @@ def user_delete(*, user: User, actor: User | None, request=None) -> None:
         writer.not_self(user, "delete")
         snapshot = _user_snapshot(user)
         user_sessions_end(user)
+        extensions.account_disabled(user, reason="deleted", request=request)
         _delete_audited(user, actor=actor, request=request, details={"deleted": snapshot})
 
 
@@ -344,6 +346,7 @@ def password_changed_by_user(*, request, user: User) -> None:
 
 def _password_replaced(action: str, *, request, user: User, keep: str | None) -> None:
     ended = user_sessions_end(user, keep_session_key=keep)
+    extensions.credentials_replaced(user, reason=action, request=request)
     audit(action, request=request, actor=user, target=user, details={"sessions_ended": ended})
 
 

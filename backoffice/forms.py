@@ -5,49 +5,20 @@ Rules that need the database state (last root, groups in use) live in
 on the form.
 """
 
-from datetime import date
-
 from django import forms
 from django.contrib.auth import password_validation
 
 from accounts.delegation import names
+from accounts.filters import (  # noqa: F401  (the screens' filters come from there)
+    AuditFilterForm,
+    ModelChoiceField,
+    ModelMultipleChoiceField,
+    UserFilterForm,
+)
 from accounts.inputs import InvalidInput, clean_email, clean_name
 from accounts.models import Group, Role, User
-from accounts.selectors import USER_SORTS, user_get_by_email
+from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, parse_rules
-
-STATUS_CHOICES = [("active", "Active"), ("blocked", "Blocked")]
-MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
-
-
-def _in_range(value) -> bool:
-    try:
-        return 0 < int(str(value)) <= MAX_ID
-    except (TypeError, ValueError):
-        return False
-
-
-class ModelChoiceField(forms.ModelChoiceField):
-    """An id too large for the database is "not a valid choice", not a 500."""
-
-    def to_python(self, value):
-        if value not in self.empty_values and not _in_range(value):
-            raise forms.ValidationError(
-                self.error_messages["invalid_choice"], code="invalid_choice"
-            )
-        return super().to_python(value)
-
-
-class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
-    def _check_values(self, value):
-        for pk in value:
-            if not _in_range(pk):
-                raise forms.ValidationError(
-                    self.error_messages["invalid_choice"],
-                    code="invalid_choice",
-                    params={"value": str(pk)[:30]},
-                )
-        return super()._check_values(value)
 
 
 class GrantChoices(forms.CheckboxSelectMultiple):
@@ -84,29 +55,6 @@ class GroupsField(GrantField):
         super().__init__(queryset=Group.objects.order_by("name"), required=False, **kwargs)
 
 
-class UserFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *STATUS_CHOICES])
-    group = ModelChoiceField(
-        required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
-    )
-    sort = forms.ChoiceField(
-        required=False,
-        choices=[(key, key) for key in USER_SORTS],
-    )
-
-    def filters(self) -> dict:
-        """Valid filters only: a bad value is dropped, never a 500."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        return {
-            "q": data.get("q") or "",
-            "status": data.get("status") or "",
-            "group": data.get("group"),
-            "sort": data.get("sort") or "email",
-        }
-
-
 def _parsed(clean, *args):
     """accounts.inputs' rules, their refusal as this field's error."""
     try:
@@ -120,7 +68,9 @@ class _UserFields(forms.Form):
     last_name = forms.CharField(max_length=150)
     email = forms.EmailField(max_length=254)
     groups = GroupsField()
-    status = forms.ChoiceField(choices=STATUS_CHOICES, widget=forms.RadioSelect, initial="active")
+    status = forms.ChoiceField(
+        choices=User.Status.choices, widget=forms.RadioSelect, initial=User.Status.ACTIVE
+    )
 
     def __init__(
         self,
@@ -253,59 +203,3 @@ class RoleForm(_ReadOnlyWhenAsked):
             return parse_rules(self.cleaned_data["rules"])
         except AccountError as exc:
             raise forms.ValidationError(str(exc)) from None
-
-
-class AuditFilterForm(forms.Form):
-    # The oldest and newest day a filter may name: dates beyond either are a
-    # typo, and the day after 9999-12-31 does not exist.
-    FIRST_DAY = date(2000, 1, 1)
-    LAST_DAY = date(9998, 12, 31)
-
-    actor = forms.CharField(required=False, max_length=254, label="Actor")
-    action = forms.CharField(required=False, max_length=64, label="Action")
-    target = forms.CharField(required=False, max_length=254, label="Target")
-    since = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def _day(self, name: str):
-        day = self.cleaned_data.get(name)
-        if day is not None and not self.FIRST_DAY <= day <= self.LAST_DAY:
-            raise forms.ValidationError(
-                f"Enter a day between {self.FIRST_DAY:%Y-%m-%d} and {self.LAST_DAY:%Y-%m-%d}."
-            )
-        return day
-
-    def clean_since(self):
-        return self._day("since")
-
-    def clean_until(self):
-        return self._day("until")
-
-    def clean(self):
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", "The end day is before the start day.")
-        return data
-
-    def problems(self) -> list[str]:
-        """Each error with the label people see next to the field."""
-        self.is_valid()
-        return [
-            f"{self.fields[name].label if name in self.fields else 'Filter'}: {error}"
-            for name, errors in self.errors.items()
-            for error in errors
-        ]
-
-    def filters(self) -> dict | None:
-        """The filters, or None when one of them is not valid."""
-        if not self.is_valid():
-            return None
-        data = self.cleaned_data
-        return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
-            "since": data.get("since"),
-            "until": data.get("until"),
-        }

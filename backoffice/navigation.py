@@ -20,6 +20,7 @@ ITEMS = (
     NavItem("Groups", "backoffice:groups", "backoffice:groups:view"),
     NavItem("Roles", "backoffice:roles", "backoffice:roles:view"),
     NavItem("Audit log", "backoffice:audit", "backoffice:audit:view"),
+    NavItem("API clients", "backoffice:api-clients", "backoffice:api-clients:view"),
 )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from backoffice.views import account, audit, dashboard, groups, roles, users
+from backoffice.views import account, api_clients, audit, dashboard, groups, roles, users
 
 app_name = "backoffice"
 
@@ -48,6 +48,14 @@ urlpatterns = [
     path("roles/<id:pk>/delete/", roles.role_delete, name="role-delete"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
+]
+
+urlpatterns += [
+    path("api-clients/", api_clients.client_list, name="api-clients"),
+    path("api-clients/add/", api_clients.client_create, name="api-client-create"),
+    path("api-clients/<id:pk>/", api_clients.client_edit, name="api-client-edit"),
+    path("api-clients/<id:pk>/secret/", api_clients.client_secret, name="api-client-secret"),
+    path("api-clients/<id:pk>/delete/", api_clients.client_delete, name="api-client-delete"),
 ]
 
 urlpatterns += [

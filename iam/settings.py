@@ -38,10 +38,16 @@ INSTALLED_APPS = [
     "accounts",
     "backoffice",
     "sso",
+    "oauth2_provider",
+    "rest_framework",
+    "drf_spectacular",
+    "api",
 ]
 
 MIDDLEWARE = [
     "iam.health.HealthCheckMiddleware",
+    # Machine-facing paths (/api/, /oauth/) answer every error in JSON.
+    "api.middleware.JsonErrorsMiddleware",
     "accounts.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -150,6 +156,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
+    # API client secrets only (api.hashers says why a fast hash is right there).
+    "api.hashers.ClientSecretHasher",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -285,6 +293,76 @@ IAM_SSO_HTTP_TIMEOUT = env.float("IAM_SSO_HTTP_TIMEOUT", default=5.0)
 # threads): a hanging provider can hold these threads, never all of them.
 IAM_SSO_MAX_CONCURRENT_CALLS = env.int("IAM_SSO_MAX_CONCURRENT_CALLS", default=2)
 IAM_MFA_REQUIRED_GROUPS = env.list("IAM_MFA_REQUIRED_GROUPS", default=["root"])
+
+# --- Back Office API: OAuth 2.0 (django-oauth-toolkit) and the JSON API -----
+
+IAM_API_ACCESS_TOKEN_MINUTES = env.int("IAM_API_ACCESS_TOKEN_MINUTES", default=30)
+IAM_API_REFRESH_TOKEN_DAYS = env.int("IAM_API_REFRESH_TOKEN_DAYS", default=30)
+# API clients carry what the toolkit's Application lacks: the account a
+# service client acts as, and the scopes it may ask for (api.models).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "api.Client"
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "api.oauth.validator.Validator",
+    "SCOPES_BACKEND_CLASS": "api.scopes.ScopesBackend",
+    "SCOPES": {"read": "Read", "write": "Write", "introspect": "Introspect tokens"},
+    "ACCESS_TOKEN_EXPIRE_SECONDS": IAM_API_ACCESS_TOKEN_MINUTES * 60,
+    # A refresh token dies this long after its access token expired (the
+    # toolkit's sliding expiry); with rotation each one is used at most once.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": IAM_API_REFRESH_TOKEN_DAYS * 86400,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # a replayed refresh token kills its family
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "auto",  # approved once per client (api.models.Approval)
+    "CLIENT_SECRET_HASHER": "client_sha256",
+    # https only; a client registered for a loopback http:// URI (RFC 8252
+    # native apps, tests) may use it (api.models.Client.get_allowed_schemes).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code",
+        "client_credentials",
+        "password",
+        "refresh_token",
+    ],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    # RFC 9700 (OAuth security BCP), every recommendation but the password
+    # grant, which is the platform's compatibility path: off unless a client
+    # is created for it, refused for MFA accounts, throttled like the login
+    # form (api.oauth.validator), hence oauth2_provider.W002 is silenced.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # only SHA-256 checksums are stored
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W002"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasToken"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Back Office API",
+    "DESCRIPTION": "Users, groups, roles and the audit trail, under the screens' access rules.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "accounts.models.User.Status"},
+}
 
 # --- HTTP hardening ---------------------------------------------------------
 

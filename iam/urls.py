@@ -33,6 +33,10 @@ urlpatterns = [
     # browser and device) lives under My account.
     path("sessions/", RedirectView.as_view(url="/account/sessions/")),
     path("sso/", include("sso.urls")),
+    # The Back Office API: OAuth endpoints (and their RFC 8414 metadata at the
+    # root), and the JSON API.
+    path("", include("api.oauth.urls", namespace="oauth2_provider")),
+    path("api/v1/", include("api.urls")),
     # The back office first: its pages are the ones opened all day, and the
     # resolver tries patterns in order (no path is shared with allauth's).
     path("", include("backoffice.urls")),

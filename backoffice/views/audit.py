@@ -10,8 +10,8 @@ from accounts.audit import KNOWN_ACTIONS
 from accounts.models import AuditEvent
 from accounts.selectors import audit_search
 from backoffice.forms import AuditFilterForm
-from backoffice.paging import page_of
 from backoffice.permissions import requires
+from iam.paging import page_of
 
 CSV_COLUMNS = [
     "time_utc",

@@ -10,8 +10,8 @@ from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
 from accounts.selectors import user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
-from backoffice.paging import page_of
 from backoffice.permissions import requires
+from iam.paging import page_of
 
 
 @requires("backoffice:users:view")

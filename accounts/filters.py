@@ -1,0 +1,121 @@
+"""The filters of the users list and the audit trail, parsed once for every
+door that lists them (the screens and the API): a bad value is a clear error
+with the field's label, never a 500 and never "everything" instead."""
+
+from datetime import date
+
+from django import forms
+
+from accounts.models import Group, User
+from accounts.selectors import USER_SORTS
+
+MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
+
+
+def _in_range(value) -> bool:
+    try:
+        return 0 < int(str(value)) <= MAX_ID
+    except (TypeError, ValueError):
+        return False
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    """An id too large for the database is "not a valid choice", not a 500."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not _in_range(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        for pk in value:
+            if not _in_range(pk):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": str(pk)[:30]},
+                )
+        return super()._check_values(value)
+
+
+class UserFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *User.Status.choices])
+    group = ModelChoiceField(
+        required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for key in USER_SORTS],
+    )
+
+    def filters(self) -> dict:
+        """Valid filters only: a bad value is dropped, never a 500."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "q": data.get("q") or "",
+            "status": data.get("status") or "",
+            "group": data.get("group"),
+            "sort": data.get("sort") or "email",
+        }
+
+
+class AuditFilterForm(forms.Form):
+    # The oldest and newest day a filter may name: dates beyond either are a
+    # typo, and the day after 9999-12-31 does not exist.
+    FIRST_DAY = date(2000, 1, 1)
+    LAST_DAY = date(9998, 12, 31)
+
+    actor = forms.CharField(required=False, max_length=254, label="Actor")
+    action = forms.CharField(required=False, max_length=64, label="Action")
+    target = forms.CharField(required=False, max_length=254, label="Target")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def _day(self, name: str):
+        day = self.cleaned_data.get(name)
+        if day is not None and not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise forms.ValidationError(
+                f"Enter a day between {self.FIRST_DAY:%Y-%m-%d} and {self.LAST_DAY:%Y-%m-%d}."
+            )
+        return day
+
+    def clean_since(self):
+        return self._day("since")
+
+    def clean_until(self):
+        return self._day("until")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end day is before the start day.")
+        return data
+
+    def problems(self) -> list[str]:
+        """Each error with the label people see next to the field."""
+        self.is_valid()
+        return [
+            f"{self.fields[name].label if name in self.fields else 'Filter'}: {error}"
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
+
+    def filters(self) -> dict | None:
+        """The filters, or None when one of them is not valid."""
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
+        return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }

@@ -1,0 +1,56 @@
+"""The API's audit events: every token issued, refreshed, revoked or refused,
+and every client created, changed or deleted, with the client's name.
+
+Never a token or a secret: the details name the client, the grant, the
+scopes and why.
+"""
+
+from __future__ import annotations
+
+from accounts.audit import audit
+
+ACTIONS = [
+    "api.client.created",
+    "api.client.deleted",
+    "api.client.secret_rotated",
+    "api.client.updated",
+    "api.token.issued",
+    "api.token.refreshed",
+    "api.token.refused",
+    "api.token.replayed",
+    "api.token.revoked",
+]
+
+
+def client_facts(client) -> dict:
+    if client is None:
+        return {}
+    return {"client": client.name, "client_id": client.client_id}
+
+
+def token_event(
+    action: str,
+    *,
+    request=None,
+    client=None,
+    user=None,
+    label: str = "",
+    success: bool = True,
+    **details,
+) -> None:
+    """One `api.token.*` event. The target is the account the token is (or
+    would have been) for; the actor is that account too, or nobody when the
+    caller was not identified. `label` names an account that is not known
+    (a refused password grant for an unknown address)."""
+    facts = {**client_facts(client), **{k: v for k, v in details.items() if v not in (None, "")}}
+    audit(
+        action,
+        request=request,
+        actor=user if user is not None and user.pk else None,
+        actor_label="" if user is not None else (f"client {client.name}" if client else ""),
+        target=user if user is not None and user.pk else None,
+        target_label=label[:254] if user is None else "",
+        target_type="user" if user is None and label else "",
+        success=success,
+        details=facts,
+    )

@@ -1,0 +1,77 @@
+"""`manage.py apiclient create|list|revoke`: API clients from the command line.
+
+    apiclient create --name NAME --grant authorization_code|client_credentials|password
+                     [--redirect-uri URI]... [--user EMAIL] [--scope S]...
+    apiclient list
+    apiclient revoke CLIENT_ID
+
+`create` prints `client_id=…` and `client_secret=…`: the secret this once
+(only a hash is kept). The operator is trusted like root (actor=None), as
+for `createuser`; every other rule of api.services holds. A refusal is one
+line (`CommandError: …`) and exit status 1; nothing is written.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.errors import AccountError
+from accounts.selectors import user_get_by_email
+from api import services
+from api.models import Client
+
+GRANT_NAMES = {v: k for k, v in services.GRANTS.items()}
+
+
+class Command(BaseCommand):
+    help = "Create, list or revoke Back Office API clients."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        create = sub.add_parser("create", help="Create a client; prints its id and secret.")
+        create.add_argument("--name", required=True)
+        create.add_argument("--grant", required=True, choices=sorted(services.GRANTS))
+        create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
+        create.add_argument("--user", default=None, help="The account a service client acts as.")
+        create.add_argument("--scope", action="append", default=[], dest="scopes")
+        sub.add_parser("list", help="List clients (never their secrets).")
+        revoke = sub.add_parser("revoke", help="Delete a client and every token it holds.")
+        revoke.add_argument("client_id")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, f"_{action}")(**options)
+        except AccountError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _create(self, *, name, grant, redirect_uris, user, scopes, **_):
+        account = None
+        if user:
+            account = user_get_by_email(user)
+            if account is None:
+                raise CommandError(f"No account with email {user[:254]}.")
+        scopes = [word for value in scopes for word in value.split()]
+        client, secret = services.client_create(
+            name=name,
+            grant=grant,
+            redirect_uris=redirect_uris,
+            account=account,
+            scopes=scopes,
+            actor=None,
+        )
+        self.stdout.write(f"client_id={client.client_id}")
+        self.stdout.write(f"client_secret={secret}")
+
+    def _list(self, **_):
+        rows = Client.objects.select_related("account").order_by("name", "id")
+        for client in rows:
+            account = client.account.email if client.account else "-"
+            self.stdout.write(
+                f"{client.client_id}\t{client.name}\t{GRANT_NAMES.get(client.grant, client.grant)}"
+                f"\t{account}\t{client.scope}\t{client.created:%Y-%m-%d}"
+            )
+
+    def _revoke(self, *, client_id, **_):
+        client = Client.objects.filter(client_id=client_id).first()
+        if client is None:
+            raise CommandError(f"No API client {client_id[:100]}.")
+        services.client_delete(client=client, actor=None)
+        self.stdout.write(f"revoked client_id={client_id}")

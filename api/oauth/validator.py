@@ -1,0 +1,185 @@
+"""The toolkit's request validator, with the Back Office's rules added.
+
+The toolkit (and oauthlib under it) does the protocol: client
+authentication with constant-time secret checks, PKCE, codes, rotation of
+refresh tokens and revocation of a family whose used refresh token comes
+back. This subclass adds only what the Back Office decides:
+
+- client credentials act as the client's account, which must be active;
+- the password grant checks the password through the same backend as the
+  login form, refuses accounts that have or must have MFA (they log in
+  through the browser: authorization code), and tells the view whether the
+  password was right so the login counters are taken back as at login;
+- a refresh is refused for a blocked account, and for a password-grant
+  token whose account has come to need MFA since;
+- a bearer token of a blocked account is refused (its tokens are revoked
+  when it is blocked; this holds even for a row a crash left behind);
+- whatever happens is noted for the view's audit event (api.oauth.outcome).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth import authenticate
+from oauth2_provider.oauth2_validators import GRANT_TYPE_MAPPING, OAuth2Validator
+from oauth2_provider.oauth2_validators import RefreshToken as RefreshTokenModel
+from oauthlib.oauth2.rfc6749 import errors
+
+from accounts.mfa import has_factor, mfa_required
+from accounts.selectors import user_get_by_email
+from api.oauth.outcome import current, note
+
+MFA_REFUSAL = (
+    "This account uses two-factor authentication, so it cannot use the password grant: "
+    "use an authorization-code client (the browser login, with MFA)."
+)
+
+
+def _needs_browser(user) -> bool:
+    return has_factor(user) or mfa_required(user)
+
+
+class Validator(OAuth2Validator):
+    # --- clients ---------------------------------------------------------------
+
+    def authenticate_client(self, request, *args, **kwargs):
+        ok = super().authenticate_client(request, *args, **kwargs)
+        if ok:
+            note(client=request.client)
+        else:
+            note(reason="invalid_client")
+        return ok
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        """The client's one grant (and refresh tokens). The toolkit's version
+        warns on every password grant; ours is allowed per client, on purpose."""
+        allowed = request.client.allows_grant_type(*GRANT_TYPE_MAPPING.get(grant_type, ()))
+        if not allowed:
+            note(reason="grant_not_allowed")
+            return False
+        if grant_type == "client_credentials":
+            self._bind_account(request)
+        return True
+
+    def _bind_account(self, request) -> None:
+        """Client credentials: the token is the client's account's."""
+        client = request.client
+        account = client.account if client.account_id else None
+        if account is None:
+            note(reason="no_account")
+            raise errors.UnauthorizedClientError(
+                description="This client has no Back Office account to act as.", request=request
+            )
+        note(user=account)
+        if not account.is_active:
+            note(reason="account_blocked")
+            raise errors.UnauthorizedClientError(
+                description="The client's Back Office account is blocked.", request=request
+            )
+        request.user = account
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        # The toolkit clears request.user for client credentials; ours act as an account.
+        if request.grant_type == "client_credentials":
+            request.user = request.client.account
+        return super()._create_access_token(expires, request, token, source_refresh_token)
+
+    # --- resource owner password -------------------------------------------------
+
+    def validate_user(self, username, password, client, request, *args, **kwargs):
+        """The login form's check (the counters are the view's, before this)."""
+        outcome = current()
+        http_request = outcome.request if outcome is not None else None
+        email = str(username or "")[:254]
+        user = authenticate(http_request, email=email, password=password or "")
+        if user is None:
+            known = user_get_by_email(email) if email else None
+            blocked = known is not None and not known.is_active
+            note(user=known, label=email, reason="blocked" if blocked else "bad_credentials")
+            return False
+        note(user=user, password_ok=True)
+        if _needs_browser(user):
+            note(reason="mfa")
+            raise errors.InvalidGrantError(description=MFA_REFUSAL, request=request)
+        request.user = user
+        return True
+
+    # --- codes and refresh tokens ---------------------------------------------------
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        ok = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if ok:
+            note(user=request.user)
+            if not request.user.is_active:
+                note(reason="account_blocked")
+                return False
+        else:
+            note(reason="invalid_code")
+        return ok
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        ok = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if not ok:
+            self._why_refresh_refused(refresh_token, client)
+            return False
+        user = request.user
+        note(user=user)
+        if not user.is_active:
+            note(reason="account_blocked")
+            return False
+        if client.grant == client.GRANT_PASSWORD and _needs_browser(user):
+            note(reason="mfa")
+            raise errors.InvalidGrantError(description=MFA_REFUSAL, request=request)
+        return True
+
+    def _why_refresh_refused(self, refresh_token, client) -> None:
+        """A refused refresh token that exists was used or revoked before:
+        the toolkit has just revoked its whole family (replay)."""
+        checksum = hashlib.sha256(str(refresh_token).encode()).hexdigest()
+        row = (
+            RefreshTokenModel.objects.filter(token_checksum=checksum)
+            .select_related("user")
+            .order_by("-revoked")
+            .first()
+        )
+        if row is None:
+            note(reason="unknown_refresh_token")
+        elif row.application_id != client.pk:
+            note(reason="other_clients_refresh_token")
+        elif row.revoked is not None:
+            note(user=row.user, reason="replay", family_revoked=True)
+        else:
+            note(user=row.user, reason="expired_refresh_token")
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        note(scope=token.get("scope", ""), user=request.user)
+        return result
+
+    # --- using and revoking tokens -------------------------------------------------------
+
+    def validate_bearer_token(self, token, scopes, request):
+        ok = super().validate_bearer_token(token, scopes, request)
+        if ok and request.user is not None and not request.user.is_active:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "The token's account is blocked.",
+            }
+            return False
+        return ok
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        from oauth2_provider.models import AccessToken
+
+        checksum = hashlib.sha256(str(token).encode()).hexdigest()
+        mine = {"token_checksum": checksum, "application_id": getattr(request.client, "pk", None)}
+        row = (
+            AccessToken.objects.filter(**mine).select_related("user").first()
+            or RefreshTokenModel.objects.filter(**mine, revoked__isnull=True)
+            .select_related("user")
+            .first()
+        )
+        if row is not None:
+            note(user=row.user, reason="revoked")
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)

@@ -1,0 +1,297 @@
+"""Writes about API clients and tokens.
+
+Who may do what, in the words of accounts.delegation:
+- creating, changing and deleting clients each needs its own resource
+  (`backoffice:api-clients:create|edit|delete`);
+- a client bound to an account acts as that account, so binding one, and any
+  later change to a bound client (its secret above all), needs *rank* over
+  the account: whoever could read the secret could otherwise act as someone
+  above them (a narrow admin binding a client to a root account would hand
+  out root tokens);
+- a client acting for people (authorization code) holds their approvals:
+  repointing its redirect URIs or replacing its secret drops them, and its
+  tokens, so nobody collects codes on approvals given to another address.
+
+Each write runs in `access_write` (one lock, the actor's permissions read
+fresh, refusals audited) and writes its own `api.client.*` event. `actor=None`
+is an operator (`manage.py apiclient`), trusted like root.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import AccessToken, Grant, RefreshToken
+
+from accounts.audit import audit
+from accounts.delegation import access_write
+from accounts.errors import AccountError
+from accounts.inputs import clean_name
+from accounts.models import User
+from api import scopes as scope_rules
+from api.audit import client_facts, token_event
+from api.models import LOOPBACK_HOSTS, Approval, Client
+
+GRANTS = {
+    "authorization_code": Client.GRANT_AUTHORIZATION_CODE,
+    "client_credentials": Client.GRANT_CLIENT_CREDENTIALS,
+    "password": Client.GRANT_PASSWORD,
+}
+MAX_REDIRECT_URIS = 10
+MAX_URI = 500
+DEFAULT_SCOPES = [scope_rules.READ]
+
+
+# --- checks on what people type ------------------------------------------------
+
+
+def clean_redirect_uris(uris, *, grant: str) -> list[str]:
+    """Exact, absolute URIs: https, or http on the loopback interface (RFC 8252);
+    no fragment, no credentials. Only the authorization code grant redirects."""
+    uris = list(dict.fromkeys(u.strip() for u in uris if u and u.strip()))
+    if grant != Client.GRANT_AUTHORIZATION_CODE:
+        if uris:
+            raise AccountError("Only authorization-code clients have redirect URIs.")
+        return []
+    if not uris:
+        raise AccountError("An authorization-code client needs at least one redirect URI.")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise AccountError(f"A client has at most {MAX_REDIRECT_URIS} redirect URIs.")
+    for uri in uris:
+        shown = uri[:80]
+        if len(uri) > MAX_URI or any(c.isspace() or ord(c) < 32 for c in uri):
+            raise AccountError(f"Redirect URI {shown!r} is too long or has spaces.")
+        parts = urlsplit(uri)
+        if "#" in uri or "@" in parts.netloc or not parts.hostname:
+            raise AccountError(
+                f"Redirect URI {shown!r} must be absolute, without a fragment or credentials."
+            )
+        if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+            continue
+        if parts.scheme != "https":
+            raise AccountError(
+                f"Redirect URI {shown!r} must use https (http only on 127.0.0.1, ::1 or localhost)."
+            )
+    return uris
+
+
+def clean_scopes(requested, *, grant: str, account: User | None) -> list[str]:
+    wanted = scope_rules.parse(requested) or list(DEFAULT_SCOPES)
+    bad = scope_rules.unknown(wanted)
+    if bad:
+        raise AccountError(
+            f"Unknown scope {', '.join(sorted(bad))[:200]}: use read, write, introspect "
+            "or a resource name (area:screen:action)."
+        )
+    if grant == Client.GRANT_CLIENT_CREDENTIALS and account is None and wanted != ["introspect"]:
+        raise AccountError(
+            "A client-credentials client acts as a Back Office account: name it "
+            "(a client without one may only introspect tokens)."
+        )
+    return wanted
+
+
+def _clean_account(account: User | None, *, grant: str) -> User | None:
+    if account is None:
+        return None
+    if grant != Client.GRANT_CLIENT_CREDENTIALS:
+        raise AccountError(
+            "Only client-credentials clients are bound to an account; the others act "
+            "for the person who logs in."
+        )
+    if not account.is_active:
+        raise AccountError(f"{account.email} is blocked: unblock the account first.")
+    return account
+
+
+# --- clients -----------------------------------------------------------------------
+
+
+def client_create(
+    *,
+    name: str,
+    grant: str,
+    redirect_uris=(),
+    account: User | None = None,
+    scopes=(),
+    actor: User | None,
+    request=None,
+) -> tuple[Client, str]:
+    """A new confidential client and its secret, in clear text this once (only
+    a hash is stored). Binding it to an account needs rank over that account."""
+    name = clean_name(name, "Name")
+    if grant not in GRANTS:
+        raise AccountError("The grant is one of authorization_code, client_credentials, password.")
+    grant = GRANTS[grant]
+    uris = clean_redirect_uris(redirect_uris, grant=grant)
+    account = _clean_account(account, grant=grant)
+    wanted = clean_scopes(scopes, grant=grant, account=account)
+    secret = generate_client_secret()
+    with access_write(actor=actor, request=request, target_label=name) as writer:
+        writer.require("backoffice:api-clients:create", "create API clients")
+        if account is not None:
+            account = User.objects.filter(pk=account.pk).first()
+            if account is None:
+                raise AccountError("That account no longer exists.")
+            # Rank: the client will act as this account.
+            writer.outranks(account)
+        client = Client(
+            name=name,
+            client_type=Client.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=grant,
+            redirect_uris=" ".join(uris),
+            account=account,
+            scope=" ".join(wanted),
+            client_secret=secret,
+            hash_client_secret=True,
+            created_by=actor,
+            created_by_label=str(actor) if actor is not None else "operator",
+        )
+        client.save()
+        audit(
+            "api.client.created",
+            request=request,
+            actor=actor,
+            actor_label="" if actor is not None else "operator",
+            target=client,
+            details={
+                **client_facts(client),
+                "grant": grant,
+                "account": account.email if account else "",
+                "scope": client.scope,
+                "redirect_uris": uris,
+            },
+        )
+    return client, secret
+
+
+def _bound_rank(writer, client: Client) -> None:
+    """Any change to a bound client needs rank over its account."""
+    if client.account_id is not None:
+        account = User.objects.filter(pk=client.account_id).first()
+        if account is not None:
+            writer.outranks(account)
+
+
+def _reload(client: Client) -> None:
+    try:
+        client.refresh_from_db()
+    except Client.DoesNotExist:
+        raise AccountError("This API client no longer exists.") from None
+
+
+def client_update(
+    *, client: Client, name: str, redirect_uris=(), scopes=(), actor: User | None, request=None
+) -> Client:
+    """Rename, repoint, rescope. New redirect URIs drop the approvals people
+    gave and the client's tokens (they were given to the old addresses)."""
+    name = clean_name(name, "Name")
+    with access_write(actor=actor, request=request, target=client) as writer:
+        _reload(client)
+        writer.require("backoffice:api-clients:edit", "edit API clients")
+        _bound_rank(writer, client)
+        uris = clean_redirect_uris(redirect_uris, grant=client.grant)
+        wanted = clean_scopes(scopes, grant=client.grant, account=client.account)
+        before = {
+            "name": client.name,
+            "redirect_uris": client.redirect_uris.split(),
+            "scope": client.scope,
+        }
+        client.name, client.redirect_uris, client.scope = name, " ".join(uris), " ".join(wanted)
+        client.save()
+        after = {"name": name, "redirect_uris": uris, "scope": client.scope}
+        changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        if "redirect_uris" in changes:
+            _forget_client_grants(client, request=request, reason="redirect_uris_changed")
+        if changes:
+            audit(
+                "api.client.updated",
+                request=request,
+                actor=actor,
+                target=client,
+                actor_label="" if actor is not None else "operator",
+                details={**client_facts(client), **changes},
+            )
+    return client
+
+
+def client_rotate_secret(*, client: Client, actor: User | None, request=None) -> str:
+    """A new secret (shown once); the old one stops working, and so do the
+    client's tokens and the approvals people gave it."""
+    secret = generate_client_secret()
+    with access_write(actor=actor, request=request, target=client) as writer:
+        _reload(client)
+        writer.require("backoffice:api-clients:edit", "replace API client secrets")
+        _bound_rank(writer, client)
+        client.client_secret = secret
+        client.save()
+        _forget_client_grants(client, request=request, reason="secret_rotated")
+        audit(
+            "api.client.secret_rotated",
+            request=request,
+            actor=actor,
+            target=client,
+            actor_label="" if actor is not None else "operator",
+            details=client_facts(client),
+        )
+    return secret
+
+
+def client_delete(*, client: Client, actor: User | None, request=None) -> None:
+    """Delete (revoke) a client: its tokens and approvals go with it."""
+    with access_write(actor=actor, request=request, target=client) as writer:
+        _reload(client)
+        writer.require("backoffice:api-clients:delete", "delete API clients")
+        _bound_rank(writer, client)
+        facts, pk, label = client_facts(client), client.pk, str(client)
+        tokens = AccessToken.objects.filter(application=client).count()
+        client.delete()
+        audit(
+            "api.client.deleted",
+            request=request,
+            actor=actor,
+            actor_label="" if actor is not None else "operator",
+            target_type="client",
+            target_id=pk,
+            target_label=label,
+            details={**facts, "access_tokens": tokens},
+        )
+
+
+def _forget_client_grants(client: Client, *, request, reason: str) -> None:
+    revoked = _revoke(
+        AccessToken.objects.filter(application=client),
+        RefreshToken.objects.filter(application=client),
+    )
+    Grant.objects.filter(application=client).delete()
+    Approval.objects.filter(client=client).delete()
+    if revoked:
+        token_event("api.token.revoked", request=request, client=client, reason=reason, **revoked)
+
+
+# --- tokens ------------------------------------------------------------------------
+
+
+def _revoke(access_tokens, refresh_tokens) -> dict:
+    """Revoke a set of tokens in two statements: refresh tokens are marked
+    revoked (kept, so a replay is still recognised), access tokens deleted."""
+    with transaction.atomic():
+        refresh = refresh_tokens.filter(revoked__isnull=True).update(revoked=timezone.now())
+        _, deleted = access_tokens.delete()
+    access = deleted.get(AccessToken._meta.label, 0)
+    return {"access_tokens": access, "refresh_tokens": refresh} if access or refresh else {}
+
+
+def tokens_revoke_for_account(user: User, *, reason: str, request=None) -> dict:
+    """accounts.extensions: the account was blocked or deleted, or its password
+    replaced. Every token it holds (for any client, service clients bound to
+    it included) and every pending code stops working in this write."""
+    access = AccessToken.objects.filter(user=user)
+    revoked = _revoke(access, RefreshToken.objects.filter(user=user))
+    Grant.objects.filter(user=user).delete()
+    if revoked:
+        token_event("api.token.revoked", request=request, user=user, reason=reason, **revoked)
+    return revoked

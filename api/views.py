@@ -1,0 +1,292 @@
+"""The JSON API under /api/v1/: thin views over accounts' selectors and
+services, each guarded by the resource its screen declares (api.permissions)
+and, for writes, by delegation applied to what the token may do (api.access).
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import EmptyPage
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.access import permissions as account_permissions
+from accounts.models import Group, User
+from accounts.selectors import (
+    audit_search,
+    groups_by_names,
+    groups_with_counts,
+    roles_with_counts,
+    user_search,
+)
+from api import serializers as s
+from api.access import token_write
+from api.errors import from_service
+from api.permissions import HasToken, requires, token_permissions
+from iam.paging import BoundedPaginator
+
+ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 406, 409, 415, 429, 503)}
+ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="A user id.")
+
+
+def _errors(*codes):
+    return {code: ERRORS[code] for code in codes}
+
+
+READ_ERRORS = _errors(400, 401, 403, 404, 406, 429, 503)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 406, 409, 415, 429, 503)
+
+
+def paginated(request, queryset, serializer_class, page_number) -> Response:
+    """A page of 50, counted up to 10,000 (iam.paging), as the screens."""
+    paginator = BoundedPaginator(queryset)
+    try:
+        page = paginator.page(page_number or 1)
+    except EmptyPage:
+        raise exceptions.NotFound(f"There is no page {page_number}.") from None
+
+    def link(number):
+        if number is None:
+            return None
+        query = request.query_params.copy()
+        query["page"] = number
+        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+    return Response(
+        {
+            "count": paginator.count,
+            "count_capped": paginator.more,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "next": link(page.next_page_number() if page.has_next() else None),
+            "previous": link(page.previous_page_number() if page.has_previous() else None),
+            "results": serializer_class(page.object_list, many=True).data,
+        }
+    )
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _groups(names) -> list[Group]:
+    try:
+        return groups_by_names(names)
+    except LookupError as missing:
+        raise exceptions.ValidationError({"groups": [f"No such group: {missing}"]}) from None
+
+
+class MeView(APIView):
+    permission_classes = [HasToken]
+
+    @extend_schema(responses={200: s.MeSerializer, **_errors(401, 403, 406, 429, 503)})
+    def get(self, request):
+        """The caller: its account, groups and permissions, and this token."""
+        user, token = request.user, request.auth
+        return Response(
+            {
+                "id": user.pk,
+                "email": user.email,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "groups": sorted(user.groups.values_list("name", flat=True)),
+                "permissions": sorted(account_permissions(user)),
+                "token": {
+                    "client": str(token.application) if token.application else "",
+                    "scope": token.scope,
+                    "expires": token.expires,
+                    "permissions": sorted(token_permissions(request)),
+                },
+            }
+        )
+
+
+class UsersView(APIView):
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [requires("backoffice:users:create")()]
+        return [requires("backoffice:users:view")()]
+
+    @extend_schema(
+        operation_id="users_list",
+        parameters=[s.UserFilterSerializer],
+        responses={200: s.page_of(s.UserSerializer, "UserPage"), **READ_ERRORS},
+    )
+    def get(self, request):
+        """Users, as the users screen lists them: search, filters, sort, pages."""
+        filters = _valid(s.UserFilterSerializer, request.query_params)
+        group = None
+        if "group" in filters:
+            group = Group.objects.filter(pk=filters["group"]).first()
+            if group is None:
+                raise exceptions.ValidationError({"group": ["No such group."]})
+        users = user_search(
+            q=filters.get("q", ""),
+            status=filters.get("status", ""),
+            group=group,
+            sort=filters.get("sort", "email"),
+        )
+        return paginated(request, users, s.UserSerializer, filters.get("page"))
+
+    @extend_schema(
+        operation_id="users_create",
+        request=s.UserCreateSerializer,
+        responses={201: s.UserSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request):
+        """Create an account, as "Add user" does (groups by name)."""
+        data = _valid(s.UserCreateSerializer, request.data)
+        groups = _groups(data["groups"])
+        active = data["status"] == User.Status.ACTIVE
+        try:
+            with token_write(request, target_label=data["email"][:254]) as writer:
+                writer.require("backoffice:users:create", "create accounts")
+                if not active:
+                    writer.require("backoffice:users:block", "create a blocked account")
+                _groups_within(writer, groups, "give")
+                user = services.user_create(
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    password=data.get("password"),
+                    groups=groups,
+                    active=active,
+                    actor=request.user,
+                    request=request,
+                    via="api",
+                    invite=data["invite"],
+                )
+        except services.AccountError as exc:
+            raise from_service(exc) from None
+        return Response(s.UserSerializer(user).data, status=201)
+
+
+def _groups_within(writer, groups, doing: str) -> None:
+    from accounts.delegation import group_scopes
+
+    scopes = group_scopes([g.pk for g in groups])
+    for group in sorted(groups, key=lambda g: g.name):
+        writer.within(scopes.get(group.pk, frozenset()), f"{doing} group {group.name}")
+
+
+class UserView(APIView):
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [requires("backoffice:users:edit", "backoffice:users:block")()]
+        return [requires("backoffice:users:view")()]
+
+    @extend_schema(
+        operation_id="users_retrieve",
+        parameters=[ID],
+        responses={200: s.UserSerializer, **READ_ERRORS},
+    )
+    def get(self, request, pk: int):
+        """One user."""
+        return Response(s.UserSerializer(get_object_or_404(User, pk=pk)).data)
+
+    @extend_schema(
+        operation_id="users_update",
+        parameters=[ID],
+        request=s.UserUpdateSerializer,
+        responses={200: s.UserSerializer, **WRITE_ERRORS},
+    )
+    def patch(self, request, pk: int):
+        """Block or unblock, rename, change groups (by name): each change needs
+        its own right, as in the edit form (status: users:block; names and
+        groups: users:edit), and rank over the user."""
+        user = get_object_or_404(User, pk=pk)
+        data = _valid(s.UserUpdateSerializer, request.data)
+        try:
+            with token_write(request, target=user) as writer:
+                user.refresh_from_db()
+                current = list(user.groups.all())
+                wanted = _groups(data["groups"]) if "groups" in data else current
+                writer.outranks(user)
+                names = (
+                    data.get("first_name", user.first_name),
+                    data.get("last_name", user.last_name),
+                )
+                if names != (user.first_name, user.last_name):
+                    writer.require("backoffice:users:edit", "change names")
+                if {g.pk for g in wanted} != {g.pk for g in current}:
+                    writer.require("backoffice:users:edit", "change groups")
+                    _groups_within(writer, [g for g in wanted if g not in current], "give")
+                    _groups_within(writer, [g for g in current if g not in wanted], "take away")
+                status = data.get("status", user.status)
+                if status != user.status:
+                    writer.require("backoffice:users:block", "block or unblock accounts")
+                services.user_update(
+                    user=user,
+                    email=user.email,
+                    first_name=names[0],
+                    last_name=names[1],
+                    groups=wanted,
+                    active=status == User.Status.ACTIVE,
+                    actor=request.user,
+                    request=request,
+                )
+        except services.AccountError as exc:
+            raise from_service(exc) from None
+        except User.DoesNotExist:
+            raise exceptions.NotFound("This user no longer exists.") from None
+        return Response(s.UserSerializer(user).data)
+
+
+class GroupsView(APIView):
+    permission_classes = [requires("backoffice:groups:view")]
+
+    @extend_schema(
+        parameters=[s.PageSerializer],
+        responses={200: s.page_of(s.GroupSerializer, "GroupPage"), **READ_ERRORS},
+    )
+    def get(self, request):
+        """Groups, with their roles and member counts."""
+        page = _valid(s.PageSerializer, request.query_params)
+        return paginated(
+            request, groups_with_counts().order_by("name"), s.GroupSerializer, page.get("page")
+        )
+
+
+class RolesView(APIView):
+    permission_classes = [requires("backoffice:roles:view")]
+
+    @extend_schema(
+        parameters=[s.PageSerializer],
+        responses={200: s.page_of(s.RoleSerializer, "RolePage"), **READ_ERRORS},
+    )
+    def get(self, request):
+        """Roles, with their rules and how many groups hold each."""
+        page = _valid(s.PageSerializer, request.query_params)
+        return paginated(
+            request, roles_with_counts().order_by("name"), s.RoleSerializer, page.get("page")
+        )
+
+
+class AuditView(APIView):
+    permission_classes = [requires("backoffice:audit:view")]
+
+    @extend_schema(
+        parameters=[s.AuditFilterSerializer],
+        responses={200: s.page_of(s.AuditEventSerializer, "AuditPage"), **READ_ERRORS},
+    )
+    def get(self, request):
+        """The audit trail, newest first, with the audit screen's filters."""
+        from accounts.filters import AuditFilterForm
+
+        filters = _valid(s.AuditFilterSerializer, request.query_params)
+        form = AuditFilterForm({k: v for k, v in request.query_params.items() if k != "page"})
+        chosen = form.filters()
+        if chosen is None:
+            raise exceptions.ValidationError({"filters": form.problems()})
+        events = audit_search(**chosen)
+        return paginated(
+            request,
+            events.order_by("-created_at", "-id"),
+            s.AuditEventSerializer,
+            filters.get("page"),
+        )

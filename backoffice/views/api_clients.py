@@ -1,0 +1,175 @@
+"""API clients screen: list, add (the secret shown once), edit, replace the
+secret, delete. The rules are api.services' (rank over a bound account
+above all); this module parses forms and shows the answers."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts import services as account_services
+from accounts.delegation import held_by, names, user_reach
+from accounts.selectors import user_get_by_email
+from api import services
+from api.models import Client
+from backoffice.permissions import requires
+
+GRANT_CHOICES = [
+    ("authorization_code", "Authorization code + PKCE: an app acting for the person who logs in"),
+    ("client_credentials", "Client credentials: a service acting as one Back Office account"),
+    ("password", "Password (compatibility): an app sending a person's email and password"),
+]
+SCOPE_HELP = (
+    "Space-separated: read, write, introspect, or resource names such as "
+    "backoffice:users:view. A token never does more than its account may."
+)
+
+
+class ClientForm(forms.Form):
+    name = forms.CharField(max_length=150)
+    redirect_uris = forms.CharField(
+        label="Redirect URIs",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="Authorization code only: one per line, exact; https (http only on loopback).",
+    )
+    scopes = forms.CharField(max_length=2000, initial="read", help_text=SCOPE_HELP)
+
+    def __init__(self, *args, read_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+
+class ClientCreateForm(ClientForm):
+    grant = forms.ChoiceField(choices=GRANT_CHOICES, widget=forms.RadioSelect)
+    account = forms.CharField(
+        label="Account (client credentials)",
+        required=False,
+        max_length=254,
+        help_text="The email of the account the service acts as; you must outrank it.",
+    )
+
+    field_order = ["name", "grant", "account", "redirect_uris", "scopes"]
+
+    def clean_account(self):
+        email = self.cleaned_data.get("account", "").strip()
+        if not email:
+            return None
+        user = user_get_by_email(email)
+        if user is None:
+            raise forms.ValidationError("No account has this email.")
+        return user
+
+
+def _uris(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+@requires("backoffice:api-clients:view")
+def client_list(request):
+    clients = Client.objects.select_related("account").order_by("name", "id")
+    return render(request, "backoffice/api_clients/list.html", {"clients": clients})
+
+
+@never_cache
+@requires("backoffice:api-clients:create")
+def client_create(request):
+    form = ClientCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            client, secret = services.client_create(
+                name=data["name"],
+                grant=data["grant"],
+                redirect_uris=_uris(data["redirect_uris"]),
+                account=data["account"],
+                scopes=data["scopes"].split(),
+                actor=request.user,
+                request=request,
+            )
+        except account_services.AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _secret_page(request, client, secret, created=True)
+    return render(request, "backoffice/api_clients/form.html", {"form": form})
+
+
+def _secret_page(request, client, secret, *, created: bool):
+    """The secret, this once: the page is not cached and never shown again."""
+    return render(
+        request,
+        "backoffice/api_clients/secret.html",
+        {"client": client, "secret": secret, "created": created},
+    )
+
+
+def _above(request, client) -> str:
+    """What a bound client's account holds beyond this admin (rank)."""
+    if client.account_id is None:
+        return ""
+    beyond = user_reach(client.account_id) - held_by(request.user)
+    return names(beyond) if beyond else ""
+
+
+@requires("backoffice:api-clients:edit")
+def client_edit(request, pk: int):
+    client = get_object_or_404(Client.objects.select_related("account"), pk=pk)
+    above = _above(request, client)
+    initial = {
+        "name": client.name,
+        "redirect_uris": "\n".join(client.redirect_uris.split()),
+        "scopes": client.scope,
+    }
+    form = ClientForm(request.POST or None, initial=initial, read_only=bool(above))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.client_update(
+                client=client,
+                name=data["name"],
+                redirect_uris=_uris(data["redirect_uris"]),
+                scopes=data["scopes"].split(),
+                actor=request.user,
+                request=request,
+            )
+        except account_services.AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"API client {client.name} saved.")
+            return redirect("backoffice:api-clients")
+    context = {"form": form, "subject": client, "above": above}
+    return render(request, "backoffice/api_clients/form.html", context)
+
+
+@never_cache
+@require_POST
+@requires("backoffice:api-clients:edit")
+def client_secret(request, pk: int):
+    client = get_object_or_404(Client, pk=pk)
+    try:
+        secret = services.client_rotate_secret(client=client, actor=request.user, request=request)
+    except account_services.AccountError as exc:
+        messages.error(request, str(exc))
+        return redirect("backoffice:api-client-edit", pk=pk)
+    return _secret_page(request, client, secret, created=False)
+
+
+@requires("backoffice:api-clients:delete")
+def client_delete(request, pk: int):
+    client = get_object_or_404(Client, pk=pk)
+    if request.method != "POST":
+        context = {"kind": "API client", "subject": client, "cancel": "backoffice:api-clients"}
+        return render(request, "backoffice/confirm_delete.html", context)
+    try:
+        services.client_delete(client=client, actor=request.user, request=request)
+    except account_services.AccountError as exc:
+        messages.error(request, str(exc))
+        return redirect("backoffice:api-client-edit", pk=pk)
+    messages.success(request, f"API client {client.name} deleted; its tokens no longer work.")
+    return redirect("backoffice:api-clients")
