@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import extensions, login, throttle
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.selectors import user_get_by_email
 
 
@@ -58,9 +58,8 @@ class AccountAdapter(DefaultAccountAdapter):
         email = str(credentials.get("email") or "")
         user = user_get_by_email(email) if email else None
         audit(
-            "login.failed",
-            request=request,
-            actor=None,
+            AuditAction.LOGIN_FAILED,
+            by=Actor.of(request),
             target=user,
             target_label=email[:254],
             success=False,
@@ -83,7 +82,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def logout(self, request) -> None:
         user = request.user if request.user.is_authenticated else None
         if user is not None:
-            audit("logout", request=request, actor=user, target=user)
+            audit(AuditAction.LOGOUT, by=Actor.of(request), target=user)
             from allauth.usersessions.models import UserSession
 
             UserSession.objects.filter(session_key=request.session.session_key).delete()
@@ -97,7 +96,10 @@ class AccountAdapter(DefaultAccountAdapter):
         from accounts import mail
 
         mail.queue_template_mail(
-            request=allauth_context.request, template=template_prefix, to=email, context=context
+            by=Actor.of(allauth_context.request),
+            template=template_prefix,
+            to=email,
+            context=context,
         )
 
     def get_reauthentication_methods(self, user) -> list[dict]:

@@ -1,96 +1,170 @@
-"""Writing the audit trail: one call per security-relevant event."""
+"""Writing the audit trail: one call per security-relevant event.
+
+Every action is a member of `AuditAction`, the trail's one vocabulary (the
+audit screen's filter offers it; tests/test_audit_actions.py checks that
+every call writes a member and that no member is unused). Who acted, and
+from where, is an `Actor`: what the services need of a request, and nothing
+else of it.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from accounts.models import AuditEvent
 
 logger = logging.getLogger("iam.audit")
 
-# The actions written anywhere in the code, for the audit screen's filter.
-KNOWN_ACTIONS = [
-    "access.grant_refused",
-    "access.lockout_refused",
-    "group.created",
-    "group.deleted",
-    "group.updated",
-    "login.failed",
-    "login.succeeded",
-    "login.throttled",
-    "logout",
-    "mfa.replaced",
-    "password.reset.completed",
-    "password.reset.refused",
-    "password.reset.requested",
-    "role.created",
-    "role.deleted",
-    "role.updated",
-    "session.expired",
-    "sso.failed",
-    "sso.groups.sync_held",
-    "sso.groups.synced",
-    "sso.linked",
-    "sso.reauthenticated",
-    "sso.unlinked",
-    "user.blocked",
-    "user.created",
-    "user.deleted",
-    "user.invited",
-    "user.unblocked",
-    "user.updated",
-]
-
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
-def _request_facts(request, ip=None, user_agent="") -> dict:
-    if request is None:
-        return {"ip": ip or None, "user_agent": user_agent[:USER_AGENT_MAX]}
-    return {
-        "ip": request.META.get("REMOTE_ADDR") or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-    }
+class AuditAction(StrEnum):
+    # The access model: writes refused by delegation (accounts.delegation).
+    ACCESS_GRANT_REFUSED = "access.grant_refused"
+    ACCESS_LOCKOUT_REFUSED = "access.lockout_refused"
+    # The API's clients and tokens (api).
+    API_CLIENT_CREATED = "api.client.created"
+    API_CLIENT_DELETED = "api.client.deleted"
+    API_CLIENT_SECRET_ROTATED = "api.client.secret_rotated"
+    API_CLIENT_UPDATED = "api.client.updated"
+    API_TOKEN_ISSUED = "api.token.issued"
+    API_TOKEN_REFRESHED = "api.token.refreshed"
+    API_TOKEN_REFUSED = "api.token.refused"
+    API_TOKEN_REPLAYED = "api.token.replayed"
+    API_TOKEN_REVOKED = "api.token.revoked"
+    # Groups and roles.
+    GROUP_CREATED = "group.created"
+    GROUP_DELETED = "group.deleted"
+    GROUP_UPDATED = "group.updated"
+    ROLE_CREATED = "role.created"
+    ROLE_DELETED = "role.deleted"
+    ROLE_UPDATED = "role.updated"
+    # Logins and sessions.
+    LOGIN_FAILED = "login.failed"
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_THROTTLED = "login.throttled"
+    LOGOUT = "logout"
+    SESSION_ENDED = "session.ended"
+    SESSION_EXPIRED = "session.expired"
+    # Second factors.
+    MFA_ADDED = "mfa.added"
+    MFA_FAILED = "mfa.failed"
+    MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes.regenerated"
+    MFA_REMOVED = "mfa.removed"
+    MFA_REPLACED = "mfa.replaced"
+    MFA_RESET = "mfa.reset"
+    MFA_USED = "mfa.used"
+    # Passwords.
+    PASSWORD_CHANGED = "password.changed"
+    PASSWORD_RESET_COMPLETED = "password.reset.completed"
+    PASSWORD_RESET_REFUSED = "password.reset.refused"
+    PASSWORD_RESET_REQUESTED = "password.reset.requested"
+    # Single sign-on (sso).
+    SSO_FAILED = "sso.failed"
+    SSO_GROUPS_SYNC_HELD = "sso.groups.sync_held"
+    SSO_GROUPS_SYNCED = "sso.groups.synced"
+    SSO_LINKED = "sso.linked"
+    SSO_REAUTHENTICATED = "sso.reauthenticated"
+    SSO_UNLINKED = "sso.unlinked"
+    # Accounts.
+    USER_BLOCKED = "user.blocked"
+    USER_CREATED = "user.created"
+    USER_DELETED = "user.deleted"
+    USER_INVITED = "user.invited"
+    USER_UNBLOCKED = "user.unblocked"
+    USER_UPDATED = "user.updated"
+
+
+KNOWN_ACTIONS = sorted(action.value for action in AuditAction)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, and from where.
+
+    `user` is the person (None when nobody is logged in); `operator` marks
+    the trusted operator (the command line, identity-provider configuration),
+    who holds every permission, as root does (accounts.delegation); `label`
+    names an actor that is not a user ("client <name>"); `site` is the
+    request's scheme and host, for links in mails."""
+
+    user: object = None
+    operator: bool = False
+    ip: str | None = None
+    user_agent: str = ""
+    site: str = ""
+    label: str = ""
+
+    @classmethod
+    def of(cls, request, *, user=None, operator: bool = False, label: str = "") -> Actor:
+        """From a request: its logged-in user unless `user` is given."""
+        if user is None and not operator and not label:
+            current = getattr(request, "user", None)
+            user = current if getattr(current, "is_authenticated", False) else None
+        return cls(
+            user=user,
+            operator=operator,
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+            site=f"{request.scheme}://{request.get_host()}",
+            label=label,
+        )
+
+    @classmethod
+    def system(cls, *, request=None, label: str = "") -> Actor:
+        """The operator: the command line, or configuration acting during a
+        request (an SSO login applying the ROLE_MAP)."""
+        if request is not None:
+            return cls.of(request, operator=True, label=label)
+        return cls(operator=True, label=label)
+
+    def as_user(self, user) -> Actor:
+        """The same request's facts, with `user` acting (an SSO login's own events)."""
+        return replace(self, user=user, operator=False, label="")
+
+    def gone(self) -> Actor:
+        """The same actor, whose account was deleted meanwhile: named, not linked."""
+        return replace(self, user=None, label=self.label or str(self.user))
+
+    def __str__(self) -> str:
+        if self.user is not None:
+            return str(self.user)
+        return self.label or ("operator" if self.operator else "")
 
 
 def audit(
-    action: str,
+    action: AuditAction,
     *,
-    request=None,
-    actor=None,
-    actor_label: str = "",
+    by: Actor | None = None,
     target=None,
     target_label: str = "",
     target_type: str = "",
     target_id: str = "",
     success: bool = True,
     details: dict | None = None,
-    ip: str | None = None,
-    user_agent: str = "",
 ) -> AuditEvent:
-    """Record one event. `actor` defaults to the request's user (an actor
-    deleted meanwhile is given as `actor_label` alone); `target`
-    is any model instance (its str() is kept as the readable label); for a
-    target that no longer exists give its type, id and label instead. Work
-    done later for a request (the mail worker) gives that request's `ip` and
-    `user_agent` instead of the request."""
-    if actor is None and not actor_label and request is not None:
-        user = getattr(request, "user", None)
-        actor = user if getattr(user, "is_authenticated", False) else None
+    """Record one event. `target` is any model instance (its str() is kept as
+    the readable label); for a target that no longer exists give its type, id
+    and label instead."""
+    action = AuditAction(action)  # an unknown action is a bug: ValueError
+    by = by or Actor()
     event = AuditEvent.objects.create(
-        actor=actor,
-        actor_label=str(actor) if actor is not None else actor_label,
-        action=action,
+        actor=by.user,
+        actor_label=str(by)[:254],
+        action=action.value,
         target_type=target._meta.model_name if target is not None else target_type,
         target_id=str(target.pk) if target is not None else str(target_id),
         target_label=(str(target) if target is not None else target_label)[:254],
         outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.FAILURE,
         details=details or {},
-        **_request_facts(request, ip, user_agent),
+        ip=by.ip,
+        user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
     )
     logger.info(
         "%s outcome=%s actor=%s target=%s ip=%s",
-        action,
+        action.value,
         event.outcome,
         event.actor_label or "-",
         event.target_label or "-",

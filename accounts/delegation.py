@@ -10,7 +10,7 @@ Terms
   or deny. The scope of a group is the union of its roles' scopes.
 
 Rules, for an actor with effective permissions P. Operators (the command
-line, the SSO ROLE_MAP: `actor=None`) hold every permission, as root does.
+line, the SSO ROLE_MAP: `Actor.system()`) hold every permission, as root does.
 1. Grant bound: a group given to or taken from a user, a role given to or
    taken from a group, and a rule added to or removed from a role must have
    its scope within P. A group or role is edited or deleted only while its
@@ -51,7 +51,7 @@ from operator import itemgetter
 
 from django.db import connection, transaction
 
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import Group, Membership, Rule, User
 from accounts.resources import MANAGE_ACCESS, REGISTRY, matching
@@ -191,8 +191,13 @@ class Writer:
     """The actor of one access write and their permissions, read inside its
     lock. Each check raises AccessRefused naming what is beyond the actor."""
 
-    actor: User | None
+    by: Actor
     permissions: frozenset[str]
+
+    @property
+    def actor(self):
+        """The acting user (None for the operator)."""
+        return self.by.user
 
     def require(self, resource: str, doing: str) -> None:
         """Field and action rights: `doing` says what, for the message."""
@@ -215,7 +220,7 @@ class Writer:
 
     def outranks(self, user: User) -> None:
         """Rank: `user` reaches nothing the actor does not hold."""
-        if self.actor is None:
+        if self.by.operator:
             return
         beyond = user_reach(user.pk) - self.permissions
         if beyond:
@@ -229,7 +234,7 @@ class Writer:
     def outranks_members(self, group_ids, what: str) -> None:
         """Rank over everyone a group or role change reaches at once: one
         query, whatever the number of members."""
-        if self.actor is None or not group_ids:
+        if self.by.operator or not group_ids:
             return
         high = _groups_reaching_beyond(self.permissions)
         above = (
@@ -257,18 +262,19 @@ def _lock() -> None:
 
 
 @contextmanager
-def access_write(
-    *, actor: User | None, request=None, target=None, target_label: str = ""
-) -> Iterator[Writer]:
+def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[Writer]:
     """One access write: lock, fresh permissions, the caller's change, the
     invariant; all or nothing. A refusal is audited after the rollback, with
     the actor, the target and the resources it was about, and re-raised."""
+    actor = by.user
     actor_exists = actor is not None
     try:
         with transaction.atomic():
             _lock()
-            if actor is None:
+            if by.operator:
                 permissions = ALL
+            elif actor is None:
+                permissions = frozenset()  # nobody logged in writes nothing
             else:
                 status = User.objects.filter(pk=actor.pk).values_list("status", flat=True).first()
                 actor_exists = status is not None
@@ -278,12 +284,15 @@ def access_write(
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
             had_managers = managers_remain()
-            yield Writer(actor=actor, permissions=permissions)
+            yield Writer(by=by, permissions=permissions)
             if had_managers and not managers_remain():
                 raise AccessRefused(
-                    LOCKOUT, reason="last_manager", resources=(), action="access.lockout_refused"
+                    LOCKOUT,
+                    reason="last_manager",
+                    resources=(),
+                    action=AuditAction.ACCESS_LOCKOUT_REFUSED,
                 )
-            if actor_exists and permissions:
+            if actor_exists and permissions and not by.operator:
                 lost = permissions - user_permissions(actor.pk)
                 if lost:
                     raise AccountError(
@@ -292,10 +301,8 @@ def access_write(
                     )
     except AccessRefused as refused:
         audit(
-            refused.action,
-            request=request,
-            actor=actor if actor_exists else None,
-            actor_label=str(actor) if actor is not None else "",
+            refused.action or AuditAction.ACCESS_GRANT_REFUSED,
+            by=by if actor_exists or actor is None else by.gone(),
             target_type=target._meta.model_name if target is not None else "",
             target_id=getattr(target, "pk", "") or "",
             target_label=str(target) if target is not None else target_label,

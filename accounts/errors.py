@@ -16,7 +16,7 @@ class AccessRefused(AccountError):
         *,
         reason: str,
         resources=(),
-        action: str = "access.grant_refused",
+        action=None,  # an accounts.audit.AuditAction; None: a grant refused
     ):
         super().__init__(message)
         self.reason = reason

@@ -32,7 +32,7 @@ class Extensions:
     no_self_service_password: list = field(default_factory=list)
     # () -> iterable of group names the configuration refers to.
     configured_group_names: list = field(default_factory=list)
-    # (user, *, reason, request) at the moments an account's other
+    # (user, *, reason, by) at the moments an account's other
     # credentials (API tokens) must die with its sessions, inside the
     # service's transaction (a rolled-back block revokes nothing): blocked or
     # about to be deleted; password reset or changed.
@@ -61,13 +61,13 @@ def configured_group_names() -> set[str]:
     return {name for source in registry.configured_group_names for name in source()}
 
 
-def account_disabled(user, *, reason: str, request=None) -> None:
+def account_disabled(user, *, reason: str, by) -> None:
     """The account is blocked (`reason="blocked"`) or deleted (`"deleted"`)."""
     for hook in registry.account_disabled:
-        hook(user, reason=reason, request=request)
+        hook(user, reason=reason, by=by)
 
 
-def credentials_replaced(user, *, reason: str, request=None) -> None:
+def credentials_replaced(user, *, reason: str, by) -> None:
     """The account's password was reset by link or changed by its owner."""
     for hook in registry.credentials_replaced:
-        hook(user, reason=reason, request=request)
+        hook(user, reason=reason, by=by)

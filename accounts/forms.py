@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts import mail
+from accounts.audit import Actor
 from accounts.inputs import MAX_EMAIL, normalize_email
 
 
@@ -53,5 +54,5 @@ class ResetPasswordForm(allauth_forms.ResetPasswordForm):
 
     def save(self, request, **kwargs) -> str:
         email = self.cleaned_data["email"]
-        mail.queue_reset_request(request=request, email=email)
+        mail.queue_reset_request(by=Actor.of(request), email=email)
         return email

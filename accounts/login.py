@@ -37,7 +37,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts import mfa
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 
 SESSION_LOGIN_AT = "iam_login_at"
 SESSION_SEEN_AT = "iam_seen_at"
@@ -105,7 +105,8 @@ def session_started(request, user, signal_kwargs=None) -> None:
         ip=get_adapter(request).get_client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:user_agent_max],
     )
-    audit("login.succeeded", request=request, actor=user, target=user, details={"method": method})
+    by = Actor.of(request, user=user)
+    audit(AuditAction.LOGIN_SUCCEEDED, by=by, target=user, details={"method": method})
     # The MFA policy's answer now, while the session is being written anyway,
     # rather than on the first page, which would write the session again.
     if not mfa_setup_required(user, session):

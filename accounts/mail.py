@@ -64,12 +64,11 @@ class MailNotSent(Exception):
 # --- in the request: queue ------------------------------------------------------
 
 
-def _site(request) -> dict:
-    """What the worker needs of the request: where links point, which host
-    the mail names."""
-    if request is None:
-        return {"base_url": "", "host": ""}
-    return {"base_url": request.build_absolute_uri("/").rstrip("/"), "host": request.get_host()}
+def _site(by) -> dict:
+    """What the worker needs of the request (an accounts.audit.Actor): where
+    links point, which host the mail names."""
+    site = by.site if by is not None else ""
+    return {"base_url": site, "host": site.split("://", 1)[-1]}
 
 
 def _storable(context: dict) -> dict:
@@ -89,34 +88,31 @@ def _storable(context: dict) -> dict:
     return stored
 
 
-def queue_template_mail(*, request, template: str, to: str, context: dict) -> None:
+def queue_template_mail(*, by, template: str, to: str, context: dict) -> None:
     """A mail rendered from `template` (allauth's notifications)."""
     user = context.get("user")
     mail = {
         "template": template,
         "to": to,
         "user_id": user.pk if user is not None else None,
-        **_site(request),
+        **_site(by),
         "context": _storable(context),
     }
     deliver.enqueue(mail=mail)
 
 
-def queue_password_link(*, request, user, kind: str) -> None:
+def queue_password_link(*, by, user, kind: str) -> None:
     """A link to choose a password: `password_reset` (1 hour) or `invitation`
     (72 hours), made by the worker when it sends."""
     if kind not in LINK_TEMPLATES:
         raise ValueError(f"unknown link kind {kind!r}")
-    deliver.enqueue(mail={"link": kind, "user_id": user.pk, "to": user.email, **_site(request)})
+    deliver.enqueue(mail={"link": kind, "user_id": user.pk, "to": user.email, **_site(by)})
 
 
-def queue_reset_request(*, request, email: str) -> None:
+def queue_reset_request(*, by, email: str) -> None:
     """Forgot password: one task whatever the address, no lookup here."""
     password_reset_requested.enqueue(
-        email=email,
-        **_site(request),
-        ip=request.META.get("REMOTE_ADDR") or "",
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        email=email, **_site(by), ip=by.ip or "", user_agent=by.user_agent
     )
 
 
@@ -127,19 +123,24 @@ def queue_reset_request(*, request, email: str) -> None:
 def password_reset_requested(*, email, base_url, host, ip, user_agent) -> dict:
     """Decide a "Forgot password?" request. Someone switched off at the
     identity provider (SSO-only) must not come back through a local password."""
-    from accounts.audit import audit
+    from accounts.audit import Actor, AuditAction, audit
     from accounts.extensions import no_self_service_password
     from accounts.selectors import user_get_by_email
 
     user = user_get_by_email(email)
     if user is None or not user.is_active:
         return {"outcome": "nothing"}
-    facts = {"actor": None, "target": user, "ip": ip, "user_agent": user_agent}
+    facts = {"by": Actor(ip=ip or None, user_agent=user_agent), "target": user}
     if no_self_service_password(user):
-        audit("password.reset.refused", success=False, details={"reason": "sso_only"}, **facts)
+        audit(
+            AuditAction.PASSWORD_RESET_REFUSED,
+            success=False,
+            details={"reason": "sso_only"},
+            **facts,
+        )
         return {"outcome": "refused"}
     with transaction.atomic():
-        audit("password.reset.requested", **facts)
+        audit(AuditAction.PASSWORD_RESET_REQUESTED, **facts)
         mail = {"link": "password_reset", "user_id": user.pk, "to": user.email}
         deliver.enqueue(mail={**mail, "base_url": base_url, "host": host})
     return {"outcome": "queued"}

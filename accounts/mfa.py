@@ -27,7 +27,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic.edit import FormView
 
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 
 # The authenticator kinds that count as a second factor (recovery codes are
 # a fallback for one, not one of their own).
@@ -108,7 +108,10 @@ class ReplaceTOTPView(ActivateTOTPView):
             ).delete()
             response = super().form_valid(form)
         audit(
-            "mfa.replaced", request=self.request, target=self.request.user, details={"type": "totp"}
+            AuditAction.MFA_REPLACED,
+            by=Actor.of(self.request),
+            target=self.request.user,
+            details={"type": "totp"},
         )
         return response
 

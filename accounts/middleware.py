@@ -13,7 +13,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from accounts import login
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
 
 # Last activity is written at most once a minute, and at most a tenth of
@@ -107,7 +107,10 @@ class SessionLifetimeMiddleware:
     def _expire(self, request, reason: str):
         user = request.user
         audit(
-            "session.expired", request=request, actor=user, target=user, details={"reason": reason}
+            AuditAction.SESSION_EXPIRED,
+            by=Actor.of(request),
+            target=user,
+            details={"reason": reason},
         )
         logout(request)
         messages.warning(request, "Your session expired. Please log in again.")

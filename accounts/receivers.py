@@ -8,18 +8,21 @@ from allauth.account.signals import authentication_step_completed, password_chan
 from allauth.mfa import signals as mfa_signals
 
 from accounts import login
+from accounts.audit import Actor, AuditAction, audit
 
 
 def _on_password_reset(sender, request, user, **_kwargs):
     from accounts.services import password_reset_completed
 
-    password_reset_completed(request=request, user=user)
+    keep = request.session.session_key if request.user == user else None
+    password_reset_completed(user=user, keep_session_key=keep, by=Actor.of(request, user=user))
 
 
 def _on_password_changed(sender, request, user, **_kwargs):
     from accounts.services import password_changed_by_user
 
-    password_changed_by_user(request=request, user=user)
+    keep = request.session.session_key
+    password_changed_by_user(user=user, keep_session_key=keep, by=Actor.of(request, user=user))
 
 
 def _on_authentication_step(sender, request, user, **_kwargs):
@@ -29,16 +32,15 @@ def _on_authentication_step(sender, request, user, **_kwargs):
         login.authenticated_now(request, user)
 
 
-def _mfa_audit(action: str, success: bool = True):
+def _mfa_audit(action: AuditAction, success: bool = True):
     def receiver(sender, request=None, user=None, authenticator=None, **kwargs):
-        from accounts.audit import audit
-
         details = {"type": getattr(authenticator, "type", "")}
         if "reauthentication" in kwargs or "reauthenticated" in kwargs:
             details["reauthentication"] = bool(
                 kwargs.get("reauthentication") or kwargs.get("reauthenticated")
             )
-        audit(action, request=request, actor=user, target=user, success=success, details=details)
+        by = Actor.of(request, user=user) if request is not None else Actor(user=user)
+        audit(action, by=by, target=user, success=success, details=details)
         if action == "mfa.removed" and request is not None:
             login.forget_mfa_check(request.session)  # the policy looks again
 
@@ -46,11 +48,11 @@ def _mfa_audit(action: str, success: bool = True):
 
 
 _MFA_RECEIVERS = {
-    "authenticator_added": _mfa_audit("mfa.added"),
-    "authenticator_removed": _mfa_audit("mfa.removed"),
-    "authenticator_reset": _mfa_audit("mfa.recovery_codes.regenerated"),
-    "authenticator_used": _mfa_audit("mfa.used"),
-    "authentication_failed": _mfa_audit("mfa.failed", success=False),
+    "authenticator_added": _mfa_audit(AuditAction.MFA_ADDED),
+    "authenticator_removed": _mfa_audit(AuditAction.MFA_REMOVED),
+    "authenticator_reset": _mfa_audit(AuditAction.MFA_RECOVERY_CODES_REGENERATED),
+    "authenticator_used": _mfa_audit(AuditAction.MFA_USED),
+    "authentication_failed": _mfa_audit(AuditAction.MFA_FAILED, success=False),
 }
 
 

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 
+from accounts.errors import AccountError
+
 _PART = re.compile(r"^(\*|[a-z0-9][a-z0-9_-]{0,62})$")
 
 WILDCARD = "*"
@@ -104,3 +106,46 @@ def matching(pattern: str) -> frozenset[str]:
     except ValueError:
         return frozenset()
     return frozenset(r for r in REGISTRY if pattern_matches(parts, split_resource(r)))
+
+
+# --- rules as people type them ----------------------------------------------
+
+MAX_RULE_LINES = 200
+
+
+def parse_rules(text: str) -> list[tuple[str, str]]:
+    """Rules typed one per line: `allow backoffice:users:*`. Blank lines and
+    `#` comments are skipped; every bad line is named in one error. A pattern
+    must match at least one resource that exists (a typo would grant nothing
+    and look as if it did)."""
+    lines = (text or "").splitlines()
+    if len(lines) > MAX_RULE_LINES:
+        raise AccountError(f"A role holds at most {MAX_RULE_LINES} lines of rules.")
+    rules, errors = [], []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2 or parts[0].lower() not in ("allow", "deny"):
+            errors.append(f"line {number}: write 'allow PATTERN' or 'deny PATTERN'")
+            continue
+        try:
+            split_resource(parts[1])
+        except ValueError:
+            errors.append(f"line {number}: '{parts[1][:60]}' is not area:screen:action")
+            continue
+        if not matching(parts[1]):
+            errors.append(f"line {number}: '{parts[1][:60]}' matches no resource that exists")
+            continue
+        rule = (parts[0].lower(), parts[1])
+        if rule not in rules:
+            rules.append(rule)
+    if errors:
+        raise AccountError(
+            "; ".join(errors)
+            + ". Each part is a lower-case name or *; the resources are "
+            + ", ".join(REGISTRY)
+            + "."
+        )
+    return rules

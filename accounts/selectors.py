@@ -95,3 +95,10 @@ def audit_search(
             created_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
         )
     return events.order_by("-created_at", "-id")
+
+
+def user_mfa_types(user) -> set[str]:
+    """The kinds of authenticator a user has ("totp", "recovery_codes", …)."""
+    from allauth.mfa.models import Authenticator
+
+    return set(Authenticator.objects.filter(user=user).values_list("type", flat=True))

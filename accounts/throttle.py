@@ -140,11 +140,11 @@ def account_key(email: str) -> str:
     return "account:" + normalize_email(email)
 
 
-def clear(request, action: str, key: str) -> None:
+def clear(action: str, key: str) -> None:
     """Forget the per-key counts of `action` (after a password reset)."""
     now = time.time()
     stale = []
-    for current, before, *_ in _buckets(request, action, key, now, per=("key",)):
+    for current, before, *_ in _buckets(None, action, key, now, per=("key",)):
         stale += [current, before]
     caches["default"].delete_many(stale)
 

@@ -7,7 +7,7 @@ from allauth.core.ratelimit import respond_429
 from django.http import Http404
 
 from accounts import extensions, throttle
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 
 logger = logging.getLogger("iam.security")
 
@@ -44,7 +44,12 @@ class LoginView(AllauthLoginView):
             email = str(form.data.get("login", ""))[:254]
             ip = self.request.META.get("REMOTE_ADDR")
             logger.warning("login throttled email=%s ip=%s", email, ip)
-            audit("login.throttled", request=self.request, target_label=email, success=False)
+            audit(
+                AuditAction.LOGIN_THROTTLED,
+                by=Actor.of(self.request),
+                target_label=email,
+                success=False,
+            )
             response.status_code = 429
             response["Retry-After"] = str(throttle.retry_after("login_failed"))
         return response

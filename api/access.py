@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from accounts.audit import Actor
 from accounts.delegation import Writer, access_write
 from api.permissions import token_resources
 
 
 @contextmanager
 def token_write(request, *, target=None, target_label: str = "") -> Iterator[Writer]:
-    with access_write(
-        actor=request.user, request=request, target=target, target_label=target_label
-    ) as writer:
-        yield Writer(actor=writer.actor, permissions=writer.permissions & token_resources(request))
+    by = Actor.of(request)
+    with access_write(by=by, target=target, target_label=target_label) as writer:
+        yield Writer(by=writer.by, permissions=writer.permissions & token_resources(request))

@@ -10,13 +10,9 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts.audit import KNOWN_ACTIONS
         from accounts.extensions import registry
-        from api import audit, services
+        from api import services
 
         # Tokens die with the account's sessions, in the same write.
         registry.account_disabled.append(services.tokens_revoke_for_account)
         registry.credentials_replaced.append(services.tokens_revoke_for_account)
-        # The audit screen's action filter offers ours too.
-        KNOWN_ACTIONS.extend(a for a in audit.ACTIONS if a not in KNOWN_ACTIONS)
-        KNOWN_ACTIONS.sort()

@@ -7,19 +7,9 @@ scopes and why.
 
 from __future__ import annotations
 
-from accounts.audit import audit
+from dataclasses import replace
 
-ACTIONS = [
-    "api.client.created",
-    "api.client.deleted",
-    "api.client.secret_rotated",
-    "api.client.updated",
-    "api.token.issued",
-    "api.token.refreshed",
-    "api.token.refused",
-    "api.token.replayed",
-    "api.token.revoked",
-]
+from accounts.audit import Actor, AuditAction, audit
 
 
 def client_facts(client) -> dict:
@@ -29,9 +19,9 @@ def client_facts(client) -> dict:
 
 
 def token_event(
-    action: str,
+    action: AuditAction,
     *,
-    request=None,
+    by: Actor | None = None,
     client=None,
     user=None,
     label: str = "",
@@ -43,12 +33,16 @@ def token_event(
     caller was not identified. `label` names an account that is not known
     (a refused password grant for an unknown address)."""
     facts = {**client_facts(client), **{k: v for k, v in details.items() if v not in (None, "")}}
+    known = user if user is not None and user.pk else None
+    by = by or Actor()
+    if known is not None:
+        by = by.as_user(known)
+    elif user is None and client is not None:
+        by = replace(by, user=None, label=f"client {client.name}")
     audit(
         action,
-        request=request,
-        actor=user if user is not None and user.pk else None,
-        actor_label="" if user is not None else (f"client {client.name}" if client else ""),
-        target=user if user is not None and user.pk else None,
+        by=by,
+        target=known,
         target_label=label[:254] if user is None else "",
         target_type="user" if user is None and label else "",
         success=success,

@@ -13,7 +13,7 @@ Who may do what, in the words of accounts.delegation:
   tokens, so nobody collects codes on approvals given to another address.
 
 Each write runs in `access_write` (one lock, the actor's permissions read
-fresh, refusals audited) and writes its own `api.client.*` event. `actor=None`
+fresh, refusals audited) and writes its own `api.client.*` event. `Actor.system()`
 is an operator (`manage.py apiclient`), trusted like root.
 """
 
@@ -26,7 +26,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
@@ -117,8 +117,7 @@ def client_create(
     redirect_uris=(),
     account: User | None = None,
     scopes=(),
-    actor: User | None,
-    request=None,
+    by: Actor,
 ) -> tuple[Client, str]:
     """A new confidential client and its secret, in clear text this once (only
     a hash is stored). Binding it to an account needs rank over that account."""
@@ -130,7 +129,7 @@ def client_create(
     account = _clean_account(account, grant=grant)
     wanted = clean_scopes(scopes, grant=grant, account=account)
     secret = generate_client_secret()
-    with access_write(actor=actor, request=request, target_label=name) as writer:
+    with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:api-clients:create", "create API clients")
         if account is not None:
             account = User.objects.filter(pk=account.pk).first()
@@ -147,15 +146,13 @@ def client_create(
             scope=" ".join(wanted),
             client_secret=secret,
             hash_client_secret=True,
-            created_by=actor,
-            created_by_label=str(actor) if actor is not None else "operator",
+            created_by=by.user,
+            created_by_label=str(by),
         )
         client.save()
         audit(
-            "api.client.created",
-            request=request,
-            actor=actor,
-            actor_label="" if actor is not None else "operator",
+            AuditAction.API_CLIENT_CREATED,
+            by=by,
             target=client,
             details={
                 **client_facts(client),
@@ -183,13 +180,11 @@ def _reload(client: Client) -> None:
         raise AccountError("This API client no longer exists.") from None
 
 
-def client_update(
-    *, client: Client, name: str, redirect_uris=(), scopes=(), actor: User | None, request=None
-) -> Client:
+def client_update(*, client: Client, name: str, redirect_uris=(), scopes=(), by: Actor) -> Client:
     """Rename, repoint, rescope. New redirect URIs drop the approvals people
     gave and the client's tokens (they were given to the old addresses)."""
     name = clean_name(name, "Name")
-    with access_write(actor=actor, request=request, target=client) as writer:
+    with access_write(by=by, target=client) as writer:
         _reload(client)
         writer.require("backoffice:api-clients:edit", "edit API clients")
         _bound_rank(writer, client)
@@ -205,44 +200,40 @@ def client_update(
         after = {"name": name, "redirect_uris": uris, "scope": client.scope}
         changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
         if "redirect_uris" in changes:
-            _forget_client_grants(client, request=request, reason="redirect_uris_changed")
+            _forget_client_grants(client, by=by, reason="redirect_uris_changed")
         if changes:
             audit(
-                "api.client.updated",
-                request=request,
-                actor=actor,
+                AuditAction.API_CLIENT_UPDATED,
+                by=by,
                 target=client,
-                actor_label="" if actor is not None else "operator",
                 details={**client_facts(client), **changes},
             )
     return client
 
 
-def client_rotate_secret(*, client: Client, actor: User | None, request=None) -> str:
+def client_rotate_secret(*, client: Client, by: Actor) -> str:
     """A new secret (shown once); the old one stops working, and so do the
     client's tokens and the approvals people gave it."""
     secret = generate_client_secret()
-    with access_write(actor=actor, request=request, target=client) as writer:
+    with access_write(by=by, target=client) as writer:
         _reload(client)
         writer.require("backoffice:api-clients:edit", "replace API client secrets")
         _bound_rank(writer, client)
         client.client_secret = secret
         client.save()
-        _forget_client_grants(client, request=request, reason="secret_rotated")
+        _forget_client_grants(client, by=by, reason="secret_rotated")
         audit(
-            "api.client.secret_rotated",
-            request=request,
-            actor=actor,
+            AuditAction.API_CLIENT_SECRET_ROTATED,
+            by=by,
             target=client,
-            actor_label="" if actor is not None else "operator",
             details=client_facts(client),
         )
     return secret
 
 
-def client_delete(*, client: Client, actor: User | None, request=None) -> None:
+def client_delete(*, client: Client, by: Actor) -> None:
     """Delete (revoke) a client: its tokens and approvals go with it."""
-    with access_write(actor=actor, request=request, target=client) as writer:
+    with access_write(by=by, target=client) as writer:
         _reload(client)
         writer.require("backoffice:api-clients:delete", "delete API clients")
         _bound_rank(writer, client)
@@ -250,10 +241,8 @@ def client_delete(*, client: Client, actor: User | None, request=None) -> None:
         tokens = AccessToken.objects.filter(application=client).count()
         client.delete()
         audit(
-            "api.client.deleted",
-            request=request,
-            actor=actor,
-            actor_label="" if actor is not None else "operator",
+            AuditAction.API_CLIENT_DELETED,
+            by=by,
             target_type="client",
             target_id=pk,
             target_label=label,
@@ -261,7 +250,7 @@ def client_delete(*, client: Client, actor: User | None, request=None) -> None:
         )
 
 
-def _forget_client_grants(client: Client, *, request, reason: str) -> None:
+def _forget_client_grants(client: Client, *, by: Actor, reason: str) -> None:
     revoked = _revoke(
         AccessToken.objects.filter(application=client),
         RefreshToken.objects.filter(application=client),
@@ -269,7 +258,7 @@ def _forget_client_grants(client: Client, *, request, reason: str) -> None:
     Grant.objects.filter(application=client).delete()
     Approval.objects.filter(client=client).delete()
     if revoked:
-        token_event("api.token.revoked", request=request, client=client, reason=reason, **revoked)
+        token_event(AuditAction.API_TOKEN_REVOKED, by=by, client=client, reason=reason, **revoked)
 
 
 # --- tokens ------------------------------------------------------------------------
@@ -285,7 +274,7 @@ def _revoke(access_tokens, refresh_tokens) -> dict:
     return {"access_tokens": access, "refresh_tokens": refresh} if access or refresh else {}
 
 
-def tokens_revoke_for_account(user: User, *, reason: str, request=None) -> dict:
+def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
     """accounts.extensions: the account was blocked or deleted, or its password
     replaced. Every token it holds (for any client, service clients bound to
     it included) and every pending code stops working in this write."""
@@ -293,5 +282,5 @@ def tokens_revoke_for_account(user: User, *, reason: str, request=None) -> dict:
     revoked = _revoke(access, RefreshToken.objects.filter(user=user))
     Grant.objects.filter(user=user).delete()
     if revoked:
-        token_event("api.token.revoked", request=request, user=user, reason=reason, **revoked)
+        token_event(AuditAction.API_TOKEN_REVOKED, by=by, user=user, reason=reason, **revoked)
     return revoked

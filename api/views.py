@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.access import permissions as account_permissions
+from accounts.audit import Actor
 from accounts.models import Group, User
 from accounts.selectors import (
     audit_search,
@@ -156,8 +157,7 @@ class UsersView(APIView):
                     password=data.get("password"),
                     groups=groups,
                     active=active,
-                    actor=request.user,
-                    request=request,
+                    by=Actor.of(request),
                     via="api",
                     invite=data["invite"],
                 )
@@ -227,8 +227,7 @@ class UserView(APIView):
                     last_name=names[1],
                     groups=wanted,
                     active=status == User.Status.ACTIVE,
-                    actor=request.user,
-                    request=request,
+                    by=Actor.of(request),
                 )
         except services.AccountError as exc:
             raise from_service(exc) from None

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from accounts.delegation import names
+from accounts.errors import AccountError
 from accounts.filters import (  # noqa: F401  (the screens' filters come from there)
     AuditFilterForm,
     ModelChoiceField,
@@ -17,8 +18,8 @@ from accounts.filters import (  # noqa: F401  (the screens' filters come from th
 )
 from accounts.inputs import InvalidInput, clean_email, clean_name
 from accounts.models import Group, Role, User
+from accounts.resources import parse_rules
 from accounts.selectors import user_get_by_email
-from accounts.services import AccountError, parse_rules
 
 
 class GrantChoices(forms.CheckboxSelectMultiple):

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import access
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User
 from accounts.selectors import user_get_by_email
@@ -19,22 +19,23 @@ from sso.models import Identity
 logger = logging.getLogger("iam.sso")
 
 
-def resolve_user(*, request, provider, claims: dict) -> User:
+def resolve_user(*, by: Actor, provider, claims: dict) -> User:
     """The account this identity logs in as, creating or linking it when the
-    strategy allows. Raises SSOError (via provider.fail) otherwise."""
+    strategy allows. Raises SSOError (via provider.fail) otherwise. `by` is the
+    operator's configuration acting during the login's request (Actor.system)."""
     issuer, subject = _issuer_and_subject(provider, claims)
     for attempt in range(2):
         try:
             # An access write (it may create an account and change its groups):
             # the access lock first, the operator's configuration as the actor.
-            with access_write(actor=None, request=request):
+            with access_write(by=by):
                 identity = (
                     Identity.objects.select_related("user")
                     .filter(provider=provider.id, issuer=issuer, subject=subject)
                     .first()
                 )
                 if identity is None:
-                    identity = _first_login(request=request, provider=provider, claims=claims)
+                    identity = _first_login(by=by, provider=provider, claims=claims)
                 user = identity.user
                 if not user.is_active:
                     raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
@@ -43,7 +44,7 @@ def resolve_user(*, request, provider, claims: dict) -> User:
                 if profile.email_vouched:
                     identity.email = profile.email
                 identity.save(update_fields=["last_login_at", "email"])
-                sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
+                sync_mapped_groups(by=by, provider=provider, user=user, claims=claims)
                 return user
         except IntegrityError:
             # Another first login of the same identity (or address) won the
@@ -81,15 +82,15 @@ def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
         )
     if not user.is_active:
         raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
-    with access_write(actor=None, request=request):
+    by = Actor.system(request=request)
+    with access_write(by=by):
         identity.last_login_at = timezone.now()
         identity.save(update_fields=["last_login_at"])
         # The fresh token's roles apply before the interrupted action runs.
-        sync_mapped_groups(request=request, provider=provider, user=user, claims=claims)
+        sync_mapped_groups(by=by, provider=provider, user=user, claims=claims)
         audit(
-            "sso.reauthenticated",
-            request=request,
-            actor=user,
+            AuditAction.SSO_REAUTHENTICATED,
+            by=by.as_user(user),
             target=user,
             details={"provider": provider.id},
         )
@@ -104,7 +105,7 @@ def linked_providers(user) -> list:
     return [p for pid, p in providers().items() if pid in linked]
 
 
-def _first_login(*, request, provider, claims: dict) -> Identity:
+def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
     profile = provider.profile(claims)
     if not profile.email:
         raise provider.fail("the provider did not tell us your email address.", "no_email")
@@ -123,7 +124,7 @@ def _first_login(*, request, provider, claims: dict) -> Identity:
                 "Ask an administrator to create one.",
                 "no_account",
             )
-        user = _provision(request=request, provider=provider, profile=profile)
+        user = _provision(by=by, provider=provider, profile=profile)
     elif user.identities.filter(provider=provider.id).exists():
         # The account is bound to another subject of this provider.
         raise provider.fail(
@@ -139,16 +140,15 @@ def _first_login(*, request, provider, claims: dict) -> Identity:
         **provider.link_extras(claims),
     )
     audit(
-        "sso.linked",
-        request=request,
-        actor=user,
+        AuditAction.SSO_LINKED,
+        by=by.as_user(user),
         target=user,
         details={"provider": provider.id, "subject": claims["sub"]},
     )
     return identity
 
 
-def _provision(*, request, provider, profile) -> User:
+def _provision(*, by: Actor, provider, profile) -> User:
     group = Group.objects.filter(name=settings.IAM_SSO_DEFAULT_GROUP).first()
     try:
         return user_create(
@@ -157,7 +157,7 @@ def _provision(*, request, provider, profile) -> User:
             last_name=profile.last_name,
             password=None,
             groups=[group] if group else [],
-            request=request,
+            by=by,
             via=f"sso:{provider.id}",
         )
     except AccountError as exc:
@@ -170,7 +170,7 @@ def _provision(*, request, provider, profile) -> User:
         ) from None
 
 
-def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
+def sync_mapped_groups(*, by: Actor, provider, user: User, claims: dict) -> None:
     """Bring the groups that came from this provider's role mapping in line
     with the roles asserted now. Memberships given by hand are never touched.
 
@@ -201,9 +201,8 @@ def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
         logger.warning("sso %s: group sync held back, it would lock access out", provider.id)
         details["reason"] = "last_manager"
         audit(
-            "sso.groups.sync_held",
-            request=request,
-            actor=user,
+            AuditAction.SSO_GROUPS_SYNC_HELD,
+            by=by.as_user(user),
             target=user,
             success=False,
             details=details,
@@ -211,18 +210,18 @@ def sync_mapped_groups(*, request, provider, user: User, claims: dict) -> None:
         return
     transaction.savepoint_commit(savepoint)
     access.changed(User.objects.filter(pk=user.pk))
-    audit("sso.groups.synced", request=request, actor=user, target=user, details=details)
+    audit(AuditAction.SSO_GROUPS_SYNCED, by=by.as_user(user), target=user, details=details)
 
 
-def identity_unlink(*, identity: Identity, actor, request=None) -> None:
+def identity_unlink(*, identity: Identity, by: Actor) -> None:
     """Forget one SSO link (an admin with users:edit over this account)."""
-    with access_write(actor=actor, request=request, target=identity.user) as writer:
+    with access_write(by=by, target=identity.user) as writer:
         user = identity.user
         writer.require("backoffice:users:edit", "unlink identities")
         writer.outranks(user)
         details = {"provider": identity.provider, "subject": identity.subject}
         identity.delete()
-        audit("sso.unlinked", request=request, actor=actor, target=user, details=details)
+        audit(AuditAction.SSO_UNLINKED, by=by, target=user, details=details)
 
 
 def is_sso_only(user: User) -> bool:

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.login import authenticated_now, complete_login
 from accounts.models import User
 from sso import flows, reauth
@@ -48,8 +48,8 @@ def _failed(request, provider, error: SSOError, to: str = ""):
     else:
         logger.warning("sso %s failed: %s", provider.id, reason)
     audit(
-        "sso.failed",
-        request=request,
+        AuditAction.SSO_FAILED,
+        by=Actor.of(request),
         target_label=provider.id,
         success=False,
         details=details,
@@ -116,7 +116,7 @@ def callback(request, provider_id: str):
         return _reauthenticated(request, provider, entry, next_url)
     try:
         claims = flows.complete(request, provider, entry)
-        user = resolve_user(request=request, provider=provider, claims=claims)
+        user = resolve_user(by=Actor.system(request=request), provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
     # The provider did MFA (`amr`): our MFA step is skipped and the policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+from accounts.audit import Actor
 from api import services
 from tests.test_delegation import admin_with  # noqa: F401  (re-exported for the API tests)
 
@@ -18,7 +19,7 @@ def make_client(grant: str = "client_credentials", *, account=None, scopes=("rea
         grant=grant,
         account=account,
         scopes=list(scopes),
-        actor=None,
+        by=Actor.system(),
         **extra,
     )
 

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.access import can, compile_rules
+from accounts.audit import Actor
 from accounts.models import User
 from accounts.resources import validate_pattern
 from tests.conftest import login
@@ -74,7 +75,9 @@ class TestCachedCheck:
         assert not can(User.objects.get(pk=user.pk), "backoffice:audit:view")
 
         def rules(*lines):
-            role_update(role=role, name=role.name, description="", rules=lines, actor=root_user)
+            role_update(
+                role=role, name=role.name, description="", rules=lines, by=Actor(user=root_user)
+            )
 
         rules(("allow", "backoffice:users:view"), ("allow", "backoffice:audit:view"))
         assert can(User.objects.get(pk=user.pk), "backoffice:audit:view")
@@ -89,9 +92,13 @@ class TestCachedCheck:
         user, role = self._user_with(("allow", "backoffice:users:view"))
         group = user.groups.get()
         assert can(User.objects.get(pk=user.pk), "backoffice:users:view")
-        group_update(group=group, name=group.name, description="", roles=[], actor=root_user)
+        group_update(
+            group=group, name=group.name, description="", roles=[], by=Actor(user=root_user)
+        )
         assert not can(User.objects.get(pk=user.pk), "backoffice:users:view")
-        group_update(group=group, name=group.name, description="", roles=[role], actor=root_user)
+        group_update(
+            group=group, name=group.name, description="", roles=[role], by=Actor(user=root_user)
+        )
         assert can(User.objects.get(pk=user.pk), "backoffice:users:view")
         fresh = User.objects.get(pk=user.pk)
         user_update(
@@ -101,7 +108,7 @@ class TestCachedCheck:
             last_name=fresh.last_name,
             groups=[],
             active=True,
-            actor=root_user,
+            by=Actor(user=root_user),
         )
         assert not can(User.objects.get(pk=user.pk), "backoffice:users:view")
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.delegation import managers_remain, user_permissions
 from accounts.models import Group, Membership, Role, Rule, User
 
@@ -105,10 +106,10 @@ def _apply(op, actor, roles, groups, users):
             last_name=user.last_name,
             groups=[groups[i] for i in sorted(value)],
             active=user.is_active,
-            actor=actor,
+            by=Actor(user=actor),
         )
     elif kind == "user_status":
-        services.user_set_status(user=users[target], active=value, actor=actor)
+        services.user_set_status(user=users[target], active=value, by=Actor(user=actor))
     elif kind == "group_roles":
         group = Group.objects.get(pk=groups[target].pk)
         services.group_update(
@@ -116,12 +117,16 @@ def _apply(op, actor, roles, groups, users):
             name=group.name,
             description="",
             roles=[roles[i] for i in sorted(value)],
-            actor=actor,
+            by=Actor(user=actor),
         )
     else:
         role = Role.objects.get(pk=roles[target].pk)
         services.role_update(
-            role=role, name=role.name, description="", rules=list(dict.fromkeys(value)), actor=actor
+            role=role,
+            name=role.name,
+            description="",
+            rules=list(dict.fromkeys(value)),
+            by=Actor(user=actor),
         )
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from accounts.models import AuditEvent
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
@@ -27,10 +27,10 @@ def _rows(response):
 
 
 def test_newest_first_and_filters(admin, root_user):
-    audit("user.created", actor=root_user, target_label="old@shop.example")
+    audit(AuditAction.USER_CREATED, by=Actor(user=root_user), target_label="old@shop.example")
     old = AuditEvent.objects.latest("id")
     AuditEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
-    audit("user.deleted", actor=None, target_label="gone@shop.example")
+    audit(AuditAction.USER_DELETED, target_label="gone@shop.example")
     body = _rows(admin.get("/audit/"))
     assert body.index("gone@shop.example") < body.index("old@shop.example")
     assert "old@shop.example" not in _rows(admin.get("/audit/?action=user.deleted"))
@@ -52,8 +52,8 @@ def test_bad_filters_are_not_500(admin, query):
 
 
 def test_csv_export_follows_the_filter_and_defuses_formulas(admin):
-    audit("login.failed", target_label='=HYPERLINK("http://evil")', success=False)
-    audit("user.created", target_label="kept@shop.example")
+    audit(AuditAction.LOGIN_FAILED, target_label='=HYPERLINK("http://evil")', success=False)
+    audit(AuditAction.USER_CREATED, target_label="kept@shop.example")
     response = admin.get("/audit/export.csv?action=login.failed")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -65,7 +65,7 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(admin):
 
 
 def test_read_only_for_everyone(admin):
-    audit("user.created", target_label="x@shop.example")
+    audit(AuditAction.USER_CREATED, target_label="x@shop.example")
     event = AuditEvent.objects.latest("id")
     for method in ("post", "put", "delete"):
         getattr(admin, method)("/audit/")

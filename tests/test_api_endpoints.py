@@ -8,6 +8,7 @@ import pytest
 from django.test import Client as Http
 
 from accounts import services as account_services
+from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, User
 from tests.api_support import admin_with, bearer, service_token
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
@@ -197,7 +198,7 @@ class TestDelegationThroughTheApi:
         assert get(http, token, "users").status_code == 200
         account_services.user_update(
             user=viewer, email=viewer.email, first_name=viewer.first_name,
-            last_name=viewer.last_name, groups=[], active=True, actor=root,
+            last_name=viewer.last_name, groups=[], active=True, by=Actor(user=root),
         )  # fmt: skip
         assert get(http, token, "users").status_code == 403
 

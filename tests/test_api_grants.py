@@ -16,6 +16,7 @@ from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
 from accounts import services as account_services
+from accounts.audit import Actor
 from accounts.models import AuditEvent, Group
 from api.models import Client
 from tests.api_support import make_client
@@ -177,7 +178,7 @@ def test_a_password_token_stops_refreshing_once_the_account_needs_mfa(base, sett
     account_services.user_update(
         user=person, email=person.email, first_name=person.first_name,
         last_name=person.last_name, groups=[Group.objects.get(name="root")], active=True,
-        actor=None,
+        by=Actor.system(),
     )  # fmt: skip
     # The browser would now send this person to MFA set-up: the API refuses too.
     assert api(base, token["access_token"]).json()["error"] == "mfa_setup_required"
@@ -304,17 +305,15 @@ def test_blocking_deleting_or_a_new_password_revokes_every_token_at_once(base, c
         base + "/oauth/token/", grant_type="client_credentials"
     )
     if change == "block":
-        account_services.user_set_status(user=person, active=False, actor=None)
+        account_services.user_set_status(user=person, active=False, by=Actor.system())
     elif change == "delete":
-        account_services.user_delete(user=person, actor=None)
+        account_services.user_delete(user=person, by=Actor.system())
     else:
-        from django.test import RequestFactory
-
-        request = RequestFactory().post("/password/change/")
-        request.session = type("S", (), {"session_key": None})()
         person.set_password("a brand new passphrase 42")
         person.save()
-        account_services.password_changed_by_user(request=request, user=person)
+        account_services.password_changed_by_user(
+            user=person, keep_session_key=None, by=Actor(user=person)
+        )
     for access in (token["access_token"], service["access_token"]):
         assert api(base, access).status_code == 401
     with pytest.raises(OAuthError):

@@ -20,6 +20,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.delegation import managers_remain
 from accounts.models import AuditEvent, Group, Role, Rule, User
 from tests import test_sso
@@ -37,7 +38,10 @@ idp, fake = test_sso.idp, test_sso.fake
 def another_write_lands_first(action, *, on_call: int = 1):
     """Run `action` (another admin's change, committed) just before the
     `on_call`-th access write of the request enters its transaction."""
-    real = services.access_write
+    from accounts.services import groups, mfa, passwords, roles, users
+
+    modules = (users, groups, roles, passwords, mfa)
+    real = users.access_write
     calls = []
 
     @contextlib.contextmanager
@@ -48,7 +52,9 @@ def another_write_lands_first(action, *, on_call: int = 1):
         with real(**kwargs) as writer:
             yield writer
 
-    with mock.patch.object(services, "access_write", write):
+    with contextlib.ExitStack() as stack:
+        for module in modules:
+            stack.enter_context(mock.patch.object(module, "access_write", write))
         yield
 
 
@@ -347,7 +353,7 @@ class TestRacesAreFormErrorsNot500:
         other = admin_with("backoffice:users:*", name="helpdesk2")
 
         def other_admin_deletes():
-            services.user_delete(user=User.objects.get(pk=target.pk), actor=other)
+            services.user_delete(user=User.objects.get(pk=target.pk), by=Actor(user=other))
 
         client = no_traceback(browser_of(admin))
         with another_write_lands_first(other_admin_deletes):

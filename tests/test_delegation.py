@@ -7,6 +7,7 @@ leaves an audit row; the same action by root works."""
 import pytest
 from django.test import Client
 
+from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, Membership, Role, User
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
@@ -268,7 +269,7 @@ class TestRootInvariant:
         from accounts.services import AccountError, user_set_status
 
         with pytest.raises(AccountError, match="would leave no active user"):
-            user_set_status(user=root_admin, active=False, actor=None)
+            user_set_status(user=root_admin, active=False, by=Actor.system())
         root_admin.refresh_from_db()
         assert root_admin.is_active
 
@@ -340,7 +341,7 @@ class TestCost:
                     last_name="U",
                     groups=groups,
                     active=True,
-                    actor=admin,
+                    by=Actor(user=admin),
                 )
             return len(queries)
 

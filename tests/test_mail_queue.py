@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.models import AuditEvent
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
@@ -181,7 +182,7 @@ def test_admin_link_is_queued_with_the_request_and_delivered_by_the_worker(queue
     request = RequestFactory().post("/")
     request.user = root
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.user_send_password_link(user=ada, invitation=True, actor=root, request=request)
+        services.user_send_password_link(user=ada, invitation=True, by=Actor.of(request))
         raise RuntimeError("the request failed after queueing")
     assert DBTaskResult.objects.filter(status="READY").count() == 0
 

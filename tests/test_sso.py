@@ -15,6 +15,7 @@ from django.core.management.base import SystemCheckError
 from django.db import connection
 from django.test import Client
 
+from accounts.audit import Actor
 from accounts.login import SESSION_AUTHENTICATED
 from accounts.models import AuditEvent, Group, Membership, User
 from sso.models import Identity
@@ -809,7 +810,8 @@ def test_two_simultaneous_first_logins_make_one_account(fake, settings):
 
         barrier.wait()
         try:
-            results.append(resolve_user(request=None, provider=provider, claims=claims).pk)
+            by = Actor.system()
+            results.append(resolve_user(by=by, provider=provider, claims=claims).pk)
         except Exception as exc:  # noqa: BLE001 - recorded for the assertion
             results.append(exc)
         finally:

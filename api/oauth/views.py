@@ -33,7 +33,7 @@ from oauth2_provider.models import AccessToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from accounts import throttle
-from accounts.audit import audit
+from accounts.audit import Actor, AuditAction, audit
 from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import Approval, Client
@@ -99,8 +99,8 @@ class TokenView(toolkit.TokenView):
                 "login throttled email=%s ip=%s via=api", email, request.META.get("REMOTE_ADDR")
             )
             audit(
-                "login.throttled",
-                request=request,
+                AuditAction.LOGIN_THROTTLED,
+                by=Actor.of(request),
                 target_label=email,
                 success=False,
                 details={"via": "api"},
@@ -111,8 +111,8 @@ class TokenView(toolkit.TokenView):
     def _throttled(self, request, email: str, action: str, reason: str):
         seconds = throttle.retry_after(action)
         token_event(
-            "api.token.refused",
-            request=request,
+            AuditAction.API_TOKEN_REFUSED,
+            by=Actor.of(request),
             label=email,
             success=False,
             grant="password",
@@ -130,15 +130,23 @@ class TokenView(toolkit.TokenView):
     def _audit(self, request, grant: str, status: int, body: str, outcome) -> None:
         client, user = outcome.client, outcome.user
         if status == 200:
-            action = "api.token.refreshed" if grant == "refresh_token" else "api.token.issued"
+            action = (
+                AuditAction.API_TOKEN_REFRESHED
+                if grant == "refresh_token"
+                else AuditAction.API_TOKEN_ISSUED
+            )
             token_event(
-                action, request=request, client=client, user=user, grant=grant, scope=outcome.scope
+                action,
+                by=Actor.of(request),
+                client=client,
+                user=user,
+                grant=grant,
+                scope=outcome.scope,
             )
             if grant == "password":
                 audit(
-                    "login.succeeded",
-                    request=request,
-                    actor=user,
+                    AuditAction.LOGIN_SUCCEEDED,
+                    by=Actor.of(request, user=user),
                     target=user,
                     details={"method": "api_password", **client_facts(client)},
                 )
@@ -150,8 +158,8 @@ class TokenView(toolkit.TokenView):
         if grant == "password" and not outcome.password_ok and outcome.reason:
             # The login form's event for a wrong password (or a blocked account).
             audit(
-                "login.failed",
-                request=request,
+                AuditAction.LOGIN_FAILED,
+                by=Actor.of(request),
                 target=user if user is not None else None,
                 target_label=outcome.label,
                 success=False,
@@ -161,10 +169,14 @@ class TokenView(toolkit.TokenView):
                     **client_facts(client),
                 },
             )
-        action = "api.token.replayed" if outcome.reason == "replay" else "api.token.refused"
+        action = (
+            AuditAction.API_TOKEN_REPLAYED
+            if outcome.reason == "replay"
+            else AuditAction.API_TOKEN_REFUSED
+        )
         token_event(
             action,
-            request=request,
+            by=Actor.of(request),
             client=client,
             user=user,
             label=outcome.label,
@@ -188,16 +200,16 @@ class RevokeView(toolkit.RevokeTokenView):
             response = super().post(request, *args, **kwargs)
             if response.status_code == 200 and outcome.reason == "revoked":
                 token_event(
-                    "api.token.revoked",
-                    request=request,
+                    AuditAction.API_TOKEN_REVOKED,
+                    by=Actor.of(request),
                     client=outcome.client,
                     user=outcome.user,
                     reason="client_request",
                 )
             elif response.status_code != 200:
                 token_event(
-                    "api.token.refused",
-                    request=request,
+                    AuditAction.API_TOKEN_REFUSED,
+                    by=Actor.of(request),
                     client=outcome.client,
                     success=False,
                     endpoint="revoke",

@@ -4,17 +4,19 @@ from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.audit import audit
+from accounts import services
+from accounts.audit import Actor
 from accounts.mfa import mfa_required
-from accounts.services import user_sessions_end
+from accounts.selectors import user_mfa_types
 
 
 @login_required
 def account(request):
-    types = set(Authenticator.objects.filter(user=request.user).values_list("type", flat=True))
+    types = user_mfa_types(request.user)
     return render(
         request,
         "backoffice/account/index.html",
@@ -38,11 +40,10 @@ def sessions(request):
 @require_POST
 @login_required
 def session_end(request, pk: int):
-    row = get_object_or_404(UserSession, pk=pk, user=request.user)
-    if row.session_key == request.session.session_key:
-        return redirect("account_logout")
-    row.end()
-    audit("session.ended", request=request, target=request.user, details={"ip": row.ip})
+    if UserSession.objects.filter(pk=pk, session_key=request.session.session_key).exists():
+        return redirect("account_logout")  # this very session: that is logging out
+    if not services.user_session_end(user=request.user, session_id=pk, by=Actor.of(request)):
+        raise Http404("No such session of yours.")
     messages.success(request, "That session has ended.")
     return redirect("backoffice:account-sessions")
 
@@ -50,7 +51,8 @@ def session_end(request, pk: int):
 @require_POST
 @login_required
 def sessions_end_others(request):
-    ended = user_sessions_end(request.user, keep_session_key=request.session.session_key)
-    audit("session.ended", request=request, target=request.user, details={"others": ended})
+    ended = services.user_other_sessions_end(
+        user=request.user, keep_session_key=request.session.session_key, by=Actor.of(request)
+    )
     messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} ended.")
     return redirect("backoffice:account-sessions")

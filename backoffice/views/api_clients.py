@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
+from accounts.audit import Actor
 from accounts.delegation import held_by, names, user_reach
 from accounts.selectors import user_get_by_email
 from api import services
@@ -90,8 +91,7 @@ def client_create(request):
                 redirect_uris=_uris(data["redirect_uris"]),
                 account=data["account"],
                 scopes=data["scopes"].split(),
-                actor=request.user,
-                request=request,
+                by=Actor.of(request),
             )
         except account_services.AccountError as exc:
             form.add_error(None, str(exc))
@@ -135,8 +135,7 @@ def client_edit(request, pk: int):
                 name=data["name"],
                 redirect_uris=_uris(data["redirect_uris"]),
                 scopes=data["scopes"].split(),
-                actor=request.user,
-                request=request,
+                by=Actor.of(request),
             )
         except account_services.AccountError as exc:
             form.add_error(None, str(exc))
@@ -153,7 +152,7 @@ def client_edit(request, pk: int):
 def client_secret(request, pk: int):
     client = get_object_or_404(Client, pk=pk)
     try:
-        secret = services.client_rotate_secret(client=client, actor=request.user, request=request)
+        secret = services.client_rotate_secret(client=client, by=Actor.of(request))
     except account_services.AccountError as exc:
         messages.error(request, str(exc))
         return redirect("backoffice:api-client-edit", pk=pk)
@@ -167,7 +166,7 @@ def client_delete(request, pk: int):
         context = {"kind": "API client", "subject": client, "cancel": "backoffice:api-clients"}
         return render(request, "backoffice/confirm_delete.html", context)
     try:
-        services.client_delete(client=client, actor=request.user, request=request)
+        services.client_delete(client=client, by=Actor.of(request))
     except account_services.AccountError as exc:
         messages.error(request, str(exc))
         return redirect("backoffice:api-client-edit", pk=pk)

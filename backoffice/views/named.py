@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from accounts import services
+from accounts.audit import Actor
 
 
 def save_form(
@@ -19,11 +20,11 @@ def save_form(
     subject=None,
     context=None,
 ):
-    """On a valid POST call `save(**cleaned_data, actor=…, request=…)`; a
+    """On a valid POST call `save(**cleaned_data, by=Actor.of(request))`; a
     refusal becomes a form error and nothing is saved."""
     if request.method == "POST" and form.is_valid():
         try:
-            saved = save(**form.cleaned_data, actor=request.user, request=request)
+            saved = save(**form.cleaned_data, by=Actor.of(request))
         except services.AccountError as exc:
             if subject is not None:
                 try:
@@ -47,7 +48,7 @@ def confirm_delete(request, subject, delete, *, kind: str, back: str, edit: str)
             {"kind": kind, "subject": subject, "cancel": back},
         )
     try:
-        delete(actor=request.user, request=request)
+        delete(by=Actor.of(request))
     except services.AccountError as exc:
         messages.error(request, str(exc))
         return redirect(edit, pk=subject.pk)

@@ -6,9 +6,10 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.access import can
+from accounts.audit import Actor
 from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
-from accounts.selectors import user_search
+from accounts.selectors import user_mfa_types, user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
 from iam.paging import page_of
@@ -66,8 +67,7 @@ def user_create(request):
                 password=None if invite else data["password1"],
                 groups=list(data["groups"]),
                 active=active,
-                actor=request.user,
-                request=request,
+                by=Actor.of(request),
                 invite=invite and active,
             )
         except services.AccountError as exc:
@@ -114,8 +114,7 @@ def user_edit(request, pk: int):
                 last_name=data["last_name"],
                 groups=list(data["groups"]),
                 active=data["status"] == "active",
-                actor=request.user,
-                request=request,
+                by=Actor.of(request),
             )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
@@ -123,9 +122,7 @@ def user_edit(request, pk: int):
         else:
             messages.success(request, f"User {user.email} saved.")
             return redirect("backoffice:user-edit", pk=user.pk)
-    from allauth.mfa.models import Authenticator
-
-    has_mfa = Authenticator.objects.filter(user=user).exists()
+    has_mfa = bool(user_mfa_types(user))
     context = {
         "form": form,
         "subject": user,
@@ -149,9 +146,7 @@ def _user_action(request, pk: int, act, done: str):
 
 
 def _set_status(request, active: bool):
-    return lambda user: services.user_set_status(
-        user=user, active=active, actor=request.user, request=request
-    )
+    return lambda user: services.user_set_status(user=user, active=active, by=Actor.of(request))
 
 
 @require_POST
@@ -172,7 +167,7 @@ def user_delete(request, pk: int):
     user = get_object_or_404(User, pk=pk)
     if request.method == "POST":
         try:
-            services.user_delete(user=user, actor=request.user, request=request)
+            services.user_delete(user=user, by=Actor.of(request))
         except services.AccountError as exc:
             messages.error(request, str(exc))
             return redirect("backoffice:user-edit", pk=pk)
@@ -185,9 +180,7 @@ def user_delete(request, pk: int):
 @requires("backoffice:users:reset-password")
 def user_password_reset(request, pk: int):
     def act(user):
-        services.user_send_password_link(
-            user=user, invitation=False, actor=request.user, request=request
-        )
+        services.user_send_password_link(user=user, invitation=False, by=Actor.of(request))
 
     return _user_action(request, pk, act, "A password reset email was sent to {email}.")
 
@@ -196,7 +189,7 @@ def user_password_reset(request, pk: int):
 @requires("backoffice:users:reset-mfa")
 def user_mfa_reset(request, pk: int):
     def act(user):
-        services.user_mfa_reset(user=user, actor=request.user, request=request)
+        services.user_mfa_reset(user=user, by=Actor.of(request))
 
     return _user_action(request, pk, act, "MFA of {email} was reset.")
 
@@ -211,6 +204,6 @@ def user_identity_unlink(request, pk: int, identity_pk: int):
     identity = get_object_or_404(Identity, pk=identity_pk, user_id=pk)
 
     def act(user):
-        identity_unlink(identity=identity, actor=request.user, request=request)
+        identity_unlink(identity=identity, by=Actor.of(request))
 
     return _user_action(request, pk, act, f"The {identity.provider} identity was unlinked.")

@@ -10,6 +10,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import Actor
 from accounts.inputs import clean_email, clean_name
 from accounts.selectors import groups_by_names, user_get_by_email
 from accounts.services import AccountError, user_create
@@ -96,6 +97,7 @@ class Command(BaseCommand):
                 password=password,
                 groups=groups,
                 active=not opts["inactive"],
+                by=Actor.system(label="cli"),
                 via="cli",
             )
         except AccountError as exc:

@@ -4,6 +4,7 @@ import secrets
 
 from django.core.management.base import BaseCommand
 
+from accounts.audit import Actor
 from accounts.selectors import groups_by_names, user_get_by_email
 from accounts.services import user_create
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
             last_name="Admin",
             password=password,
             groups=groups_by_names(["root"]),
+            by=Actor.system(label="demoadmin"),
             via="demoadmin",
         )
         self.stdout.write(

@@ -6,13 +6,14 @@
     apiclient revoke CLIENT_ID
 
 `create` prints `client_id=…` and `client_secret=…`: the secret this once
-(only a hash is kept). The operator is trusted like root (actor=None), as
+(only a hash is kept). The operator is trusted like root (Actor.system), as
 for `createuser`; every other rule of api.services holds. A refusal is one
 line (`CommandError: …`) and exit status 1; nothing is written.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import Actor
 from accounts.errors import AccountError
 from accounts.selectors import user_get_by_email
 from api import services
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             redirect_uris=redirect_uris,
             account=account,
             scopes=scopes,
-            actor=None,
+            by=Actor.system(label="cli"),
         )
         self.stdout.write(f"client_id={client.client_id}")
         self.stdout.write(f"client_secret={secret}")
@@ -73,5 +74,5 @@ class Command(BaseCommand):
         client = Client.objects.filter(client_id=client_id).first()
         if client is None:
             raise CommandError(f"No API client {client_id[:100]}.")
-        services.client_delete(client=client, actor=None)
+        services.client_delete(client=client, by=Actor.system(label="cli"))
         self.stdout.write(f"revoked client_id={client_id}")

@@ -1,0 +1,28 @@
+"""Second factors, as an admin acts on them (the owner's own steps are
+allauth's pages, audited by accounts.receivers)."""
+
+from __future__ import annotations
+
+from accounts import access
+from accounts.audit import Actor, AuditAction, audit
+from accounts.delegation import access_write
+from accounts.errors import AccountError
+from accounts.models import User
+
+
+def user_mfa_reset(*, user: User, by: Actor) -> int:
+    """An admin removes a user's authenticators (lost phone); the user sets
+    MFA up again at next login if the policy covers them (their sessions and
+    tokens check the policy again: a new access stamp)."""
+    from allauth.mfa.models import Authenticator
+
+    with access_write(by=by, target=user) as writer:
+        writer.require("backoffice:users:reset-mfa", "reset MFA")
+        writer.outranks(user)
+        types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+        if not types:
+            raise AccountError(f"{user.email} has no MFA to reset.")
+        Authenticator.objects.filter(user=user).delete()
+        access.changed(User.objects.filter(pk=user.pk))
+        audit(AuditAction.MFA_RESET, by=by, target=user, details={"removed": types})
+    return len(types)
