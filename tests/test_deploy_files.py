@@ -251,3 +251,13 @@ def test_granian_log_config_redacts_and_keeps_granian_own_lines():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "/password/reset/key/<redacted>/\n"
+
+
+def test_readme_documents_the_image_defaults():
+    """Each GRANIAN_* default of the image is in README's table of knobs."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Production deployment", 1)[1].split("\n## ", 1)[0]
+    for key, value in image()["env"].items():
+        if key.startswith("GRANIAN_") and key != "GRANIAN_LOG_ACCESS_FMT":
+            row = next((line for line in table.splitlines() if f"`{key}`" in line), "")
+            assert f"`{value}`" in row, f"{key}={value} not in README's table"
