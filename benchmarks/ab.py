@@ -12,8 +12,12 @@ first page of 120 users), healthz (the server and Django's handler alone),
 hello (a 2-byte WSGI app under the same server settings: the server's own
 floor). /healthz with the same code on both sides shows the method's noise.
 
-    python -m benchmarks ab ee5f1c5                       # that commit vs this tree
-    python -m benchmarks ab . --servers gunicorn granian  # two servers, this tree
+    python -m benchmarks ab ee5f1c5                             # that commit vs this tree
+    python -m benchmarks ab ee5f1c5 --servers gunicorn granian  # each as it was deployed
+
+Both sides are served by granian unless --servers says; gunicorn can serve
+only a commit from before the switch to granian (A), with that commit's
+gunicorn.conf.py (benchmarks/servers.py).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from benchmarks import stack
 from benchmarks.browser import Browser, full_login
 from benchmarks.paired import Phase, Side, alternate, compare
 from benchmarks.results import ROOT, Result, Table, git
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import KINDS, PRODUCTION, Server
 
 PAGES = ("login", "dashboard", "users", "healthz", "hello")
 
@@ -37,10 +41,11 @@ def add_arguments(parser, pages: str = "login,dashboard,healthz") -> None:
     parser.add_argument(
         "--servers",
         nargs=2,
-        default=["gunicorn", "gunicorn"],
+        default=[PRODUCTION, PRODUCTION],
         choices=KINDS,
         metavar=("A", "B"),
-        help="server of each side (default: gunicorn gunicorn)",
+        help=f"server of each side (default: {PRODUCTION} {PRODUCTION}; gunicorn only for "
+        "an A from before the switch to granian)",
     )
     parser.add_argument("--pages", default=pages, help=f"comma list of {', '.join(PAGES)}")
     parser.add_argument("--blocks", type=int, default=12)
@@ -133,7 +138,13 @@ def paired_servers(args, name: str):
             )
             if "hello" in pages:
                 hellos[label] = stack_.enter_context(
-                    Server(kind, envs[label], app="benchmarks.hello_wsgi", tls=args.tls)
+                    Server(
+                        kind,
+                        envs[label],
+                        app="benchmarks.hello_wsgi",
+                        config_root=trees[side],
+                        tls=args.tls,
+                    )
                 )
         sides = [Side(labels[s], servers[labels[s]].cpu) for s in "AB"]
         yield sides, servers, hellos, envs

@@ -26,7 +26,7 @@ from benchmarks import stack
 from benchmarks.browser import Browser
 from benchmarks.fake_idp import FakeIdP
 from benchmarks.results import Result, Table
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 PASSWORD = stack.PASSWORD
 ADMIN = stack.ADMIN
@@ -117,7 +117,7 @@ def statuses(samples) -> str:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--down", type=float, default=5.0, help="seconds each service is down")
-    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     stack.add_arguments(parser)
 
 

@@ -1,6 +1,6 @@
-"""The smallest WSGI app: 200 "ok" for every request. Served by gunicorn with
-gunicorn.conf.py, it measures the server's own CPU per request (the floor
-under every page), for the "hello" page of the ab benchmark."""
+"""The smallest WSGI app: 200 "ok" for every request. Served with the same
+server settings as the app, it measures the server's own CPU per request
+(the floor under every page), for the "hello" page of the ab benchmark."""
 
 
 def application(environ, start_response):

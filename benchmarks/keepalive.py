@@ -6,8 +6,10 @@ server closes an idle connection first, a request sent just as it closes
 meets a reset or an end of stream: nginx retries a GET elsewhere but answers
 a POST with 502. So the server's idle timeout must exceed the proxy's.
 
-For each server (plain HTTP, as behind nginx; --keepalive sets gunicorn's
-`keepalive` or granian's header-read timeout, which is its idle timeout):
+The defaults are production's: granian's header-read timeout, its idle
+timeout, as the image sets it (GRANIAN_HTTP1_HEADER_READ_TIMEOUT), and the
+upstream keepalive_timeout of deploy/nginx/nginx.conf. For the server (plain
+HTTP, as behind nginx; --keepalive sets its idle timeout):
 - idle close: --connections connections make one request and wait for the
   server to close them; the seconds until it does;
 - reuse: --connections connections each make a request, stay idle for the
@@ -20,25 +22,32 @@ For each server (plain HTTP, as behind nginx; --keepalive sets gunicorn's
 from __future__ import annotations
 
 import http.client
+import re
 import statistics
 import threading
 import time
 from collections import Counter
 
 from benchmarks import stack
-from benchmarks.results import Result, Table
-from benchmarks.servers import KINDS, Server
+from benchmarks.results import ROOT, Result, Table
+from benchmarks.servers import THIS_TREE, Server, granian_production
 
-RECOMMENDED = {"gunicorn": 75.0, "granian": 60.0}
-PROXY_IDLE = 50.0
+# Production's pairing: the server's idle close, nginx's upstream keepalive_timeout.
+RECOMMENDED = {"granian": int(granian_production()["GRANIAN_HTTP1_HEADER_READ_TIMEOUT"]) / 1000}
+PROXY_IDLE = float(
+    re.search(
+        r"upstream app \{[^}]*keepalive_timeout (\d+)s;",
+        (ROOT / "deploy/nginx/nginx.conf").read_text(),
+    )[1]
+)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--servers", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--servers", nargs="+", choices=THIS_TREE, default=list(THIS_TREE))
     parser.add_argument(
         "--keepalive",
         type=float,
-        help="the servers' idle timeout in seconds (default: the recommended "
+        help="the servers' idle timeout in seconds (default: production's "
         + ", ".join(f"{k} {v:g}" for k, v in RECOMMENDED.items())
         + ")",
     )
@@ -46,7 +55,7 @@ def add_arguments(parser) -> None:
         "--proxy-idle",
         type=float,
         default=PROXY_IDLE,
-        help="nginx's upstream keepalive_timeout (default %(default)s)",
+        help="nginx's upstream keepalive_timeout (default: deploy/nginx/nginx.conf's, %(default)s)",
     )
     parser.add_argument("--margin", type=float, default=0.2)
     parser.add_argument("--connections", type=int, default=6, help="connections per probe")

@@ -1,8 +1,9 @@
 """Load: many simulated users for a while; every response >= 500, lost session and transport error.
 
-The server as in production (workers = cores + 1, 4 threads each;
---server gunicorn or granian) with production settings (benchmarks/stack.py). Each user is
-a thread with its own cookies and client IP: half are admins (group root),
+The server as in production (granian, as the production image runs it:
+workers = cores + 1, 4 threads each) with production settings
+(benchmarks/stack.py). Each user is a thread with its own cookies and
+client IP: half are admins (group root),
 half have no screens. A user logs in, then repeats with 0.2-1.5 s think time:
 dashboard, users list and search, a user's page, groups, roles, audit log,
 own account and sessions; admins now and then create a group and delete it
@@ -25,7 +26,7 @@ import requests
 from benchmarks import stack
 from benchmarks.browser import Browser
 from benchmarks.results import Result, Table
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 PASSWORD = "load run passphrase 1"
 
@@ -134,7 +135,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=0, help="default: cores + 1")
-    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     parser.add_argument("--seed", type=int, default=1)
     stack.add_arguments(parser)
 

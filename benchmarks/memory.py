@@ -1,9 +1,9 @@
 """Memory: a worker's resident memory as logins pile up (after 10,000 within 10 % of after 1,000).
 
-One worker, its RSS read from /proc, recycling off (gunicorn's max_requests
-0; granian has no request-count recycling) so the same process is measured
-throughout. --clients browsers log in (GET /login/, POST, GET /) in turn as
-50 users from distinct client IPs, each login a new session.
+One worker, its RSS read from /proc, recycling off (granian's workers
+lifetime unset) so the same process is measured throughout. --clients
+browsers log in (GET /login/, POST, GET /) in turn as 50 users from distinct
+client IPs, each login a new session.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from benchmarks import stack
 from benchmarks.browser import Browser
 from benchmarks.procs import rss_mib
 from benchmarks.results import Result, Table
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 USERS = [f"mem{n}@bench.example" for n in range(50)]
 CHECKPOINTS = (100, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -24,12 +24,12 @@ CHECKPOINTS = (100, 1000, 2000, 5000, 10000, 20000, 50000)
 def add_arguments(parser) -> None:
     parser.add_argument("--logins", type=int, default=10000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     stack.add_arguments(parser)
 
 
 def run(args) -> Result:
-    env = stack.server_env(stack.backend(args, "memory"), GUNICORN_MAX_REQUESTS="0")
+    env = stack.server_env(stack.backend(args, "memory"), GRANIAN_WORKERS_LIFETIME="")
     stack.prepare(env, users=[(email, stack.PASSWORD, []) for email in USERS])
     done, failures = 0, []
     lock = threading.Lock()

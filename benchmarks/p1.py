@@ -19,13 +19,13 @@ from benchmarks.argon2 import verifier
 from benchmarks.browser import full_login
 from benchmarks.paired import Phase, Side, alternate, compare
 from benchmarks.results import Result, Table, ratio_text
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 TARGET = 1.5
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     parser.add_argument("--plain", action="store_true", help="plain HTTP instead of TLS")
     parser.add_argument("--blocks", type=int, default=12)
     parser.add_argument("--logins", type=int, default=10, help="logins (and verifications) a block")

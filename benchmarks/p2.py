@@ -1,7 +1,8 @@
 """P2: a warm dashboard view's CPU against a base commit (target ≤ 0.6×), its SQL and Redis.
 
-The paired A/B of `ab` (A = --base under --base-server, B = this tree under
---server; both gunicorn unless told) on the warm dashboard and /healthz (the
+The paired A/B of `ab` (A = --base under --base-server, gunicorn unless told,
+as the base was deployed; B = this tree under --server, granian, as it is) on
+the warm dashboard and /healthz (the
 control), then, on B alone, what one view costs the backends, counted by the
 backends themselves:
 - SQL statements: PostgreSQL's committed transactions for B's database
@@ -22,7 +23,7 @@ from benchmarks import ab, stack
 from benchmarks.browser import Browser
 from benchmarks.paired import alternate, compare
 from benchmarks.results import Result, Table, ratio_text
-from benchmarks.servers import KINDS
+from benchmarks.servers import KINDS, PRODUCTION, THIS_TREE
 
 TARGETS = {"cpu_ratio": 0.6, "sql": 1, "redis": 1}
 STATS_DELAY = 11.0
@@ -30,7 +31,7 @@ STATS_DELAY = 11.0
 
 def add_arguments(parser) -> None:
     parser.add_argument("--base", default="ee5f1c5", help="commit to compare with (%(default)s)")
-    parser.add_argument("--server", choices=KINDS, default="gunicorn", help="of this tree")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION, help="of this tree")
     parser.add_argument(
         "--base-server", choices=KINDS, default="gunicorn", help="of the base (%(default)s)"
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks import stack
 from benchmarks.browser import Browser, full_login
 from benchmarks.results import ROOT, Result, Table
-from benchmarks.servers import KINDS, Server
+from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 # Argon2id is not among them: it releases the GIL while it hashes, so --gil
 # sampling does not see it (its cost is the argon2 benchmark's).
@@ -95,7 +95,7 @@ def repeat(action, until: float) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--server", choices=KINDS, default="gunicorn")
+    parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     stack.add_arguments(parser)
 
 

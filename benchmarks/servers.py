@@ -1,15 +1,20 @@
-"""The two app servers a benchmark can start: gunicorn (gthread, with the
-served tree's gunicorn.conf.py, as in production today) and granian (Rust
-HTTP, WSGI interface), each on a free loopback port, plain HTTP or TLS.
+"""The app servers a benchmark can start: granian (Rust HTTP, WSGI
+interface), the production server, with the production image's settings
+(the Dockerfile's GRANIAN_* ENV, read by `image()`), and gunicorn (gthread)
+with a tree's own gunicorn.conf.py, which only commits from before the
+switch to granian have (`ab BASE --servers gunicorn granian`, p2's base);
+each on a free loopback port, plain HTTP or TLS.
 
 Both get the same shape: `workers` processes of `threads` Python threads
-each, an access log written to the server's log file, keep-alive on. What
-granian is given here is the configuration proposed for production should it
-replace gunicorn (GRANIAN_PRODUCTION below: the same knobs as an environment).
+each, an access log written to the server's log file, keep-alive on.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -22,27 +27,35 @@ import requests
 from benchmarks.procs import children, free_port, tree_cpu_seconds
 from benchmarks.results import ROOT
 
-KINDS = ("gunicorn", "granian")
+PRODUCTION = "granian"
+KINDS = ("granian", "gunicorn")
+# What a benchmark of this tree alone can serve it with.
+THIS_TREE = (PRODUCTION,)
 
-# granian reads every option from GRANIAN_<OPTION> too; this is the
-# production proposal (docker-compose / Dockerfile would set it), sized
-# like gunicorn.conf.py: one worker per core + 1, 4 Python threads each.
-GRANIAN_PRODUCTION = {
-    "GRANIAN_INTERFACE": "wsgi",
-    "GRANIAN_HOST": "0.0.0.0",  # noqa: S104 - inside the container, behind nginx
-    "GRANIAN_PORT": "8000",
-    "GRANIAN_WORKERS": "3",  # cores + 1 on a 2-core host, as gunicorn.conf.py
-    "GRANIAN_BLOCKING_THREADS": "4",  # the WSGI threads; granian's default is 512
-    "GRANIAN_RUNTIME_THREADS": "1",
-    "GRANIAN_BACKLOG": "1024",
-    # The idle keep-alive close is the header-read timeout (60 s at most):
-    # above nginx's upstream keepalive_timeout, so nginx always closes first.
-    "GRANIAN_HTTP1_HEADER_READ_TIMEOUT": "60000",
-    "GRANIAN_HTTP": "1",
-    "GRANIAN_LOG_ACCESS_ENABLED": "true",
-    "GRANIAN_RESPAWN_FAILED_WORKERS": "true",
-    "GRANIAN_WORKERS_LIFETIME": "6h",  # recycling, in place of gunicorn's max_requests
-}
+
+def image(root: Path = ROOT) -> dict:
+    """What the production image runs: `env` (every ENV of its Dockerfile),
+    `cmd` (the exec-form CMD) and `healthcheck` (its HEALTHCHECK's shell
+    command). ENV values are unquoted as Docker does (shell words: double
+    quotes, backslash escapes)."""
+    text = re.sub(r"\\\n", " ", (root / "Dockerfile").read_text())
+    found: dict = {"env": {}, "cmd": None, "healthcheck": None}
+    for line in text.splitlines():
+        instruction, _, rest = line.strip().partition(" ")
+        if instruction == "ENV":
+            for word in shlex.split(rest):
+                key, _, value = word.partition("=")
+                found["env"][key] = value
+        elif instruction == "CMD":
+            found["cmd"] = json.loads(rest)
+        elif instruction == "HEALTHCHECK":
+            found["healthcheck"] = rest.split(" CMD ", 1)[1]
+    return found
+
+
+def granian_production() -> dict[str, str]:
+    """The image's GRANIAN_* settings, as production runs granian."""
+    return {k: v for k, v in image()["env"].items() if k.startswith("GRANIAN_")}
 
 
 @cache
@@ -100,15 +113,19 @@ class Server:
         *,
         root: Path = ROOT,
         app: str = "iam.wsgi",
+        config_root: Path | None = None,
         workers: int = 1,
         threads: int = 4,
         tls: bool = False,
         keepalive: float | None = None,
         extra_env: dict[str, str] | None = None,
     ):
+        """`root`: the tree served (the working directory); `config_root`:
+        the tree whose gunicorn.conf.py gunicorn takes (default `root`)."""
         if kind not in KINDS:
             raise SystemExit(f"unknown server {kind!r}: one of {', '.join(KINDS)}")
         self.kind, self.root, self.app = kind, root, app
+        self.config_root = config_root or root
         self.workers_wanted, self.threads, self.tls = workers, threads, tls
         self.keepalive = keepalive
         self.port = free_port()
@@ -119,34 +136,52 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def command(self) -> tuple[list[str], dict[str, str]]:
-        env = dict(self.env)
         if self.kind == "gunicorn":
-            env.update(
-                GUNICORN_BIND=f"127.0.0.1:{self.port}",
-                GUNICORN_WORKERS=str(self.workers_wanted),
-                GUNICORN_THREADS=str(self.threads),
-                GUNICORN_ACCESSLOG="-",
-            )
-            if self.keepalive is not None:
-                env["GUNICORN_KEEPALIVE"] = str(int(self.keepalive))
-            argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.app]
-            if self.tls:
-                cert, key = tls_files()
-                argv += ["--certfile", cert, "--keyfile", key]
-            return argv, env
-        env.update(GRANIAN_PRODUCTION)
+            return self._gunicorn()
+        # The image's settings, then the caller's (a benchmark may turn a
+        # knob), then this run's address, shape and keep-alive.
+        env = {**granian_production(), **self.env}
         env.update(
             GRANIAN_HOST="127.0.0.1",
             GRANIAN_PORT=str(self.port),
             GRANIAN_WORKERS=str(self.workers_wanted),
             GRANIAN_BLOCKING_THREADS=str(self.threads),
         )
+        if not (self.root / env.get("GRANIAN_LOG_CONFIG", "")).is_file():
+            # An older tree has no deploy/granian-log.json (nor its filter):
+            # granian's own logging, the access log unfiltered.
+            env.pop("GRANIAN_LOG_CONFIG", None)
         if self.keepalive is not None:
             env["GRANIAN_HTTP1_HEADER_READ_TIMEOUT"] = str(int(self.keepalive * 1000))
         if self.tls:
             cert, key = tls_files()
             env.update(GRANIAN_SSL_CERTIFICATE=cert, GRANIAN_SSL_KEYFILE=key)
         return [sys.executable, "-m", "granian", f"{self.app}:application"], env
+
+    def _gunicorn(self) -> tuple[list[str], dict[str, str]]:
+        config = self.config_root / "gunicorn.conf.py"
+        if not config.is_file():
+            raise SystemExit(
+                f"gunicorn needs the served tree's gunicorn.conf.py, which {self.config_root} "
+                "has not: only commits before the switch to granian have one "
+                "(e.g. `ab ee5f1c5 --servers gunicorn granian`)"
+            )
+        if importlib.util.find_spec("gunicorn") is None:
+            raise SystemExit("gunicorn is not installed: `pip install -e '.[test]'` has it")
+        env = dict(self.env)
+        env.update(
+            GUNICORN_BIND=f"127.0.0.1:{self.port}",
+            GUNICORN_WORKERS=str(self.workers_wanted),
+            GUNICORN_THREADS=str(self.threads),
+            GUNICORN_ACCESSLOG="-",
+        )
+        if self.keepalive is not None:
+            env["GUNICORN_KEEPALIVE"] = str(int(self.keepalive))
+        argv = [sys.executable, "-m", "gunicorn", "-c", str(config), self.app]
+        if self.tls:
+            cert, key = tls_files()
+            argv += ["--certfile", cert, "--keyfile", key]
+        return argv, env
 
     def __enter__(self) -> Server:
         argv, env = self.command()

@@ -90,6 +90,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend, with a health check that needs no round trip.
     DATABASES["default"]["ENGINE"] = "iam.db.postgresql"
+    # The bound of a request's queries (the app server has no request timeout); 0: none.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT', default=30)}s"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default must not fail under concurrent writes: every
     # transaction takes SQLite's one write lock when it begins (IMMEDIATE), so

@@ -1,16 +1,22 @@
 """Real app servers for the tests that need processes, not a test client:
-gunicorn with the production gunicorn.conf.py, on a free loopback port."""
+granian started as the production image starts it (the Dockerfile's ENV and
+its CMD, run by sh; `image()` reads them), on a free loopback port."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from benchmarks.servers import image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,34 +50,83 @@ def create_user(env: dict, email: str, group: str, password: str) -> None:
     )
 
 
-@contextmanager
-def gunicorn(env: dict, count: int = 1):
-    """`count` servers on the same settings; yields their base URLs once each
-    answers /readyz (a slow machine may time out a first probe: retried)."""
-    processes, bases = [], []
-    try:
-        for _ in range(count):
-            port = free_port()
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "iam.wsgi"],
-                    cwd=ROOT,
-                    env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+def server_env(env: dict, port: int, **knobs: str) -> dict:
+    """The environment of one production server on loopback `port`: the
+    image's ENV, then `env` (the app's settings; any GRANIAN_* in it is
+    dropped, so a shell's own cannot leak in), then `knobs` (GRANIAN_*
+    overrides, as compose's `environment` would set), one worker unless a
+    knob says. This interpreter's bin/ comes first on PATH, so the CMD's
+    `granian` is the one installed beside it."""
+    defaults = image()["env"]
+    app = {k: v for k, v in env.items() if not k.startswith("GRANIAN_")}
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **defaults,
+        **app,
+        "GRANIAN_WORKERS": "1",
+        **knobs,
+        "GRANIAN_HOST": "127.0.0.1",
+        "GRANIAN_PORT": str(port),
+        "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
+    }
+
+
+class Started:
+    """One running server: `base` URL, `port`, `log` (its stdout and stderr)."""
+
+    def __init__(self, env: dict, log: Path, **knobs: str):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(env, self.port, **knobs)
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                image()["cmd"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-            bases.append(f"http://127.0.0.1:{port}")
-        for base in bases:
-            for _ in range(300):
-                try:
-                    if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.1)
-        yield bases
+
+    def wait_ready(self, seconds: float = 60) -> None:
+        """Until /readyz answers 200 (a slow machine may time out a first probe)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"granian exited at start:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.base + "/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"granian not ready in {seconds:g} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def started(env: dict, count: int = 1, **knobs: str):
+    """`count` production servers on the same settings; yields them (Started)
+    once each answers /readyz."""
+    folder = Path(tempfile.mkdtemp(prefix="granian-"))
+    servers: list[Started] = []
+    try:
+        for n in range(count):
+            servers.append(Started(env, folder / f"server-{n}.log", **knobs))
+        for server in servers:
+            server.wait_ready()
+        yield servers
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def granian(env: dict, count: int = 1, **knobs: str):
+    """As `started`, yielding the servers' base URLs."""
+    with started(env, count, **knobs) as servers:
+        yield [server.base for server in servers]

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.oidc_fake import FakeIdP
-from tests.servers import create_user, gunicorn, manage
+from tests.servers import create_user, granian, manage
 
 PASSWORD = "concurrent passphrase 1"
 LOGINS = 8
@@ -45,15 +45,12 @@ def server(tmp_path_factory, idp):
         IAM_SSO_FAKE_CLIENT_SECRET="s3cret-for-tests",
         IAM_SSO_FAKE_STRATEGY="auto-provision",
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
-        GUNICORN_WORKERS="1",
-        GUNICORN_THREADS="4",
-        GUNICORN_ACCESSLOG="/dev/null",
         DJANGO_LOG_LEVEL="WARNING",
     )
     manage(env, "migrate", "-v0")
     for i in range(LOGINS):
         create_user(env, f"user{i}@shop.example", "backoffice-users", PASSWORD)
-    with gunicorn(env) as (base,):
+    with granian(env) as (base,):
         yield base, env
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.servers import create_user, gunicorn, manage
+from tests.servers import create_user, granian, manage
 
 PASSWORD = "two servers passphrase 1"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -79,8 +79,6 @@ def servers():
         IAM_TRUSTED_PROXIES="127.0.0.1",
         IAM_MFA_REQUIRED_GROUPS="",
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
-        GUNICORN_WORKERS="1",
-        GUNICORN_ACCESSLOG="/dev/null",
         DJANGO_LOG_LEVEL="WARNING",
     )
     manage(env, "migrate", "-v0")
@@ -91,7 +89,7 @@ def servers():
         ("grace@shop.example", "backoffice-users"),
     ):
         create_user(env, email, group, PASSWORD)
-    with gunicorn(env, count=2) as bases:
+    with granian(env, count=2) as bases:
         yield bases
 
 
