@@ -2,7 +2,13 @@
 
 
 class AccountError(Exception):
-    """A request that cannot be carried out; the message is shown to people."""
+    """A request that cannot be carried out; the message is shown to people.
+    `field` names the input it is about ("email", "first_name", "password"),
+    so a form can show it there."""
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class AccessRefused(AccountError):

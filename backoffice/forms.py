@@ -1,12 +1,11 @@
-"""Forms of the admin screens: parse and validate input, nothing more.
+"""Forms of the admin screens: parse input, nothing more.
 
-Rules that need the database state (last root, groups in use) live in
-`accounts.services`; their refusals come back as AccountError and are shown
-on the form.
+Every rule (unique and canonical email, names, the password policy, what an
+admin may give) lives in `accounts.services`; its refusals come back as
+AccountError, shown on the field they name (backoffice.views.named).
 """
 
 from django import forms
-from django.contrib.auth import password_validation
 
 from accounts.delegation import names
 from accounts.errors import AccountError
@@ -16,10 +15,8 @@ from accounts.filters import (  # noqa: F401  (the screens' filters come from th
     ModelMultipleChoiceField,
     UserFilterForm,
 )
-from accounts.inputs import InvalidInput, clean_email, clean_name
 from accounts.models import Group, Role, User
 from accounts.resources import parse_rules
-from accounts.selectors import user_get_by_email
 
 
 class GrantChoices(forms.CheckboxSelectMultiple):
@@ -54,14 +51,6 @@ class GrantField(ModelMultipleChoiceField):
 class GroupsField(GrantField):
     def __init__(self, **kwargs):
         super().__init__(queryset=Group.objects.order_by("name"), required=False, **kwargs)
-
-
-def _parsed(clean, *args):
-    """accounts.inputs' rules, their refusal as this field's error."""
-    try:
-        return clean(*args)
-    except InvalidInput as exc:
-        raise forms.ValidationError(str(exc)) from None
 
 
 class _UserFields(forms.Form):
@@ -103,18 +92,6 @@ class _UserFields(forms.Form):
             self.fields["status"], "status"
         )
 
-    def clean_first_name(self):
-        return _parsed(clean_name, self.cleaned_data["first_name"], "First name")
-
-    def clean_last_name(self):
-        return _parsed(clean_name, self.cleaned_data["last_name"], "Last name")
-
-    def clean_email(self):
-        email = _parsed(clean_email, self.cleaned_data["email"])
-        existing = user_get_by_email(email)
-        if existing is not None and (self.instance is None or existing.pk != self.instance.pk):
-            raise forms.ValidationError("A user with this email already exists.")
-        return email
 
 
 class UserCreateForm(_UserFields):
@@ -150,16 +127,6 @@ class UserCreateForm(_UserFields):
             self.add_error("password1", "Type the initial password, or choose the email.")
         elif p1 != p2:
             self.add_error("password2", "The two passwords do not match.")
-        else:
-            probe = User(
-                email=data.get("email", ""),
-                first_name=data.get("first_name", ""),
-                last_name=data.get("last_name", ""),
-            )
-            try:
-                password_validation.validate_password(p1, user=probe)
-            except forms.ValidationError as exc:
-                self.add_error("password1", exc)
         return data
 
 

@@ -13,12 +13,21 @@ from accounts.selectors import user_get_by_email
 ROOT_GROUP = "root"
 
 
+def about(field: str, clean, *args):
+    """`clean(*args)`, its refusal marked as being about `field`."""
+    try:
+        return clean(*args)
+    except AccountError as exc:
+        exc.field = field
+        raise
+
+
 def unique_email(email: str, *, exclude_pk=None) -> str:
     """An address being entered: canonical (accounts.inputs) and nobody else's."""
-    email = clean_email(email)
+    email = about("email", clean_email, email)
     existing = user_get_by_email(email)
     if existing is not None and existing.pk != exclude_pk:
-        raise AccountError(f"A user with email {email} already exists.")
+        raise AccountError("A user with this email already exists.", field="email")
     return email
 
 
@@ -27,7 +36,7 @@ def validate_password(password: str, user) -> None:
     try:
         password_validation.validate_password(password, user=user)
     except ValidationError as exc:
-        raise AccountError(" ".join(exc.messages)) from None
+        raise AccountError(" ".join(exc.messages), field="password") from None
 
 
 def clean_label(value: str, label: str, max_length: int = 100) -> str:

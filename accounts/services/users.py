@@ -17,6 +17,7 @@ from accounts.errors import AccountError
 from accounts.inputs import clean_name
 from accounts.models import Group, Membership, User
 from accounts.services.common import (
+    about,
     changes,
     delete_audited,
     reload,
@@ -64,8 +65,8 @@ def user_create(
     and create it blocked only with users:block."""
     user = User(
         email=unique_email(email),
-        first_name=clean_name(first_name, "First name"),
-        last_name=clean_name(last_name, "Last name"),
+        first_name=about("first_name", clean_name, first_name, "First name"),
+        last_name=about("last_name", clean_name, last_name, "Last name"),
         status=User.Status.ACTIVE if active else User.Status.BLOCKED,
     )
     if password is not None:
@@ -102,7 +103,7 @@ def user_create(
                 mail_password_link(user=user, invitation=True, by=by)
     except IntegrityError:
         # Lost a race with another creation of the same address.
-        raise AccountError(f"A user with email {user.email} already exists.") from None
+        raise AccountError("A user with this email already exists.", field="email") from None
     return user
 
 
@@ -121,8 +122,8 @@ def user_update(
     account must not hold more than the actor, and every group given or
     taken away must lie within the actor's permissions."""
     new_email = unique_email(email, exclude_pk=user.pk)
-    first_name = clean_name(first_name, "First name")
-    last_name = clean_name(last_name, "Last name")
+    first_name = about("first_name", clean_name, first_name, "First name")
+    last_name = about("last_name", clean_name, last_name, "Last name")
     wanted = {g.pk: g for g in groups}
     status = User.Status.ACTIVE if active else User.Status.BLOCKED
     with access_write(by=by, target=user) as writer:
@@ -149,7 +150,7 @@ def user_update(
             with transaction.atomic():
                 user.save()
         except IntegrityError:
-            raise AccountError(f"A user with email {new_email} already exists.") from None
+            raise AccountError("A user with this email already exists.", field="email") from None
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         if adding or removing:

@@ -8,6 +8,12 @@ from accounts import services
 from accounts.audit import Actor
 
 
+def show_refusal(form, exc, aliases=None) -> None:
+    """A service's refusal on the field it is about, else above the form."""
+    field = (aliases or {}).get(exc.field, exc.field)
+    form.add_error(field if field in form.fields else None, str(exc))
+
+
 def save_form(
     request,
     form,
@@ -32,7 +38,7 @@ def save_form(
                 except type(subject).DoesNotExist:
                     messages.error(request, str(exc))  # deleted meanwhile
                     return redirect(back)
-            form.add_error(None, str(exc))
+            show_refusal(form, exc)
         else:
             messages.success(request, f"{kind} {saved.name} {done}.")
             return redirect(back)

@@ -12,6 +12,7 @@ from accounts.models import User
 from accounts.selectors import user_mfa_types, user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
+from backoffice.views.named import show_refusal
 from iam.paging import page_of
 
 
@@ -71,7 +72,7 @@ def user_create(request):
                 invite=invite and active,
             )
         except services.AccountError as exc:
-            form.add_error(None, str(exc))
+            show_refusal(form, exc, aliases={"password": "password1"})
         else:
             if invite and user.is_active:
                 messages.success(
@@ -117,7 +118,7 @@ def user_edit(request, pk: int):
                 by=Actor.of(request),
             )
         except services.AccountError as exc:
-            form.add_error(None, str(exc))
+            show_refusal(form, exc)
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, f"User {user.email} saved.")
