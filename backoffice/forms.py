@@ -93,7 +93,6 @@ class _UserFields(forms.Form):
         )
 
 
-
 class UserCreateForm(_UserFields):
     password_mode = forms.ChoiceField(
         label="Password",
