@@ -22,6 +22,7 @@ BENCHMARKS = {
     "users-list": "users_list",
     "sso-callback": "sso_callback",
     "reset-timing": "reset_timing",
+    "token-grants": "token_grants",
     "load": "load",
     "memory": "memory",
     "faults": "faults",

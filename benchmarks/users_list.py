@@ -58,6 +58,7 @@ def setup_django(args):
     from django.core.management import call_command
     from django.test import Client
 
+    from accounts.audit import Actor
     from accounts.models import Group
     from accounts.selectors import groups_by_names
     from accounts.services import user_create
@@ -69,6 +70,7 @@ def setup_django(args):
         first_name="Root",
         last_name="Bench",
         groups=groups_by_names(["root"]),
+        by=Actor.system(label="benchmark"),
         via="benchmark",
     )
     client = Client()
