@@ -23,12 +23,13 @@ def dev_secret_key_refused(app_configs, **kwargs):
 
 @register(Tags.caches, deploy=True)
 def shared_cache_in_production(app_configs, **kwargs):
-    """gunicorn runs several worker processes: rate limits, compiled access
-    rules and session reads must be in a cache they all share."""
+    """Production runs several app server processes (granian workers,
+    hosts): rate limits, compiled access rules and session reads must be in
+    a cache they all share."""
     if not settings.DEBUG and not settings.CACHE_IS_SHARED:
         return [
             Warning(
-                "CACHE_URL is a per-process cache: each gunicorn worker would count "
+                "CACHE_URL is a per-process cache: each app server process would count "
                 "failed logins and cache access rules on its own.",
                 hint="Set CACHE_URL=redis://<host>:6379/0 in production.",
                 id="iam.W002",

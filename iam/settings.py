@@ -123,7 +123,8 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     )
 # A shared cache (Redis) is what several app servers agree on: rate limits,
 # compiled access rules, OIDC metadata and session reads. A local-memory cache
-# is per process: fine for one dev process, wrong for gunicorn's workers
+# is per process: fine for one dev process, wrong for several app server
+# processes or hosts
 # (check --deploy warns, iam.W002).
 CACHE_IS_SHARED = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
 
@@ -293,7 +294,7 @@ IAM_SSO_PROVIDERS = {
     if pid
 }
 IAM_SSO_HTTP_TIMEOUT = env.float("IAM_SSO_HTTP_TIMEOUT", default=5.0)
-# Calls to identity providers at once per process (a gunicorn worker has 4
+# Calls to identity providers at once per process (a granian worker has 4
 # threads): a hanging provider can hold these threads, never all of them.
 IAM_SSO_MAX_CONCURRENT_CALLS = env.int("IAM_SSO_MAX_CONCURRENT_CALLS", default=2)
 IAM_MFA_REQUIRED_GROUPS = env.list("IAM_MFA_REQUIRED_GROUPS", default=["root"])

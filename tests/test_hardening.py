@@ -79,7 +79,7 @@ def test_check_deploy_is_clean_with_production_env():
 
 
 def test_check_deploy_wants_a_shared_cache():
-    """Several gunicorn workers with a per-process cache would each count
+    """Several app server processes with a per-process cache would each count
     failed logins on their own."""
     result = _check_deploy(
         DJANGO_SECRET_KEY=PRODUCTION_KEY, DJANGO_ALLOWED_HOSTS="iam.shop.example"
