@@ -53,6 +53,8 @@ _METHOD = "iam_method"
 _MFA_BY_IDP = "iam_mfa_by_idp"
 _EXTRA = "iam_extra"
 
+PASSKEY = "passkey"
+
 
 def complete_login(
     request, user, *, method: str, mfa_by_idp: bool = False, redirect_url=None, extra=None
@@ -66,6 +68,30 @@ def complete_login(
         redirect_url=redirect_url,
         signal_kwargs={_METHOD: method, _MFA_BY_IDP: mfa_by_idp, _EXTRA: extra or {}},
     )
+
+
+def passkey_login(request, authenticator):
+    """A passkey proved who they are (allauth checked the signature and that
+    the key verified its user, a PIN or fingerprint): log them in through
+    the same stages as every login. The passkey is both factors, as in
+    allauth (its MFA stage skips a passwordless WebAuthn login). A blocked
+    account is refused like an unknown key, with no sign that the key was
+    right. Returns the response to send, or None when refused."""
+    from allauth.mfa.base.internal.flows import post_authentication
+
+    user = authenticator.user
+    if not user.is_active:
+        audit(
+            AuditAction.LOGIN_FAILED,
+            by=Actor.of(request),
+            target=user,
+            target_label=user.email,
+            success=False,
+            details={"method": PASSKEY, "reason": "blocked"},
+        )
+        return None
+    post_authentication(request, authenticator, passwordless=True)
+    return complete_login(request, user, method=PASSKEY)
 
 
 class MfaStage(AuthenticateStage):
