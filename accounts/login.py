@@ -74,20 +74,30 @@ def passkey_login(request, authenticator):
     """A passkey proved who they are (allauth checked the signature and that
     the key verified its user, a PIN or fingerprint): log them in through
     the same stages as every login. The passkey is both factors, as in
-    allauth (its MFA stage skips a passwordless WebAuthn login). A blocked
-    account is refused like an unknown key, with no sign that the key was
-    right. Returns the response to send, or None when refused."""
+    allauth (its MFA stage skips a passwordless WebAuthn login).
+
+    Refused, like an unknown key and with no sign that the key was right: a
+    blocked account, and an SSO-only one (no local password, an identity
+    link): a key it registered itself must not bring back someone the
+    identity provider switched off, as a reset link must not
+    (accounts.extensions.no_self_service_password). Returns the response to
+    send, or None when refused."""
     from allauth.mfa.base.internal.flows import post_authentication
 
+    from accounts.extensions import no_self_service_password
+
     user = authenticator.user
-    if not user.is_active:
+    refused = "blocked" if not user.is_active else ""
+    if not refused and no_self_service_password(user):
+        refused = "sso_only"
+    if refused:
         audit(
             AuditAction.LOGIN_FAILED,
             by=Actor.of(request),
             target=user,
             target_label=user.email,
             success=False,
-            details={"method": PASSKEY, "reason": "blocked"},
+            details={"method": PASSKEY, "reason": refused},
         )
         return None
     post_authentication(request, authenticator, passwordless=True)

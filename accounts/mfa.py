@@ -22,6 +22,7 @@ from collections import defaultdict
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.views import ActivateTOTPView
+from allauth.mfa.webauthn import forms as webauthn_forms
 from allauth.mfa.webauthn import views as webauthn_views
 from django.conf import settings
 from django.db import transaction
@@ -140,6 +141,19 @@ class RemoveWebAuthnView(webauthn_views.RemoveWebAuthnView):
             context = self.get_context_data(object=self.object)
             return self.render_to_response(context, status=409)
         return super().form_valid(form)
+
+
+class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
+    """allauth's, without "Passwordless" for an SSO-only account: a key it
+    adds itself is a second factor, never a way in that the identity
+    provider cannot switch off (accounts.login.passkey_login refuses it too)."""
+
+    def __init__(self, *args, **kwargs):
+        from accounts.extensions import no_self_service_password
+
+        super().__init__(*args, **kwargs)
+        if no_self_service_password(self.user):
+            self.fields.pop("passwordless", None)
 
 
 class ListWebAuthnView(webauthn_views.ListWebAuthnView):

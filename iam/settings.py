@@ -237,6 +237,7 @@ MFA_ADAPTER = "accounts.mfa.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_FORMS = {"add_webauthn": "accounts.mfa.AddWebAuthnForm"}  # no passkey for SSO-only
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the
 # MFA pages instead, in iam/urls.py.

@@ -238,3 +238,35 @@ class TestRemoval:
         assert response.status_code == 302
         assert response["Location"].startswith("/reauthenticate/")
         assert Authenticator.objects.filter(pk=authenticator.pk).exists()
+
+
+def root_like(user):
+    """Another account, with a local password (the form's other case)."""
+    from tests.factories import UserFactory
+
+    return UserFactory(email=f"other-{user.pk}@shop.example")
+
+
+def test_an_sso_only_account_gets_no_passkey_login(client, user):
+    """Switched off at the identity provider means out: a key the account
+    added itself is no way back in (as a reset link is not)."""
+    from sso.models import Identity
+
+    login(client, user.email, PASSWORD)
+    key = SoftPasskey()
+    add_key(client, key)  # while it still had a local password
+    user.set_unusable_password()
+    user.save()
+    Identity.objects.create(user=user, provider="azure", issuer="https://idp", subject="s-1")
+    from accounts.mfa import AddWebAuthnForm
+
+    assert "passwordless" in AddWebAuthnForm(user=root_like(user)).fields
+    assert "passwordless" not in AddWebAuthnForm(user=user).fields
+
+    fresh = Client(HTTP_HOST=HOST)
+    assert passkey_login(fresh, key)["Location"] == "/login/"
+    assert "Incorrect code." in messages_of(fresh)
+    assert fresh.get("/")["Location"].startswith("/login/")
+    assert AuditEvent.objects.filter(
+        action="login.failed", target_id=str(user.pk), details__reason="sso_only"
+    ).exists()
