@@ -270,3 +270,20 @@ def test_an_sso_only_account_gets_no_passkey_login(client, user):
     assert AuditEvent.objects.filter(
         action="login.failed", target_id=str(user.pk), details__reason="sso_only"
     ).exists()
+
+
+def test_every_key_page_renders_and_renaming_works(client, user):
+    login(client, user.email, PASSWORD)
+    authenticator = add_key(client, SoftPasskey())
+    for path in (
+        "/2fa/",
+        "/2fa/webauthn/",
+        "/2fa/webauthn/add/",
+        f"/2fa/webauthn/keys/{authenticator.pk}/edit/",
+        f"/2fa/webauthn/keys/{authenticator.pk}/remove/",
+        "/account/",
+    ):
+        assert client.get(path).status_code == 200, path
+    edit = f"/2fa/webauthn/keys/{authenticator.pk}/edit/"
+    assert client.post(edit, {"name": "Phone"}).status_code == 302
+    assert "Phone" in client.get("/2fa/webauthn/").content.decode()
