@@ -3,9 +3,10 @@ finishes.
 
 Ways in: a password (allauth's login form), an identity provider (sso), the
 API's authorization code flow (its login is the normal login page), a passkey
-(allauth). Password and passkey logins run allauth's own flow; SSO calls
-`complete_login`, which runs the same flow from its login stages on (an MFA
-code unless the provider did MFA). Every one of them ends in allauth calling
+(allauth's WebAuthn check, then `passkey_login`). Password logins run
+allauth's own flow; SSO and passkeys call `complete_login`, which runs the
+same flow from its login stages on (an MFA code unless the provider did MFA;
+a passkey is both factors). Every one of them ends in allauth calling
 the adapter's `post_login`, which calls `session_started` here. Nothing else
 writes these session keys, except the middleware that keeps the clocks.
 
