@@ -140,3 +140,38 @@ def test_a_blocked_account_cannot_log_in_with_its_passkey(
         action="login.failed", target_id=str(ada.pk), details__reason="blocked"
     ).exists()
     assert csp_reports == []
+
+
+def test_a_security_key_as_the_second_factor_after_the_password(
+    live_server, page, settings, authenticator, csp_reports
+):
+    settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
+    base = live_server.url
+    grace = UserFactory(
+        email="root@shop.example", first_name="Grace", last_name="Hopper", groups=["root"]
+    )
+
+    def password_login():
+        page.goto(f"{base}/login/")
+        page.fill("#id_login", grace.email)
+        page.fill("#id_password", PASSWORD)
+        page.click("main button:has-text('Log in')")
+
+    password_login()
+    page.wait_for_url(f"{base}/2fa/totp/activate/")
+    page.goto(f"{base}/2fa/webauthn/add/")
+    page.fill("input[name=name]", "USB key")
+    page.click("#mfa_webauthn_add")  # not passwordless: a second factor only
+    page.wait_for_url(f"{base}/2fa/recovery-codes/")
+    page.goto(f"{base}/2fa/webauthn/")
+    assert "Security key" in page.get_by_test_id("webauthn-keys").inner_text()
+    _log_out(page, base)
+
+    password_login()
+    page.wait_for_url(f"{base}/2fa/authenticate/")
+    page.click("button:has-text('Use a security key')")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("full-name").inner_text() == "Grace Hopper"
+    page.goto(f"{base}/users/")
+    assert page.url == f"{base}/users/"
+    assert csp_reports == []
