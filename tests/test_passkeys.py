@@ -287,3 +287,37 @@ def test_every_key_page_renders_and_renaming_works(client, user):
     edit = f"/2fa/webauthn/keys/{authenticator.pk}/edit/"
     assert client.post(edit, {"name": "Phone"}).status_code == 302
     assert "Phone" in client.get("/2fa/webauthn/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        "",
+        "not json",
+        "{}",
+        "[]",
+        '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {"userHandle": "!!"}}',
+        '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {"userHandle": "OTk5"}}',
+    ],
+)
+def test_a_bad_passkey_answer_is_a_refusal_never_an_error(client, user, credential):
+    client.get("/2fa/webauthn/login/", HTTP_ACCEPT="application/json")  # a challenge is pending
+    response = client.post("/2fa/webauthn/login/", {"credential": credential})
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert client.get("/").status_code == 302  # not logged in
+
+
+def test_a_passkey_answer_cannot_be_replayed(client, user):
+    login(client, user.email, PASSWORD)
+    key = SoftPasskey()
+    add_key(client, key)
+    client.post("/logout/")
+    options = client.get("/2fa/webauthn/login/", HTTP_ACCEPT="application/json").json()
+    answer = {"credential": json.dumps(key.get(options["request_options"]))}
+    assert client.post("/2fa/webauthn/login/", answer)["Location"] == "/"
+    client.post("/logout/")
+    thief = Client(HTTP_HOST=HOST)
+    thief.get("/2fa/webauthn/login/", HTTP_ACCEPT="application/json")  # its own challenge
+    assert thief.post("/2fa/webauthn/login/", answer)["Location"] == "/login/"
+    assert client.post("/2fa/webauthn/login/", answer)["Location"] == "/login/"
+    assert thief.get("/").status_code == client.get("/").status_code == 302
