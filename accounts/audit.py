@@ -56,6 +56,10 @@ class AuditAction(StrEnum):
     MFA_REPLACED = "mfa.replaced"
     MFA_RESET = "mfa.reset"
     MFA_USED = "mfa.used"
+    # Security keys and passkeys (WebAuthn): added, removed, a passkey login.
+    MFA_PASSKEY_LOGIN = "mfa.passkey.login"
+    MFA_WEBAUTHN_ADDED = "mfa.webauthn.added"
+    MFA_WEBAUTHN_REMOVED = "mfa.webauthn.removed"
     # Passwords.
     PASSWORD_CHANGED = "password.changed"
     PASSWORD_RESET_COMPLETED = "password.reset.completed"

@@ -229,7 +229,16 @@ ACCOUNT_RATE_LIMITS = {
 USERSESSIONS_TRACK_ACTIVITY = False  # last seen is written by our session middleware
 
 MFA_ADAPTER = "accounts.mfa.MFAAdapter"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Security keys (WebAuthn) are a second factor like an authenticator app, and
+# a passkey (a key that holds the account and checks a PIN or fingerprint)
+# logs in on its own from the login page (accounts.login.passkey_login). The
+# relying party is the host the page was served from (allauth's default: id
+# and name from the request's host), so a key works on the host it was
+# registered on; http is accepted for localhost only (python-fido2).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_FORMS = {"add_webauthn": "accounts.mfa.AddWebAuthnForm"}  # no passkey for SSO-only
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the
 # MFA pages instead, in iam/urls.py.
