@@ -64,6 +64,20 @@ def record(sender=None, request=None, user=None, **kwargs) -> None:
     )
 
 
+def renewed(request, provider, claims: dict, id_token: str) -> None:
+    """A re-authentication at the provider this session came in through:
+    the provider may have started a session of its own with a new sid, and
+    the newer ID token is the better id_token_hint."""
+    extra = session_extra(request)
+    if extra.get("provider") != provider.id:
+        return
+    extra = login_extra(provider, claims, id_token)
+    request.session[SESSION_EXTRA] = extra
+    SsoSession.objects.filter(session_key=request.session.session_key).update(
+        sid=extra["sid"], sub=extra["sub"]
+    )
+
+
 def end(provider, *, sid: str = "", sub: str = "", by: Actor, reason: str) -> int:
     """End the sessions of the provider's session `sid` (and of `sub`, when
     both are named), else every session of its subject `sub`. Returns how

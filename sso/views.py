@@ -137,7 +137,7 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
     interrupted action is carried out. Any failure goes back to the
     "Confirm it's you" page, the session untouched."""
     try:
-        claims, _ = flows.complete(request, provider, entry)
+        claims, id_token = flows.complete(request, provider, entry)
         user = reauthenticated_user(
             request=request, provider=provider, claims=claims, user_id=entry["reauth"]
         )
@@ -145,6 +145,7 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
         to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
         return _failed(request, provider, error, to=to)
     authenticated_now(request, user)
+    sessions.renewed(request, provider, claims, id_token)
     # The interrupted request runs within this one. The user object this
     # request came with carries the access stamp of before the role sync
     # (accounts.access): load it anew.

@@ -329,3 +329,29 @@ def _unsigned(claims: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'none'})}.{part(claims)}."
+
+
+class TestReauthentication:
+    def test_a_fresh_login_at_the_provider_brings_its_new_session_id(self, fake, settings):
+        """The provider may start a new session of its own at a
+        re-authentication: its logout then names the new sid."""
+        from django.contrib.auth.hashers import make_password
+
+        from tests.conftest import age_authentication
+
+        settings.IAM_MFA_REQUIRED_GROUPS = []
+        UserFactory(email="ada@shop.example", password=make_password(None), groups=["root"])
+        target = UserFactory(email="target@shop.example")
+        client = sso_client(fake, ADA)
+        age_authentication(client.session)
+        asked = client.post(f"/users/{target.pk}/block/")
+        assert asked["Location"].startswith("/sso/fake/reauthenticate/")
+        to_provider = client.post("/sso/fake/reauthenticate/", {"next": f"/users/{target.pk}/"})
+        done = client.get(fake.authorize(to_provider["Location"], {**ADA, "sid": "ada-sid-new"}))
+        assert done.status_code == 302
+        assert SsoSession.objects.get().sid == "ada-sid-new"
+        assert client.session[SESSION_EXTRA]["sid"] == "ada-sid-new"
+        assert backchannel(fake.logout_token(sid="ada-sid-1")).status_code == 200
+        assert logged_in(client)
+        assert backchannel(fake.logout_token(sid="ada-sid-new")).status_code == 200
+        assert not logged_in(client)
