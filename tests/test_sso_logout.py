@@ -355,3 +355,28 @@ class TestReauthentication:
         assert logged_in(client)
         assert backchannel(fake.logout_token(sid="ada-sid-new")).status_code == 200
         assert not logged_in(client)
+
+
+class TestWithOurMFA:
+    def test_the_session_is_listed_once_the_code_is_given(self, fake, people):
+        """A user with an authenticator logs in through the provider (no
+        `amr`): the session exists, and is listed, only after our MFA step."""
+        from tests.test_mfa import activate_totp, totp
+
+        ada = people[0]
+        ada.set_password(PASSWORD)
+        ada.save()
+        setup = Client()
+        login(setup, ada.email, PASSWORD)
+        secret = activate_totp(setup)
+        client = Client()
+        start = client.post("/sso/fake/login/")
+        mid = client.get(fake.authorize(start["Location"], ADA))
+        assert mid["Location"] == "/2fa/authenticate/"
+        assert not SsoSession.objects.exists()
+        assert client.post("/2fa/authenticate/", {"code": totp(secret, step=-1)}).status_code == 302
+        assert logged_in(client)
+        row = SsoSession.objects.get()
+        assert row.session_key == client.session.session_key and row.sid == "ada-sid-1"
+        assert backchannel(fake.logout_token(sid="ada-sid-1")).status_code == 200
+        assert not logged_in(client) and logged_in(setup)
