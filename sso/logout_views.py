@@ -56,7 +56,8 @@ def backchannel_logout(request, provider_id: str):
     signed logout token; the sessions it names end on every app server. No
     session and no CSRF token here: the token's signature is the proof."""
     provider = _provider_or_404(provider_id)
-    by = Actor.system(request=request, label=f"identity provider {provider.id}")
+    # The provider is no operator: it ends the sessions it names, nothing else.
+    by = Actor.of(request, label=f"identity provider {provider.id}")
     token = request.POST.get("logout_token", "")
     try:
         if len(token) > MAX_LOGOUT_TOKEN:
@@ -95,12 +96,15 @@ def backchannel_logout(request, provider_id: str):
 def frontchannel_logout(request, provider_id: str):
     """OpenID Connect Front-Channel Logout 1.0: the provider's logout page
     loads this in an iframe with its issuer and the session id; the session
-    that sid names ends. The only page the provider may frame."""
+    that sid names ends. The only page the provider may frame. Entra ID sends
+    `sid` without `iss`: the provider is already the one in our URL (a sid is
+    looked up among its sessions only), and an `iss` that is sent must be its
+    issuer."""
     provider = _provider_or_404(provider_id)
-    iss, sid = request.GET.get("iss", ""), request.GET.get("sid", "")
+    iss, sid = request.GET.get("iss"), request.GET.get("sid", "")
     ended = 0
-    if sid and _is_issuer(provider, iss):
-        by = Actor.system(request=request, label=f"identity provider {provider.id}")
+    if sid and (iss is None or _is_issuer(provider, iss)):
+        by = Actor.of(request, label=f"identity provider {provider.id}")
         ended = sessions.end(
             provider, sid=sid[:255], by=by, reason=AuditAction.SSO_FRONTCHANNEL_LOGOUT.value
         )

@@ -306,6 +306,18 @@ class TestFrontchannelLogout:
         assert other["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in other["Content-Security-Policy"]
 
+    def test_sid_alone_as_entra_id_sends_it(self, fake, people):
+        ada, bob = sso_client(fake, ADA), sso_client(fake, BOB)
+        response = Client().get("/sso/fake/frontchannel-logout/", {"sid": "ada-sid-1"})
+        assert response.status_code == 200
+        assert not logged_in(ada) and logged_in(bob)
+
+    def test_nothing_named_ends_nothing(self, fake, people):
+        ada = sso_client(fake, ADA)
+        for query in ({}, {"iss": fake.issuer}, {"iss": fake.issuer, "sid": "other"}):
+            assert Client().get("/sso/fake/frontchannel-logout/", query).status_code == 200
+        assert logged_in(ada)
+
     def test_another_issuer_ends_nothing(self, fake, people):
         ada = sso_client(fake, ADA)
         response = Client().get(
