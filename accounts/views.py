@@ -27,6 +27,7 @@ class LoginView(AllauthLoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["login_options"] = self.options
+        context["notices"] = extensions.login_page_notices(self.request)
         return context
 
     def dispatch(self, request, *args, **kwargs):

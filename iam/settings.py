@@ -294,6 +294,7 @@ def _sso_provider(pid: str) -> dict:
         "strategy": env.str(prefix + "STRATEGY", default="") or IAM_SSO_STRATEGY,
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
         "pkce": env.str(prefix + "PKCE", default="true"),
+        "logout": env.str(prefix + "LOGOUT", default="true"),
     }
 
 
