@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import login
 from accounts.audit import Actor, AuditAction, audit
@@ -33,6 +34,24 @@ def _parse_ip(value: str):
         return ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+
+
+class UserLanguageMiddleware:
+    """A logged-in user's own language (User.language) wins over the cookie
+    and the browser's Accept-Language, which LocaleMiddleware weighed before
+    anyone was authenticated; blank leaves that choice standing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.languages = {code for code, _name in settings.LANGUAGES}
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None else ""
+        if language in self.languages and language != getattr(request, "LANGUAGE_CODE", None):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)
 
 
 class TrustedProxyMiddleware:
