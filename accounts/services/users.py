@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
@@ -42,11 +43,18 @@ def _snapshot(user: User) -> dict:
     }
 
 
+GROUP_DOINGS = {
+    "give": gettext_noop("give group %(name)s"),
+    "take away": gettext_noop("take away group %(name)s"),
+}
+
+
 def _groups_within(writer, groups, *, doing: str) -> None:
     """Grant bound on groups given or taken away: each one's scope."""
     scopes = group_scopes([g.pk for g in groups])
     for group in sorted(groups, key=lambda g: g.name):
-        writer.within(scopes.get(group.pk, frozenset()), f"{doing} group {group.name}")
+        what = _(GROUP_DOINGS[doing]) % {"name": group.name}
+        writer.within(scopes.get(group.pk, frozenset()), what)
 
 
 def user_create(
@@ -104,11 +112,11 @@ def user_create(
             )
             if invite:
                 if not user.is_active:
-                    raise AccountError("A blocked account cannot be sent an invitation.")
+                    raise AccountError(_("A blocked account cannot be sent an invitation."))
                 mail_password_link(user=user, invitation=True, by=by)
     except IntegrityError:
         # Lost a race with another creation of the same address.
-        raise AccountError("A user with this email already exists.", field="email") from None
+        raise AccountError(_("A user with this email already exists."), field="email") from None
     return user
 
 
@@ -164,7 +172,7 @@ def user_update(
             with transaction.atomic():
                 user.save()
         except IntegrityError:
-            raise AccountError("A user with this email already exists.", field="email") from None
+            raise AccountError(_("A user with this email already exists."), field="email") from None
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         if adding or removing:
