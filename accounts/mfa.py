@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.generic.edit import FormView
 
 from accounts.audit import Actor, AuditAction, audit
@@ -73,7 +74,7 @@ def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
 class MFAAdapter(DefaultMFAAdapter):
     error_messages = {
         **DefaultMFAAdapter.error_messages,
-        "cannot_delete_authenticator": (
+        "cannot_delete_authenticator": gettext_lazy(
             "Your group requires two-factor authentication, so it cannot be turned off. "
             "To move to a new phone, replace the authenticator app instead."
         ),

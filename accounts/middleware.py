@@ -12,6 +12,7 @@ from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts import login
 from accounts.audit import Actor, AuditAction, audit
@@ -132,7 +133,7 @@ class SessionLifetimeMiddleware:
             details={"reason": reason},
         )
         logout(request)
-        messages.warning(request, "Your session expired. Please log in again.")
+        messages.warning(request, _("Your session expired. Please log in again."))
         url = reverse("account_login")
         if request.method == "GET" and request.path != url:
             url += "?" + urlencode({"next": request.get_full_path()})
@@ -164,8 +165,10 @@ class MfaPolicyMiddleware:
                 login.forget_mfa_check(request.session)
                 messages.warning(
                     request,
-                    "Your group requires two-factor authentication. "
-                    "Set up an authenticator app to continue.",
+                    _(
+                        "Your group requires two-factor authentication. "
+                        "Set up an authenticator app to continue."
+                    ),
                 )
                 return HttpResponseRedirect(reverse("mfa_activate_totp"))
             login.mark_mfa_met(user, request.session)
