@@ -455,3 +455,27 @@ def test_every_template_string_is_in_the_catalogue():
         assert translation.gettext("Log in") == "Anmelden"
         assert translation.gettext("Users") == "Benutzer"
         assert translation.gettext("Two-factor authentication") == "Zwei-Faktor-Authentifizierung"
+
+
+def test_the_consent_page_is_german(german_browser):
+    client, _secret = make_client(
+        "authorization_code",
+        redirect_uris=["http://127.0.0.1:9/callback"],
+        scopes=["read", "write", "backoffice:users:view"],
+        name="shop-app",
+    )
+    page = german_browser.get(
+        "/oauth/authorize/",
+        {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": "http://127.0.0.1:9/callback",
+            "scope": "read write backoffice:users:view",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "state": "s",
+        },
+    )
+    assert_german(page)
+    html = page.content.decode()
+    assert "shop-app autorisieren?" in html and "Nur backoffice:users:view" in html

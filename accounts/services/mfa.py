@@ -23,9 +23,7 @@ def user_mfa_reset(*, user: User, by: Actor) -> int:
         writer.outranks(user)
         types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
         if not types:
-            raise AccountError(
-                _("%(email)s has no two-factor authentication to reset.") % {"email": user.email}
-            )
+            raise AccountError(_("%(email)s has no MFA to reset.") % {"email": user.email})
         Authenticator.objects.filter(user=user).delete()
         access.changed(User.objects.filter(pk=user.pk))
         audit(AuditAction.MFA_RESET, by=by, target=user, details={"removed": types})

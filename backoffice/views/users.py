@@ -203,9 +203,7 @@ def user_mfa_reset(request, pk: int):
     def act(user):
         services.user_mfa_reset(user=user, by=Actor.of(request))
 
-    return _user_action(
-        request, pk, act, gettext_lazy("Two-factor authentication of %(email)s was reset.")
-    )
+    return _user_action(request, pk, act, gettext_lazy("MFA of %(email)s was reset."))
 
 
 @require_POST
