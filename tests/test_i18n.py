@@ -479,3 +479,38 @@ def test_the_consent_page_is_german(german_browser):
     assert_german(page)
     html = page.content.decode()
     assert "shop-app autorisieren?" in html and "Nur backoffice:users:view" in html
+
+
+def test_only_an_admin_who_may_edit_and_outranks_sets_a_language(root_user, user):
+    """The language is an account field like the names: users:edit, and rank."""
+    from accounts import services
+    from accounts.audit import Actor
+    from tests.test_delegation import admin_with
+
+    blocker = admin_with("backoffice:users:view", "backoffice:users:block", name="blockers")
+    editor = admin_with("backoffice:users:view", "backoffice:users:edit", name="editors")
+
+    def set_language(actor, target, language):
+        services.user_update(
+            user=target,
+            email=target.email,
+            first_name=target.first_name,
+            last_name=target.last_name,
+            groups=list(target.groups.all()),
+            active=target.is_active,
+            by=Actor(user=actor),
+            language=language,
+        )
+
+    with pytest.raises(services.AccessRefused, match="backoffice:users:edit"):
+        set_language(blocker, user, "de")
+    with pytest.raises(services.AccessRefused, match="holds permissions you do not"):
+        set_language(editor, root_user, "de")
+    with pytest.raises(services.AccountError, match="Unknown language"):
+        set_language(editor, user, "xx")
+    assert User.objects.filter(language="de").count() == 0
+    set_language(editor, user, "de")
+    user.refresh_from_db()
+    assert user.language == "de"
+    refused = AuditEvent.objects.filter(action="access.grant_refused").count()
+    assert refused == 2
