@@ -48,16 +48,26 @@ ALLAUTH_ENGLISH = [
 ]
 
 
+def _joined(block: str, keyword: str) -> str | None:
+    """A keyword's string in a .po block, its continuation lines joined."""
+    match = re.search(rf'^{re.escape(keyword)} "(.*)"\n?((?:".*"\n?)*)', block, re.M)
+    if match is None:
+        return None
+    return match.group(1) + "".join(re.findall(r'^"(.*)"$', match.group(2), re.M))
+
+
 def _catalogue() -> list[tuple[str, str, bool]]:
-    """(msgid, msgstr, fuzzy) of every single message in the German .po."""
-    text = PO.read_text()
+    """(msgid, msgstr, fuzzy) of every message in the German .po (the
+    singular form of a plural one)."""
     entries = []
-    for block in text.split("\n\n"):
-        msgid = re.search(r'^msgid "(.*)"$', block, re.M)
-        msgstr = re.search(r'^msgstr(?:\[0\])? "(.*)"$', block, re.M)
-        if msgid and msgstr and msgid.group(1):
+    for block in PO.read_text().split("\n\n"):
+        msgid = _joined(block, "msgid")
+        msgstr = _joined(block, "msgstr")
+        if msgstr is None:
+            msgstr = _joined(block, "msgstr[0]")
+        if msgid and msgstr is not None:
             fuzzy = bool(re.search(r"^#,.*\bfuzzy\b", block, re.M))
-            entries.append((msgid.group(1), msgstr.group(1), fuzzy))
+            entries.append((msgid, msgstr, fuzzy))
     return entries
 
 
@@ -119,12 +129,32 @@ def english_left(html: str, *, exempt=()) -> list[str]:
     return found
 
 
+INFORMAL = re.compile(r"\b(du|dich|dir|dein\w*|gib)\b", re.I)
+
+
+def informal_left(html: str) -> list[str]:
+    """German that says "du" (allauth's catalogue does, here and there)."""
+    parser = _Text()
+    parser.feed(html)
+    return [chunk for chunk in parser.chunks if INFORMAL.search(chunk)]
+
+
 def assert_german(response, *, exempt=()):
     assert response.status_code == 200, (response.status_code, response.get("Location"))
     html = response.content.decode()
     assert '<html lang="de">' in html
     left = english_left(html, exempt=exempt)
     assert not left, f"{response.wsgi_request.path}: English left: {left}"
+    informal = informal_left(html)
+    assert not informal, f"{response.wsgi_request.path}: not formal: {informal}"
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """A German request leaves German active in this thread (Django activates
+    per request, never deactivates): the next test starts in English."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 # --- the pages ---------------------------------------------------------------------------
@@ -233,7 +263,7 @@ def test_pages_before_login_are_german(client):
 
 
 def test_allauth_pages_we_show_are_german(german_browser):
-    for url in ("/2fa/totp/activate/", "/password/change/"):
+    for url in ("/2fa/totp/activate/", "/password/change/", "/reauthenticate/"):
         assert_german(german_browser.get(url))
     activate_totp(german_browser)
     for url in ("/2fa/totp/replace/", "/2fa/recovery-codes/", "/2fa/totp/deactivate/"):
@@ -241,11 +271,10 @@ def test_allauth_pages_we_show_are_german(german_browser):
 
 
 def test_mfa_login_step_is_german(client, root_user):
-    activate_totp_client = client
-    login(activate_totp_client, root_user.email, PASSWORD)
-    secret = activate_totp(activate_totp_client)
-    client.post("/logout/")
+    login(client, root_user.email, PASSWORD)
+    secret = activate_totp(client)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    client.post("/logout/")
     step = login(client, root_user.email, PASSWORD)
     assert step.status_code == 302
     assert_german(client.get(step["Location"]))
@@ -445,8 +474,24 @@ def test_catalogue_is_complete_and_compiles():
 
 def test_catalogue_is_formal():
     """Formal German: "Sie", never "du"."""
-    informal = re.compile(r"\b(du|dich|dir|dein\w*)\b", re.I)
-    assert not [s for _id, s, _f in _catalogue() if informal.search(s)]
+    assert not [s for _id, s, _f in _catalogue() if INFORMAL.search(s)]
+
+
+def test_allauth_messages_we_show_are_formal(client, user):
+    """Where allauth's German says "du", ours says "Sie" (iam/formal_german.py)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    login(client, user.email, PASSWORD)
+    out = client.post("/logout/", follow=True)
+    assert "Sie haben sich abgemeldet." in out.content.decode()
+    assert not informal_left(out.content.decode())
+    login(client, user.email, PASSWORD)
+    mismatch = client.post(
+        "/password/change/",
+        {"oldpassword": "wrong", "password1": "a b c d e f g h", "password2": "other x y z w"},
+    )
+    html = mismatch.content.decode()
+    assert "Bitte geben Sie Ihr aktuelles Passwort ein." in html
+    assert not informal_left(html)
 
 
 def test_every_template_string_is_in_the_catalogue():
