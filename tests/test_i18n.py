@@ -559,3 +559,37 @@ def test_only_an_admin_who_may_edit_and_outranks_sets_a_language(root_user, user
     assert user.language == "de"
     refused = AuditEvent.objects.filter(action="access.grant_refused").count()
     assert refused == 2
+
+
+# Text in templates that is not for translation: the product's name, CSS
+# class blocks, and protocol terms shown as they are.
+NOT_WORDS = {"Back Office", "· Back Office", "UTC", "client_id", "client_secret"}
+
+
+def unmarked_text(source: str) -> list[str]:
+    """The readable text of a template outside {% translate %} and
+    {% blocktranslate %}: what a person would read in English whatever
+    their language."""
+    text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", "", source, flags=re.S)
+    text = re.sub(r"{#.*?#}", "", text, flags=re.S)
+    text = re.sub(r"{%\s*block (main|body)_class\s*%}.*?{%\s*endblock\s*%}", "", text)
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", "", text, flags=re.S)
+    text = re.sub(r"{%.*?%}", "  ", text, flags=re.S)
+    text = re.sub(r"{{.*?}}", "  ", text, flags=re.S)
+    shown = re.findall(r'(?:placeholder|aria-label|title|alt|label)="([^"]*)"', text)
+    text = re.sub(r"<[^>]*>", "  ", text, flags=re.S)
+    chunks = [c.strip() for c in re.split(r"\s{2,}|\n", text)] + shown
+    return [c for c in chunks if re.search(r"[A-Za-z]{2,}", c) and c not in NOT_WORDS]
+
+
+def test_every_template_string_is_marked():
+    """A static check beside the rendered one: no template holds English
+    text outside a translation tag (templates/ and the apps' templates)."""
+    base = Path(settings.BASE_DIR)
+    roots = [base / "templates", *base.glob("*/templates")]
+    files = [p for root in roots for p in root.rglob("*") if p.suffix in (".html", ".txt")]
+    assert len(files) > 35
+    unmarked = {str(p.relative_to(base)): unmarked_text(p.read_text()) for p in files}
+    assert not {path: left for path, left in unmarked.items() if left}
+    assert unmarked_text("<h1>Users</h1>{% translate 'Save' %}") == ["Users"]
+    assert unmarked_text('<input placeholder="Search">') == ["Search"]
