@@ -593,3 +593,21 @@ def test_every_template_string_is_marked():
     assert not {path: left for path, left in unmarked.items() if left}
     assert unmarked_text("<h1>Users</h1>{% translate 'Save' %}") == ["Users"]
     assert unmarked_text('<input placeholder="Search">') == ["Search"]
+
+
+def test_a_failed_single_sign_on_is_said_in_german(client, settings):
+    """The provider's refusal reasons are translated too (sso: gettext_noop
+    at each refusal, translated when the message is made)."""
+    from tests.oidc_fake import FakeIdP
+
+    idp = FakeIdP()
+    try:
+        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+        forged = client.get("/sso/fake/callback/?code=abc&state=forged")
+        assert forged["Location"] == "/login/"
+        page = client.get("/login/")
+        assert_german(page)
+        assert "fehlgeschlagen: Dieser Anmeldelink ist hier nicht gültig" in page.content.decode()
+    finally:
+        idp.close()
