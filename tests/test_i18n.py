@@ -364,6 +364,8 @@ def test_my_account_sets_my_language(client, user):
     assert "Ihre Sprache ist gespeichert." in saved.content.decode()
     user.refresh_from_db()
     assert user.language == "de"
+    event = AuditEvent.objects.get(action="user.updated", target_id=str(user.pk))
+    assert event.actor == user and event.details == {"language": ["", "de"]}
     assert client.post("/account/language/", {"language": "xx"}).status_code == 302
     user.refresh_from_db()
     assert user.language == "de"  # an unknown language changes nothing

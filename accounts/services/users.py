@@ -132,9 +132,10 @@ def user_update(
     language: str | None = None,
 ) -> User:
     """Edit names, email, groups, status and language (None: unchanged) in
-    one go. Each kind of change needs its own right (status: users:block; the rest: users:edit), the
-    account must not hold more than the actor, and every group given or
-    taken away must lie within the actor's permissions."""
+    one go. Each kind of change needs its own right (status: users:block;
+    the rest: users:edit), the account must not hold more than the actor,
+    and every group given or taken away must lie within the actor's
+    permissions."""
     new_email = unique_email(email, exclude_pk=user.pk)
     first_name = about("first_name", clean_name, first_name, "First name")
     last_name = about("last_name", clean_name, last_name, "Last name")
@@ -195,11 +196,16 @@ def _language(code: str) -> str:
     return code
 
 
-def user_set_language(*, user: User, language: str) -> User:
-    """A user's own interface language (My account). Not an access change,
-    so not audited; an admin's change goes through user_update (audited)."""
-    user.language = _language(language)
-    user.save(update_fields=["language", "updated_at"])
+def user_set_language(*, user: User, language: str, by: Actor) -> User:
+    """A user's own interface language (My account): no right needed, it
+    changes nothing but the words on their screens; recorded like any other
+    change of the account (an admin's goes through user_update)."""
+    language = _language(language)
+    if language != user.language:
+        before, user.language = user.language, language
+        user.save(update_fields=["language", "updated_at"])
+        details = {"language": [before, language]}
+        audit(AuditAction.USER_UPDATED, by=by, target=user, details=details)
     return user
 
 

@@ -40,7 +40,9 @@ def language(request):
     """The user's own interface language; it wins over the browser's."""
     form = LanguageForm(request.POST)
     if form.is_valid():
-        user = services.user_set_language(user=request.user, language=form.cleaned_data["language"])
+        user = services.user_set_language(
+            user=request.user, language=form.cleaned_data["language"], by=Actor.of(request)
+        )
         if user.language:
             translation.activate(user.language)  # say it in the language chosen
         else:
