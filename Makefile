@@ -13,11 +13,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The translations (locale/*/LC_MESSAGES/django.po) compiled to .mo, which
+# are not committed; needs gettext's msgfmt (README "Languages").
+MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+$(MO): %.mo: %.po $(STAMP)
+	@command -v msgfmt >/dev/null || { echo "msgfmt not found: install gettext (apt-get install gettext)"; exit 1; }
+	$(PY) manage.py compilemessages --ignore=.venv -v0
+
+install: $(STAMP) $(MO)
 
 ## make run: migrate, ensure a demo admin, serve http://127.0.0.1:$(PORT) (SQLite, DEBUG on)
 ## with the mail worker beside it (mail is only ever sent by the worker); Ctrl-C stops both
-run: $(STAMP)
+run: install
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=true $(PY) manage.py demoadmin
 	DJANGO_DEBUG=true $(PY) manage.py db_worker --queue-name mail --interval 1 & worker=$$!; \
@@ -25,7 +32,7 @@ run: $(STAMP)
 	DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## make lint: ruff and the migrations check
-lint: $(STAMP)
+lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
@@ -35,4 +42,4 @@ test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache $(MO)

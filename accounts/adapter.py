@@ -11,6 +11,7 @@ from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from accounts import extensions, login, throttle
 from accounts.audit import Actor, AuditAction, audit
@@ -46,7 +47,8 @@ class AccountAdapter(DefaultAccountAdapter):
             # Say how long, not "later": the longest window of the failed-login rates.
             wait = throttle.wait_text(throttle.retry_after("login_failed"))
             return ValidationError(
-                f"Too many failed login attempts. Try again in {wait}.", code=code
+                _("Too many failed login attempts. Try again in %(wait)s.") % {"wait": wait},
+                code=code,
             )
         return super().validation_error(code, *args)
 

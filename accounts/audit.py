@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.models import AuditEvent
 
 logger = logging.getLogger("iam.audit")
@@ -85,6 +87,65 @@ class AuditAction(StrEnum):
 
 
 KNOWN_ACTIONS = sorted(action.value for action in AuditAction)
+
+# What each stable code means, in the reader's language (the code itself is
+# stored, filtered on and exported; only the screens show these).
+LABELS = {
+    AuditAction.ACCESS_GRANT_REFUSED: _("Access beyond one's own refused"),
+    AuditAction.ACCESS_LOCKOUT_REFUSED: _("Lock-out refused"),
+    AuditAction.API_CLIENT_CREATED: _("API client added"),
+    AuditAction.API_CLIENT_DELETED: _("API client deleted"),
+    AuditAction.API_CLIENT_SECRET_ROTATED: _("API client secret replaced"),
+    AuditAction.API_CLIENT_UPDATED: _("API client changed"),
+    AuditAction.API_TOKEN_ISSUED: _("API token issued"),
+    AuditAction.API_TOKEN_REFRESHED: _("API token refreshed"),
+    AuditAction.API_TOKEN_REFUSED: _("API token refused"),
+    AuditAction.API_TOKEN_REPLAYED: _("API token replayed"),
+    AuditAction.API_TOKEN_REVOKED: _("API token revoked"),
+    AuditAction.GROUP_CREATED: _("Group added"),
+    AuditAction.GROUP_DELETED: _("Group deleted"),
+    AuditAction.GROUP_UPDATED: _("Group changed"),
+    AuditAction.ROLE_CREATED: _("Role added"),
+    AuditAction.ROLE_DELETED: _("Role deleted"),
+    AuditAction.ROLE_UPDATED: _("Role changed"),
+    AuditAction.LOGIN_FAILED: _("Login failed"),
+    AuditAction.LOGIN_SUCCEEDED: _("Logged in"),
+    AuditAction.LOGIN_THROTTLED: _("Login throttled"),
+    AuditAction.LOGOUT: _("Logged out"),
+    AuditAction.SESSION_ENDED: _("Session ended"),
+    AuditAction.SESSION_EXPIRED: _("Session expired"),
+    AuditAction.MFA_ADDED: _("Second factor added"),
+    AuditAction.MFA_FAILED: _("Wrong second-factor code"),
+    AuditAction.MFA_RECOVERY_CODES_REGENERATED: _("Recovery codes renewed"),
+    AuditAction.MFA_REMOVED: _("Second factor removed"),
+    AuditAction.MFA_REPLACED: _("Authenticator app replaced"),
+    AuditAction.MFA_RESET: _("Two-factor authentication reset"),
+    AuditAction.MFA_USED: _("Second factor used"),
+    AuditAction.PASSWORD_CHANGED: _("Password changed"),
+    AuditAction.PASSWORD_RESET_COMPLETED: _("Password reset completed"),
+    AuditAction.PASSWORD_RESET_REFUSED: _("Password reset refused"),
+    AuditAction.PASSWORD_RESET_REQUESTED: _("Password reset requested"),
+    AuditAction.SSO_FAILED: _("Single sign-on failed"),
+    AuditAction.SSO_GROUPS_SYNC_HELD: _("Group sync from single sign-on held back"),
+    AuditAction.SSO_GROUPS_SYNCED: _("Groups synced from single sign-on"),
+    AuditAction.SSO_LINKED: _("Single sign-on identity linked"),
+    AuditAction.SSO_REAUTHENTICATED: _("Confirmed by single sign-on"),
+    AuditAction.SSO_UNLINKED: _("Single sign-on identity unlinked"),
+    AuditAction.USER_BLOCKED: _("User blocked"),
+    AuditAction.USER_CREATED: _("User added"),
+    AuditAction.USER_DELETED: _("User deleted"),
+    AuditAction.USER_INVITED: _("User invited"),
+    AuditAction.USER_UNBLOCKED: _("User unblocked"),
+    AuditAction.USER_UPDATED: _("User changed"),
+}
+
+
+def action_label(code: str) -> str:
+    """The readable name of a stored action code (an unknown one: itself)."""
+    try:
+        return LABELS[AuditAction(code)]
+    except ValueError:
+        return code
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ from itertools import groupby
 from operator import itemgetter
 
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccessRefused, AccountError
@@ -59,9 +61,36 @@ from accounts.resources import MANAGE_ACCESS, REGISTRY, matching
 # The key of the one advisory lock every access write takes (any fixed number).
 LOCK_KEY = 7_411_201_2
 ALL = frozenset(REGISTRY)
-LOCKOUT = (
+LOCKOUT = gettext_lazy(
     "This change would leave no active user able to manage users, groups and roles, "
     "so nobody could repair access. Nothing was changed."
+)
+# What callers say they are doing (Writer.require/not_self: "You may not
+# <doing>"), collected here for the translators; the refusal translates them.
+DOINGS = (
+    gettext_noop("block"),
+    gettext_noop("block or unblock accounts"),
+    gettext_noop("change groups"),
+    gettext_noop("change names"),
+    gettext_noop("change names, email or language"),
+    gettext_noop("create API clients"),
+    gettext_noop("create a blocked account"),
+    gettext_noop("create accounts"),
+    gettext_noop("create groups"),
+    gettext_noop("create roles"),
+    gettext_noop("delete"),
+    gettext_noop("delete API clients"),
+    gettext_noop("delete accounts"),
+    gettext_noop("delete groups"),
+    gettext_noop("delete roles"),
+    gettext_noop("edit API clients"),
+    gettext_noop("edit groups"),
+    gettext_noop("edit roles"),
+    gettext_noop("invite new accounts"),
+    gettext_noop("replace API client secrets"),
+    gettext_noop("reset MFA"),
+    gettext_noop("send password resets"),
+    gettext_noop("unlink identities"),
 )
 GroupRoles = Group.roles.through
 
@@ -96,7 +125,7 @@ def permissions_of(rules: Iterable[tuple[str, str]]) -> frozenset[str]:
 
 def scope_of(rules: Iterable[tuple[str, str]]) -> frozenset[str]:
     """Every registered resource the (effect, pattern) rules touch."""
-    return frozenset().union(*(matching(pattern or "") for _, pattern in rules))
+    return frozenset().union(*(matching(pattern or "") for _effect, pattern in rules))
 
 
 def user_permissions(user_id) -> frozenset[str]:
@@ -177,8 +206,8 @@ def managers_remain() -> bool:
         .order_by("user_id")
         .values_list("user_id", "group_id")
     )
-    for _, memberships in groupby(rows.iterator(), key=itemgetter(0)):
-        if set().union(*(allow[group_id] for _, group_id in memberships)) >= MANAGE_ACCESS:
+    for _user, memberships in groupby(rows.iterator(), key=itemgetter(0)):
+        if set().union(*(allow[group_id] for _u, group_id in memberships)) >= MANAGE_ACCESS:
             return True
     return False
 
@@ -203,7 +232,8 @@ class Writer:
         """Field and action rights: `doing` says what, for the message."""
         if resource not in self.permissions:
             raise AccessRefused(
-                f"You may not {doing}: that needs {resource}, which you do not hold.",
+                _("You may not %(doing)s: that needs %(resource)s, which you do not hold.")
+                % {"doing": _(doing), "resource": resource},
                 reason="right",
                 resources=[resource],
             )
@@ -213,7 +243,8 @@ class Writer:
         beyond = scope - self.permissions
         if beyond:
             raise AccessRefused(
-                f"You cannot {what}: it reaches {names(beyond)}, which you do not hold.",
+                _("You cannot %(what)s: it reaches %(permissions)s, which you do not hold.")
+                % {"what": _(what), "permissions": names(beyond)},
                 reason="grant_bound",
                 resources=beyond,
             )
@@ -225,8 +256,11 @@ class Writer:
         beyond = user_reach(user.pk) - self.permissions
         if beyond:
             raise AccessRefused(
-                f"{user.email} holds permissions you do not ({names(beyond)}); "
-                "you cannot change this account.",
+                _(
+                    "%(email)s holds permissions you do not (%(permissions)s); "
+                    "you cannot change this account."
+                )
+                % {"email": user.email, "permissions": names(beyond)},
                 reason="rank",
                 resources=beyond,
             )
@@ -244,13 +278,17 @@ class Writer:
         )
         if above is not None:
             raise AccessRefused(
-                f"You cannot {what}: it would change {above}, who holds permissions you do not.",
+                _(
+                    "You cannot %(what)s: it would change %(email)s, "
+                    "who holds permissions you do not."
+                )
+                % {"what": _(what), "email": above},
                 reason="rank",
             )
 
     def not_self(self, user: User, doing: str) -> None:
         if self.actor is not None and self.actor.pk == user.pk:
-            raise AccountError(f"You cannot {doing} your own account.")
+            raise AccountError(_("You cannot %(doing)s your own account.") % {"doing": _(doing)})
 
 
 def _lock() -> None:
@@ -287,7 +325,7 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
             yield Writer(by=by, permissions=permissions)
             if had_managers and not managers_remain():
                 raise AccessRefused(
-                    LOCKOUT,
+                    str(LOCKOUT),
                     reason="last_manager",
                     resources=(),
                     action=AuditAction.ACCESS_LOCKOUT_REFUSED,
@@ -296,8 +334,11 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
                 lost = permissions - user_permissions(actor.pk)
                 if lost:
                     raise AccountError(
-                        f"You cannot take permissions away from yourself ({names(lost)}); "
-                        "ask another administrator."
+                        _(
+                            "You cannot take permissions away from yourself (%(permissions)s); "
+                            "ask another administrator."
+                        )
+                        % {"permissions": names(lost)}
                     )
     except AccessRefused as refused:
         audit(

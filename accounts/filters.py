@@ -5,6 +5,7 @@ with the field's label, never a 500 and never "everything" instead."""
 from datetime import date
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Group, User
 from accounts.selectors import USER_SORTS
@@ -43,10 +44,15 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 class UserFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *User.Status.choices])
+    q = forms.CharField(required=False, max_length=100, label=_("Search"))
+    status = forms.ChoiceField(
+        required=False, label=_("Status"), choices=[("", _("Any status")), *User.Status.choices]
+    )
     group = ModelChoiceField(
-        required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
+        required=False,
+        label=_("Group"),
+        queryset=Group.objects.order_by("name"),
+        empty_label=_("Any group"),
     )
     sort = forms.ChoiceField(
         required=False,
@@ -71,21 +77,27 @@ class AuditFilterForm(forms.Form):
     FIRST_DAY = date(2000, 1, 1)
     LAST_DAY = date(9998, 12, 31)
 
-    actor = forms.CharField(required=False, max_length=254, label="Actor")
-    action = forms.CharField(required=False, max_length=64, label="Action")
-    target = forms.CharField(required=False, max_length=254, label="Target")
+    actor = forms.CharField(required=False, max_length=254, label=_("Actor"))
+    action = forms.CharField(required=False, max_length=64, label=_("Action"))
+    target = forms.CharField(required=False, max_length=254, label=_("Target"))
+    # A date input sends and shows ISO days whatever the page's language.
     since = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     until = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def _day(self, name: str):
         day = self.cleaned_data.get(name)
         if day is not None and not self.FIRST_DAY <= day <= self.LAST_DAY:
             raise forms.ValidationError(
-                f"Enter a day between {self.FIRST_DAY:%Y-%m-%d} and {self.LAST_DAY:%Y-%m-%d}."
+                _("Enter a day between %(first)s and %(last)s.")
+                % {"first": f"{self.FIRST_DAY:%Y-%m-%d}", "last": f"{self.LAST_DAY:%Y-%m-%d}"}
             )
         return day
 
@@ -98,14 +110,14 @@ class AuditFilterForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", "The end day is before the start day.")
+            self.add_error("until", _("The end day is before the start day."))
         return data
 
     def problems(self) -> list[str]:
         """Each error with the label people see next to the field."""
         self.is_valid()
         return [
-            f"{self.fields[name].label if name in self.fields else 'Filter'}: {error}"
+            f"{self.fields[name].label if name in self.fields else _('Filter')}: {error}"
             for name, errors in self.errors.items()
             for error in errors
         ]

@@ -9,6 +9,7 @@ one address. Here the address is only trimmed and compared by
 from allauth.account import forms as allauth_forms
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts import mail
 from accounts.audit import Actor
@@ -19,10 +20,10 @@ class EmailField(forms.EmailField):
     """Validated as Django does, compared by our key; never `str.lower()`."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("label", "Email")
+        kwargs.setdefault("label", _("Email"))
         kwargs.setdefault(
             "widget",
-            forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "Email address"}),
+            forms.EmailInput(attrs={"autocomplete": "email", "placeholder": _("Email address")}),
         )
         super().__init__(**kwargs)
 
@@ -49,7 +50,7 @@ class ResetPasswordForm(allauth_forms.ResetPasswordForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if len(email) > MAX_EMAIL:  # no account has a longer one; not worth a task
-            raise ValidationError("Enter a valid email address.", code="invalid")
+            raise ValidationError(_("Enter a valid email address."), code="invalid")
         return email
 
     def save(self, request, **kwargs) -> str:

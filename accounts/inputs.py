@@ -20,6 +20,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
 from accounts.errors import AccountError
 
@@ -74,9 +75,11 @@ def clean_email(value) -> str:
     """An address being entered, in its canonical form; InvalidInput otherwise."""
     text = value.strip() if isinstance(value, str) else ""
     if not text:
-        raise InvalidInput("An email address is required.")
+        raise InvalidInput(_("An email address is required."))
     if _has_control(text):
-        raise InvalidInput("The email address must not contain control or formatting characters.")
+        raise InvalidInput(
+            _("The email address must not contain control or formatting characters.")
+        )
     if not text.isascii():
         # Only letters that neither case folding nor compatibility
         # normalisation would change: anything else could pass for another
@@ -84,21 +87,25 @@ def clean_email(value) -> str:
         skeleton = unicodedata.normalize("NFKC", text).casefold()
         if skeleton != _ascii_lower(text):
             raise InvalidInput(
-                "The email address contains characters that could be mistaken for others "
-                "(capital or compatibility forms of non-ASCII letters); write it in plain "
-                "lower-case letters."
+                _(
+                    "The email address contains characters that could be mistaken for others "
+                    "(capital or compatibility forms of non-ASCII letters); write it in plain "
+                    "lower-case letters."
+                )
             )
     email = normalize_email(text)
     local = email.rpartition("@")[0]
     if len(email) > MAX_EMAIL or len(local) > MAX_LOCAL:
         raise InvalidInput(
-            f"The email address is too long (at most {MAX_EMAIL} characters, "
-            f"{MAX_LOCAL} before the @)."
+            _("The email address is too long (at most %(max)d characters, %(local)d before the @).")
+            % {"max": MAX_EMAIL, "local": MAX_LOCAL}
         )
     try:
         validate_email(email)
     except ValidationError:
-        raise InvalidInput(f"'{text[:80]}' is not a valid email address.") from None
+        raise InvalidInput(
+            _("'%(value)s' is not a valid email address.") % {"value": text[:80]}
+        ) from None
     return email
 
 
@@ -108,9 +115,14 @@ def clean_name(value, label: str) -> str:
     admin screen read as something else)."""
     text = value.strip() if isinstance(value, str) else ""
     if not text:
-        raise InvalidInput(f"{label} is required.")
+        raise InvalidInput(_("%(label)s is required.") % {"label": _(label)})
     if _has_control(text):
-        raise InvalidInput(f"{label} must not contain control or formatting characters.")
+        raise InvalidInput(
+            _("%(label)s must not contain control or formatting characters.") % {"label": _(label)}
+        )
     if len(text) > MAX_NAME:
-        raise InvalidInput(f"{label} must be at most {MAX_NAME} characters.")
+        raise InvalidInput(
+            _("%(label)s must be at most %(max)d characters.")
+            % {"label": _(label), "max": MAX_NAME}
+        )
     return text

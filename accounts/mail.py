@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_tasks import task
 
 log = logging.getLogger("iam.mail")
@@ -66,9 +66,14 @@ class MailNotSent(Exception):
 
 def _site(by) -> dict:
     """What the worker needs of the request (an accounts.audit.Actor): where
-    links point, which host the mail names."""
+    links point, which host the mail names, and the request's language (the
+    mail's language when the recipient chose none, see `mail_language`)."""
     site = by.site if by is not None else ""
-    return {"base_url": site, "host": site.split("://", 1)[-1]}
+    return {
+        "base_url": site,
+        "host": site.split("://", 1)[-1],
+        "language": translation.get_language() or "",
+    }
 
 
 def _storable(context: dict) -> dict:
@@ -116,11 +121,20 @@ def queue_reset_request(*, by, email: str) -> None:
     )
 
 
+def mail_language(user, mail: dict) -> str:
+    """A mail speaks its recipient's language: the account's own choice,
+    else the language of the request that caused it (a reset asked for from
+    a German browser), else the default."""
+    chosen = getattr(user, "language", "") or mail.get("language") or ""
+    codes = {code for code, _name in settings.LANGUAGES}
+    return chosen if chosen in codes else settings.LANGUAGE_CODE
+
+
 # --- in the worker: decide, render, send, retry -------------------------------------
 
 
 @task(queue_name=QUEUE)
-def password_reset_requested(*, email, base_url, host, ip, user_agent) -> dict:
+def password_reset_requested(*, email, base_url, host, ip, user_agent, language="") -> dict:
     """Decide a "Forgot password?" request. Someone switched off at the
     identity provider (SSO-only) must not come back through a local password."""
     from accounts.audit import Actor, AuditAction, audit
@@ -142,7 +156,7 @@ def password_reset_requested(*, email, base_url, host, ip, user_agent) -> dict:
     with transaction.atomic():
         audit(AuditAction.PASSWORD_RESET_REQUESTED, **facts)
         mail = {"link": "password_reset", "user_id": user.pk, "to": user.email}
-        deliver.enqueue(mail={**mail, "base_url": base_url, "host": host})
+        deliver.enqueue(mail={**mail, "base_url": base_url, "host": host, "language": language})
     return {"outcome": "queued"}
 
 
@@ -191,7 +205,8 @@ def _render(mail: dict):
         template = mail["template"]
     site = {"name": mail.get("host", ""), "domain": mail.get("host", "")}
     context.update(user=user, email=mail["to"], current_site=site)
-    return get_adapter().render_mail(template, mail["to"], context)
+    with translation.override(mail_language(user, mail)):
+        return get_adapter().render_mail(template, mail["to"], context)
 
 
 def _restored(value):

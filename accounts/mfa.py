@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.generic.edit import FormView
 
 from accounts.audit import Actor, AuditAction, audit
@@ -74,7 +75,7 @@ def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
     return not vouched_by_idp and mfa_required(user) and not has_factor(user)
 
 
-LAST_FACTOR_REFUSED = (
+LAST_FACTOR_REFUSED = gettext_lazy(
     "Your group requires two-factor authentication, so it cannot be turned off: "
     "your last second factor stays. Add another one first (an authenticator app "
     "or a security key), or replace the authenticator app."

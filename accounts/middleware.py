@@ -11,6 +11,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts import login
 from accounts.audit import Actor, AuditAction, audit
@@ -33,6 +35,24 @@ def _parse_ip(value: str):
         return ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+
+
+class UserLanguageMiddleware:
+    """A logged-in user's own language (User.language) wins over the cookie
+    and the browser's Accept-Language, which LocaleMiddleware weighed before
+    anyone was authenticated; blank leaves that choice standing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.languages = {code for code, _name in settings.LANGUAGES}
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None else ""
+        if language in self.languages and language != getattr(request, "LANGUAGE_CODE", None):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)
 
 
 class TrustedProxyMiddleware:
@@ -113,7 +133,7 @@ class SessionLifetimeMiddleware:
             details={"reason": reason},
         )
         logout(request)
-        messages.warning(request, "Your session expired. Please log in again.")
+        messages.warning(request, _("Your session expired. Please log in again."))
         url = reverse("account_login")
         if request.method == "GET" and request.path != url:
             url += "?" + urlencode({"next": request.get_full_path()})
@@ -145,8 +165,10 @@ class MfaPolicyMiddleware:
                 login.forget_mfa_check(request.session)
                 messages.warning(
                     request,
-                    "Your group requires two-factor authentication. "
-                    "Set up an authenticator app or a security key to continue.",
+                    _(
+                        "Your group requires two-factor authentication. "
+                        "Set up an authenticator app or a security key to continue."
+                    ),
                 )
                 return HttpResponseRedirect(reverse("mfa_activate_totp"))
             login.mark_mfa_met(user, request.session)

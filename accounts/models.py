@@ -6,9 +6,11 @@ these classes hold data and the few invariants the database can keep.
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from accounts.inputs import normalize_email
 from accounts.resources import validate_pattern
@@ -41,13 +43,15 @@ class User(AbstractBaseUser):
     """A Back Office account. The email address is the login."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        BLOCKED = "blocked", "Blocked"
+        ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
 
     email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=150)
     last_name = models.CharField(max_length=150)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The interface language (settings.LANGUAGES); blank: the browser decides.
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     # Changes with every write that may change what this user may do (their
     # groups, a group's roles, a role's rules: accounts.access.changed). Read
     # with the user on every request, it keys the compiled rules, so every
@@ -132,8 +136,8 @@ class Rule(models.Model):
     """`allow` or `deny` on a resource pattern `area:screen:action`."""
 
     class Effect(models.TextChoices):
-        ALLOW = "allow", "Allow"
-        DENY = "deny", "Deny"
+        ALLOW = "allow", _("Allow")
+        DENY = "deny", _("Deny")
 
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="rules")
     effect = models.CharField(max_length=5, choices=Effect.choices)
@@ -200,8 +204,8 @@ class AuditEvent(models.Model):
     """
 
     class Outcome(models.TextChoices):
-        SUCCESS = "success", "Success"
-        FAILURE = "failure", "Failure"
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

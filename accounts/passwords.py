@@ -2,6 +2,7 @@
 
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class NotTheCurrentPasswordValidator:
@@ -15,8 +16,8 @@ class NotTheCurrentPasswordValidator:
         # save as a side effect of validating.
         if stored and check_password(password, stored):
             raise ValidationError(
-                "The new password is the same as the current one.", code="password_unchanged"
+                _("The new password is the same as the current one."), code="password_unchanged"
             )
 
     def get_help_text(self):
-        return "Your new password must differ from the current one."
+        return _("Your new password must differ from the current one.")

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext
 
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])(?:/(ip|key|user))?$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -127,8 +128,10 @@ def wait_text(seconds: int) -> str:
     minutes = max(1, round(seconds / 60))
     if minutes % 60 == 0:
         hours = minutes // 60
-        return "an hour" if hours == 1 else f"{hours} hours"
-    return "a minute" if minutes == 1 else f"{minutes} minutes"
+        return gettext("an hour") if hours == 1 else gettext("%(count)d hours") % {"count": hours}
+    return (
+        gettext("a minute") if minutes == 1 else gettext("%(count)d minutes") % {"count": minutes}
+    )
 
 
 def account_key(email: str) -> str:

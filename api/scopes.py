@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from django.utils.translation import gettext_noop
+
 from accounts.resources import REGISTRY, split_resource
 
 READ = "read"
@@ -29,10 +31,11 @@ INTROSPECT = "introspect"
 # Actions that only read, as the screens count them (backoffice.permissions).
 READ_ACTIONS = frozenset({"view", "export"})
 
+# English in the metadata; the consent page translates them (api.oauth.views).
 DESCRIPTIONS = {
-    READ: "Read users, groups, roles and the audit trail your account may see",
-    WRITE: "Change what your account may change (create, edit, block, …)",
-    INTROSPECT: "Introspect tokens (resource servers)",
+    READ: gettext_noop("Read users, groups, roles and the audit trail your account may see"),
+    WRITE: gettext_noop("Change what your account may change (create, edit, block, …)"),
+    INTROSPECT: gettext_noop("Introspect tokens (resource servers)"),
 }
 
 

@@ -6,6 +6,8 @@ AccountError, shown on the field they name (backoffice.views.named).
 """
 
 from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from accounts.delegation import names
 from accounts.errors import AccountError
@@ -37,7 +39,9 @@ class GrantChoices(forms.CheckboxSelectMultiple):
         extra = self.locked.get(getattr(value, "value", value))
         if extra:
             option["attrs"]["disabled"] = True
-            option["reason"] = f"needs {names(extra, limit=3)}, which you do not hold"
+            option["reason"] = _("needs %(permissions)s, which you do not hold") % {
+                "permissions": names(extra, limit=3)
+            }
         return option
 
 
@@ -53,14 +57,30 @@ class GroupsField(GrantField):
         super().__init__(queryset=Group.objects.order_by("name"), required=False, **kwargs)
 
 
+def language_choices():
+    return [("", _("The browser's language"))] + list(settings.LANGUAGES)
+
+
+class LanguageField(forms.ChoiceField):
+    """The interface language of an account (blank: the browser decides)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Language"))
+        super().__init__(choices=language_choices, required=False, **kwargs)
+
+
 class _UserFields(forms.Form):
-    first_name = forms.CharField(max_length=150)
-    last_name = forms.CharField(max_length=150)
-    email = forms.EmailField(max_length=254)
-    groups = GroupsField()
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    groups = GroupsField(label=_("Groups"))
     status = forms.ChoiceField(
-        choices=User.Status.choices, widget=forms.RadioSelect, initial=User.Status.ACTIVE
+        label=_("Status"),
+        choices=User.Status.choices,
+        widget=forms.RadioSelect,
+        initial=User.Status.ACTIVE,
     )
+    language = LanguageField()
 
     def __init__(
         self,
@@ -82,7 +102,7 @@ class _UserFields(forms.Form):
             status = self.fields["status"]
             status.required = False
             status.widget.attrs["disabled"] = True
-            status.help_text = "Blocking and unblocking needs backoffice:users:block."
+            status.help_text = _("Blocking and unblocking needs backoffice:users:block.")
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
@@ -95,22 +115,22 @@ class _UserFields(forms.Form):
 
 class UserCreateForm(_UserFields):
     password_mode = forms.ChoiceField(
-        label="Password",
+        label=_("Password"),
         choices=[
-            ("invite", "Send a set-password email (the link is valid 72 hours)"),
-            ("password", "Set an initial password now"),
+            ("invite", _("Send a set-password email (the link is valid 72 hours)")),
+            ("password", _("Set an initial password now")),
         ],
         widget=forms.RadioSelect,
         initial="invite",
     )
     password1 = forms.CharField(
-        label="Initial password",
+        label=_("Initial password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password2 = forms.CharField(
-        label="Initial password (again)",
+        label=_("Initial password (again)"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -123,14 +143,20 @@ class UserCreateForm(_UserFields):
             return data
         p1, p2 = data.get("password1", ""), data.get("password2", "")
         if not p1:
-            self.add_error("password1", "Type the initial password, or choose the email.")
+            self.add_error("password1", _("Type the initial password, or choose the email."))
         elif p1 != p2:
-            self.add_error("password2", "The two passwords do not match.")
+            self.add_error("password2", _("The two passwords do not match."))
         return data
 
 
 class UserEditForm(_UserFields):
     pass
+
+
+class LanguageForm(forms.Form):
+    """My account: the user's own interface language."""
+
+    language = LanguageField()
 
 
 class _ReadOnlyWhenAsked(forms.Form):
@@ -142,9 +168,9 @@ class _ReadOnlyWhenAsked(forms.Form):
 
 
 class GroupForm(_ReadOnlyWhenAsked):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(max_length=255, required=False)
-    roles = GrantField(queryset=Role.objects.order_by("name"), required=False)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+    roles = GrantField(label=_("Roles"), queryset=Role.objects.order_by("name"), required=False)
 
     def __init__(self, *args, locked_roles: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -152,13 +178,14 @@ class GroupForm(_ReadOnlyWhenAsked):
 
 
 class RoleForm(_ReadOnlyWhenAsked):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(max_length=255, required=False)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
     rules = forms.CharField(
+        label=_("Rules"),
         required=False,
         max_length=20_000,  # a role's rules, not a place to upload megabytes
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text=(
+        help_text=_(
             "One rule per line: allow or deny, then area:screen:action. Each part is a "
             "lower-case name or * for any, e.g. 'allow backoffice:users:*' or "
             "'deny backoffice:users:delete'. Deny wins over allow."

@@ -4,23 +4,24 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.access import can
 
 
 @dataclass(frozen=True)
 class NavItem:
-    label: str
+    label: str  # lazy: translated when the page is rendered
     url_name: str
     resource: str
 
 
 ITEMS = (
-    NavItem("Users", "backoffice:users", "backoffice:users:view"),
-    NavItem("Groups", "backoffice:groups", "backoffice:groups:view"),
-    NavItem("Roles", "backoffice:roles", "backoffice:roles:view"),
-    NavItem("Audit log", "backoffice:audit", "backoffice:audit:view"),
-    NavItem("API clients", "backoffice:api-clients", "backoffice:api-clients:view"),
+    NavItem(_("Users"), "backoffice:users", "backoffice:users:view"),
+    NavItem(_("Groups"), "backoffice:groups", "backoffice:groups:view"),
+    NavItem(_("Roles"), "backoffice:roles", "backoffice:roles:view"),
+    NavItem(_("Audit log"), "backoffice:audit", "backoffice:audit:view"),
+    NavItem(_("API clients"), "backoffice:api-clients", "backoffice:api-clients:view"),
 )
 
 

@@ -23,6 +23,7 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("account/", account.account, name="account"),
+    path("account/language/", account.language, name="account-language"),
     path("account/sessions/", account.sessions, name="account-sessions"),
     path("account/sessions/<id:pk>/end/", account.session_end, name="account-session-end"),
     path(

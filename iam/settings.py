@@ -52,9 +52,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the language cookie (the login page's switcher), else the
+    # browser's Accept-Language; a logged-in user's own choice overrides both
+    # (accounts.middleware.UserLanguageMiddleware, after authentication).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "iam.http.ResponseHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
@@ -422,7 +427,21 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-LANGUAGE_CODE = "en-us"
+# --- Languages (README "Languages") -------------------------------------------
+
+# English and German. A logged-in user's `language` field wins; before login
+# (or with the field blank) the language cookie set by the login page's
+# switcher, then the browser's Accept-Language; English otherwise.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]  # each in its own language
+LOCALE_PATHS = [BASE_DIR / "locale"]  # locale/de/LC_MESSAGES/django.po, compiled by `make install`
+LANGUAGE_COOKIE_NAME = "iam_language"
+LANGUAGE_COOKIE_AGE = 365 * 86400
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+# Dates and times in each language's own short formats (iam/formats/<lang>/).
+FORMAT_MODULE_PATH = ["iam.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

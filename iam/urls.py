@@ -54,6 +54,8 @@ urlpatterns = [
     # browser and device) lives under My account.
     path("sessions/", RedirectView.as_view(url="/account/sessions/")),
     path("sso/", include("sso.urls")),
+    # The language switcher of the login page (Django's set_language: POST, CSRF).
+    path("i18n/", include("django.conf.urls.i18n")),
     # The Back Office API: OAuth endpoints (and their RFC 8414 metadata at the
     # root), and the JSON API.
     path("", include("api.oauth.urls", namespace="oauth2_provider")),

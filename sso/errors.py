@@ -13,7 +13,13 @@ class SSOError(Exception):
 
 def failed(provider_name: str, message: str, reason: str, detail: str = "") -> SSOError:
     """Every SSO failure reads the same way: "Log in with <NAME> failed: …"."""
-    return SSOError(f"Log in with {provider_name} failed: {message}", reason, detail)
+    from django.utils.translation import gettext as _
+
+    text = _("Log in with %(name)s failed: %(reason)s") % {
+        "name": provider_name,
+        "reason": _(message),
+    }
+    return SSOError(text, reason, detail)
 
 
 def printable(value, limit: int = 80) -> str:

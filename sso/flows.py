@@ -16,6 +16,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.http import HttpRequest
 from django.utils.http import urlencode
+from django.utils.translation import gettext_noop
 from requests.auth import HTTPBasicAuth
 
 from sso import metadata
@@ -83,12 +84,16 @@ def take_pending(request: HttpRequest, provider, state) -> dict:
     request.session[SESSION_KEY] = pending
     if entry is None or entry["provider"] != provider.id:
         raise provider.fail(
-            "this sign-in link is not valid here (expired, used already, or from another "
-            "browser). Please try again.",
+            gettext_noop(
+                "this sign-in link is not valid here (expired, used already, or from another "
+                "browser). Please try again."
+            ),
             "state_mismatch",
         )
     if entry["at"] < time.time() - STATE_TTL:
-        raise provider.fail("the sign-in took too long. Please try again.", "state_expired")
+        raise provider.fail(
+            gettext_noop("the sign-in took too long. Please try again."), "state_expired"
+        )
     return entry
 
 
@@ -105,10 +110,10 @@ def complete(request: HttpRequest, provider, entry: dict) -> tuple[dict, str]:
     # RFC 9207: a provider that names itself in the callback must be the one
     # we sent the person to (defeats mix-up between providers).
     if "iss" in params and params["iss"] != metadata.discovery(provider).get("issuer"):
-        raise provider.fail("the answer came from another provider.", "iss_mismatch")
+        raise provider.fail(gettext_noop("the answer came from another provider."), "iss_mismatch")
     code = params.get("code")
     if not code:
-        raise provider.fail("the provider sent no authorization code.", "no_code")
+        raise provider.fail(gettext_noop("the provider sent no authorization code."), "no_code")
     tokens = _exchange(request, provider, code, entry["verifier"])
     claims = validate_id_token(
         provider,
@@ -158,7 +163,7 @@ def _exchange(request, provider, code: str, verifier: str) -> dict:
         if error == "invalid_request":
             raise _provider_error(provider, error, "token_error", description)
         raise provider.fail(
-            "the provider refused the sign-in code.",
+            gettext_noop("the provider refused the sign-in code."),
             f"token_error:{printable(error, 40)}",
             printable(description, 200),
         )
@@ -172,7 +177,9 @@ def _provider_error(provider, error: str, where: str, description="") -> SSOErro
     to printable characters before it reaches any log line."""
     description = printable(description, 200)
     if error == "access_denied":
-        return provider.fail("sign-in was cancelled.", "idp_access_denied", description)
+        return provider.fail(
+            gettext_noop("sign-in was cancelled."), "idp_access_denied", description
+        )
     if error == "invalid_request":
         # What a provider usually answers to PKCE it refuses (or requires), or
         # to a redirect URI it does not know.
@@ -184,7 +191,7 @@ def _provider_error(provider, error: str, where: str, description="") -> SSOErro
             description,
         )
     reason = f"{where}:{printable(error, 40)}"
-    return provider.fail("the provider reported an error.", reason, description)
+    return provider.fail(gettext_noop("the provider reported an error."), reason, description)
 
 
 def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
@@ -203,9 +210,11 @@ def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
     except ValueError:
         info = None
     if not isinstance(info, dict):
-        raise provider.fail("the provider sent no user information.", "userinfo")
+        raise provider.fail(gettext_noop("the provider sent no user information."), "userinfo")
     if info.get("sub") != claims["sub"]:
-        raise provider.fail("the user information belongs to someone else.", "userinfo_sub")
+        raise provider.fail(
+            gettext_noop("the user information belongs to someone else."), "userinfo_sub"
+        )
     merged = dict(info)
     merged.update(claims)  # the signed ID token wins where both speak
     return merged

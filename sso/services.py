@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
@@ -38,7 +39,9 @@ def resolve_user(*, by: Actor, provider, claims: dict) -> User:
                     identity = _first_login(by=by, provider=provider, claims=claims)
                 user = identity.user
                 if not user.is_active:
-                    raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
+                    raise provider.fail(
+                        gettext_noop("your account is blocked. Ask an administrator."), "blocked"
+                    )
                 identity.last_login_at = timezone.now()
                 profile = provider.profile(claims)
                 if profile.email_vouched:
@@ -50,13 +53,15 @@ def resolve_user(*, by: Actor, provider, claims: dict) -> User:
             # Another first login of the same identity (or address) won the
             # race: the link or account now exists; look again.
             logger.info("sso %s: concurrent first login (attempt %d)", provider.id, attempt + 1)
-    raise provider.fail("the account could not be set up. Please try again.", "provision_failed")
+    raise provider.fail(
+        gettext_noop("the account could not be set up. Please try again."), "provision_failed"
+    )
 
 
 def _issuer_and_subject(provider, claims: dict) -> tuple[str, str]:
     issuer, subject = claims["iss"], claims["sub"]
     if not isinstance(issuer, str) or "\x00" in issuer + subject or len(subject) > 255:
-        raise provider.fail("the provider sent an unusable subject.", "bad_claim:sub")
+        raise provider.fail(gettext_noop("the provider sent an unusable subject."), "bad_claim:sub")
     return issuer, subject
 
 
@@ -70,7 +75,8 @@ def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
     user = request.user
     if not user.is_authenticated or user.pk != user_id:
         raise provider.fail(
-            "you are no longer logged in here. Please log in again.", "reauth_session_changed"
+            gettext_noop("you are no longer logged in here. Please log in again."),
+            "reauth_session_changed",
         )
     issuer, subject = _issuer_and_subject(provider, claims)
     identity = Identity.objects.filter(provider=provider.id, issuer=issuer, subject=subject).first()
@@ -81,7 +87,9 @@ def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
             "reauth_wrong_user",
         )
     if not user.is_active:
-        raise provider.fail("your account is blocked. Ask an administrator.", "blocked")
+        raise provider.fail(
+            gettext_noop("your account is blocked. Ask an administrator."), "blocked"
+        )
     by = Actor.system(request=request)
     with access_write(by=by):
         identity.last_login_at = timezone.now()
@@ -108,12 +116,14 @@ def linked_providers(user) -> list:
 def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
     profile = provider.profile(claims)
     if not profile.email:
-        raise provider.fail("the provider did not tell us your email address.", "no_email")
+        raise provider.fail(
+            gettext_noop("the provider did not tell us your email address."), "no_email"
+        )
     if not profile.email_vouched:
         # A first login matches or creates an account by address, so an
         # address the provider does not stand behind could take over anyone's.
         raise provider.fail(
-            "the provider does not vouch for your email address (not verified).",
+            gettext_noop("the provider does not vouch for your email address (not verified)."),
             f"email_not_verified:{profile.unvouched_why}",
         )
     user = user_get_by_email(profile.email)

@@ -14,6 +14,7 @@ import time
 
 from authlib.oidc.core import CodeIDToken
 from django.core.cache import cache
+from django.utils.translation import gettext_noop
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -51,7 +52,9 @@ def _allowed_algorithms(provider, discovery: dict) -> list[str]:
     published = discovery.get("id_token_signing_alg_values_supported") or ["RS256"]
     allowed = [alg for alg in published if alg in ASYMMETRIC]
     if not allowed:
-        raise provider.fail("the provider publishes no signing algorithm we accept.", "bad_alg")
+        raise provider.fail(
+            gettext_noop("the provider publishes no signing algorithm we accept."), "bad_alg"
+        )
     return allowed
 
 
@@ -65,13 +68,17 @@ def _key_set(provider, kid) -> KeySet:
             keys = metadata.jwks(provider)
             if not _names_key(keys, kid):
                 raise provider.fail(
-                    "the provider's signing keys are being refreshed. Try again in a minute.",
+                    gettext_noop(
+                        "the provider's signing keys are being refreshed. Try again in a minute."
+                    ),
                     "jwks_refresh_pending",
                 )
     try:
         return KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError):
-        raise provider.fail("the provider sent an unreadable key set.", "idp_error") from None
+        raise provider.fail(
+            gettext_noop("the provider sent an unreadable key set."), "idp_error"
+        ) from None
 
 
 def _names_key(keys: dict, kid) -> bool:
@@ -83,18 +90,21 @@ def validate_id_token(provider, id_token, *, nonce: str, authenticated_since=Non
     `authenticated_since` (a re-authentication: when we sent the browser)
     requires an auth_time no earlier than that, give or take the skew."""
     if not isinstance(id_token, str) or id_token.count(".") != 2:
-        raise provider.fail("the provider sent no valid ID token.", "no_id_token")
+        raise provider.fail(gettext_noop("the provider sent no valid ID token."), "no_id_token")
     discovery = metadata.discovery(provider)
     algorithms = _allowed_algorithms(provider, discovery)
     header = _header(id_token)
     if header.get("alg") not in algorithms:
-        raise provider.fail("the ID token is signed with an algorithm we do not accept.", "bad_alg")
+        raise provider.fail(
+            gettext_noop("the ID token is signed with an algorithm we do not accept."), "bad_alg"
+        )
     key_set = _key_set(provider, header.get("kid"))
     try:
         token = jwt.decode(id_token, key_set, algorithms=algorithms)
     except (JoseError, ValueError) as exc:
         raise provider.fail(
-            "the ID token signature is not valid.", f"bad_signature:{type(exc).__name__}"
+            gettext_noop("the ID token signature is not valid."),
+            f"bad_signature:{type(exc).__name__}",
         ) from None
 
     claims = token.claims
@@ -119,9 +129,9 @@ def validate_id_token(provider, id_token, *, nonce: str, authenticated_since=Non
         raise provider.fail(f"the ID token is not valid ({claim}).", f"bad_claim:{claim}") from None
     iat = claims.get("iat")
     if not isinstance(iat, int | float) or iat < time.time() - MAX_AGE - LEEWAY:
-        raise provider.fail("the ID token is too old.", "bad_claim:iat")
+        raise provider.fail(gettext_noop("the ID token is too old."), "bad_claim:iat")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise provider.fail("the ID token names no subject.", "bad_claim:sub")
+        raise provider.fail(gettext_noop("the ID token names no subject."), "bad_claim:sub")
     if authenticated_since is not None:
         _check_fresh(provider, claims.get("auth_time"), authenticated_since)
     return dict(claims)
@@ -134,13 +144,15 @@ def _check_fresh(provider, auth_time, since: float) -> None:
     max_age is asked."""
     if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
         raise provider.fail(
-            "the provider did not say when you logged in (auth_time), so this cannot "
-            "confirm it is you. Ask an administrator.",
+            gettext_noop(
+                "the provider did not say when you logged in (auth_time), so this cannot "
+                "confirm it is you. Ask an administrator."
+            ),
             "reauth_no_auth_time",
         )
     if not since - LEEWAY <= auth_time <= time.time() + LEEWAY:
         raise provider.fail(
-            "the provider did not ask you to log in again. Please try again.",
+            gettext_noop("the provider did not ask you to log in again. Please try again."),
             "reauth_not_fresh",
         )
 

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import Actor, AuditAction, audit
@@ -26,7 +27,7 @@ logger = logging.getLogger("iam.sso")
 def _provider_or_404(provider_id: str):
     provider = get_provider(provider_id)
     if provider is None:
-        raise Http404("No such identity provider.")
+        raise Http404(_("No such identity provider."))
     return provider
 
 
@@ -80,7 +81,7 @@ def reauthenticate(request, provider_id: str):
     when a sensitive action needs a recent authentication."""
     provider = _provider_or_404(provider_id)
     if provider.id not in {p.id for p in linked_providers(request.user)}:
-        raise Http404("No identity of yours at this provider.")
+        raise Http404(_("No identity of yours at this provider."))
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
     if request.method == "POST":
         try:

@@ -32,7 +32,13 @@ from accounts.services.sessions import (
     user_sessions_end,
     user_sessions_end_some,
 )
-from accounts.services.users import user_create, user_delete, user_set_status, user_update
+from accounts.services.users import (
+    user_create,
+    user_delete,
+    user_set_language,
+    user_set_status,
+    user_update,
+)
 
 __all__ = [
     "ROOT_GROUP",
@@ -48,6 +54,7 @@ __all__ = [
     "role_delete",
     "role_update",
     "user_create",
+    "user_set_language",
     "user_delete",
     "user_mfa_reset",
     "user_other_sessions_end",

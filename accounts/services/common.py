@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccountError
@@ -27,7 +28,7 @@ def unique_email(email: str, *, exclude_pk=None) -> str:
     email = about("email", clean_email, email)
     existing = user_get_by_email(email)
     if existing is not None and existing.pk != exclude_pk:
-        raise AccountError("A user with this email already exists.", field="email")
+        raise AccountError(_("A user with this email already exists."), field="email")
     return email
 
 
@@ -42,9 +43,12 @@ def validate_password(password: str, user) -> None:
 def clean_label(value: str, label: str, max_length: int = 100) -> str:
     value = (value or "").strip()
     if not value:
-        raise AccountError(f"{label} is required.")
+        raise AccountError(_("%(label)s is required.") % {"label": _(label)})
     if len(value) > max_length:
-        raise AccountError(f"{label} must be at most {max_length} characters.")
+        raise AccountError(
+            _("%(label)s must be at most %(max)d characters.")
+            % {"label": _(label), "max": max_length}
+        )
     return value
 
 
@@ -54,7 +58,9 @@ def reload(obj) -> None:
     try:
         obj.refresh_from_db()
     except obj.DoesNotExist:
-        raise AccountError(f"This {obj._meta.verbose_name} no longer exists.") from None
+        raise AccountError(
+            _("This %(kind)s no longer exists.") % {"kind": _(obj._meta.verbose_name)}
+        ) from None
 
 
 def still_there(model, objs) -> None:
@@ -65,7 +71,10 @@ def still_there(model, objs) -> None:
     gone = sorted(str(obj) for obj in objs if obj.pk not in found)
     if gone:
         kind = model._meta.verbose_name
-        raise AccountError(f"The {kind} {', '.join(gone)} no longer exists; reload the page.")
+        raise AccountError(
+            _("The %(kind)s %(names)s no longer exists; reload the page.")
+            % {"kind": _(kind), "names": ", ".join(gone)}
+        )
 
 
 def changes(before: dict, after: dict) -> dict:

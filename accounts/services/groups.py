@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
@@ -26,11 +28,16 @@ def configured_group_names() -> dict[str, str]:
     """Groups the configuration names, each with where: root, the SSO default
     group, the MFA-required groups and the SSO role maps' targets. Renaming
     or deleting one would silently change what the configuration means."""
-    found = dict.fromkeys(extensions.configured_group_names(), "is named in an SSO ROLE_MAP")
-    found.update(
-        dict.fromkeys(settings.IAM_MFA_REQUIRED_GROUPS, "is named in IAM_MFA_REQUIRED_GROUPS")
+    found = dict.fromkeys(
+        extensions.configured_group_names(), gettext_noop("is named in an SSO ROLE_MAP")
     )
-    found.update({ROOT_GROUP: "is built in", settings.IAM_SSO_DEFAULT_GROUP: "is built in"})
+    found.update(
+        dict.fromkeys(
+            settings.IAM_MFA_REQUIRED_GROUPS, gettext_noop("is named in IAM_MFA_REQUIRED_GROUPS")
+        )
+    )
+    built_in = gettext_noop("is built in")
+    found.update({ROOT_GROUP: built_in, settings.IAM_SSO_DEFAULT_GROUP: built_in})
     return found
 
 
@@ -46,15 +53,17 @@ def group_create(*, name, description="", roles=(), by: Actor) -> Group:
         writer.require("backoffice:groups:create", "create groups")
         # Under the lock: two admins naming a group alike cannot both pass.
         if Group.objects.filter(name__iexact=name).exists():
-            raise AccountError(f"A group named {name} already exists.")
+            raise AccountError(_("A group named %(name)s already exists.") % {"name": name})
         still_there(Role, roles)
         for role in roles:
-            writer.within(_roles_scope([role]), f"give role {role.name}")
+            writer.within(_roles_scope([role]), _("give role %(name)s") % {"name": role.name})
         try:
             with transaction.atomic():
                 group = Group.objects.create(name=name, description=(description or "").strip())
         except IntegrityError:
-            raise AccountError(f"A group named {name} already exists.") from None
+            raise AccountError(
+                _("A group named %(name)s already exists.") % {"name": name}
+            ) from None
         group.roles.set(roles)
         audit(
             AuditAction.GROUP_CREATED,
@@ -75,18 +84,25 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
         reload(group)
         configured = configured_group_names().get(group.name)
         if name != group.name and configured:
-            raise AccountError(f"Group {group.name} {configured} and cannot be renamed.")
+            raise AccountError(
+                _("Group %(name)s %(why)s and cannot be renamed.")
+                % {"name": group.name, "why": _(configured)}
+            )
         if Group.objects.filter(name__iexact=name).exclude(pk=group.pk).exists():
-            raise AccountError(f"A group named {name} already exists.")
+            raise AccountError(_("A group named %(name)s already exists.") % {"name": name})
         writer.require("backoffice:groups:edit", "edit groups")
         current = list(group.roles.all())
-        writer.within(_roles_scope(current), f"change group {group.name}")
+        writer.within(_roles_scope(current), _("change group %(name)s") % {"name": group.name})
         changed = sorted(set(roles) ^ set(current), key=lambda r: r.name)
         still_there(Role, changed)
         for role in changed:
-            writer.within(_roles_scope([role]), f"give or take away role {role.name}")
+            writer.within(
+                _roles_scope([role]), _("give or take away role %(name)s") % {"name": role.name}
+            )
         if changed:
-            writer.outranks_members([group.pk], f"change the roles of group {group.name}")
+            writer.outranks_members(
+                [group.pk], _("change the roles of group %(name)s") % {"name": group.name}
+            )
         before = {
             "name": group.name,
             "description": group.description,
@@ -111,16 +127,21 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
 def group_delete(*, group: Group, by: Actor) -> None:
     configured = configured_group_names().get(group.name)
     if configured:
-        raise AccountError(f"Group {group.name} {configured} and cannot be deleted.")
+        raise AccountError(
+            _("Group %(name)s %(why)s and cannot be deleted.")
+            % {"name": group.name, "why": _(configured)}
+        )
     with access_write(by=by, target=group) as writer:
         reload(group)
         writer.require("backoffice:groups:delete", "delete groups")
         writer.within(
-            group_scopes([group.pk]).get(group.pk, frozenset()), f"delete group {group.name}"
+            group_scopes([group.pk]).get(group.pk, frozenset()),
+            _("delete group %(name)s") % {"name": group.name},
         )
         members = group.memberships.count()
         if members:
             raise AccountError(
-                f"Group {group.name} still has {members} member(s); remove them from it first."
+                _("Group %(name)s still has %(count)d member(s); remove them from it first.")
+                % {"name": group.name, "count": members}
             )
         delete_audited(group, by=by)

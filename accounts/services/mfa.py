@@ -3,6 +3,8 @@ allauth's pages, audited by accounts.receivers)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
@@ -21,7 +23,7 @@ def user_mfa_reset(*, user: User, by: Actor) -> int:
         writer.outranks(user)
         types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
         if not types:
-            raise AccountError(f"{user.email} has no MFA to reset.")
+            raise AccountError(_("%(email)s has no MFA to reset.") % {"email": user.email})
         Authenticator.objects.filter(user=user).delete()
         access.changed(User.objects.filter(pk=user.pk))
         audit(AuditAction.MFA_RESET, by=by, target=user, details={"removed": types})

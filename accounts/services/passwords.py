@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from accounts import extensions, throttle
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
@@ -20,7 +22,9 @@ def user_send_password_link(*, user: User, invitation: bool, by: Actor) -> None:
             writer.require("backoffice:users:reset-password", "send password resets")
         writer.outranks(user)
         if not user.is_active:
-            raise AccountError(f"{user.email} is blocked: unblock the account first.")
+            raise AccountError(
+                _("%(email)s is blocked: unblock the account first.") % {"email": user.email}
+            )
         mail_password_link(user=user, invitation=invitation, by=by)
 
 

@@ -6,6 +6,7 @@ the rules' grammar and parser live with the resources (accounts.resources)."""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
@@ -25,13 +26,15 @@ def role_create(*, name, description="", rules=(), by: Actor) -> Role:
     with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:roles:create", "create roles")
         if Role.objects.filter(name__iexact=name).exists():
-            raise AccountError(f"A role named {name} already exists.")
-        writer.within(scope_of(rules), f"write the rules of role {name}")
+            raise AccountError(_("A role named %(name)s already exists.") % {"name": name})
+        writer.within(scope_of(rules), _("write the rules of role %(name)s") % {"name": name})
         try:
             with transaction.atomic():
                 role = Role.objects.create(name=name, description=(description or "").strip())
         except IntegrityError:
-            raise AccountError(f"A role named {name} already exists.") from None
+            raise AccountError(
+                _("A role named %(name)s already exists.") % {"name": name}
+            ) from None
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
         audit(
             AuditAction.ROLE_CREATED,
@@ -50,14 +53,18 @@ def role_update(*, role: Role, name, description, rules, by: Actor) -> Role:
     with access_write(by=by, target=role) as writer:
         reload(role)
         if Role.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
-            raise AccountError(f"A role named {name} already exists.")
+            raise AccountError(_("A role named %(name)s already exists.") % {"name": name})
         writer.require("backoffice:roles:edit", "edit roles")
         current = _rules_of(role)
-        writer.within(scope_of(current), f"change role {role.name}")
-        writer.within(scope_of(rules), f"write these rules in role {role.name}")
+        writer.within(scope_of(current), _("change role %(name)s") % {"name": role.name})
+        writer.within(
+            scope_of(rules), _("write these rules in role %(name)s") % {"name": role.name}
+        )
         if set(rules) != set(current):
             holders = list(role.groups.values_list("pk", flat=True))
-            writer.outranks_members(holders, f"change the rules of role {role.name}")
+            writer.outranks_members(
+                holders, _("change the rules of role %(name)s") % {"name": role.name}
+            )
         before = {
             "name": role.name,
             "description": role.description,
@@ -83,11 +90,11 @@ def role_delete(*, role: Role, by: Actor) -> None:
     with access_write(by=by, target=role) as writer:
         reload(role)
         writer.require("backoffice:roles:delete", "delete roles")
-        writer.within(scope_of(_rules_of(role)), f"delete role {role.name}")
+        writer.within(scope_of(_rules_of(role)), _("delete role %(name)s") % {"name": role.name})
         groups = sorted(role.groups.values_list("name", flat=True))
         if groups:
             raise AccountError(
-                f"Role {role.name} is given to group(s) {', '.join(groups)}; "
-                "take it away from them first."
+                _("Role %(name)s is given to group(s) %(groups)s; take it away from them first.")
+                % {"name": role.name, "groups": ", ".join(groups)}
             )
         delete_audited(role, by=by)

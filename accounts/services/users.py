@@ -8,7 +8,10 @@ trusted like root.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
@@ -35,15 +38,23 @@ def _snapshot(user: User) -> dict:
         "first_name": user.first_name,
         "last_name": user.last_name,
         "status": user.status,
+        "language": user.language,
         "groups": sorted(user.groups.values_list("name", flat=True)) if user.pk else [],
     }
+
+
+GROUP_DOINGS = {
+    "give": gettext_noop("give group %(name)s"),
+    "take away": gettext_noop("take away group %(name)s"),
+}
 
 
 def _groups_within(writer, groups, *, doing: str) -> None:
     """Grant bound on groups given or taken away: each one's scope."""
     scopes = group_scopes([g.pk for g in groups])
     for group in sorted(groups, key=lambda g: g.name):
-        writer.within(scopes.get(group.pk, frozenset()), f"{doing} group {group.name}")
+        what = _(GROUP_DOINGS[doing]) % {"name": group.name}
+        writer.within(scopes.get(group.pk, frozenset()), what)
 
 
 def user_create(
@@ -57,6 +68,7 @@ def user_create(
     by: Actor,
     via: str = "screen",
     invite: bool = False,
+    language: str = "",
 ) -> User:
     """Create an account. No password means an unusable one (the person sets
     it through a link, or logs in by SSO; `invite` mails that link, in the
@@ -68,6 +80,7 @@ def user_create(
         first_name=about("first_name", clean_name, first_name, "First name"),
         last_name=about("last_name", clean_name, last_name, "Last name"),
         status=User.Status.ACTIVE if active else User.Status.BLOCKED,
+        language=_language(language),
     )
     if password is not None:
         validate_password(password, user)
@@ -99,11 +112,11 @@ def user_create(
             )
             if invite:
                 if not user.is_active:
-                    raise AccountError("A blocked account cannot be sent an invitation.")
+                    raise AccountError(_("A blocked account cannot be sent an invitation."))
                 mail_password_link(user=user, invitation=True, by=by)
     except IntegrityError:
         # Lost a race with another creation of the same address.
-        raise AccountError("A user with this email already exists.", field="email") from None
+        raise AccountError(_("A user with this email already exists."), field="email") from None
     return user
 
 
@@ -116,25 +129,35 @@ def user_update(
     groups: list[Group],
     active: bool,
     by: Actor,
+    language: str | None = None,
 ) -> User:
-    """Edit names, email, groups and status in one go. Each kind of change
-    needs its own right (status: users:block; the rest: users:edit), the
-    account must not hold more than the actor, and every group given or
-    taken away must lie within the actor's permissions."""
+    """Edit names, email, groups, status and language (None: unchanged) in
+    one go. Each kind of change needs its own right (status: users:block;
+    the rest: users:edit), the account must not hold more than the actor,
+    and every group given or taken away must lie within the actor's
+    permissions."""
     new_email = unique_email(email, exclude_pk=user.pk)
     first_name = about("first_name", clean_name, first_name, "First name")
     last_name = about("last_name", clean_name, last_name, "Last name")
     wanted = {g.pk: g for g in groups}
     status = User.Status.ACTIVE if active else User.Status.BLOCKED
+    language = _language(language) if language is not None else None
     with access_write(by=by, target=user) as writer:
         reload(user)
         before = _snapshot(user)
+        if language is None:
+            language = user.language
         current = {m.group_id: m for m in user.memberships.select_related("group")}
         removing = [m for gid, m in current.items() if gid not in wanted]
         adding = [g for gid, g in wanted.items() if gid not in current]
         writer.outranks(user)
-        if (new_email, first_name, last_name) != (user.email, user.first_name, user.last_name):
-            writer.require("backoffice:users:edit", "change names or email")
+        if (new_email, first_name, last_name, language) != (
+            user.email,
+            user.first_name,
+            user.last_name,
+            user.language,
+        ):
+            writer.require("backoffice:users:edit", "change names, email or language")
         if adding or removing:
             writer.require("backoffice:users:edit", "change groups")
             still_there(Group, adding)
@@ -145,12 +168,12 @@ def user_update(
             if status == User.Status.BLOCKED:
                 writer.not_self(user, "block")
         user.email, user.first_name, user.last_name = new_email, first_name, last_name
-        user.status = status
+        user.status, user.language = status, language
         try:
             with transaction.atomic():
                 user.save()
         except IntegrityError:
-            raise AccountError("A user with this email already exists.", field="email") from None
+            raise AccountError(_("A user with this email already exists."), field="email") from None
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         if adding or removing:
@@ -162,6 +185,27 @@ def user_update(
             audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
         if before["status"] != user.status:
             _status_changed(user, by=by)
+    return user
+
+
+def _language(code: str) -> str:
+    """One of settings.LANGUAGES, or blank (the browser decides)."""
+    code = (code or "").strip()
+    if code and code not in {c for c, _name in settings.LANGUAGES}:
+        raise AccountError(_("Unknown language."), field="language")
+    return code
+
+
+def user_set_language(*, user: User, language: str, by: Actor) -> User:
+    """A user's own interface language (My account): no right needed, it
+    changes nothing but the words on their screens; recorded like any other
+    change of the account (an admin's goes through user_update)."""
+    language = _language(language)
+    if language != user.language:
+        before, user.language = user.language, language
+        user.save(update_fields=["language", "updated_at"])
+        details = {"language": [before, language]}
+        audit(AuditAction.USER_UPDATED, by=by, target=user, details=details)
     return user
 
 

@@ -347,9 +347,7 @@ class AuthorizeView(toolkit.AuthorizationView):
         client = kwargs.get("application")
         if client is not None:
             context["redirect_host"] = urlsplit(kwargs.get("redirect_uri") or "").netloc
-            context["scope_rows"] = [
-                (s, scope_rules.all_scopes().get(s, s)) for s in kwargs.get("scopes", [])
-            ]
+            context["scope_rows"] = [(s, _scope_text(s)) for s in kwargs.get("scopes", [])]
         return context
 
     def form_valid(self, form):
@@ -379,3 +377,14 @@ class AuthorizeView(toolkit.AuthorizationView):
 
 class MetadataView(toolkit.OAuthServerMetadataView):
     """GET /.well-known/oauth-authorization-server (RFC 8414)."""
+
+
+def _scope_text(scope: str) -> str:
+    """What a scope means, in the reader's language (the consent page)."""
+    from django.utils.translation import gettext
+
+    if scope in scope_rules.DESCRIPTIONS:
+        return gettext(scope_rules.DESCRIPTIONS[scope])
+    if scope in scope_rules.all_scopes():
+        return gettext("Only %(resource)s") % {"resource": scope}
+    return scope

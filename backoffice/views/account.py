@@ -6,12 +6,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.audit import Actor
 from accounts.mfa import mfa_required
 from accounts.selectors import user_mfa_types
+from backoffice.forms import LanguageForm
 
 
 @login_required
@@ -26,8 +30,28 @@ def account(request):
             "recovery_codes": Authenticator.Type.RECOVERY_CODES in types,
             "identities": request.user.identities.all(),
             "mfa_required": mfa_required(request.user),
+            "language_form": LanguageForm(initial={"language": request.user.language}),
         },
     )
+
+
+@require_POST
+@login_required
+def language(request):
+    """The user's own interface language; it wins over the browser's."""
+    form = LanguageForm(request.POST)
+    if form.is_valid():
+        user = services.user_set_language(
+            user=request.user, language=form.cleaned_data["language"], by=Actor.of(request)
+        )
+        if user.language:
+            translation.activate(user.language)  # say it in the language chosen
+        else:
+            translation.activate(translation.get_language_from_request(request))
+        messages.success(request, _("Your language is saved."))
+    else:
+        messages.error(request, _("Choose one of the languages offered."))
+    return redirect("backoffice:account")
 
 
 @login_required
@@ -44,8 +68,8 @@ def session_end(request, pk: int):
     if UserSession.objects.filter(pk=pk, session_key=request.session.session_key).exists():
         return redirect("account_logout")  # this very session: that is logging out
     if not services.user_session_end(user=request.user, session_id=pk, by=Actor.of(request)):
-        raise Http404("No such session of yours.")
-    messages.success(request, "That session has ended.")
+        raise Http404(_("No such session of yours."))
+    messages.success(request, _("That session has ended."))
     return redirect("backoffice:account-sessions")
 
 
@@ -55,5 +79,9 @@ def sessions_end_others(request):
     ended = services.user_other_sessions_end(
         user=request.user, keep_session_key=request.session.session_key, by=Actor.of(request)
     )
-    messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} ended.")
+    messages.success(
+        request,
+        ngettext("%(count)d other session ended.", "%(count)d other sessions ended.", ended)
+        % {"count": ended},
+    )
     return redirect("backoffice:account-sessions")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -19,26 +21,39 @@ from api.models import Client
 from backoffice.permissions import requires
 
 GRANT_CHOICES = [
-    ("authorization_code", "Authorization code + PKCE: an app acting for the person who logs in"),
-    ("client_credentials", "Client credentials: a service acting as one Back Office account"),
-    ("password", "Password (compatibility): an app sending a person's email and password"),
+    (
+        "authorization_code",
+        gettext_lazy("Authorization code + PKCE: an app acting for the person who logs in"),
+    ),
+    (
+        "client_credentials",
+        gettext_lazy("Client credentials: a service acting as one Back Office account"),
+    ),
+    (
+        "password",
+        gettext_lazy("Password (compatibility): an app sending a person's email and password"),
+    ),
 ]
-SCOPE_HELP = (
+SCOPE_HELP = gettext_lazy(
     "Space-separated: read, write, introspect, or resource names such as "
     "backoffice:users:view. A token never does more than its account may."
 )
 
 
 class ClientForm(forms.Form):
-    name = forms.CharField(max_length=150)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=150)
     redirect_uris = forms.CharField(
-        label="Redirect URIs",
+        label=gettext_lazy("Redirect URIs"),
         required=False,
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text="Authorization code only: one per line, exact; https (http only on loopback).",
+        help_text=gettext_lazy(
+            "Authorization code only: one per line, exact; https (http only on loopback)."
+        ),
     )
-    scopes = forms.CharField(max_length=2000, initial="read", help_text=SCOPE_HELP)
+    scopes = forms.CharField(
+        label=gettext_lazy("Scopes"), max_length=2000, initial="read", help_text=SCOPE_HELP
+    )
 
     def __init__(self, *args, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,12 +63,16 @@ class ClientForm(forms.Form):
 
 
 class ClientCreateForm(ClientForm):
-    grant = forms.ChoiceField(choices=GRANT_CHOICES, widget=forms.RadioSelect)
+    grant = forms.ChoiceField(
+        label=gettext_lazy("Grant"), choices=GRANT_CHOICES, widget=forms.RadioSelect
+    )
     account = forms.CharField(
-        label="Account (client credentials)",
+        label=gettext_lazy("Account (client credentials)"),
         required=False,
         max_length=254,
-        help_text="The email of the account the service acts as; you must outrank it.",
+        help_text=gettext_lazy(
+            "The email of the account the service acts as; you must outrank it."
+        ),
     )
 
     field_order = ["name", "grant", "account", "redirect_uris", "scopes"]
@@ -64,7 +83,7 @@ class ClientCreateForm(ClientForm):
             return None
         user = user_get_by_email(email)
         if user is None:
-            raise forms.ValidationError("No account has this email.")
+            raise forms.ValidationError(_("No account has this email."))
         return user
 
 
@@ -140,7 +159,7 @@ def client_edit(request, pk: int):
         except account_services.AccountError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"API client {client.name} saved.")
+            messages.success(request, _("API client %(name)s saved.") % {"name": client.name})
             return redirect("backoffice:api-clients")
     context = {"form": form, "subject": client, "above": above}
     return render(request, "backoffice/api_clients/form.html", context)
@@ -163,12 +182,15 @@ def client_secret(request, pk: int):
 def client_delete(request, pk: int):
     client = get_object_or_404(Client, pk=pk)
     if request.method != "POST":
-        context = {"kind": "API client", "subject": client, "cancel": "backoffice:api-clients"}
+        context = {"kind": _("API client"), "subject": client, "cancel": "backoffice:api-clients"}
         return render(request, "backoffice/confirm_delete.html", context)
     try:
         services.client_delete(client=client, by=Actor.of(request))
     except account_services.AccountError as exc:
         messages.error(request, str(exc))
         return redirect("backoffice:api-client-edit", pk=pk)
-    messages.success(request, f"API client {client.name} deleted; its tokens no longer work.")
+    messages.success(
+        request,
+        _("API client %(name)s deleted; its tokens no longer work.") % {"name": client.name},
+    )
     return redirect("backoffice:api-clients")

@@ -3,6 +3,7 @@
 from functools import partial
 
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.delegation import group_scopes, held_by, locked_roles, names
@@ -27,8 +28,7 @@ def group_create(request):
         request,
         form,
         services.group_create,
-        kind="Group",
-        done="added",
+        done=_("Group %(name)s added."),
         back="backoffice:groups",
         template=TEMPLATE,
     )
@@ -60,8 +60,7 @@ def group_edit(request, pk: int):
         request,
         form,
         partial(services.group_update, group=group),
-        kind="Group",
-        done="saved",
+        done=_("Group %(name)s saved."),
         back="backoffice:groups",
         template=TEMPLATE,
         subject=group,
@@ -76,7 +75,7 @@ def group_delete(request, pk: int):
         request,
         group,
         partial(services.group_delete, group=group),
-        kind="group",
+        kind=_("group"),
         back="backoffice:groups",
         edit="backoffice:group-edit",
     )

@@ -3,6 +3,7 @@ service, and a delete that asks first. Both show refusals as messages."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from accounts import services
 from accounts.audit import Actor
@@ -19,7 +20,6 @@ def save_form(
     form,
     save,
     *,
-    kind: str,
     done: str,
     back: str,
     template: str,
@@ -27,7 +27,8 @@ def save_form(
     context=None,
 ):
     """On a valid POST call `save(**cleaned_data, by=Actor.of(request))`; a
-    refusal becomes a form error and nothing is saved."""
+    refusal becomes a form error and nothing is saved. `done` (translated)
+    names the saved object as %(name)s."""
     if request.method == "POST" and form.is_valid():
         try:
             saved = save(**form.cleaned_data, by=Actor.of(request))
@@ -40,13 +41,14 @@ def save_form(
                     return redirect(back)
             show_refusal(form, exc)
         else:
-            messages.success(request, f"{kind} {saved.name} {done}.")
+            messages.success(request, str(done) % {"name": saved.name})
             return redirect(back)
     return render(request, template, {"form": form, "subject": subject, **(context or {})})
 
 
 def confirm_delete(request, subject, delete, *, kind: str, back: str, edit: str):
-    """GET asks; POST deletes through `delete(…)`, or says why it may not."""
+    """GET asks; POST deletes through `delete(…)`, or says why it may not.
+    `kind` is the translated noun ("group", "role")."""
     if request.method != "POST":
         return render(
             request,
@@ -58,5 +60,7 @@ def confirm_delete(request, subject, delete, *, kind: str, back: str, edit: str)
     except services.AccountError as exc:
         messages.error(request, str(exc))
         return redirect(edit, pk=subject.pk)
-    messages.success(request, f"{kind.capitalize()} {subject.name} deleted.")
+    messages.success(
+        request, _("%(kind)s %(name)s deleted.") % {"kind": kind, "name": subject.name}
+    )
     return redirect(back)

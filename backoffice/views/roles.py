@@ -3,6 +3,7 @@
 from functools import partial
 
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.delegation import held_by, names, scope_of
@@ -28,8 +29,7 @@ def role_create(request):
         request,
         form,
         services.role_create,
-        kind="Role",
-        done="added",
+        done=_("Role %(name)s added."),
         back="backoffice:roles",
         template=TEMPLATE,
         context={"resources": REGISTRY},
@@ -49,8 +49,7 @@ def role_edit(request, pk: int):
         request,
         form,
         partial(services.role_update, role=role),
-        kind="Role",
-        done="saved",
+        done=_("Role %(name)s saved."),
         back="backoffice:roles",
         template=TEMPLATE,
         subject=role,
@@ -69,7 +68,7 @@ def role_delete(request, pk: int):
         request,
         role,
         partial(services.role_delete, role=role),
-        kind="role",
+        kind=_("role"),
         back="backoffice:roles",
         edit="backoffice:role-edit",
     )

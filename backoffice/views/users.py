@@ -2,6 +2,8 @@
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import services
@@ -70,16 +72,19 @@ def user_create(request):
                 active=active,
                 by=Actor.of(request),
                 invite=invite and active,
+                language=data["language"],
             )
         except services.AccountError as exc:
             show_refusal(form, exc, aliases={"password": "password1"})
         else:
             if invite and user.is_active:
                 messages.success(
-                    request, f"User {user.email} added; a set-password email is on its way."
+                    request,
+                    _("User %(email)s added; a set-password email is on its way.")
+                    % {"email": user.email},
                 )
             else:
-                messages.success(request, f"User {user.email} added.")
+                messages.success(request, _("User %(email)s added.") % {"email": user.email})
             return redirect("backoffice:user-edit", pk=user.pk)
     return render(request, "backoffice/users/create.html", {"form": form})
 
@@ -93,6 +98,7 @@ def user_edit(request, pk: int):
         "email": user.email,
         "groups": list(user.groups.all()),
         "status": user.status,
+        "language": user.language,
     }
     held = held_by(request.user)
     # Rank: an account holding what this admin does not is shown, not changed.
@@ -116,12 +122,13 @@ def user_edit(request, pk: int):
                 groups=list(data["groups"]),
                 active=data["status"] == "active",
                 by=Actor.of(request),
+                language=data["language"],
             )
         except services.AccountError as exc:
             show_refusal(form, exc)
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
-            messages.success(request, f"User {user.email} saved.")
+            messages.success(request, _("User %(email)s saved.") % {"email": user.email})
             return redirect("backoffice:user-edit", pk=user.pk)
     has_mfa = bool(user_mfa_types(user))
     context = {
@@ -135,14 +142,14 @@ def user_edit(request, pk: int):
 
 def _user_action(request, pk: int, act, done: str):
     """A one-button action on a user from the edit page: do it, say how it
-    went, go back to the page. `done` may name the user as {email}."""
+    went, go back to the page. `done` (translated) may name the user as %(email)s."""
     user = get_object_or_404(User, pk=pk)
     try:
         act(user)
     except services.AccountError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, done.format(email=user.email))
+        messages.success(request, str(done) % {"email": user.email})
     return redirect("backoffice:user-edit", pk=pk)
 
 
@@ -153,14 +160,16 @@ def _set_status(request, active: bool):
 @require_POST
 @requires("backoffice:users:block")
 def user_block(request, pk: int):
-    done = "User {email} blocked; their sessions have ended."
+    done = gettext_lazy("User %(email)s blocked; their sessions have ended.")
     return _user_action(request, pk, _set_status(request, False), done)
 
 
 @require_POST
 @requires("backoffice:users:block")
 def user_unblock(request, pk: int):
-    return _user_action(request, pk, _set_status(request, True), "User {email} unblocked.")
+    return _user_action(
+        request, pk, _set_status(request, True), gettext_lazy("User %(email)s unblocked.")
+    )
 
 
 @requires("backoffice:users:delete")
@@ -172,7 +181,7 @@ def user_delete(request, pk: int):
         except services.AccountError as exc:
             messages.error(request, str(exc))
             return redirect("backoffice:user-edit", pk=pk)
-        messages.success(request, f"User {user.email} deleted.")
+        messages.success(request, _("User %(email)s deleted.") % {"email": user.email})
         return redirect("backoffice:users")
     return render(request, "backoffice/users/delete.html", {"subject": user})
 
@@ -183,7 +192,9 @@ def user_password_reset(request, pk: int):
     def act(user):
         services.user_send_password_link(user=user, invitation=False, by=Actor.of(request))
 
-    return _user_action(request, pk, act, "A password reset email was sent to {email}.")
+    return _user_action(
+        request, pk, act, gettext_lazy("A password reset email was sent to %(email)s.")
+    )
 
 
 @require_POST
@@ -192,7 +203,7 @@ def user_mfa_reset(request, pk: int):
     def act(user):
         services.user_mfa_reset(user=user, by=Actor.of(request))
 
-    return _user_action(request, pk, act, "MFA of {email} was reset.")
+    return _user_action(request, pk, act, gettext_lazy("MFA of %(email)s was reset."))
 
 
 @require_POST
@@ -207,4 +218,5 @@ def user_identity_unlink(request, pk: int, identity_pk: int):
     def act(user):
         identity_unlink(identity=identity, by=Actor.of(request))
 
-    return _user_action(request, pk, act, f"The {identity.provider} identity was unlinked.")
+    done = _("The %(provider)s identity was unlinked.") % {"provider": identity.provider}
+    return _user_action(request, pk, act, done.replace("%", "%%"))

@@ -8,6 +8,8 @@ and must be one of ALLOWED_TENANTS.
 
 import re
 
+from django.utils.translation import gettext_noop
+
 from sso.errors import printable
 from sso.providers.base import Profile, Provider, _text, address, names
 
@@ -52,7 +54,9 @@ class AzureProvider(Provider):
 
     def check_discovered_issuer(self, issuer) -> None:
         if not isinstance(issuer, str) or not issuer.startswith(self.authority.split("//")[0]):
-            raise self.fail("the provider is misconfigured: no usable issuer.", "issuer_mismatch")
+            raise self.fail(
+                gettext_noop("the provider is misconfigured: no usable issuer."), "issuer_mismatch"
+            )
         if GUID.match(self.tenant) and self.tenant.lower() not in issuer.lower():
             raise self.fail(
                 f"the provider is misconfigured: discovery issuer {printable(issuer)!r} is not "
@@ -63,7 +67,10 @@ class AzureProvider(Provider):
     def expected_issuer(self, claims: dict, discovered_issuer: str) -> str:
         tid = claims.get("tid")
         if not isinstance(tid, str) or tid.lower() not in self.allowed_tenants:
-            raise self.fail("your organisation (tenant) is not allowed here.", "tenant_not_allowed")
+            raise self.fail(
+                gettext_noop("your organisation (tenant) is not allowed here."),
+                "tenant_not_allowed",
+            )
         return discovered_issuer.replace("{tenantid}", tid)
 
     def profile(self, claims: dict) -> Profile:

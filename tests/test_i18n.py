@@ -1,0 +1,615 @@
+"""English and German: every page in German, the user's language over the
+browser's, the login page's switcher, mails in the recipient's language and
+a catalogue with nothing left untranslated.
+
+The "no English left" check is built from the catalogue itself: every
+English msgid whose German differs must not show on a German page, so a
+string marked but not translated fails here, and so does a page that uses
+an English wording already translated elsewhere without marking it."""
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.template import loader
+from django.urls import reverse
+from django.utils import translation
+
+from accounts.audit import LABELS, AuditAction
+from accounts.models import AuditEvent, User
+from accounts.throttle import wait_text
+from tests.api_support import make_client
+from tests.conftest import login
+from tests.factories import PASSWORD, GroupFactory, RoleFactory, UserFactory
+from tests.test_mfa import activate_totp, totp
+
+pytestmark = pytest.mark.django_db
+
+PO = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.po"
+
+# allauth's own pages we show (MFA, password change, re-authentication):
+# their English wording, which allauth's German catalogue translates.
+ALLAUTH_ENGLISH = [
+    "Sign In",
+    "Sign Out",
+    "Confirm Access",
+    "Authenticator App",
+    "Recovery Codes",
+    "Change Password",
+    "Current Password",
+    "Activate",
+    "Deactivate",
+    "Enter the code",
+]
+
+
+def _joined(block: str, keyword: str) -> str | None:
+    """A keyword's string in a .po block, its continuation lines joined."""
+    match = re.search(rf'^{re.escape(keyword)} "(.*)"\n?((?:".*"\n?)*)', block, re.M)
+    if match is None:
+        return None
+    return match.group(1) + "".join(re.findall(r'^"(.*)"$', match.group(2), re.M))
+
+
+def _catalogue() -> list[tuple[str, str, bool]]:
+    """(msgid, msgstr, fuzzy) of every message in the German .po (the
+    singular form of a plural one)."""
+    entries = []
+    for block in PO.read_text().split("\n\n"):
+        msgid = _joined(block, "msgid")
+        msgstr = _joined(block, "msgstr")
+        if msgstr is None:
+            msgstr = _joined(block, "msgstr[0]")
+        if msgid and msgstr is not None:
+            fuzzy = bool(re.search(r"^#,.*\bfuzzy\b", block, re.M))
+            entries.append((msgid, msgstr, fuzzy))
+    return entries
+
+
+def english_words() -> list[str]:
+    """English wordings that must not appear on a German page: each msgid
+    without placeholders whose German differs, plus allauth's."""
+    words = [
+        msgid.replace('\\"', '"')
+        for msgid, msgstr, _fuzzy in _catalogue()
+        if msgid != msgstr and "%" not in msgid and "<" not in msgid
+    ]
+    return sorted(set(words + ALLAUTH_ENGLISH), key=len, reverse=True)
+
+
+class _Text(HTMLParser):
+    """What a person reads or hears: text, and the attributes that are shown
+    or spoken (placeholder, aria-label, title, alt, label, button values)."""
+
+    SPOKEN = {"placeholder", "aria-label", "title", "alt", "label"}
+
+    def __init__(self):
+        super().__init__()
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        for name, value in attrs:
+            if value and name in self.SPOKEN:
+                self.chunks.append(value.strip())
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.chunks.append(" ".join(data.split()))
+
+
+def english_left(html: str, *, exempt=()) -> list[str]:
+    """The English wordings found in `html`'s readable text."""
+    parser = _Text()
+    parser.feed(html)
+    found = []
+    for word in english_words():
+        if word in exempt:
+            continue
+        for chunk in parser.chunks:
+            # Short words only as a whole chunk ("Save", "Users"); longer ones
+            # anywhere, as words (not inside a resource name such as
+            # backoffice:users:delete).
+            if (len(word) < 6 and chunk == word) or (
+                len(word) >= 6 and re.search(rf"(?<![\w:/-]){re.escape(word)}(?![\w:/-])", chunk)
+            ):
+                found.append(f"{word!r} in {chunk[:120]!r}")
+                break
+    return found
+
+
+INFORMAL = re.compile(r"\b(du|dich|dir|dein\w*|gib)\b", re.I)
+
+
+def informal_left(html: str) -> list[str]:
+    """German that says "du" (allauth's catalogue does, here and there)."""
+    parser = _Text()
+    parser.feed(html)
+    return [chunk for chunk in parser.chunks if INFORMAL.search(chunk)]
+
+
+def assert_german(response, *, exempt=()):
+    assert response.status_code == 200, (response.status_code, response.get("Location"))
+    html = response.content.decode()
+    assert '<html lang="de">' in html
+    left = english_left(html, exempt=exempt)
+    assert not left, f"{response.wsgi_request.path}: English left: {left}"
+    informal = informal_left(html)
+    assert not informal, f"{response.wsgi_request.path}: not formal: {informal}"
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """A German request leaves German active in this thread (Django activates
+    per request, never deactivates): the next test starts in English."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+# --- the pages ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(root_user):
+    """One of everything the Back Office lists, so every page has rows."""
+    role = RoleFactory(name="viewer")
+    group = GroupFactory(name="staff", roles=[role])
+    other = UserFactory(email="bob@shop.example", groups=[group])
+    client, _secret = make_client(account=root_user, name="shop-sync")
+    return {"user": other, "group": group, "role": role, "client": client}
+
+
+def back_office_urls(world) -> list[str]:
+    """Every GET page of the Back Office (POST-only ones are left out by
+    the caller: they answer 405)."""
+    from backoffice.urls import urlpatterns
+
+    ids = {
+        "user": world["user"].pk,
+        "group": world["group"].pk,
+        "role": world["role"].pk,
+        "api-client": world["client"].pk,
+    }
+    urls = []
+    for pattern in urlpatterns:
+        name = pattern.name
+        if name is None or name in ("audit-export", "account-session-end", "user-identity-unlink"):
+            continue
+        kwargs = {}
+        if "<id:pk>" in str(pattern.pattern):
+            kind = next(k for k in ids if name.startswith(k))
+            kwargs = {"pk": ids[kind]}
+        urls.append(reverse(f"backoffice:{name}", kwargs=kwargs))
+    return urls
+
+
+@pytest.fixture
+def german_browser(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    return client
+
+
+@pytest.fixture
+def german_user(client, root_user):
+    """A German account whose browser asks for English: the account wins."""
+    User.objects.filter(pk=root_user.pk).update(language="de")
+    login(client, root_user.email, PASSWORD)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en-US,en;q=0.9"
+    return client
+
+
+@pytest.mark.parametrize("who", ["german_browser", "german_user"])
+def test_every_back_office_page_is_german(request, who, world):
+    client = request.getfixturevalue(who)
+    shown = 0
+    for url in back_office_urls(world):
+        response = client.get(url)
+        if response.status_code == 405:  # POST only
+            continue
+        assert_german(response)
+        shown += 1
+    assert shown >= 15  # the screens are all there, not skipped
+
+
+def test_pages_with_messages_and_errors_are_german(german_browser, world):
+    user = world["user"]
+    saved = german_browser.post(
+        f"/users/{user.pk}/",
+        {
+            "first_name": "Bob",
+            "last_name": "Baker",
+            "email": user.email,
+            "status": "active",
+            "groups": [world["group"].pk],
+            "language": "",
+        },
+        follow=True,
+    )
+    assert_german(saved)
+    assert f"Benutzer {user.email} gespeichert." in saved.content.decode()
+    invalid = german_browser.post("/users/add/", {"email": "nope", "password_mode": "password"})
+    assert invalid.status_code == 200
+    assert_german(invalid)
+    assert "Geben Sie eine gültige E-Mail-Adresse ein." in invalid.content.decode()
+    refused = german_browser.post(f"/groups/{world['group'].pk}/delete/", follow=True)
+    assert_german(refused)
+    assert "Die Gruppe staff hat noch 1 Mitglied(er)" in refused.content.decode()
+    self_block = german_browser.post(f"/users/{german_browser.session['_auth_user_id']}/block/")
+    assert_german(german_browser.get(self_block["Location"]))
+    filtered = german_browser.get("/audit/?since=1999-01-01")
+    assert_german(filtered)
+    assert "Geben Sie einen Tag zwischen" in filtered.content.decode()
+
+
+def test_pages_before_login_are_german(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de-DE,de;q=0.9,en;q=0.5"
+    for url in ("/login/", "/password/reset/", "/password/reset/done/", "/logout/"):
+        assert_german(client.get(url, follow=True))
+    assert_german(client.get("/password/reset/key/1-nope/", follow=True))
+    failed = client.post("/login/", {"login": "ada@shop.example", "password": "wrong"})
+    assert_german(failed)
+
+
+def test_allauth_pages_we_show_are_german(german_browser):
+    for url in ("/2fa/totp/activate/", "/password/change/", "/reauthenticate/"):
+        assert_german(german_browser.get(url))
+    activate_totp(german_browser)
+    for url in ("/2fa/totp/replace/", "/2fa/recovery-codes/", "/2fa/totp/deactivate/"):
+        assert_german(german_browser.get(url))
+
+
+def test_mfa_login_step_is_german(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    secret = activate_totp(client)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    client.post("/logout/")
+    step = login(client, root_user.email, PASSWORD)
+    assert step.status_code == 302
+    assert_german(client.get(step["Location"]))
+    done = client.post(step["Location"], {"code": totp(secret)})
+    assert done.status_code == 302
+
+
+def test_error_pages_are_german(client, user):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    assert client.get("/no-such-page/").status_code == 404
+    assert not english_left(client.get("/no-such-page/").content.decode())
+    login(client, user.email, PASSWORD)
+    forbidden = client.get("/users/")
+    assert forbidden.status_code == 403
+    assert "Nicht erlaubt" in forbidden.content.decode()
+    assert not english_left(forbidden.content.decode())
+    with translation.override("de"):
+        pages = {
+            "429.html": {"wait": wait_text(120)},
+            "500.html": {},
+            "503.html": {"what": "database"},
+        }
+        for template, context in pages.items():
+            html = loader.render_to_string(template, context)
+            assert '<html lang="de">' in html or "429" in template
+            assert not english_left(html), template
+        assert "2 Minuten" in loader.render_to_string("429.html", {"wait": wait_text(120)})
+
+
+def test_the_english_check_can_fail():
+    """The detector itself: an English button on a German page is caught."""
+    assert english_left('<html lang="de"><button>Save</button></html>')
+    assert english_left('<input placeholder="Search email or name">')
+    assert not english_left("<p>Speichern</p><p>Single Sign-on</p>")
+
+
+# --- who decides the language ------------------------------------------------------------
+
+
+def test_english_stays_english(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    html = client.get("/users/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en">' in html and ">Users</h1>" in html
+
+
+def test_the_users_language_wins_over_the_browser(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    assert ">Benutzer</h1>" in client.get("/users/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    User.objects.filter(pk=root_user.pk).update(language="en")
+    html = client.get("/users/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert ">Users</h1>" in html
+    User.objects.filter(pk=root_user.pk).update(language="de")
+    response = client.get("/users/", HTTP_ACCEPT_LANGUAGE="en")
+    assert ">Benutzer</h1>" in response.content.decode()
+    assert response["Content-Language"] == "de"
+
+
+def test_the_switcher_sets_the_language_cookie_with_csrf(client):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    page = strict.get("/login/", HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert 'action="/i18n/setlang/"' in html and 'value="de"' in html
+    forged = strict.post("/i18n/setlang/", {"language": "de", "next": "/login/"})
+    assert forged.status_code == 403
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    switched = strict.post(
+        "/i18n/setlang/", {"language": "de", "next": "/login/", "csrfmiddlewaretoken": token}
+    )
+    assert switched.status_code == 302 and switched["Location"] == "/login/"
+    assert strict.cookies[settings.LANGUAGE_COOKIE_NAME].value == "de"
+    assert strict.cookies[settings.LANGUAGE_COOKIE_NAME]["httponly"]
+    # The cookie now wins over the browser's English.
+    assert ">Anmelden</h1>" in strict.get("/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    # An off-site next is not followed.
+    away = strict.post(
+        "/i18n/setlang/",
+        {"language": "en", "next": "https://evil.example/", "csrfmiddlewaretoken": token},
+    )
+    assert away["Location"] == "/"
+
+
+def test_my_account_sets_my_language(client, user):
+    login(client, user.email, PASSWORD)
+    saved = client.post("/account/language/", {"language": "de"}, follow=True)
+    assert "Ihre Sprache ist gespeichert." in saved.content.decode()
+    user.refresh_from_db()
+    assert user.language == "de"
+    event = AuditEvent.objects.get(action="user.updated", target_id=str(user.pk))
+    assert event.actor == user and event.details == {"language": ["", "de"]}
+    assert client.post("/account/language/", {"language": "xx"}).status_code == 302
+    user.refresh_from_db()
+    assert user.language == "de"  # an unknown language changes nothing
+    client.post("/account/language/", {"language": ""})
+    user.refresh_from_db()
+    assert user.language == ""
+    assert client.get("/account/language/").status_code == 405
+
+
+def test_admin_sets_a_users_language_audited(client, root_user, user):
+    login(client, root_user.email, PASSWORD)
+    form = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "status": "active",
+        "language": "de",
+    }
+    assert client.post(f"/users/{user.pk}/", form).status_code == 302
+    user.refresh_from_db()
+    assert user.language == "de"
+    event = AuditEvent.objects.filter(action="user.updated", target_id=str(user.pk)).first()
+    assert event.details == {"language": ["", "de"]}
+    bad = client.post(f"/users/{user.pk}/", {**form, "language": "fr"})
+    assert bad.status_code == 200 and "fr" not in dict(settings.LANGUAGES)
+    user.refresh_from_db()
+    assert user.language == "de"
+
+
+def test_admin_creates_a_german_user_whose_invitation_is_german(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    response = client.post(
+        "/users/add/",
+        {
+            "first_name": "Karl",
+            "last_name": "Krause",
+            "email": "karl@shop.example",
+            "status": "active",
+            "language": "de",
+            "password_mode": "invite",
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+    assert User.objects.get(email="karl@shop.example").language == "de"
+    (message,) = mail.outbox
+    assert "Ihr Back-Office-Konto ist bereit" in message.subject
+    assert "Guten Tag Karl," in message.body and "Legen Sie hier Ihr Passwort fest:" in message.body
+
+
+def test_a_reset_mail_to_a_german_user_is_german(client, user):
+    User.objects.filter(pk=user.pk).update(language="de")
+    client.post("/password/reset/", {"email": user.email}, HTTP_ACCEPT_LANGUAGE="en")
+    (message,) = mail.outbox
+    assert message.subject.endswith("Setzen Sie Ihr Back-Office-Passwort zurück")
+    assert "jemand (hoffentlich Sie) hat angefordert" in message.body
+    assert not english_left(message.body.replace("\n", "<br>"))
+
+
+def test_a_reset_mail_follows_the_browser_when_the_user_chose_none(client, user):
+    client.post("/password/reset/", {"email": user.email}, HTTP_ACCEPT_LANGUAGE="de")
+    client.post("/password/reset/", {"email": user.email}, HTTP_ACCEPT_LANGUAGE="en")
+    german, english = mail.outbox
+    assert "Setzen Sie Ihr Back-Office-Passwort zurück" in german.subject
+    assert english.subject.endswith("Reset your Back Office password")
+
+
+def test_dates_in_the_users_locale(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    day = root_user.created_at
+    english = client.get("/users/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    german = client.get("/users/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert f"{day:%Y-%m-%d}" in english
+    assert f"{day:%d.%m.%Y}" in german and f"<td>{day:%Y-%m-%d}</td>" not in german
+    # A date filter is ISO in the form whatever the language.
+    audit = client.get("/audit/?since=2026-01-02", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert 'value="2026-01-02"' in audit
+
+
+def test_audit_actions_keep_their_codes_and_have_labels(client, root_user):
+    assert set(LABELS) == set(AuditAction)
+    with translation.override("de"):
+        german = {str(label) for label in LABELS.values()}
+    with translation.override("en"):
+        english = {str(label) for label in LABELS.values()}
+    assert len(german) == len(AuditAction) and not german & english
+    login(client, root_user.email, PASSWORD)
+    html = client.get("/audit/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<code>login.succeeded</code>" in html and "Angemeldet" in html
+
+
+# --- the catalogue -----------------------------------------------------------------------
+
+
+def test_catalogue_is_complete_and_compiles():
+    entries = _catalogue()
+    assert len(entries) > 300
+    assert not [msgid for msgid, _s, fuzzy in entries if fuzzy], "fuzzy entries"
+    assert not [msgid for msgid, msgstr, _f in entries if not msgstr], "untranslated entries"
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.fail("msgfmt is missing: apt-get install gettext")
+    result = subprocess.run(
+        [msgfmt, "--check", "-o", "/dev/null", str(PO)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+
+
+def test_catalogue_is_formal():
+    """Formal German: "Sie", never "du"."""
+    assert not [s for _id, s, _f in _catalogue() if INFORMAL.search(s)]
+
+
+def test_allauth_messages_we_show_are_formal(client, user):
+    """Where allauth's German says "du", ours says "Sie" (iam/formal_german.py)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    login(client, user.email, PASSWORD)
+    out = client.post("/logout/", follow=True)
+    assert "Sie haben sich abgemeldet." in out.content.decode()
+    assert not informal_left(out.content.decode())
+    login(client, user.email, PASSWORD)
+    mismatch = client.post(
+        "/password/change/",
+        {"oldpassword": "wrong", "password1": "a b c d e f g h", "password2": "other x y z w"},
+    )
+    html = mismatch.content.decode()
+    assert "Bitte geben Sie Ihr aktuelles Passwort ein." in html
+    assert not informal_left(html)
+
+
+def test_every_template_string_is_in_the_catalogue():
+    """makemessages would add nothing: every marked string is translated."""
+    with translation.override("de"):
+        assert translation.gettext("Log in") == "Anmelden"
+        assert translation.gettext("Users") == "Benutzer"
+        assert translation.gettext("Two-factor authentication") == "Zwei-Faktor-Authentifizierung"
+
+
+def test_the_consent_page_is_german(german_browser):
+    client, _secret = make_client(
+        "authorization_code",
+        redirect_uris=["http://127.0.0.1:9/callback"],
+        scopes=["read", "write", "backoffice:users:view"],
+        name="shop-app",
+    )
+    page = german_browser.get(
+        "/oauth/authorize/",
+        {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": "http://127.0.0.1:9/callback",
+            "scope": "read write backoffice:users:view",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "state": "s",
+        },
+    )
+    assert_german(page)
+    html = page.content.decode()
+    assert "shop-app autorisieren?" in html and "Nur backoffice:users:view" in html
+
+
+def test_only_an_admin_who_may_edit_and_outranks_sets_a_language(root_user, user):
+    """The language is an account field like the names: users:edit, and rank."""
+    from accounts import services
+    from accounts.audit import Actor
+    from tests.test_delegation import admin_with
+
+    blocker = admin_with("backoffice:users:view", "backoffice:users:block", name="blockers")
+    editor = admin_with("backoffice:users:view", "backoffice:users:edit", name="editors")
+
+    def set_language(actor, target, language):
+        services.user_update(
+            user=target,
+            email=target.email,
+            first_name=target.first_name,
+            last_name=target.last_name,
+            groups=list(target.groups.all()),
+            active=target.is_active,
+            by=Actor(user=actor),
+            language=language,
+        )
+
+    with pytest.raises(services.AccessRefused, match="backoffice:users:edit"):
+        set_language(blocker, user, "de")
+    with pytest.raises(services.AccessRefused, match="holds permissions you do not"):
+        set_language(editor, root_user, "de")
+    with pytest.raises(services.AccountError, match="Unknown language"):
+        set_language(editor, user, "xx")
+    assert User.objects.filter(language="de").count() == 0
+    set_language(editor, user, "de")
+    user.refresh_from_db()
+    assert user.language == "de"
+    refused = AuditEvent.objects.filter(action="access.grant_refused").count()
+    assert refused == 2
+
+
+# Text in templates that is not for translation: the product's name, CSS
+# class blocks, and protocol terms shown as they are.
+NOT_WORDS = {"Back Office", "· Back Office", "UTC", "client_id", "client_secret"}
+
+
+def unmarked_text(source: str) -> list[str]:
+    """The readable text of a template outside {% translate %} and
+    {% blocktranslate %}: what a person would read in English whatever
+    their language."""
+    text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", "", source, flags=re.S)
+    text = re.sub(r"{#.*?#}", "", text, flags=re.S)
+    text = re.sub(r"{%\s*block (main|body)_class\s*%}.*?{%\s*endblock\s*%}", "", text)
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", "", text, flags=re.S)
+    text = re.sub(r"{%.*?%}", "  ", text, flags=re.S)
+    text = re.sub(r"{{.*?}}", "  ", text, flags=re.S)
+    shown = re.findall(r'(?:placeholder|aria-label|title|alt|label)="([^"]*)"', text)
+    text = re.sub(r"<[^>]*>", "  ", text, flags=re.S)
+    chunks = [c.strip() for c in re.split(r"\s{2,}|\n", text)] + shown
+    return [c for c in chunks if re.search(r"[A-Za-z]{2,}", c) and c not in NOT_WORDS]
+
+
+def test_every_template_string_is_marked():
+    """A static check beside the rendered one: no template holds English
+    text outside a translation tag (templates/ and the apps' templates)."""
+    base = Path(settings.BASE_DIR)
+    roots = [base / "templates", *base.glob("*/templates")]
+    files = [p for root in roots for p in root.rglob("*") if p.suffix in (".html", ".txt")]
+    assert len(files) > 35
+    unmarked = {str(p.relative_to(base)): unmarked_text(p.read_text()) for p in files}
+    assert not {path: left for path, left in unmarked.items() if left}
+    assert unmarked_text("<h1>Users</h1>{% translate 'Save' %}") == ["Users"]
+    assert unmarked_text('<input placeholder="Search">') == ["Search"]
+
+
+def test_a_failed_single_sign_on_is_said_in_german(client, settings):
+    """The provider's refusal reasons are translated too (sso: gettext_noop
+    at each refusal, translated when the message is made)."""
+    from tests.oidc_fake import FakeIdP
+
+    idp = FakeIdP()
+    try:
+        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+        forged = client.get("/sso/fake/callback/?code=abc&state=forged")
+        assert forged["Location"] == "/login/"
+        page = client.get("/login/")
+        assert_german(page)
+        assert "fehlgeschlagen: Dieser Anmeldelink ist hier nicht gültig" in page.content.decode()
+    finally:
+        idp.close()
