@@ -43,7 +43,17 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 class UserFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    # The search matches every word in email or names; a longer one is
+    # refused (and says so) rather than silently cut or ignored.
+    MAX_LENGTH = 100
+    MAX_WORDS = 5
+
+    q = forms.CharField(
+        required=False,
+        max_length=MAX_LENGTH,
+        label="Search",
+        error_messages={"max_length": f"A search is {MAX_LENGTH} characters at most."},
+    )
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *User.Status.choices])
     group = ModelChoiceField(
         required=False, queryset=Group.objects.order_by("name"), empty_label="Any group"
@@ -52,6 +62,17 @@ class UserFilterForm(forms.Form):
         required=False,
         choices=[(key, key) for key in USER_SORTS],
     )
+
+    def clean_q(self):
+        q = self.cleaned_data.get("q") or ""
+        if len(q.split()) > self.MAX_WORDS:
+            raise forms.ValidationError(f"Search with {self.MAX_WORDS} words at most.")
+        return q
+
+    def search_refused(self) -> bool:
+        """A search that was typed but not valid: list nobody rather than everyone."""
+        self.is_valid()
+        return "q" in self.errors
 
     def filters(self) -> dict:
         """Valid filters only: a bad value is dropped, never a 500."""
