@@ -230,6 +230,8 @@ USERSESSIONS_TRACK_ACTIVITY = False  # last seen is written by our session middl
 
 MFA_ADAPTER = "accounts.mfa.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# The set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
+MFA_FORMS = {"activate_totp": "accounts.mfa.SetupTOTPForm"}
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the
 # MFA pages instead, in iam/urls.py.

@@ -1,0 +1,256 @@
+"""The rough edges a first-time admin hit (issue 17, item 4), one test each
+where a test can see it."""
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from accounts.models import AuditEvent
+from backoffice.audit_display import detail_lines
+from backoffice.useragent import describe
+from tests.conftest import age_authentication, login
+from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.test_mfa import activate_totp, totp
+
+pytestmark = pytest.mark.django_db
+
+CHROME_LINUX = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def admin(client, root_user):
+    login(client, root_user.email, PASSWORD)
+    return client
+
+
+def _secret(html: str) -> str:
+    return re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]{16,})"', html).group(1)
+
+
+class TestForcedMfaSetup:
+    def test_the_secret_stays_while_the_user_wanders_off_and_the_step_is_named(
+        self, client, root_user, settings
+    ):
+        settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
+        login(client, root_user.email, PASSWORD)
+        first = client.get("/2fa/totp/activate/").content.decode()
+        assert "Step 1 of 2" in first
+        assert client.get("/users/")["Location"] == "/2fa/totp/activate/"
+        again = client.get("/2fa/totp/activate/").content.decode()
+        secret = _secret(first)
+        assert _secret(again) == secret
+        done = client.post("/2fa/totp/activate/", {"code": totp(secret, step=1)})
+        assert done.status_code == 302
+        assert client.get("/users/").status_code == 200
+
+    def test_a_new_setup_after_a_reset_gets_a_new_secret(self, client, root_user):
+        login(client, root_user.email, PASSWORD)
+        old = activate_totp(client)
+        from allauth.mfa.models import Authenticator
+
+        Authenticator.objects.filter(user=root_user).delete()  # as an admin's reset does
+        login(client, root_user.email, PASSWORD)
+        assert _secret(client.get("/2fa/totp/activate/").content.decode()) != old
+
+
+class TestReauthOnlyBeforeAChange:
+    def test_opening_an_edit_page_asks_nothing_saving_it_asks(self, admin, user):
+        age_authentication(admin.session)
+        assert admin.get(f"/users/{user.pk}/").status_code == 200
+        assert admin.get(f"/users/{user.pk}/block/").status_code == 200  # the question
+        asked = admin.post(f"/users/{user.pk}/block/")
+        assert asked.status_code == 302 and asked["Location"].startswith("/reauthenticate/")
+        user.refresh_from_db()
+        assert user.is_active
+
+
+class TestUserDetail:
+    def test_shows_groups_status_sessions_identities_and_last_events(self, admin, user):
+        from sso.models import Identity
+
+        GroupFactory(name="support").memberships.create(user=user)
+        Identity.objects.create(user=user, provider="okta", subject="sub-123", email=user.email)
+        login(Client(HTTP_USER_AGENT=CHROME_LINUX), user.email, PASSWORD)
+        admin.post(
+            f"/users/{user.pk}/",
+            {
+                "first_name": "Augusta",
+                "last_name": "Lovelace",
+                "email": user.email,
+                "groups": [],
+                "status": "active",
+            },
+        )
+        html = admin.get(f"/users/{user.pk}/view/").content.decode()
+        for text in (
+            "ada@shop.example",
+            "Active",
+            "Chrome on Linux",
+            "okta",
+            "sub-123",
+            "user.updated",
+            "first name: Ada → Augusta",
+            "login.succeeded",
+        ):
+            assert text in html, text
+        # it changes nothing: no form posts from it
+        assert 'method="post"' not in html.split("<main", 1)[1].split("</main>")[0]
+
+    def test_a_viewer_sees_it_but_not_the_audit_log_they_may_not_read(self, client, user):
+        viewers = RoleFactory()
+        RuleFactory(role=viewers, pattern="backoffice:users:view")
+        viewer = UserFactory(groups=[GroupFactory(roles=[viewers])])
+        login(client, viewer.email, PASSWORD)
+        html = client.get(f"/users/{user.pk}/view/").content.decode()
+        assert "ada@shop.example" in html and "Last events" not in html
+        assert f'href="/users/{user.pk}/view/"' in client.get("/users/").content.decode()
+        assert client.get(f"/users/{user.pk}/").status_code == 403
+
+    def test_without_users_view_it_is_403(self, client, user):
+        nobody = UserFactory(groups=["backoffice-users"])
+        login(client, nobody.email, PASSWORD)
+        assert client.get(f"/users/{user.pk}/view/").status_code == 403
+
+
+class TestSearch:
+    @pytest.mark.parametrize(
+        "q,says",
+        [
+            ("x" * 101, "A search is 100 characters at most."),
+            ("ada one two three four five", "Search with 5 words at most."),
+        ],
+    )
+    def test_too_long_is_refused_and_lists_nobody(self, admin, user, q, says):
+        response = admin.get("/users/", {"q": q})
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert says in html and "No users match." in html
+        assert 'aria-invalid="true" aria-describedby="id_q_error"' in html
+
+    def test_five_words_are_searched(self, admin, user):
+        html = admin.get("/users/", {"q": "ada lovelace shop example ada"}).content.decode()
+        assert "ada@shop.example" in html
+
+
+class TestAuditDetails:
+    def test_readable_lines_on_the_page_and_json_in_the_csv(self, admin, user):
+        admin.post(
+            f"/users/{user.pk}/",
+            {
+                "first_name": "Augusta",
+                "last_name": "Lovelace",
+                "email": user.email,
+                "groups": [],
+                "status": "active",
+            },
+        )
+        html = admin.get("/audit/?action=user.updated").content.decode()
+        assert "first name: Ada → Augusta" in html and "{&#x27;" not in html
+        body = b"".join(admin.get("/audit/export.csv?action=user.updated").streaming_content)
+        row = next(csv.DictReader(io.StringIO(body.decode())))
+        assert json.loads(row["details"]) == {"first_name": ["Ada", "Augusta"]}
+
+    def test_lines_for_changes_and_for_facts(self):
+        assert detail_lines("user.updated", {"groups": [["a"], ["a", "b"]]}) == ["groups: a → a, b"]
+        assert detail_lines(
+            "user.blocked", {"status": ["active", "blocked"], "sessions_ended": 2}
+        ) == [
+            "status: active → blocked",
+            "sessions ended: 2",
+        ]
+        # a list of two names is a list, not a change, outside the change actions
+        assert detail_lines("group.created", {"roles": ["a", "b"]}) == ["roles: a, b"]
+        assert detail_lines("login.failed", {"reason": ""}) == ["reason: —"]
+
+
+class TestAskFirst:
+    def test_block_asks_then_blocks(self, admin, user):
+        page = admin.get(f"/users/{user.pk}/block/").content.decode()
+        assert "Block ada@shop.example?" in page and "Block user" in page
+        user.refresh_from_db()
+        assert user.is_active
+        assert f'href="/users/{user.pk}/block/"' in admin.get(f"/users/{user.pk}/").content.decode()
+        admin.post(f"/users/{user.pk}/block/")
+        user.refresh_from_db()
+        assert not user.is_active
+
+    def test_reset_mfa_asks_then_resets(self, admin, user):
+        phone = Client()
+        login(phone, user.email, PASSWORD)
+        activate_totp(phone)
+        page = admin.get(f"/users/{user.pk}/mfa-reset/").content.decode()
+        assert "Reset the MFA of ada@shop.example?" in page
+        assert AuditEvent.objects.filter(action="mfa.reset").count() == 0
+        admin.post(f"/users/{user.pk}/mfa-reset/")
+        assert AuditEvent.objects.filter(action="mfa.reset").count() == 1
+
+    def test_get_on_a_post_only_url_is_a_page(self, admin, user):
+        response = admin.get(f"/users/{user.pk}/password-reset/")
+        assert response.status_code == 405 and response["Allow"] == "POST"
+        assert "Not a page" in response.content.decode()
+        assert mail.outbox == []
+
+    def test_the_json_api_keeps_its_json_405(self, client):
+        response = client.get("/oauth/token/")
+        assert response.status_code == 405
+        assert response["Content-Type"].startswith("application/json")
+
+
+class TestSessionsShowBrowserAndSystem:
+    @pytest.mark.parametrize(
+        "ua,shown",
+        [
+            (CHROME_LINUX, "Chrome on Linux"),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                "Firefox on Windows",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+                "Gecko) Version/18.1 Safari/605.1.15",
+                "Safari on macOS",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+                "Edge on Windows",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+                "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                "Safari on iOS",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/131.0.0.0 Mobile Safari/537.36",
+                "Chrome on Android",
+            ),
+            ("curl/8.5.0", "curl"),
+            ("", "Unknown"),
+            ("something else", "Unknown"),
+        ],
+    )
+    def test_describe(self, ua, shown):
+        assert describe(ua) == shown
+
+    def test_my_sessions_page(self, root_user):
+        browser = Client(HTTP_USER_AGENT=CHROME_LINUX)
+        login(browser, root_user.email, PASSWORD)
+        html = browser.get("/account/sessions/").content.decode()
+        assert ">Chrome on Linux</td>" in html
+
+
+class TestSortHeaders:
+    def test_the_sorted_column_says_its_order(self, admin):
+        html = admin.get("/users/?sort=-email").content.decode()
+        assert 'aria-sort="descending"><a href="?sort=email">Email' in html
+        assert html.count("aria-sort=") == 1
+        assert 'aria-sort="ascending"' in admin.get("/users/").content.decode()
