@@ -254,3 +254,62 @@ class TestSortHeaders:
         assert 'aria-sort="descending"><a href="?sort=email">Email' in html
         assert html.count("aria-sort=") == 1
         assert 'aria-sort="ascending"' in admin.get("/users/").content.decode()
+
+
+class TestNotOfferedWhatWouldBeRefused:
+    def test_root_group_name_and_delete_are_not_offered(self, admin):
+        from accounts.models import Group
+
+        root = Group.objects.get(name="root")
+        html = admin.get(f"/groups/{root.pk}/").content.decode()
+        assert re.search(r'<input[^>]*name="name"[^>]*disabled', html)
+        assert "its name cannot change" in html
+        assert f"/groups/{root.pk}/delete/" not in html
+        assert "is built in and cannot be deleted" in html
+        # posting anyway keeps the name (a disabled field takes its initial value)
+        admin.post(
+            f"/groups/{root.pk}/",
+            {"name": "superusers", "roles": list(root.roles.all().values_list("pk", flat=True))},
+        )
+        root.refresh_from_db()
+        assert root.name == "root"
+
+    def test_group_with_members_and_role_in_use_offer_no_delete(self, admin, user):
+        viewers = RoleFactory(name="viewers")
+        group = GroupFactory(name="support", roles=[viewers])
+        html = admin.get(f"/groups/{group.pk}/").content.decode()
+        assert f"/groups/{group.pk}/delete/" in html  # empty: deletable
+        group.memberships.create(user=user)
+        html = admin.get(f"/groups/{group.pk}/").content.decode()
+        assert f"/groups/{group.pk}/delete/" not in html and "remove its 1 member(s)" in html
+        html = admin.get(f"/roles/{viewers.pk}/").content.decode()
+        assert f"/roles/{viewers.pk}/delete/" not in html
+        assert "take it away from its groups first" in html
+        unused = RoleFactory(name="unused")
+        assert f"/roles/{unused.pk}/delete/" in admin.get(f"/roles/{unused.pk}/").content.decode()
+
+
+class TestRoleRules:
+    def test_unknown_resource_is_refused_with_the_registry_shown(self, admin):
+        response = admin.post(
+            "/roles/add/", {"name": "typo", "rules": "allow backoffice:usres:view"}
+        )
+        html = response.content.decode()
+        assert "matches no resource that exists" in html
+        assert "<code>backoffice:users:view</code>" in html  # the registry, on the page
+
+    def test_the_page_says_comments_and_repeats_are_not_kept(self, admin):
+        html = admin.get("/roles/add/").content.decode()
+        assert "text after # (a comment) is not kept" in html
+        admin.post(
+            "/roles/add/",
+            {
+                "name": "r",
+                "rules": "allow backoffice:users:view # why\nallow backoffice:users:view",
+            },
+        )
+        from accounts.models import Role
+
+        assert [r.pattern for r in Role.objects.get(name="r").rules.all()] == [
+            "backoffice:users:view"
+        ]
