@@ -313,3 +313,20 @@ class TestRoleRules:
         assert [r.pattern for r in Role.objects.get(name="r").rules.all()] == [
             "backoffice:users:view"
         ]
+
+
+class TestAllauthPagesInOurWords:
+    def test_log_in_not_sign_in_or_confirm_access(self, client, root_user, settings):
+        login(client, root_user.email, PASSWORD)
+        html = client.get("/reauthenticate/").content.decode()
+        assert "Log in again to continue" in html and "Confirm Access" not in html
+        html = client.get("/password/change/").content.decode()
+        assert "Change password" in html and "Change Password" not in html
+        # the policy is the field's help, described by it, not a free-floating list
+        assert 'aria-describedby="id_password1_helptext"' in html
+        assert '<div class="help" id="id_password1_helptext"><ul>' in html
+        activate_totp(client)
+        client.post("/logout/")
+        login(client, root_user.email, PASSWORD)
+        html = client.get("/2fa/authenticate/").content.decode()
+        assert "Log in" in html and "Sign In" not in html

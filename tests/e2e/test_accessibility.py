@@ -223,3 +223,57 @@ def test_forced_mfa_and_forbidden_pages(live_server, page, settings):
     audit.visit(f"{base}/groups/", "403", status=403)
     assert User.objects.count() == 2
     audit.assert_clean()
+
+
+CONTRAST = """([a, b]) => {
+  const lum = (css) => {
+    const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
+def test_focus_skip_link_policy_text_and_sessions_width(live_server, browser):
+    base = live_server.url
+    UserFactory(email="root@shop.example", groups=["root"])
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    _log_in(page, base, "root@shop.example")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/")
+    page.keyboard.press("Tab")  # the first stop is the skip link, shown when focused
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.evaluate("document.activeElement.getBoundingClientRect().top") >= 0
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+    # 1.4.11: the focus halo of a checkbox is 3:1 at least against the card.
+    page.goto(f"{base}/users/add/")
+    box = page.get_by_label("root")
+    box.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    outline = box.evaluate(
+        "el => { const s = getComputedStyle(el); "
+        "return [s.outlineStyle, s.outlineWidth, s.outlineColor]; }"
+    )
+    assert outline[0] != "none" and float(outline[1].rstrip("px")) >= 2
+    card = box.evaluate("el => getComputedStyle(el.closest('.card')).backgroundColor")
+    assert page.evaluate(CONTRAST, [outline[2], card]) >= 3
+
+    # The password policy is help, not an error: not red.
+    page.goto(f"{base}/password/change/")
+    policy = page.locator("#id_password1_helptext li").first
+    color = policy.evaluate("el => getComputedStyle(el).color")
+    assert color != "rgb(180, 35, 24)", color  # --danger
+    assert "Log in" not in page.locator("h1").inner_text() and "Change password" in page.title()
+
+    # My sessions fits 1280 px: nothing cut off, the browser named.
+    page.goto(f"{base}/account/sessions/")
+    wrap = page.locator(".table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert "Chrome on Linux" in wrap.inner_text() or "Chrome" in wrap.inner_text()
