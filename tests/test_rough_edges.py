@@ -330,3 +330,49 @@ class TestAllauthPagesInOurWords:
         login(client, root_user.email, PASSWORD)
         html = client.get("/2fa/authenticate/").content.decode()
         assert "Log in" in html and "Sign In" not in html
+
+
+class TestMakeRunAndDemoAdmin:
+    def test_make_run_port_reaches_the_server_and_demoadmin(self):
+        import pathlib
+        import subprocess
+
+        root = pathlib.Path(__file__).resolve().parent.parent
+        plan = subprocess.run(
+            ["make", "-n", "-W", "pyproject.toml", "run", "PORT=8001"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "demoadmin --port 8001" in plan and "runserver 127.0.0.1:8001" in plan
+
+    def test_demoadmin_prints_the_port_and_a_lost_password_can_be_replaced(self, seed_groups):
+        from django.core.management import call_command
+
+        out = io.StringIO()
+        call_command("demoadmin", "--port", "8001", stdout=out)
+        text = out.getvalue()
+        assert "http://127.0.0.1:8001/login/" in text and "8000" not in text
+        first = re.search(r"password: (\S+)", text).group(1)
+        assert login(Client(), "admin@example.com", first).status_code == 302
+
+        out = io.StringIO()
+        call_command("demoadmin", "--port", "8001", stdout=out)
+        assert "exists" in out.getvalue() and "--new-password" in out.getvalue()
+
+        out = io.StringIO()
+        call_command("demoadmin", "--new-password", stdout=out)
+        second = re.search(r"password: (\S+)", out.getvalue()).group(1)
+        assert second != first
+        assert login(Client(), "admin@example.com", first).status_code == 200  # refused
+        assert login(Client(), "admin@example.com", second).status_code == 302
+        assert AuditEvent.objects.filter(action="password.reset.completed").count() == 1
+
+    def test_a_bad_port_is_one_line_and_exit_1(self, seed_groups):
+        from django.core.management import call_command
+
+        err = io.StringIO()
+        with pytest.raises(SystemExit) as exited:
+            call_command("demoadmin", "--port", "0", stderr=err)
+        assert exited.value.code == 1 and "is not a port" in err.getvalue()
