@@ -109,8 +109,10 @@ class TestUserDetail:
         RuleFactory(role=viewers, pattern="backoffice:users:view")
         viewer = UserFactory(groups=[GroupFactory(roles=[viewers])])
         login(client, viewer.email, PASSWORD)
+        login(Client(HTTP_USER_AGENT=CHROME_LINUX, REMOTE_ADDR="10.9.8.7"), user.email, PASSWORD)
         html = client.get(f"/users/{user.pk}/view/").content.decode()
-        assert "ada@shop.example" in html and "Last events" not in html
+        assert "ada@shop.example" in html and "Chrome on Linux" in html
+        assert "Last events" not in html and "10.9.8.7" not in html
         assert f'href="/users/{user.pk}/view/"' in client.get("/users/").content.decode()
         assert client.get(f"/users/{user.pk}/").status_code == 403
 
@@ -376,3 +378,40 @@ class TestMakeRunAndDemoAdmin:
         with pytest.raises(SystemExit) as exited:
             call_command("demoadmin", "--port", "0", stderr=err)
         assert exited.value.code == 1 and "is not a port" in err.getvalue()
+
+
+class TestMarkupForAssistiveTechnology:
+    """What axe cannot see (tests/e2e/test_accessibility.py runs it on every page)."""
+
+    def test_login_errors_are_tied_to_the_inputs(self, client, user):
+        html = login(client, user.email, "wrong password").content.decode()
+        assert '<div class="alert" role="alert" id="form-error">' in html
+        for name in ("login", "password"):
+            tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+            assert 'aria-invalid="true"' in tag and "form-error" in tag
+
+    def test_field_errors_and_help_have_the_ids_the_inputs_name(self, admin):
+        html = admin.post("/users/add/", {"email": "not an address"}).content.decode()
+        tag = re.search(r'<input[^>]*name="email"[^>]*>', html).group(0)
+        assert 'aria-describedby="id_email_error"' in tag and 'aria-invalid="true"' in tag
+        assert 'id="id_email_error"' in html
+        for ref in set(re.findall(r'aria-describedby="([^"]+)"', html)):
+            for one in ref.split():
+                assert f'id="{one}"' in html, one
+
+    def test_choice_groups_are_fieldsets_with_a_legend(self, admin):
+        html = admin.get("/users/add/").content.decode()
+        assert re.search(
+            r'<fieldset class="choices"[^>]*>\s*<legend class="label">Groups</legend>', html
+        )
+        assert re.search(
+            r'<fieldset class="choices"[^>]*>\s*<legend class="label">Status</legend>', html
+        )
+
+    def test_messages_sit_in_one_status_region_and_filters_are_labelled(self, admin, user):
+        admin.post(f"/users/{user.pk}/block/")
+        html = admin.get("/users/").content.decode()
+        assert re.search(r'<div role="status">\s*<ul class="messages">\s*<li class="msg', html)
+        assert '<label class="visually-hidden" for="id_status">Status</label>' in html
+        assert '<label class="visually-hidden" for="id_group">Group</label>' in html
+        assert '<a class="skip-link" href="#main">' in html and '<main id="main"' in html

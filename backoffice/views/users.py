@@ -91,7 +91,8 @@ def user_create(request):
 @requires("backoffice:users:view")
 def user_detail(request, pk: int):
     """Read-only: who this is, what they belong to, where they are logged in,
-    and (for those who may read the audit log) what happened lately."""
+    and (for those who may read the audit log, where IPs are shown anyway)
+    what happened lately and from which IPs."""
     user = get_object_or_404(User, pk=pk)
     may_audit = can(request.user, "backoffice:audit:view")
     context = {
