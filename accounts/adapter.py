@@ -88,6 +88,15 @@ class AccountAdapter(DefaultAccountAdapter):
             UserSession.objects.filter(session_key=request.session.session_key).delete()
         super().logout(request)
 
+    def get_logout_redirect_url(self, request) -> str:
+        # Asked before the session ends: a session that came in through an
+        # identity provider may log out there too (accounts.extensions).
+        if request.user.is_authenticated:
+            url = extensions.logout_redirect(request)
+            if url:
+                return url
+        return super().get_logout_redirect_url(request)
+
     def send_mail(self, template_prefix, email, context) -> None:
         # Every mail allauth sends (notifications: password changed or reset,
         # MFA changes) is queued, never sent in the request (accounts.mail).

@@ -56,16 +56,23 @@ class AuditAction(StrEnum):
     MFA_REPLACED = "mfa.replaced"
     MFA_RESET = "mfa.reset"
     MFA_USED = "mfa.used"
+    # Security keys and passkeys (WebAuthn): added, removed, a passkey login.
+    MFA_PASSKEY_LOGIN = "mfa.passkey.login"
+    MFA_WEBAUTHN_ADDED = "mfa.webauthn.added"
+    MFA_WEBAUTHN_REMOVED = "mfa.webauthn.removed"
     # Passwords.
     PASSWORD_CHANGED = "password.changed"
     PASSWORD_RESET_COMPLETED = "password.reset.completed"
     PASSWORD_RESET_REFUSED = "password.reset.refused"
     PASSWORD_RESET_REQUESTED = "password.reset.requested"
     # Single sign-on (sso).
+    SSO_BACKCHANNEL_LOGOUT = "sso.backchannel_logout"
     SSO_FAILED = "sso.failed"
+    SSO_FRONTCHANNEL_LOGOUT = "sso.frontchannel_logout"
     SSO_GROUPS_SYNC_HELD = "sso.groups.sync_held"
     SSO_GROUPS_SYNCED = "sso.groups.synced"
     SSO_LINKED = "sso.linked"
+    SSO_LOGOUT_TOKEN_REFUSED = "sso.logout_token_refused"
     SSO_REAUTHENTICATED = "sso.reauthenticated"
     SSO_UNLINKED = "sso.unlinked"
     # Accounts.

@@ -38,6 +38,13 @@ class Extensions:
     # about to be deleted; password reset or changed.
     account_disabled: list = field(default_factory=list)
     credentials_replaced: list = field(default_factory=list)
+    # (request) -> str | None, at logout while the session is still whole:
+    # where the browser goes next instead of the login page (the identity
+    # provider the session came from, to log out there too).
+    logout_redirects: list = field(default_factory=list)
+    # (request) -> list[str]: lines the login page shows (the identity
+    # provider sent the browser back after logging it out).
+    login_page_notices: list = field(default_factory=list)
 
 
 registry = Extensions()
@@ -71,3 +78,15 @@ def credentials_replaced(user, *, reason: str, by) -> None:
     """The account's password was reset by link or changed by its owner."""
     for hook in registry.credentials_replaced:
         hook(user, reason=reason, by=by)
+
+
+def logout_redirect(request) -> str | None:
+    for source in registry.logout_redirects:
+        url = source(request)
+        if url:
+            return url
+    return None
+
+
+def login_page_notices(request) -> list[str]:
+    return [line for source in registry.login_page_notices for line in source(request)]

@@ -3,9 +3,10 @@ finishes.
 
 Ways in: a password (allauth's login form), an identity provider (sso), the
 API's authorization code flow (its login is the normal login page), a passkey
-(allauth). Password and passkey logins run allauth's own flow; SSO calls
-`complete_login`, which runs the same flow from its login stages on (an MFA
-code unless the provider did MFA). Every one of them ends in allauth calling
+(allauth's WebAuthn check, then `passkey_login`). Password logins run
+allauth's own flow; SSO and passkeys call `complete_login`, which runs the
+same flow from its login stages on (an MFA code unless the provider did MFA;
+a passkey is both factors). Every one of them ends in allauth calling
 the adapter's `post_login`, which calls `session_started` here. Nothing else
 writes these session keys, except the middleware that keeps the clocks.
 
@@ -53,6 +54,8 @@ _METHOD = "iam_method"
 _MFA_BY_IDP = "iam_mfa_by_idp"
 _EXTRA = "iam_extra"
 
+PASSKEY = "passkey"
+
 
 def complete_login(
     request, user, *, method: str, mfa_by_idp: bool = False, redirect_url=None, extra=None
@@ -66,6 +69,40 @@ def complete_login(
         redirect_url=redirect_url,
         signal_kwargs={_METHOD: method, _MFA_BY_IDP: mfa_by_idp, _EXTRA: extra or {}},
     )
+
+
+def passkey_login(request, authenticator):
+    """A passkey proved who they are (allauth checked the signature and that
+    the key verified its user, a PIN or fingerprint): log them in through
+    the same stages as every login. The passkey is both factors, as in
+    allauth (its MFA stage skips a passwordless WebAuthn login).
+
+    Refused, like an unknown key and with no sign that the key was right: a
+    blocked account, and an SSO-only one (no local password, an identity
+    link): a key it registered itself must not bring back someone the
+    identity provider switched off, as a reset link must not
+    (accounts.extensions.no_self_service_password). Returns the response to
+    send, or None when refused."""
+    from allauth.mfa.base.internal.flows import post_authentication
+
+    from accounts.extensions import no_self_service_password
+
+    user = authenticator.user
+    refused = "blocked" if not user.is_active else ""
+    if not refused and no_self_service_password(user):
+        refused = "sso_only"
+    if refused:
+        audit(
+            AuditAction.LOGIN_FAILED,
+            by=Actor.of(request),
+            target=user,
+            target_label=user.email,
+            success=False,
+            details={"method": PASSKEY, "reason": refused},
+        )
+        return None
+    post_authentication(request, authenticator, passwordless=True)
+    return complete_login(request, user, method=PASSKEY)
 
 
 class MfaStage(AuthenticateStage):

@@ -10,8 +10,9 @@ with any admin right.
 
 Such users are sent to set a second factor up at once (accounts.middleware,
 on the request after any change of the access model, so nobody keeps an old
-session without it), and cannot turn MFA off; they can replace their
-authenticator app (`ReplaceTOTPView`) without ever being without one.
+session without it), and cannot remove their last second factor (an
+authenticator app or a security key / passkey: `FACTORS`); they can replace
+their authenticator app (`ReplaceTOTPView`) without ever being without one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm
 from allauth.mfa.totp.internal import auth as totp_auth
 from allauth.mfa.totp.views import ActivateTOTPView
+from allauth.mfa.webauthn import forms as webauthn_forms
+from allauth.mfa.webauthn import views as webauthn_views
 from django import forms
 from django.conf import settings
 from django.db import transaction
@@ -33,8 +36,9 @@ from django.views.generic.edit import FormView
 from accounts.audit import Actor, AuditAction, audit
 
 # The authenticator kinds that count as a second factor (recovery codes are
-# a fallback for one, not one of their own).
-FACTORS = (Authenticator.Type.TOTP,)
+# a fallback for one, not one of their own): an authenticator app, and
+# security keys and passkeys (WebAuthn).
+FACTORS = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
 def _required_permissions() -> frozenset[str]:
@@ -73,17 +77,22 @@ def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
     return not vouched_by_idp and mfa_required(user) and not has_factor(user)
 
 
+LAST_FACTOR_REFUSED = (
+    "Your group requires two-factor authentication, so it cannot be turned off: "
+    "your last second factor stays. Add another one first (an authenticator app "
+    "or a security key), or replace the authenticator app."
+)
+
+
 class MFAAdapter(DefaultMFAAdapter):
     error_messages = {
         **DefaultMFAAdapter.error_messages,
-        "cannot_delete_authenticator": (
-            "Your group requires two-factor authentication, so it cannot be turned off. "
-            "To move to a new phone, replace the authenticator app instead."
-        ),
+        "cannot_delete_authenticator": LAST_FACTOR_REFUSED,
     }
 
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
-        """The last second factor of a member of an MFA-required group stays."""
+        """The last second factor (of any kind) of a user the policy covers
+        stays. Callers that delete hold `lock_factors` first."""
         if authenticator.type not in FACTORS or not mfa_required(authenticator.user):
             return True
         others = Authenticator.objects.filter(user_id=authenticator.user_id, type__in=FACTORS)
@@ -100,6 +109,80 @@ class SetupTOTPForm(ActivateTOTPForm):
         self.user = kwargs.pop("user")
         forms.Form.__init__(self, *args, **kwargs)
         self.secret = totp_auth.get_totp_secret(regenerate=False)
+
+
+def lock_factors(user) -> None:
+    """Inside a transaction: removals of one user's factors wait for each
+    other, so two at once cannot both see "another one remains" and leave
+    none (the user's row is the lock; SQLite writes one at a time anyway)."""
+    from accounts.models import User
+
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+
+
+def factor_removal(view):
+    """Wraps a view that removes a factor (allauth's TOTP deactivation, our
+    security-key removal): its POST runs in one transaction holding
+    `lock_factors`, so the check and the delete see the same factors."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method != "POST" or not request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        with transaction.atomic():
+            lock_factors(request.user)
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class RemoveWebAuthnView(webauthn_views.RemoveWebAuthnView):
+    """allauth's removal of a security key or passkey, under the policy:
+    the last second factor of a user it covers is refused (409, with why),
+    and the page does not offer what would be refused."""
+
+    template_name = "mfa/webauthn/authenticator_confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["refused"] = None
+        if not MFAAdapter().can_delete_authenticator(self.object):
+            context["refused"] = LAST_FACTOR_REFUSED
+        return context
+
+    def form_valid(self, form):
+        if not MFAAdapter().can_delete_authenticator(self.object):
+            context = self.get_context_data(object=self.object)
+            return self.render_to_response(context, status=409)
+        return super().form_valid(form)
+
+
+class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
+    """allauth's, without "Passwordless" for an SSO-only account: a key it
+    adds itself is a second factor, never a way in that the identity
+    provider cannot switch off (accounts.login.passkey_login refuses it too)."""
+
+    def __init__(self, *args, **kwargs):
+        from accounts.extensions import no_self_service_password
+
+        super().__init__(*args, **kwargs)
+        if no_self_service_password(self.user):
+            self.fields.pop("passwordless", None)
+
+
+class ListWebAuthnView(webauthn_views.ListWebAuthnView):
+    """allauth's list, with which key may be removed (no humanize here)."""
+
+    template_name = "mfa/webauthn/authenticator_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        adapter = MFAAdapter()
+        context["rows"] = [
+            (a, adapter.can_delete_authenticator(a)) for a in context["authenticators"]
+        ]
+        return context
 
 
 class ReplaceTOTPView(ActivateTOTPView):

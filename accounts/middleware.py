@@ -146,7 +146,7 @@ class MfaPolicyMiddleware:
                 messages.warning(
                     request,
                     "Your group requires two-factor authentication. "
-                    "Set up an authenticator app to continue.",
+                    "Set up an authenticator app or a security key to continue.",
                 )
                 return HttpResponseRedirect(reverse("mfa_activate_totp"))
             login.mark_mfa_met(user, request.session)

@@ -32,16 +32,34 @@ def _on_authentication_step(sender, request, user, **_kwargs):
         login.authenticated_now(request, user)
 
 
+# Security keys and passkeys have actions of their own (the audit screen
+# filters by action); the other kinds share the generic ones, with their type.
+_WEBAUTHN_ACTIONS = {
+    AuditAction.MFA_ADDED: AuditAction.MFA_WEBAUTHN_ADDED,
+    AuditAction.MFA_REMOVED: AuditAction.MFA_WEBAUTHN_REMOVED,
+}
+_REMOVED = (AuditAction.MFA_REMOVED, AuditAction.MFA_WEBAUTHN_REMOVED)
+
+
 def _mfa_audit(action: AuditAction, success: bool = True):
     def receiver(sender, request=None, user=None, authenticator=None, **kwargs):
-        details = {"type": getattr(authenticator, "type", "")}
+        kind = getattr(authenticator, "type", "")
+        details = {"type": kind}
         if "reauthentication" in kwargs or "reauthenticated" in kwargs:
             details["reauthentication"] = bool(
                 kwargs.get("reauthentication") or kwargs.get("reauthenticated")
             )
+        this = action
+        if kind == "webauthn":
+            this = _WEBAUTHN_ACTIONS.get(action, action)
+            if action == AuditAction.MFA_USED and kwargs.get("passwordless"):
+                this = AuditAction.MFA_PASSKEY_LOGIN
+            name = (getattr(authenticator, "data", None) or {}).get("name")
+            if name:
+                details["name"] = str(name)[:100]
         by = Actor.of(request, user=user) if request is not None else Actor(user=user)
-        audit(action, by=by, target=user, success=success, details=details)
-        if action == "mfa.removed" and request is not None:
+        audit(this, by=by, target=user, success=success, details=details)
+        if this in _REMOVED and request is not None:
             login.forget_mfa_check(request.session)  # the policy looks again
 
     return receiver

@@ -2,11 +2,16 @@
 
 import logging
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.views import LoginView as AllauthLoginView
 from allauth.core.ratelimit import respond_429
-from django.http import Http404
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.webauthn.views import LoginWebAuthnView
+from django.contrib import messages
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 
-from accounts import extensions, throttle
+from accounts import extensions, login, throttle
 from accounts.audit import Actor, AuditAction, audit
 
 logger = logging.getLogger("iam.security")
@@ -22,6 +27,7 @@ class LoginView(AllauthLoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["login_options"] = self.options
+        context["notices"] = extensions.login_page_notices(self.request)
         return context
 
     def dispatch(self, request, *args, **kwargs):
@@ -52,6 +58,29 @@ class LoginView(AllauthLoginView):
             )
             response.status_code = 429
             response["Retry-After"] = str(throttle.retry_after("login_failed"))
+        return response
+
+
+class PasskeyLoginView(LoginWebAuthnView):
+    """allauth's "Log in with a passkey" (its rate limit, its checks of the
+    signature and of user verification), finishing through accounts.login
+    like every login; a refused key is audited."""
+
+    def form_invalid(self, form):
+        audit(
+            AuditAction.LOGIN_FAILED,
+            by=Actor.of(self.request),
+            success=False,
+            details={"method": login.PASSKEY, "reason": "passkey not accepted"},
+        )
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        response = login.passkey_login(self.request, form.cleaned_data["credential"])
+        if response is None:  # blocked: the same answer as a key we do not know
+            message = get_mfa_adapter().error_messages["incorrect_code"]
+            get_account_adapter().add_message(self.request, messages.ERROR, message=message)
+            return HttpResponseRedirect(reverse("account_login"))
         return response
 
 

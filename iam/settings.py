@@ -229,9 +229,20 @@ ACCOUNT_RATE_LIMITS = {
 USERSESSIONS_TRACK_ACTIVITY = False  # last seen is written by our session middleware
 
 MFA_ADAPTER = "accounts.mfa.MFAAdapter"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# The set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
-MFA_FORMS = {"activate_totp": "accounts.mfa.SetupTOTPForm"}
+# Security keys (WebAuthn) are a second factor like an authenticator app, and
+# a passkey (a key that holds the account and checks a PIN or fingerprint)
+# logs in on its own from the login page (accounts.login.passkey_login). The
+# relying party is the host the page was served from (allauth's default: id
+# and name from the request's host), so a key works on the host it was
+# registered on; http is accepted for localhost only (python-fido2).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_FORMS = {
+    "add_webauthn": "accounts.mfa.AddWebAuthnForm",  # no passkey for SSO-only
+    # The TOTP set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
+    "activate_totp": "accounts.mfa.SetupTOTPForm",
+}
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the
 # MFA pages instead, in iam/urls.py.
@@ -287,6 +298,7 @@ def _sso_provider(pid: str) -> dict:
         "strategy": env.str(prefix + "STRATEGY", default="") or IAM_SSO_STRATEGY,
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
         "pkce": env.str(prefix + "PKCE", default="true"),
+        "logout": env.str(prefix + "LOGOUT", default="true"),
     }
 
 

@@ -1,5 +1,6 @@
 from allauth.mfa.recovery_codes import views as recovery_views
 from allauth.mfa.totp import views as totp_views
+from allauth.mfa.webauthn import views as webauthn_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -22,9 +23,29 @@ urlpatterns = [
     # authentication (password, code or SSO); anonymous visitors are sent to
     # the login page first.
     path("2fa/totp/activate/", recent(totp_views.activate_totp)),
-    path("2fa/totp/deactivate/", recent(totp_views.deactivate_totp)),
+    path("2fa/totp/deactivate/", recent(account_mfa.factor_removal(totp_views.deactivate_totp))),
     path(
         "2fa/totp/replace/", recent(account_mfa.ReplaceTOTPView.as_view()), name="mfa_replace_totp"
+    ),
+    # Security keys and passkeys (WebAuthn): the same rules (the last second
+    # factor of a user the policy covers stays); a passkey login finishes
+    # through accounts.login like every login.
+    path("2fa/webauthn/", account_mfa.ListWebAuthnView.as_view(), name="mfa_list_webauthn"),
+    path("2fa/webauthn/add/", recent(webauthn_views.add_webauthn), name="mfa_add_webauthn"),
+    path(
+        "2fa/webauthn/keys/<int:pk>/remove/",
+        recent(account_mfa.factor_removal(account_mfa.RemoveWebAuthnView.as_view())),
+        name="mfa_remove_webauthn",
+    ),
+    path(
+        "2fa/webauthn/keys/<int:pk>/edit/",
+        recent(webauthn_views.edit_webauthn),
+        name="mfa_edit_webauthn",
+    ),
+    path(
+        "2fa/webauthn/login/",
+        account_views.PasskeyLoginView.as_view(),
+        name="mfa_login_webauthn",
     ),
     path("2fa/recovery-codes/", recent(recovery_views.view_recovery_codes)),
     path("2fa/recovery-codes/download/", recent(recovery_views.download_recovery_codes)),

@@ -7,8 +7,14 @@ class SsoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from allauth.account.signals import user_logged_in
+
         from accounts.extensions import registry
-        from sso import checks  # noqa: F401  (registers the configuration check)
+        from sso import (
+            checks,  # noqa: F401  (registers the configuration check)
+            logout,
+            sessions,
+        )
         from sso.reauth import with_sso_method
         from sso.registry import login_options, role_map_group_names
         from sso.services import is_sso_only
@@ -18,3 +24,8 @@ class SsoConfig(AppConfig):
         registry.reauthentication_methods.append(with_sso_method)
         registry.no_self_service_password.append(is_sso_only)
         registry.configured_group_names.append(role_map_group_names)
+        registry.logout_redirects.append(logout.redirect_after_logout)
+        registry.login_page_notices.append(logout.login_page_notices)
+        # A session that came in through a provider is listed with its
+        # provider session id, for single logout (sso.sessions).
+        user_logged_in.connect(sessions.record, dispatch_uid="sso.sessions.record")

@@ -92,9 +92,11 @@ def take_pending(request: HttpRequest, provider, state) -> dict:
     return entry
 
 
-def complete(request: HttpRequest, provider, entry: dict) -> dict:
+def complete(request: HttpRequest, provider, entry: dict) -> tuple[dict, str]:
     """Claims of the person who signed in, for the pending sign-in `entry`
-    (from take_pending). A re-authentication must carry a fresh auth_time."""
+    (from take_pending), and the ID token they came in (the id_token_hint of
+    a logout at the provider). A re-authentication must carry a fresh
+    auth_time."""
     params = request.GET
     if params.get("error"):
         raise _provider_error(
@@ -117,7 +119,7 @@ def complete(request: HttpRequest, provider, entry: dict) -> dict:
     if not provider.profile(claims).email_vouched and tokens.get("access_token"):
         # Some providers keep email (or email_verified) out of the ID token.
         claims = _with_userinfo(provider, claims, tokens["access_token"])
-    return claims
+    return claims, tokens["id_token"]
 
 
 def _exchange(request, provider, code: str, verifier: str) -> dict:

@@ -36,3 +36,28 @@ class Identity(models.Model):
 
     def __str__(self):
         return f"{self.provider}:{self.subject}"
+
+
+class SsoSession(models.Model):
+    """A Back Office session that came in through an identity provider, with
+    the provider's session id (`sid`) and subject: what a provider's logout
+    (back- or front-channel) names, so the session can be found and ended on
+    whichever app server holds it."""
+
+    session_key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=64)
+    sid = models.CharField(max_length=255, blank=True)
+    sub = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_sessions"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["provider", "sid"], name="sso_session_sid"),
+            models.Index(fields=["provider", "sub"], name="sso_session_sub"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider}:{self.sid or self.sub}"

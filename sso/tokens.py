@@ -1,4 +1,5 @@
-"""ID token validation (OpenID Connect Core 1.0 §3.1.3.7).
+"""ID token validation (OpenID Connect Core 1.0 §3.1.3.7), and logout
+token validation (OpenID Connect Back-Channel Logout 1.0 §2.6).
 
 joserfc (Authlib's JOSE library) checks the signature against the
 provider's published keys, with only the algorithms the provider publishes
@@ -8,9 +9,11 @@ iss (pinned), aud, azp, exp, iat, nonce and that sub is present.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from authlib.oidc.core import CodeIDToken
+from django.core.cache import cache
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -140,3 +143,69 @@ def _check_fresh(provider, auth_time, since: float) -> None:
             "the provider did not ask you to log in again. Please try again.",
             "reauth_not_fresh",
         )
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_WINDOW = 5 * 60  # seconds a logout token's iat may be away from now
+
+
+def validate_logout_token(provider, logout_token) -> dict:
+    """The claims of a valid logout token (OpenID Connect Back-Channel
+    Logout 1.0 §2.6), or SSOError naming what was wrong. Its `jti` is
+    remembered (in the shared cache, for the token's lifetime) once the token
+    is valid: the same token twice is refused."""
+    if not isinstance(logout_token, str) or logout_token.count(".") != 2:
+        raise provider.fail("no logout token.", "no_token")
+    discovery = metadata.discovery(provider)
+    algorithms = _allowed_algorithms(provider, discovery)
+    header = _header(logout_token)
+    if header.get("alg") not in algorithms:
+        raise provider.fail("the logout token's algorithm is not accepted.", "bad_alg")
+    key_set = _key_set(provider, header.get("kid"))
+    try:
+        claims = dict(jwt.decode(logout_token, key_set, algorithms=algorithms).claims)
+    except (JoseError, ValueError) as exc:
+        raise provider.fail(
+            "the logout token signature is not valid.", f"bad_signature:{type(exc).__name__}"
+        ) from None
+    now = time.time()
+    issuer = provider.expected_issuer(claims, discovery["issuer"])
+    if claims.get("iss") != issuer:
+        raise provider.fail("the logout token comes from another issuer.", "bad_claim:iss")
+    aud = claims.get("aud")
+    if provider.client_id not in (aud if isinstance(aud, list) else [aud]):
+        raise provider.fail("the logout token is not for us.", "bad_claim:aud")
+    iat = claims.get("iat")
+    if not _number(iat) or abs(now - iat) > LOGOUT_TOKEN_WINDOW + LEEWAY:
+        raise provider.fail("the logout token is too old or from the future.", "bad_claim:iat")
+    exp = claims.get("exp")
+    if exp is not None and (not _number(exp) or exp < now - LEEWAY):
+        raise provider.fail("the logout token has expired.", "bad_claim:exp")
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+        raise provider.fail("the logout token is not a logout event.", "bad_claim:events")
+    if "nonce" in claims:
+        raise provider.fail("a logout token must not carry a nonce.", "bad_claim:nonce")
+    sid, sub = claims.get("sid"), claims.get("sub")
+    if not _named(sid) and not _named(sub):
+        raise provider.fail("the logout token names no session and no subject.", "bad_claim:sid")
+    for name, value in (("sid", sid), ("sub", sub)):
+        if value is not None and not _named(value):
+            raise provider.fail(f"the logout token's {name} is not valid.", f"bad_claim:{name}")
+    jti = claims.get("jti")
+    if not _named(jti):
+        raise provider.fail("the logout token has no jti.", "bad_claim:jti")
+    # Remembered as long as its iat lets it pass.
+    lifetime = iat + LOGOUT_TOKEN_WINDOW + 2 * LEEWAY - now
+    key = f"sso:logout-jti:{provider.id}:{hashlib.sha256(jti.encode()).hexdigest()}"
+    if not cache.add(key, 1, timeout=max(int(lifetime), LEEWAY)):
+        raise provider.fail("the logout token was used already.", "replayed_jti")
+    return claims
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _named(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 255

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sso import views
+from sso import logout_views, views
 
 app_name = "sso"
 
@@ -8,4 +8,15 @@ urlpatterns = [
     path("<slug:provider_id>/login/", views.login, name="login"),
     path("<slug:provider_id>/callback/", views.callback, name="callback"),
     path("<slug:provider_id>/reauthenticate/", views.reauthenticate, name="reauthenticate"),
+    path("<slug:provider_id>/logout/", logout_views.continue_logout, name="logout"),
+    path(
+        "<slug:provider_id>/backchannel-logout/",
+        logout_views.backchannel_logout,
+        name="backchannel_logout",
+    ),
+    path(
+        "<slug:provider_id>/frontchannel-logout/",
+        logout_views.frontchannel_logout,
+        name="frontchannel_logout",
+    ),
 ]

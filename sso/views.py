@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import authenticated_now, complete_login
 from accounts.models import User
-from sso import flows, reauth
+from sso import flows, reauth, sessions
 from sso.errors import SSOError, printable
 from sso.registry import get_provider
 from sso.services import linked_providers, reauthenticated_user, resolve_user
@@ -115,7 +115,7 @@ def callback(request, provider_id: str):
     if entry.get("reauth") is not None:
         return _reauthenticated(request, provider, entry, next_url)
     try:
-        claims = flows.complete(request, provider, entry)
+        claims, id_token = flows.complete(request, provider, entry)
         user = resolve_user(by=Actor.system(request=request), provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
@@ -128,6 +128,7 @@ def callback(request, provider_id: str):
         method=f"sso:{provider.id}",
         mfa_by_idp=isinstance(amr, list) and "mfa" in amr,
         redirect_url=next_url,
+        extra=sessions.login_extra(provider, claims, id_token),
     )
 
 
@@ -136,7 +137,7 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
     interrupted action is carried out. Any failure goes back to the
     "Confirm it's you" page, the session untouched."""
     try:
-        claims = flows.complete(request, provider, entry)
+        claims, id_token = flows.complete(request, provider, entry)
         user = reauthenticated_user(
             request=request, provider=provider, claims=claims, user_id=entry["reauth"]
         )
@@ -144,6 +145,7 @@ def _reauthenticated(request, provider, entry: dict, next_url: str):
         to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
         return _failed(request, provider, error, to=to)
     authenticated_now(request, user)
+    sessions.renewed(request, provider, claims, id_token)
     # The interrupted request runs within this one. The user object this
     # request came with carries the access stamp of before the role sync
     # (accounts.access): load it anew.

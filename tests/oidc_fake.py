@@ -65,6 +65,8 @@ class FakeIdP:
         self.userinfo_claims: dict | None = None
         self.algs = ["RS256"]
         self.raw_id_token: str | None = None
+        # RP-initiated logout: discovery names an end_session_endpoint.
+        self.end_session = True
 
     def close(self):
         self.server.shutdown()
@@ -163,6 +165,24 @@ class FakeIdP:
         head.update(header or {})
         return jwt.encode(head, claims, key)
 
+    def logout_token(self, *, key: RSAKey | None = None, drop=(), header=None, **claims) -> str:
+        """A back-channel logout token (OpenID Connect Back-Channel Logout
+        1.0 §2.4), valid unless told otherwise: `claims` override or add,
+        `drop` leaves claims out."""
+        now = int(time.time())
+        body = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(16),
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        body.update(claims)
+        for name in drop:
+            body.pop(name, None)
+        return self.sign(body, key=key, header={"typ": "logout+jwt", **(header or {})})
+
     # --- HTTP ---------------------------------------------------------------
 
     def _handler(self):
@@ -200,6 +220,11 @@ class FakeIdP:
                             "jwks_uri": f"{idp.base}{prefix}/jwks",
                             "id_token_signing_alg_values_supported": idp.algs,
                             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                            **(
+                                {"end_session_endpoint": f"{idp.base}{prefix}/logout"}
+                                if idp.end_session
+                                else {}
+                            ),
                         },
                     )
                 if path.endswith("/jwks"):

@@ -157,16 +157,18 @@ def test_password_grant_refused_for_accounts_that_have_or_need_mfa(base, setting
     settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
     with_factor = UserFactory(email="totp@shop.example")
     Authenticator.objects.create(user=with_factor, type=Authenticator.Type.TOTP, data={})
+    with_key = UserFactory(email="key@shop.example")  # a security key or passkey only
+    Authenticator.objects.create(user=with_key, type=Authenticator.Type.WEBAUTHN, data={})
     UserFactory(email="root@shop.example", groups=["root"])  # must have MFA
     client, secret = make_client("password")
-    for email in ("totp@shop.example", "root@shop.example"):
+    for email in ("totp@shop.example", "key@shop.example", "root@shop.example"):
         with pytest.raises(OAuthError) as refused:
             session(client, secret).fetch_token(
                 base + "/oauth/token/", username=email, password=PASSWORD
             )
         assert refused.value.error == "invalid_grant"
         assert "two-factor" in refused.value.description
-    assert events("api.token.refused", details__reason="mfa").count() == 2
+    assert events("api.token.refused", details__reason="mfa").count() == 3
 
 
 def test_a_password_token_stops_refreshing_once_the_account_needs_mfa(base, settings):

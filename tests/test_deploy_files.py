@@ -113,6 +113,29 @@ def test_keycloak_realm_matches_the_app_configuration(stack, realm):
     assert host in stack["services"]["nginx"]["networks"]["backoffice"]["aliases"]
 
 
+def test_keycloak_realm_demonstrates_single_logout(stack, realm):
+    """Keycloak's back-channel logout URL is our endpoint, at a name nginx
+    answers to inside the network (an alias its certificate covers), that
+    the app accepts as a host; logout sends the browser back to our login page."""
+    from urllib.parse import urlsplit
+
+    from django.urls import reverse
+
+    env = stack["services"]["app"]["environment"]
+    (client,) = [c for c in realm["clients"] if c["clientId"] == env["IAM_SSO_KEYCLOAK_CLIENT_ID"]]
+    assert client["frontchannelLogout"] is False  # else Keycloak skips the back channel
+    attributes = client["attributes"]
+    url = urlsplit(attributes["backchannel.logout.url"])
+    assert url.scheme == "https" and url.port == 8443
+    assert url.path == reverse("sso:backchannel_logout", kwargs={"provider_id": "keycloak"})
+    assert url.hostname in stack["services"]["nginx"]["networks"]["backoffice"]["aliases"]
+    assert url.hostname in env["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert f"DNS:{url.hostname}" in " ".join(stack["services"]["tls"]["command"])
+    assert attributes["backchannel.logout.session.required"] == "true"
+    assert stack["services"]["keycloak"]["environment"]["KC_TRUSTSTORE_PATHS"] == "/tls/tls.crt"
+    assert attributes["post.logout.redirect.uris"] == "https://localhost:8443/login/"
+
+
 def test_app_environment_passes_the_deploy_checks(stack):
     env = {k: str(v) for k, v in stack["services"]["app"]["environment"].items()}
     env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}, **env}

@@ -30,6 +30,7 @@ from accounts.services.sessions import (
     user_other_sessions_end,
     user_session_end,
     user_sessions_end,
+    user_sessions_end_some,
 )
 from accounts.services.users import user_create, user_delete, user_set_status, user_update
 
@@ -53,6 +54,7 @@ __all__ = [
     "user_send_password_link",
     "user_session_end",
     "user_sessions_end",
+    "user_sessions_end_some",
     "user_set_status",
     "user_update",
 ]

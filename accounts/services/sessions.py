@@ -21,6 +21,25 @@ def user_sessions_end(user: User, *, keep_session_key: str | None = None) -> int
     return len(live)
 
 
+def user_sessions_end_some(*, user: User, session_keys, by: Actor, reason: str) -> int:
+    """End these sessions of the user, where they live (the database and
+    the shared cache, so on every app server): an identity provider logged
+    the person out there. Returns how many were ended."""
+    from allauth.usersessions.adapter import get_adapter
+    from allauth.usersessions.models import UserSession
+
+    rows = list(UserSession.objects.filter(user=user, session_key__in=list(session_keys)))
+    get_adapter().end_sessions(rows)
+    if rows:
+        audit(
+            AuditAction.SESSION_ENDED,
+            by=by,
+            target=user,
+            details={"reason": reason, "ended": len(rows)},
+        )
+    return len(rows)
+
+
 def user_session_end(*, user: User, session_id: int, by: Actor) -> bool:
     """The owner ends one of their own sessions (My sessions); False when it
     is not theirs or gone."""

@@ -22,6 +22,7 @@ def account(request):
         "backoffice/account/index.html",
         {
             "totp": Authenticator.Type.TOTP in types,
+            "webauthn": Authenticator.Type.WEBAUTHN in types,
             "recovery_codes": Authenticator.Type.RECOVERY_CODES in types,
             "identities": request.user.identities.all(),
             "mfa_required": mfa_required(request.user),

@@ -67,6 +67,15 @@ class Provider:
             return value
         return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
 
+    @property
+    def logout(self) -> bool:
+        """Log out at the provider too (RP-initiated logout) unless
+        IAM_SSO_<ID>_LOGOUT says false."""
+        value = self.config.get("logout", True)
+        if isinstance(value, bool):
+            return value
+        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
+
     # --- configuration -------------------------------------------------------
 
     @cached_property
@@ -88,6 +97,9 @@ class Provider:
         pkce = self.config.get("pkce", True)
         if not isinstance(pkce, bool) and str(pkce).strip().lower() not in BOOLEAN_SETTINGS:
             errors.append(f"{prefix}PKCE must be true or false")
+        logout = self.config.get("logout", True)
+        if not isinstance(logout, bool) and str(logout).strip().lower() not in BOOLEAN_SETTINGS:
+            errors.append(f"{prefix}LOGOUT must be true or false")
         try:
             raw = self.config.get("role_map") or "{}"
             data = json.loads(raw) if isinstance(raw, str) else raw

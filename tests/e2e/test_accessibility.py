@@ -190,6 +190,8 @@ def test_admin_pages(live_server, page):
     page.wait_for_url(f"{base}/2fa/recovery-codes/")
     audit.check("recovery codes")
     audit.visit(f"{base}/2fa/totp/deactivate/", "MFA turn-off")
+    audit.visit(f"{base}/2fa/webauthn/", "security keys")
+    audit.visit(f"{base}/2fa/webauthn/add/", "add a security key")
     audit.visit(f"{base}/reauthenticate/", "re-authenticate, with MFA on")
     audit.visit(f"{base}/2fa/reauthenticate/", "MFA re-authenticate")
     audit.visit(f"{base}/users/{root.pk}/mfa-reset/", "reset MFA: confirm")

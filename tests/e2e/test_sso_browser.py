@@ -94,6 +94,9 @@ def oidc_provider(live_server, settings):
             "role_map": '{"support": ["support"]}',
             "strategy": "pre-registered",
             "allowed_tenants": [],
+            # Logging out here only: logout at the provider too is
+            # tests/e2e/test_sso_logout_browser.py.
+            "logout": "false",
         }
     }
     yield settings.IAM_SSO_PROVIDERS["e2e"]

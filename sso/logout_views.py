@@ -1,0 +1,135 @@
+"""The provider's side of single logout: its back-channel call (a signed
+logout token), its front-channel iframe (iss and sid), and our page between
+a logout here and the provider's logout page."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.audit import Actor, AuditAction, audit
+from sso import logout, metadata, sessions, tokens
+from sso.errors import SSOError, printable
+from sso.registry import get_provider
+
+logger = logging.getLogger("iam.sso")
+
+MAX_LOGOUT_TOKEN = 16 * 1024  # characters
+
+
+def _provider_or_404(provider_id: str):
+    provider = get_provider(provider_id)
+    if provider is None:
+        raise Http404("No such identity provider.")
+    return provider
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+@require_GET
+def continue_logout(request, provider_id: str):
+    """After our logout: on to the provider's logout page (a page, not a
+    redirect: see sso.logout). A link that is not ours or too old lands on
+    the login page."""
+    _provider_or_404(provider_id)
+    url = logout.provider_logout_url(request.GET.get("to"))
+    if url is None:
+        return HttpResponseRedirect(reverse("account_login"))
+    return _no_store(render(request, "sso/logout.html", {"url": url}))
+
+
+@csrf_exempt
+@require_POST
+def backchannel_logout(request, provider_id: str):
+    """OpenID Connect Back-Channel Logout 1.0: the provider's server posts a
+    signed logout token; the sessions it names end on every app server. No
+    session and no CSRF token here: the token's signature is the proof."""
+    provider = _provider_or_404(provider_id)
+    # The provider is no operator: it ends the sessions it names, nothing else.
+    by = Actor.of(request, label=f"identity provider {provider.id}")
+    token = request.POST.get("logout_token", "")
+    try:
+        if len(token) > MAX_LOGOUT_TOKEN:
+            raise provider.fail("the logout token is too large.", "too_large")
+        claims = tokens.validate_logout_token(provider, token)
+    except SSOError as error:
+        reason = printable(error.reason)
+        logger.warning("sso %s: logout token refused: %s", provider.id, reason)
+        audit(
+            AuditAction.SSO_LOGOUT_TOKEN_REFUSED,
+            by=by,
+            target_label=provider.id,
+            success=False,
+            details={"provider": provider.id, "reason": reason},
+        )
+        body = {"error": "invalid_request", "error_description": error.message}
+        return _no_store(JsonResponse(body, status=400))
+    ended = sessions.end(
+        provider,
+        sid=claims.get("sid") or "",
+        sub=claims.get("sub") or "",
+        by=by,
+        reason=AuditAction.SSO_BACKCHANNEL_LOGOUT.value,
+    )
+    audit(
+        AuditAction.SSO_BACKCHANNEL_LOGOUT,
+        by=by,
+        target_label=provider.id,
+        details={"provider": provider.id, "by_sid": bool(claims.get("sid")), "ended": ended},
+    )
+    return _no_store(JsonResponse({}, status=200))
+
+
+@xframe_options_exempt
+@require_GET
+def frontchannel_logout(request, provider_id: str):
+    """OpenID Connect Front-Channel Logout 1.0: the provider's logout page
+    loads this in an iframe with its issuer and the session id; the session
+    that sid names ends. The only page the provider may frame. Entra ID sends
+    `sid` without `iss`: the provider is already the one in our URL (a sid is
+    looked up among its sessions only), and an `iss` that is sent must be its
+    issuer."""
+    provider = _provider_or_404(provider_id)
+    iss, sid = request.GET.get("iss"), request.GET.get("sid", "")
+    ended = 0
+    if sid and (iss is None or _is_issuer(provider, iss)):
+        by = Actor.of(request, label=f"identity provider {provider.id}")
+        ended = sessions.end(
+            provider, sid=sid[:255], by=by, reason=AuditAction.SSO_FRONTCHANNEL_LOGOUT.value
+        )
+        audit(
+            AuditAction.SSO_FRONTCHANNEL_LOGOUT,
+            by=by,
+            target_label=provider.id,
+            details={"provider": provider.id, "ended": ended},
+        )
+    response = render(
+        request,
+        "sso/frontchannel_logout.html",
+    )
+    response._csp_replace = {"frame-ancestors": provider.form_action_origins() or ["'none'"]}
+    return _no_store(response)
+
+
+def _is_issuer(provider, iss: str) -> bool:
+    """`iss` is this provider's issuer (for a multi-tenant Entra ID, with
+    one of the allowed tenants in it)."""
+    try:
+        issuer = metadata.discovery(provider).get("issuer") or ""
+    except SSOError:
+        return False
+    if "{tenantid}" in issuer:
+        tenants = getattr(provider, "allowed_tenants", set())
+        return any(iss == issuer.replace("{tenantid}", t) for t in tenants)
+    return bool(iss) and iss == issuer
