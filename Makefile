@@ -26,7 +26,7 @@ install: $(STAMP) $(MO)
 ## with the mail worker beside it (mail is only ever sent by the worker); Ctrl-C stops both
 run: install
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=true $(PY) manage.py demoadmin
+	DJANGO_DEBUG=true $(PY) manage.py demoadmin --port $(PORT)
 	DJANGO_DEBUG=true $(PY) manage.py db_worker --queue-name mail --interval 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; trap 'exit 0' INT TERM; \
 	DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:$(PORT)

@@ -5,6 +5,7 @@ with the field's label, never a 500 and never "everything" instead."""
 from datetime import date
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Group, User
@@ -44,7 +45,21 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 class UserFilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label=_("Search"))
+    # The search matches every word in email or names; a longer one is
+    # refused (and says so) rather than silently cut or ignored.
+    MAX_LENGTH = 100
+    MAX_WORDS = 5
+
+    q = forms.CharField(
+        required=False,
+        max_length=MAX_LENGTH,
+        label=_("Search"),
+        error_messages={
+            "max_length": format_lazy(
+                _("A search is {count} characters at most."), count=MAX_LENGTH
+            )
+        },
+    )
     status = forms.ChoiceField(
         required=False, label=_("Status"), choices=[("", _("Any status")), *User.Status.choices]
     )
@@ -58,6 +73,19 @@ class UserFilterForm(forms.Form):
         required=False,
         choices=[(key, key) for key in USER_SORTS],
     )
+
+    def clean_q(self):
+        q = self.cleaned_data.get("q") or ""
+        if len(q.split()) > self.MAX_WORDS:
+            raise forms.ValidationError(
+                _("Search with %(count)s words at most.") % {"count": self.MAX_WORDS}
+            )
+        return q
+
+    def search_refused(self) -> bool:
+        """A search that was typed but not valid: list nobody rather than everyone."""
+        self.is_valid()
+        return "q" in self.errors
 
     def filters(self) -> dict:
         """Valid filters only: a bad value is dropped, never a 500."""

@@ -21,9 +21,12 @@ from collections import defaultdict
 
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.forms import ActivateTOTPForm
+from allauth.mfa.totp.internal import auth as totp_auth
 from allauth.mfa.totp.views import ActivateTOTPView
 from allauth.mfa.webauthn import forms as webauthn_forms
 from allauth.mfa.webauthn import views as webauthn_views
+from django import forms
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponseRedirect
@@ -95,6 +98,18 @@ class MFAAdapter(DefaultMFAAdapter):
             return True
         others = Authenticator.objects.filter(user_id=authenticator.user_id, type__in=FACTORS)
         return others.exclude(pk=authenticator.pk).exists()
+
+
+class SetupTOTPForm(ActivateTOTPForm):
+    """allauth draws a new secret on every visit of the set-up page, so a
+    user who scanned the QR code, opened another page and came back would
+    type codes of a secret that is no longer the one asked for. The secret
+    stays in the session until the set-up succeeds (allauth then drops it)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.user = kwargs.pop("user")
+        forms.Form.__init__(self, *args, **kwargs)
+        self.secret = totp_auth.get_totp_secret(regenerate=False)
 
 
 def lock_factors(user) -> None:

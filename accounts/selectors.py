@@ -102,3 +102,9 @@ def user_mfa_types(user) -> set[str]:
     from allauth.mfa.models import Authenticator
 
     return set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+
+
+def user_recent_events(user, limit: int = 10) -> list[AuditEvent]:
+    """The latest events by or about one user, newest first (their detail page)."""
+    about = Q(target_type="user", target_id=str(user.pk)) | Q(actor=user)
+    return list(AuditEvent.objects.filter(about).order_by("-created_at", "-id")[:limit])

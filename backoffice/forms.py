@@ -172,9 +172,14 @@ class GroupForm(_ReadOnlyWhenAsked):
     description = forms.CharField(label=_("Description"), max_length=255, required=False)
     roles = GrantField(label=_("Roles"), queryset=Role.objects.order_by("name"), required=False)
 
-    def __init__(self, *args, locked_roles: dict | None = None, **kwargs):
+    def __init__(self, *args, locked_roles: dict | None = None, name_fixed: str = "", **kwargs):
+        """`name_fixed` says why the name cannot change (a group the
+        configuration names): shown, not offered."""
         super().__init__(*args, **kwargs)
         self.fields["roles"].lock(locked_roles or {})
+        if name_fixed:
+            self.fields["name"].disabled = True
+            self.fields["name"].help_text = f"This group {name_fixed}: its name cannot change."
 
 
 class RoleForm(_ReadOnlyWhenAsked):
@@ -188,7 +193,8 @@ class RoleForm(_ReadOnlyWhenAsked):
         help_text=_(
             "One rule per line: allow or deny, then area:screen:action. Each part is a "
             "lower-case name or * for any, e.g. 'allow backoffice:users:*' or "
-            "'deny backoffice:users:delete'. Deny wins over allow."
+            "'deny backoffice:users:delete'. Deny wins over allow. Only the rules are "
+            "stored: text after # (a comment) is not kept, and a repeated rule is kept once."
         ),
     )
 

@@ -34,6 +34,7 @@ urlpatterns = [
     path("users/", users.user_list, name="users"),
     path("users/add/", users.user_create, name="user-create"),
     path("users/<id:pk>/", users.user_edit, name="user-edit"),
+    path("users/<id:pk>/view/", users.user_detail, name="user-detail"),
     path("users/<id:pk>/block/", users.user_block, name="user-block"),
     path("users/<id:pk>/unblock/", users.user_unblock, name="user-unblock"),
     path("users/<id:pk>/delete/", users.user_delete, name="user-delete"),

@@ -7,9 +7,12 @@
   not depend on the database or cache that may be why it is an error page.
 - A 429 always says when to come back (`Retry-After`, in seconds): the view
   that refused may set `request.retry_after`; otherwise a minute.
+- A 405 that Django left blank (`require_POST` and friends) gets a page, so
+  a bookmarked or typed action URL explains itself instead of showing nothing.
 """
 
 from django.conf import settings
+from django.template import loader
 from django.utils.cache import add_never_cache_headers
 
 DEFAULT_RETRY_AFTER = 60
@@ -21,6 +24,9 @@ class ResponseHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            response.content = loader.render_to_string("405.html", request=request)
+            response["Content-Type"] = "text/html; charset=utf-8"
         cookie = settings.SESSION_COOKIE_NAME
         if cookie in request.COOKIES or cookie in response.cookies:
             add_never_cache_headers(response)

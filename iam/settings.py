@@ -243,7 +243,11 @@ MFA_ADAPTER = "accounts.mfa.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_PASSKEY_SIGNUP_ENABLED = False
-MFA_FORMS = {"add_webauthn": "accounts.mfa.AddWebAuthnForm"}  # no passkey for SSO-only
+MFA_FORMS = {
+    "add_webauthn": "accounts.mfa.AddWebAuthnForm",  # no passkey for SSO-only
+    # The TOTP set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
+    "activate_totp": "accounts.mfa.SetupTOTPForm",
+}
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the
 # MFA pages instead, in iam/urls.py.

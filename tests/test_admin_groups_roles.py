@@ -3,6 +3,9 @@
 import pytest
 from django.test import Client
 
+from accounts import services
+from accounts.audit import Actor
+from accounts.errors import AccountError
 from accounts.models import AuditEvent, Group, Role
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
@@ -72,8 +75,16 @@ class TestGroups:
             built_in = Group.objects.get(name=name)
             follow = admin.post(f"/groups/{built_in.pk}/delete/", follow=True)
             assert "is built in and cannot be deleted" in follow.content.decode()
-            response = admin.post(f"/groups/{built_in.pk}/", {"name": name + "2"})
-            assert "cannot be renamed" in response.content.decode()
+            # The screen does not offer the rename (the field is disabled and a
+            # posted name ignored); the service refuses it for every other path.
+            assert "its name cannot change" in admin.get(f"/groups/{built_in.pk}/").content.decode()
+            admin.post(f"/groups/{built_in.pk}/", {"name": name + "2"})
+            built_in.refresh_from_db()
+            assert built_in.name == name
+            with pytest.raises(AccountError, match="cannot be renamed"):
+                services.group_update(
+                    group=built_in, name=name + "2", description="", roles=[], by=Actor.system()
+                )
         assert Group.objects.filter(name__in=["root", "backoffice-users"]).count() == 2
 
     def test_delete_unused_group_after_confirmation(self, admin):

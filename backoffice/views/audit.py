@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.audit import KNOWN_ACTIONS
 from accounts.models import AuditEvent
 from accounts.selectors import audit_search
+from backoffice.audit_display import details_json
 from backoffice.forms import AuditFilterForm
 from backoffice.permissions import requires
 from iam.paging import page_of
@@ -84,7 +85,7 @@ def audit_export(request):
                     e.target_label,
                     e.ip,
                     e.user_agent,
-                    e.details,
+                    details_json(e.details),
                 )
             )
 

@@ -45,16 +45,29 @@ def group_edit(request, pk: int):
     held = held_by(request.user)
     # A group reaching beyond this admin's permissions is shown, not changed.
     above = group_scopes([group.pk]).get(group.pk, frozenset()) - held
+    # What the service would refuse is not offered: renaming or deleting a
+    # group the configuration names, deleting one that has members.
+    configured = services.configured_group_names().get(group.name, "")
     form = GroupForm(
         request.POST or None,
         initial=initial,
         locked_roles=locked_roles(held),
         read_only=bool(above),
+        name_fixed=configured,
+    )
+    member_count = group.memberships.count()
+    kept = (
+        f"This group {configured} and cannot be deleted."
+        if configured
+        else f"To delete this group, remove its {member_count} member(s) first."
+        if member_count
+        else ""
     )
     context = {
         "members": group.users.order_by("email").only("id", "email")[:20],
-        "member_count": group.memberships.count(),
+        "member_count": member_count,
         "above": names(above) if above else "",
+        "kept": kept,
     }
     return save_form(
         request,

@@ -1,17 +1,18 @@
 """Users screens: list, add, edit, block/unblock, delete, send a reset link."""
 
+from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.access import can
 from accounts.audit import Actor
 from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
-from accounts.selectors import user_mfa_types, user_search
+from accounts.selectors import user_mfa_types, user_recent_events, user_search
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
 from backoffice.views.named import show_refusal
@@ -22,7 +23,8 @@ from iam.paging import page_of
 def user_list(request):
     filters = UserFilterForm(request.GET or None)
     chosen = filters.filters()
-    page = page_of(request, user_search(**chosen))
+    users = User.objects.none() if filters.search_refused() else user_search(**chosen)
+    page = page_of(request, users)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -46,7 +48,9 @@ def _sort_links(query, current: str) -> dict:
         q = query.copy()
         q["sort"] = f"-{column}" if current == column else column
         arrow = " ↑" if current == column else " ↓" if current == f"-{column}" else ""
-        links[column] = {"url": "?" + q.urlencode(), "arrow": arrow}
+        # What a screen reader announces for the sorted column (WAI-ARIA aria-sort).
+        order = "ascending" if current == column else "descending" if arrow else ""
+        links[column] = {"url": "?" + q.urlencode(), "arrow": arrow, "aria_sort": order}
     return links
 
 
@@ -87,6 +91,25 @@ def user_create(request):
                 messages.success(request, _("User %(email)s added.") % {"email": user.email})
             return redirect("backoffice:user-edit", pk=user.pk)
     return render(request, "backoffice/users/create.html", {"form": form})
+
+
+@requires("backoffice:users:view")
+def user_detail(request, pk: int):
+    """Read-only: who this is, what they belong to, where they are logged in,
+    and (for those who may read the audit log, where IPs are shown anyway)
+    what happened lately and from which IPs."""
+    user = get_object_or_404(User, pk=pk)
+    may_audit = can(request.user, "backoffice:audit:view")
+    context = {
+        "subject": user,
+        "groups": user.groups.order_by("name"),
+        "has_mfa": bool(user_mfa_types(user)),
+        "sessions": UserSession.objects.filter(user=user).order_by("-last_seen_at"),
+        "identities": user.identities.all(),
+        "events": user_recent_events(user) if may_audit else None,
+        "can_edit": can(request.user, "backoffice:users:edit"),
+    }
+    return render(request, "backoffice/users/detail.html", context)
 
 
 @requires("backoffice:users:edit")
@@ -157,9 +180,18 @@ def _set_status(request, active: bool):
     return lambda user: services.user_set_status(user=user, active=active, by=Actor.of(request))
 
 
-@require_POST
+def _confirm(request, pk: int, action: str):
+    """The page that asks before a one-click action does its harm (GET);
+    its button posts to the same URL."""
+    user = get_object_or_404(User, pk=pk)
+    return render(request, "backoffice/users/confirm.html", {"subject": user, "action": action})
+
+
+@require_http_methods(["GET", "POST"])
 @requires("backoffice:users:block")
 def user_block(request, pk: int):
+    if request.method != "POST":
+        return _confirm(request, pk, "block")
     done = gettext_lazy("User %(email)s blocked; their sessions have ended.")
     return _user_action(request, pk, _set_status(request, False), done)
 
@@ -197,9 +229,12 @@ def user_password_reset(request, pk: int):
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @requires("backoffice:users:reset-mfa")
 def user_mfa_reset(request, pk: int):
+    if request.method != "POST":
+        return _confirm(request, pk, "reset-mfa")
+
     def act(user):
         services.user_mfa_reset(user=user, by=Actor.of(request))
 

@@ -51,7 +51,9 @@ def test_root_adds_user_who_sees_only_their_screens_then_is_blocked(live_server,
     assert vera.goto(f"{base}/groups/").status == 403
 
     admin.goto(edit_url)
-    admin.click("main button:has-text('Block')")
+    admin.get_by_role("link", name="Block…").click()  # asks first
+    assert admin.get_by_role("heading", name="Block vera@shop.example?").is_visible()
+    admin.click("main button:has-text('Block user')")
     assert "blocked; their sessions have ended" in admin.locator(".messages").inner_text()
 
     vera.goto(f"{base}/users/")

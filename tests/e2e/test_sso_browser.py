@@ -176,10 +176,10 @@ def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page,
     target = UserFactory(email="target@shop.example")
     _sso(page, base, "ada")
     page.wait_for_url(f"{base}/")
-    page.goto(f"{base}/users/{target.pk}/")
+    page.goto(f"{base}/users/{target.pk}/block/")  # the question asks nothing yet
     _age_authentication(page)  # she left the page open for eleven minutes
 
-    page.click("button:has-text('Block')")
+    page.click("main button:has-text('Block user')")
     page.wait_for_url(re.compile(rf"^{re.escape(base)}/sso/e2e/reauthenticate/\?next="))
     assert page.get_by_role("heading", name="Confirm it's you").is_visible()
     target.refresh_from_db()

@@ -1,12 +1,17 @@
-"""`manage.py demoadmin`: a local admin for `make run`, its password printed once."""
+"""`manage.py demoadmin`: a local admin for `make run`, its password printed once.
+
+`--port` is the port `make run` serves (its PORT), so the printed address is
+the one to open; `--new-password` gives the existing demo admin a new
+password (printed once) when the first one is lost."""
 
 import secrets
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
+from accounts import services
 from accounts.audit import Actor
 from accounts.selectors import groups_by_names, user_get_by_email
-from accounts.services import user_create
 
 DEMO_EMAIL = "admin@example.com"
 
@@ -14,22 +19,51 @@ DEMO_EMAIL = "admin@example.com"
 class Command(BaseCommand):
     help = "Create the demo admin (group root) if it does not exist; print its password once."
 
-    def handle(self, *args, **opts):
-        if user_get_by_email(DEMO_EMAIL) is not None:
-            self.stdout.write(f"Demo admin {DEMO_EMAIL} exists (its password was printed once).")
-            return
-        password = secrets.token_urlsafe(12)
-        user_create(
-            email=DEMO_EMAIL,
-            first_name="Demo",
-            last_name="Admin",
-            password=password,
-            groups=groups_by_names(["root"]),
-            by=Actor.system(label="demoadmin"),
-            via="demoadmin",
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", type=int, default=8000, help="the port `make run` serves (default 8000)"
         )
+        parser.add_argument(
+            "--new-password",
+            action="store_true",
+            help="give the existing demo admin a new password, printed once",
+        )
+
+    def handle(self, *args, **opts):
+        port = opts["port"]
+        if not 0 < port < 65536:
+            self.stderr.write(f"--port {port} is not a port (1-65535).")
+            raise SystemExit(1)
+        by = Actor.system(label="demoadmin")
+        user = user_get_by_email(DEMO_EMAIL)
+        password = secrets.token_urlsafe(12)
+        if user is None:
+            services.user_create(
+                email=DEMO_EMAIL,
+                first_name="Demo",
+                last_name="Admin",
+                password=password,
+                groups=groups_by_names(["root"]),
+                by=by,
+                via="demoadmin",
+            )
+            done = "Demo admin created."
+        elif opts["new_password"]:
+            with transaction.atomic():
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                # Audited as a completed reset: other sessions end, the lock lifts.
+                services.password_reset_completed(user=user, keep_session_key=None, by=by)
+            done = "Demo admin has a new password."
+        else:
+            self.stdout.write(
+                f"Demo admin {DEMO_EMAIL} exists (its password was printed once; "
+                f"`make run` then log in at http://127.0.0.1:{port}/login/, or "
+                f"`.venv/bin/python manage.py demoadmin --new-password` for a new one)."
+            )
+            return
         self.stdout.write(
-            f"Demo admin created. Log in at http://127.0.0.1:8000/login/ with\n"
+            f"{done} Log in at http://127.0.0.1:{port}/login/ with\n"
             f"  email:    {DEMO_EMAIL}\n  password: {password}\n"
             f"This password is shown only now."
         )
