@@ -1,0 +1,431 @@
+"""The SCIM 2.0 endpoints (RFC 7644): thin, as every view here.
+
+`endpoint` is the door: the methods a view takes, the body cap, the bearer
+token (one per provisioning client), and every refusal as SCIM error JSON
+(urn:ietf:params:scim:api:messages:2.0:Error) with its status and scimType.
+Parsing and PATCH are scim2-models'; the rules are scim.services'.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
+from scim2_models import (
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    Error,
+    ETag,
+    Filter,
+    ForbiddenException,
+    InvalidValueException,
+    NotFoundException,
+    PatchOp,
+    PayloadTooLargeException,
+    ResourceType,
+    SCIMException,
+    ServiceProviderConfig,
+    Sort,
+    UnauthorizedException,
+    UniquenessException,
+)
+from scim2_models import Group as ScimGroup
+from scim2_models import Patch as PatchSupport
+from scim2_models import User as ScimUser
+
+from accounts.audit import Actor, AuditAction, audit
+from accounts.errors import AccessRefused, AccountError
+from accounts.models import User
+from scim import filters, services
+from scim.models import Account, Group
+from scim.resources import group_data, group_resource, to_id, user_data, user_resource
+from scim.tokens import client_for
+
+logger = logging.getLogger("iam.scim")
+
+MAX_BODY = 1024 * 1024  # 1 MB: far above any single resource or PatchOp
+MAX_COUNT = 200
+CONTENT_TYPE = "application/scim+json"
+
+
+def _json(payload, status: int = 200, **headers) -> HttpResponse:
+    response = HttpResponse(json.dumps(payload), status=status, content_type=CONTENT_TYPE)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def error(exc: SCIMException, **headers) -> HttpResponse:
+    payload = exc.to_error().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return _json(payload, status=exc.status, **headers)
+
+
+def _account_error(exc: AccountError) -> SCIMException:
+    if isinstance(exc, AccessRefused):
+        return ForbiddenException(detail=str(exc))
+    if "already exists" in str(exc) or exc.field == "externalId":
+        return UniquenessException(detail=str(exc))
+    return InvalidValueException(detail=str(exc))
+
+
+def _authenticate(request):
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    client = client_for(token.strip()) if scheme.lower() == "bearer" else None
+    if client is None:
+        audit(
+            AuditAction.SCIM_AUTH_FAILED,
+            by=Actor.of(request, label="scim"),
+            success=False,
+            details={"path": request.path[:200], "why": "missing" if not header else "invalid"},
+        )
+    return client
+
+
+def endpoint(*methods: str):
+    """The SCIM door for a view taking `methods`."""
+
+    def decorate(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                exc = SCIMException(detail=f"{request.method} is not allowed here.")
+                exc.status = 405
+                return error(exc, Allow=", ".join(methods))
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = MAX_BODY + 1
+            if length > MAX_BODY:
+                return error(PayloadTooLargeException(detail="The body is larger than 1 MB."))
+            client = _authenticate(request)
+            if client is None:
+                return error(
+                    UnauthorizedException(detail="A valid bearer token is required."),
+                    WWW_Authenticate='Bearer realm="scim"',
+                )
+            request.scim_client = client
+            request.scim_actor = services.client_actor(client, request)
+            try:
+                return view(request, *args, **kwargs)
+            except SCIMException as exc:
+                return error(exc)
+            except ValidationError as exc:
+                return _validation_error(exc)
+            except AccountError as exc:
+                return error(_account_error(exc))
+            except DatabaseError:
+                # A value the database refuses (a NUL byte, a length) after
+                # validation: the client's fault more likely than ours.
+                logger.exception("scim: database refused a write")
+                return error(InvalidValueException(detail="The values could not be stored."))
+
+        return wrapper
+
+    return decorate
+
+
+def _validation_error(exc: ValidationError) -> HttpResponse:
+    errors = Error.from_validation_errors(exc)
+    first = errors[0] if errors else Error(status=400, scim_type="invalidValue")
+    first.status = first.status or 400
+    if not first.scim_type and first.status == 400:
+        first.scim_type = "invalidValue"
+    payload = first.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return _json(payload, status=first.status)
+
+
+def _body(request) -> dict:
+    raw = request.body
+    if len(raw) > MAX_BODY:
+        raise PayloadTooLargeException(detail="The body is larger than 1 MB.")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        exc = SCIMException(detail="The body is not JSON.")
+        exc.scim_type = "invalidSyntax"
+        raise exc from None
+    if not isinstance(payload, dict):
+        exc = SCIMException(detail="The body must be a JSON object.")
+        exc.scim_type = "invalidSyntax"
+        raise exc
+    return payload
+
+
+def _base(request) -> str:
+    return request.build_absolute_uri("/scim/v2/")
+
+
+def _page(request) -> tuple[int, int]:
+    def number(name, default):
+        value = request.GET.get(name, "")
+        if not value:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            exc = SCIMException(detail=f"{name} must be an integer.")
+            exc.scim_type = "invalidValue"
+            raise exc from None
+
+    start = max(number("startIndex", 1), 1)
+    count = min(max(number("count", 100), 0), MAX_COUNT)
+    return start, count
+
+
+def _excluded(request) -> set[str]:
+    raw = request.GET.get("excludedAttributes", "")
+    return {part.strip().lower() for part in raw.split(",") if part.strip()}
+
+
+def _list(request, queryset, render) -> HttpResponse:
+    start, count = _page(request)
+    total = queryset.count()
+    rows = list(queryset[start - 1 : start - 1 + count]) if count else []
+    payload = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(rows),
+        "Resources": [render(row) for row in rows],
+    }
+    return _json(payload)
+
+
+def _dump(resource) -> dict:
+    return resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+def _user_json(request, user) -> dict:
+    account = Account.objects.filter(client=request.scim_client, user=user).first()
+    return _dump(user_resource(user, account, _base(request)))
+
+
+def _get_user(pk) -> User:
+    user = User.objects.filter(pk=to_id(pk)).first() if to_id(pk) is not None else None
+    if user is None:
+        raise NotFoundException(detail=f"No user {str(pk)[:40]}.")
+    return user
+
+
+@endpoint("GET", "POST")
+def users(request):
+    client = request.scim_client
+    if request.method == "POST":
+        resource = ScimUser.model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST
+        )
+        user, _ = services.user_provision(
+            client=client, data=user_data(resource), by=request.scim_actor
+        )
+        body = _user_json(request, user)
+        return _json(body, status=201, Location=body["meta"]["location"])
+    queryset = User.objects.order_by("pk")
+    if request.GET.get("filter"):
+        queryset = queryset.filter(filters.users_q(request.GET["filter"], client)).distinct()
+    accounts = {}
+
+    def render(user):
+        if not accounts:
+            accounts.update(
+                Account.objects.filter(client=client).values_list("user_id", "external_id")
+            )
+        account = Account(external_id=accounts.get(user.pk, ""))
+        return _dump(user_resource(user, account, _base(request)))
+
+    return _list(request, queryset, render)
+
+
+@endpoint("GET", "PUT", "PATCH", "DELETE")
+def user(request, pk):
+    client, by = request.scim_client, request.scim_actor
+    user = _get_user(pk)
+    if request.method == "GET":
+        return _json(_user_json(request, user))
+    if request.method == "DELETE":
+        services.user_remove(client=client, user=user, by=by)
+        return HttpResponse(status=204)
+    before = ScimUser.model_validate(_user_json(request, user))
+    if request.method == "PUT":
+        resource = ScimUser.model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
+        )
+        data = user_data(resource)
+    else:
+        patch = PatchOp[ScimUser].model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        after = before.model_copy(deep=True)
+        patch.patch(after)
+        data = user_data(after, before)
+    services.user_write(client=client, user=user, data=data, by=by)
+    user.refresh_from_db()
+    return _json(_user_json(request, user))
+
+
+# --- Groups --------------------------------------------------------------------------
+
+
+def _get_group(request, pk) -> Group:
+    group = None
+    if to_id(pk) is not None:
+        group = Group.objects.filter(client=request.scim_client, pk=to_id(pk)).first()
+    if group is None:
+        raise NotFoundException(detail=f"No group {str(pk)[:40]}.")
+    return group
+
+
+@endpoint("GET", "POST")
+def groups(request):
+    client = request.scim_client
+    if request.method == "POST":
+        resource = ScimGroup.model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST
+        )
+        group = services.group_create(
+            client=client, data=group_data(resource), by=request.scim_actor
+        )
+        body = _dump(group_resource(group, _base(request)))
+        return _json(body, status=201, Location=body["meta"]["location"])
+    queryset = Group.objects.filter(client=client).order_by("pk")
+    if request.GET.get("filter"):
+        queryset = queryset.filter(filters.groups_q(request.GET["filter"], client)).distinct()
+    members = "members" not in _excluded(request)
+    return _list(
+        request, queryset, lambda g: _dump(group_resource(g, _base(request), members=members))
+    )
+
+
+@endpoint("GET", "PUT", "PATCH", "DELETE")
+def group(request, pk):
+    client, by = request.scim_client, request.scim_actor
+    group = _get_group(request, pk)
+    if request.method == "GET":
+        members = "members" not in _excluded(request)
+        return _json(_dump(group_resource(group, _base(request), members=members)))
+    if request.method == "DELETE":
+        services.group_remove(client=client, group=group, by=by)
+        return HttpResponse(status=204)
+    if request.method == "PUT":
+        resource = ScimGroup.model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
+        )
+    else:
+        patch = PatchOp[ScimGroup].model_validate(
+            _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        resource = group_resource(group, _base(request))
+        patch.patch(resource)
+    services.group_write(client=client, group=group, data=group_data(resource), by=by)
+    group.refresh_from_db()
+    if request.method == "PATCH":
+        return HttpResponse(status=204)
+    return _json(_dump(group_resource(group, _base(request))))
+
+
+# --- discovery -----------------------------------------------------------------------
+
+
+def _config(request) -> ServiceProviderConfig:
+    return ServiceProviderConfig(
+        documentation_uri=None,
+        patch=PatchSupport(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=MAX_COUNT),
+        change_password=ChangePassword(supported=False),
+        sort=Sort(supported=False),
+        etag=ETag(supported=False),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type="oauthbearertoken",
+                name="Bearer token",
+                description="One token per provisioning client (manage.py scimtoken create).",
+                primary=True,
+            )
+        ],
+        meta={
+            "resource_type": "ServiceProviderConfig",
+            "location": _base(request) + "ServiceProviderConfig",
+        },
+    )
+
+
+RESOURCES = {"User": ScimUser, "Group": ScimGroup}
+
+
+def _resource_types(request) -> dict:
+    found = {}
+    for name, model in RESOURCES.items():
+        rtype = ResourceType.from_resource(model)
+        rtype.meta = {
+            "resource_type": "ResourceType",
+            "location": _base(request) + f"ResourceTypes/{name}",
+        }
+        found[name] = rtype
+    return found
+
+
+def _schemas(request) -> dict:
+    found = {}
+    for model in RESOURCES.values():
+        schema = model.to_schema()
+        schema.meta = {
+            "resource_type": "Schema",
+            "location": _base(request) + f"Schemas/{schema.id}",
+        }
+        found[schema.id] = schema
+    return found
+
+
+def _listing(items) -> HttpResponse:
+    rows = [_dump(item) for item in items]
+    return _json(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(rows),
+            "startIndex": 1,
+            "itemsPerPage": len(rows),
+            "Resources": rows,
+        }
+    )
+
+
+@endpoint("GET")
+def service_provider_config(request):
+    return _json(_dump(_config(request)))
+
+
+@endpoint("GET")
+def resource_types(request, name=None):
+    found = _resource_types(request)
+    if name is None:
+        return _listing(found.values())
+    if name not in found:
+        raise NotFoundException(detail=f"No resource type {name[:40]}.")
+    return _json(_dump(found[name]))
+
+
+@endpoint("GET")
+def schemas(request, schema_id=None):
+    found = _schemas(request)
+    if schema_id is None:
+        return _listing(found.values())
+    if schema_id not in found:
+        raise NotFoundException(detail=f"No schema {schema_id[:80]}.")
+    return _json(_dump(found[schema_id]))
+
+
+@endpoint("GET", "POST", "PUT", "PATCH", "DELETE")
+def not_found(request, rest=""):
+    raise NotFoundException(detail="There is no SCIM endpoint at this address.")
