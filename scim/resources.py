@@ -7,13 +7,17 @@ the latter, the address follows it (and userName with it).
 
 from __future__ import annotations
 
-from scim2_models import Email, GroupMember, Meta, Name
+from scim2_models import Email, EnterpriseUser, GroupMember, Meta, Name
 from scim2_models import Group as ScimGroup
 from scim2_models import User as ScimUser
 
 from accounts.errors import AccountError
 from scim.models import Account, Group
 from scim.services import GroupData, UserData
+
+# Entra ID sends the enterprise extension (department, manager...) by
+# default: accepted, not kept.
+UserModel = ScimUser[EnterpriseUser]
 
 
 def to_id(value) -> int | None:
@@ -23,7 +27,7 @@ def to_id(value) -> int | None:
 
 
 def user_resource(user, account: Account | None, base: str) -> ScimUser:
-    return ScimUser(
+    return UserModel(
         id=str(user.pk),
         external_id=(account.external_id or None) if account else None,
         user_name=user.email,

@@ -31,6 +31,7 @@ from scim2_models import (
     PayloadTooLargeException,
     ResourceType,
     SCIMException,
+    ScimPolicy,
     ServiceProviderConfig,
     Sort,
     UnauthorizedException,
@@ -38,13 +39,13 @@ from scim2_models import (
 )
 from scim2_models import Group as ScimGroup
 from scim2_models import Patch as PatchSupport
-from scim2_models import User as ScimUser
 
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import User
 from scim import filters, services
 from scim.models import Account, Group
+from scim.resources import UserModel as ScimUser
 from scim.resources import group_data, group_resource, to_id, user_data, user_resource
 from scim.tokens import client_for
 
@@ -53,6 +54,13 @@ logger = logging.getLogger("iam.scim")
 MAX_BODY = 1024 * 1024  # 1 MB: far above any single resource or PatchOp
 MAX_COUNT = 200
 CONTENT_TYPE = "application/scim+json"
+# Strict on unknown attributes (refused, 400), tolerant where Entra ID departs
+# from RFC 7644: a `remove` whose value lists the members to remove, and a
+# `replace` of emails[type eq "work"].value when there is no work address yet.
+POLICY = ScimPolicy(
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 
 
 def _json(payload, status: int = 200, **headers) -> HttpResponse:
@@ -115,7 +123,8 @@ def endpoint(*methods: str):
             request.scim_client = client
             request.scim_actor = services.client_actor(client, request)
             try:
-                return view(request, *args, **kwargs)
+                with POLICY:
+                    return view(request, *args, **kwargs)
             except SCIMException as exc:
                 return error(exc)
             except ValidationError as exc:
@@ -364,6 +373,18 @@ def _config(request) -> ServiceProviderConfig:
 RESOURCES = {"User": ScimUser, "Group": ScimGroup}
 
 
+def _extension_schemas(request, model) -> dict:
+    found = {}
+    for extension in getattr(model, "get_extension_models", dict)().values():
+        schema = extension.to_schema()
+        schema.meta = {
+            "resource_type": "Schema",
+            "location": _base(request) + f"Schemas/{schema.id}",
+        }
+        found[schema.id] = schema
+    return found
+
+
 def _resource_types(request) -> dict:
     found = {}
     for name, model in RESOURCES.items():
@@ -380,6 +401,7 @@ def _schemas(request) -> dict:
     found = {}
     for model in RESOURCES.values():
         schema = model.to_schema()
+        found.update(_extension_schemas(request, model))
         schema.meta = {
             "resource_type": "Schema",
             "location": _base(request) + f"Schemas/{schema.id}",

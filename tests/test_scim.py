@@ -206,7 +206,11 @@ def test_patch_entra_dialect(scim):
     assert body["name"]["givenName"] == "Joanna" and body["externalId"] == "e-2"
     assert body["userName"] == "joanna@shop.example"
     user = User.objects.get(pk=pk)
-    assert (user.email, user.first_name, user.last_name) == ("joanna@shop.example", "Joanna", "Blog")
+    assert (user.email, user.first_name, user.last_name) == (
+        "joanna@shop.example",
+        "Joanna",
+        "Blog",
+    )
     event = AuditEvent.objects.filter(action="scim.user_updated").latest("id")
     assert set(event.details["changed"]) == {"email", "first_name", "last_name", "external_id"}
     # Entra's pathless Replace, with a value holding several attributes.
@@ -304,9 +308,7 @@ def entra_group(name, members=(), external_id="g-1"):
 
 
 def test_groups_follow_the_map_and_leave_manual_memberships_alone(client, user_admins):
-    api = Scim(
-        client, make_token("okta", group_map={"BO Staff": "backoffice-users", "Other": []})
-    )
+    api = Scim(client, make_token("okta", group_map={"BO Staff": "backoffice-users", "Other": []}))
     jo = api.post("Users", entra_user()).json()["id"]
     kim = api.post("Users", entra_user("kim@shop.example", external_id="e-kim")).json()["id"]
     staff = Group.objects.get(name="backoffice-users")
