@@ -66,7 +66,7 @@ def client_create(*, name: str, group_map=None, ceiling=(), by: Actor) -> tuple[
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX or not name.isprintable():
         raise AccountError(f"The name must be 1 to {NAME_MAX} printable characters.")
-    group_map = _clean_map(group_map or {})
+    group_map = _clean_map({} if group_map is None else group_map)
     ceiling = sorted(set(ceiling))
     _existing_groups({n for names in group_map.values() for n in names} | set(ceiling))
     token, key, secret_hash = new_token()

@@ -517,3 +517,108 @@ def test_discovery(scim):
     assert {USER_SCHEMA, GROUP_SCHEMA} <= ids
     user_schema = scim.get(f"Schemas/{USER_SCHEMA}").json()
     assert any(a["name"] == "userName" for a in user_schema["attributes"])
+
+
+# --- the rest of the rules -----------------------------------------------------------
+
+
+def test_deactivating_the_last_manager_is_refused(scim):
+    boss = UserFactory(email="boss@shop.example", groups=["root"])
+    response = scim.patch(
+        f"Users/{boss.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
+    )
+    assert_error(response, 403)
+    boss.refresh_from_db()
+    assert boss.is_active
+    assert AuditEvent.objects.filter(action="access.lockout_refused").exists()
+    assert not AuditEvent.objects.filter(action="scim.user_deactivated").exists()
+
+
+def test_a_provisioned_account_gets_no_password_by_forgot_password(scim, client, mailoutbox):
+    scim.post("Users", entra_user())
+    client.post("/password/reset/", {"email": "jo@shop.example"})
+    assert mailoutbox == []
+    refused = AuditEvent.objects.get(action="password.reset.refused")
+    assert refused.target_label == "jo@shop.example"
+
+
+def test_a_mapped_group_cannot_be_renamed_or_deleted(client, user_admins):
+    from accounts.audit import Actor
+    from accounts.errors import AccountError
+    from accounts.services import group_delete
+
+    make_token(group_map={"Staff": "user-admins"})
+    with pytest.raises(AccountError, match="SCIM group map"):
+        group_delete(group=user_admins, by=Actor.system(label="test"))
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "manage.py", "scimtoken", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--group-map", "{nope"], "--group-map is not valid JSON."),
+        (["--group-map", '{"A": "no-such-group"}'], "No group named no-such-group."),
+        (["--group-map", '{"A": 5}'], "must map each SCIM group name"),
+        (["--group-map", "[]"], "must be a JSON object"),
+        (["--max-group", "no-such-group"], "No group named no-such-group."),
+    ],
+)
+def test_scimtoken_refusals_are_one_line(args, message):
+    out = StringIO()
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=message.replace(".", r"\.").replace("[", r"\[")):
+        call_command("scimtoken", "create", "--name", "x", *args, stdout=out)
+    assert out.getvalue() == ""
+    assert not ScimClient.objects.exists()
+
+
+def test_scimtoken_duplicate_name_and_unknown_revoke():
+    from django.core.management.base import CommandError
+
+    make_token("entra")
+    with pytest.raises(CommandError, match="already exists"):
+        make_token("entra")
+    with pytest.raises(CommandError, match="No SCIM client named nope"):
+        call_command("scimtoken", "revoke", "nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scimtoken_from_a_shell_prints_the_token_last_and_exits_1_on_error(tmp_path, settings):
+    import os
+
+    env_db = os.environ.get("DATABASE_URL")
+    if env_db and not env_db.startswith("sqlite"):
+        pytest.skip("the subprocess uses the SQLite file of a fresh install")
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
+    try:
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, timeout=300)
+        ok = run_cli("create", "--name", "entra", "--max-group", "backoffice-users")
+        assert ok.returncode == 0, ok.stderr
+        token = ok.stdout.strip().splitlines()[-1]
+        assert token.startswith("scim_") and len(token) > 50
+        listed = run_cli("list")
+        assert "entra\tactive\tceiling=backoffice-users" in listed.stdout
+        assert token not in listed.stdout
+        bad = run_cli("create", "--name", "other", "--group-map", "{nope")
+        assert bad.returncode == 1
+        assert bad.stderr.strip() == "CommandError: --group-map is not valid JSON."
+    finally:
+        if env_db is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = env_db

@@ -26,7 +26,9 @@ def configured_group_names() -> dict[str, str]:
     """Groups the configuration names, each with where: root, the SSO default
     group, the MFA-required groups and the SSO role maps' targets. Renaming
     or deleting one would silently change what the configuration means."""
-    found = dict.fromkeys(extensions.configured_group_names(), "is named in an SSO ROLE_MAP")
+    found = dict.fromkeys(
+        extensions.configured_group_names(), "is named in an SSO ROLE_MAP or a SCIM group map"
+    )
     found.update(
         dict.fromkeys(settings.IAM_MFA_REQUIRED_GROUPS, "is named in IAM_MFA_REQUIRED_GROUPS")
     )
