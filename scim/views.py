@@ -40,6 +40,7 @@ from scim2_models import (
 from scim2_models import Group as ScimGroup
 from scim2_models import Patch as PatchSupport
 
+from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import User
@@ -83,11 +84,20 @@ def _account_error(exc: AccountError) -> SCIMException:
     return InvalidValueException(detail=str(exc))
 
 
+class Throttled(SCIMException):
+    status = 429
+
+
 def _authenticate(request):
+    """The client of the request's bearer token. A wrong token is audited
+    and counted; past the rate (30 a minute per IP) it is refused with 429
+    and no longer audited, so guessing cannot flood the trail."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     client = client_for(token.strip()) if scheme.lower() == "bearer" else None
     if client is None:
+        if throttle.consume(request, "scim_auth_failed") is None:
+            raise Throttled(detail="Too many wrong tokens; try again later.")
         audit(
             AuditAction.SCIM_AUTH_FAILED,
             by=Actor.of(request, label="scim"),
@@ -114,7 +124,10 @@ def endpoint(*methods: str):
                 length = MAX_BODY + 1
             if length > MAX_BODY:
                 return error(PayloadTooLargeException(detail="The body is larger than 1 MB."))
-            client = _authenticate(request)
+            try:
+                client = _authenticate(request)
+            except Throttled as exc:
+                return error(exc, Retry_After=str(throttle.retry_after("scim_auth_failed")))
             if client is None:
                 return error(
                     UnauthorizedException(detail="A valid bearer token is required."),

@@ -622,3 +622,17 @@ def test_scimtoken_from_a_shell_prints_the_token_last_and_exits_1_on_error(tmp_p
             del os.environ["DATABASE_URL"]
         else:
             os.environ["DATABASE_URL"] = env_db
+
+
+def test_token_guessing_is_throttled_and_stops_filling_the_trail(client):
+    make_token()
+    statuses = [
+        client.get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer guess{n}").status_code
+        for n in range(35)
+    ]
+    assert statuses[:30] == [401] * 30
+    assert statuses[30:] == [429] * 5
+    response = client.get("/scim/v2/Users", HTTP_AUTHORIZATION="Bearer again")
+    assert_error(response, 429)
+    assert int(response["Retry-After"]) > 0
+    assert AuditEvent.objects.filter(action="scim.auth_failed").count() == 30
