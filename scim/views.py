@@ -171,8 +171,8 @@ def _body(request) -> dict:
         raise PayloadTooLargeException(detail="The body is larger than 1 MB.")
     try:
         payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        exc = SCIMException(detail="The body is not JSON.")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        exc = SCIMException(detail="The body is not JSON (or nested too deep).")
         exc.scim_type = "invalidSyntax"
         raise exc from None
     if not isinstance(payload, dict):

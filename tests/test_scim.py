@@ -636,3 +636,16 @@ def test_token_guessing_is_throttled_and_stops_filling_the_trail(client):
     assert_error(response, 429)
     assert int(response["Retry-After"]) > 0
     assert AuditEvent.objects.filter(action="scim.auth_failed").count() == 30
+
+
+def test_deactivation_also_ends_the_accounts_api_tokens(scim, client):
+    from tests.api_support import bearer, service_token
+
+    person = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
+    token = service_token(client, person, scopes=("read",))
+    assert client.get("/api/v1/me", **bearer(token)).status_code == 200
+    response = scim.patch(
+        f"Users/{person.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
+    )
+    assert response.status_code == 200
+    assert client.get("/api/v1/me", **bearer(token)).status_code == 401
