@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
@@ -144,6 +144,9 @@ def endpoint(*methods: str):
                 return _validation_error(exc)
             except AccountError as exc:
                 return error(_account_error(exc))
+            except IntegrityError:
+                # Lost a race with the same externalId or name: say so.
+                return error(UniquenessException(detail="This value is already taken."))
             except DatabaseError:
                 # A value the database refuses (a NUL byte, a length) after
                 # validation: the client's fault more likely than ours.
@@ -209,6 +212,7 @@ def _excluded(request) -> set[str]:
 
 
 def _list(request, queryset, render) -> HttpResponse:
+    """One page of `queryset`; `render` turns the page's rows into resources."""
     start, count = _page(request)
     total = queryset.count()
     rows = list(queryset[start - 1 : start - 1 + count]) if count else []
@@ -217,7 +221,7 @@ def _list(request, queryset, render) -> HttpResponse:
         "totalResults": total,
         "startIndex": start,
         "itemsPerPage": len(rows),
-        "Resources": [render(row) for row in rows],
+        "Resources": render(rows),
     }
     return _json(payload)
 
@@ -256,15 +260,18 @@ def users(request):
     queryset = User.objects.order_by("pk")
     if request.GET.get("filter"):
         queryset = queryset.filter(filters.users_q(request.GET["filter"], client)).distinct()
-    accounts = {}
 
-    def render(user):
-        if not accounts:
-            accounts.update(
-                Account.objects.filter(client=client).values_list("user_id", "external_id")
+    def render(rows):
+        external_ids = dict(
+            Account.objects.filter(client=client, user__in=rows).values_list(
+                "user_id", "external_id"
             )
-        account = Account(external_id=accounts.get(user.pk, ""))
-        return _dump(user_resource(user, account, _base(request)))
+        )
+        base = _base(request)
+        return [
+            _dump(user_resource(u, Account(external_id=external_ids.get(u.pk, "")), base))
+            for u in rows
+        ]
 
     return _list(request, queryset, render)
 
@@ -324,8 +331,11 @@ def groups(request):
     if request.GET.get("filter"):
         queryset = queryset.filter(filters.groups_q(request.GET["filter"], client)).distinct()
     members = "members" not in _excluded(request)
+    base = _base(request)
     return _list(
-        request, queryset, lambda g: _dump(group_resource(g, _base(request), members=members))
+        request,
+        queryset,
+        lambda rows: [_dump(group_resource(g, base, members=members)) for g in rows],
     )
 
 

@@ -216,10 +216,11 @@ def test_patch_entra_dialect(scim):
     # Entra's pathless Replace, with a value holding several attributes.
     response = scim.patch(
         f"Users/{pk}",
-        entra_patch({"op": "Replace", "value": {"name.familyName": "Bloggs", "active": True}}),
+        entra_patch({"op": "Replace", "value": {"name.familyName": "Bloggs", "active": "False"}}),
     )
-    assert response.status_code == 200
-    assert User.objects.get(pk=pk).last_name == "Bloggs"
+    assert response.status_code == 200, response.content
+    user = User.objects.get(pk=pk)
+    assert user.last_name == "Bloggs" and not user.is_active
 
 
 def test_deactivate_blocks_like_an_admin_and_ends_the_live_session(scim, client, password):
