@@ -84,6 +84,12 @@ def _account_error(exc: AccountError) -> SCIMException:
     return InvalidValueException(detail=str(exc))
 
 
+def _printable(text: str) -> str:
+    """For the trail: a path may hold %00 and other controls (PostgreSQL
+    refuses NUL in JSON and text)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 class Throttled(SCIMException):
     status = 429
 
@@ -102,7 +108,10 @@ def _authenticate(request):
             AuditAction.SCIM_AUTH_FAILED,
             by=Actor.of(request, label="scim"),
             success=False,
-            details={"path": request.path[:200], "why": "missing" if not header else "invalid"},
+            details={
+                "path": _printable(request.path[:200]),
+                "why": "invalid" if header else "missing",
+            },
         )
     return client
 

@@ -145,3 +145,38 @@ def test_deep_values_inside_valid_json(api, depth):
     body = '{"schemas": ["' + PATCH_SCHEMA + '"], "Operations": ' + ops + "}"
     refused_or_done(api.patch(f"Users/{pk}", body))
     refused_or_done(api.post("Users", '{"userName": ' + deep + "}"))
+
+
+@pytest.mark.parametrize(
+    "where,text",
+    [
+        ("Users", 'userName eq "a\x00@shop.example"'),
+        ("Users", 'externalId eq "\x00"'),
+        ("Groups", 'displayName eq "\x00"'),
+        ("Groups", 'externalId eq "x\x00"'),
+    ],
+)
+def test_nul_in_filters(api, where, text):
+    response = api.get(where, filter=text)
+    refused_or_done(response)
+
+
+def test_nul_in_ids_and_values(api):
+    pk = api.post("Users", entra_user()).json()["id"]
+    refused_or_done(api.post("Users", entra_user("n@shop.example", external_id="e\x00")))
+    refused_or_done(api.post("Groups", {"displayName": "G\x00", "externalId": "x\x00"}))
+    refused_or_done(
+        api.patch(
+            f"Users/{pk}",
+            {
+                "schemas": [PATCH_SCHEMA],
+                "Operations": [{"op": "Replace", "path": "externalId", "value": "a\x00b"}],
+            },
+        )
+    )
+
+
+def test_a_bad_token_on_a_strange_path_is_still_401(client):
+    response = client.get("/scim/v2/Users%00%ff/x", HTTP_AUTHORIZATION="Bearer \x00")
+    assert response.status_code == 401
+    assert response.json()["schemas"] == [ERROR_SCHEMA]
