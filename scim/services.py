@@ -27,6 +27,7 @@ from scim.models import Account, Client, Group
 from scim.tokens import new_token
 
 NAME_MAX = Client._meta.get_field("name").max_length
+EDIT = "backoffice:users:edit"
 
 
 # --- clients (the command line) ------------------------------------------------------
@@ -375,7 +376,8 @@ def _sync(*, client: Client, writer, accounts) -> None:
     SCIM groups and the group map. Memberships given otherwise (by hand, by
     an SSO role map) are never touched; a group beyond the client's ceiling
     is neither given nor taken away, nor is anything changed for an account
-    that outranks the client: those are left as they are and audited."""
+    that outranks the client or by a client without users:edit: those are
+    left as they are and audited."""
     accounts = list(accounts)
     if not accounts:
         return
@@ -395,7 +397,10 @@ def _sync(*, client: Client, writer, accounts) -> None:
         refused = {}
         if not by.operator:
             beyond = user_reach(user.pk) - writer.permissions
-            if beyond:
+            if EDIT not in writer.permissions:
+                refused = {"right": EDIT}  # groups are users:edit's, at every door
+                adding, removing = [], []
+            elif beyond:
                 refused = {"rank": sorted(beyond)}
                 adding, removing = [], []
             scopes = group_scopes([g.pk for g in adding + removing])

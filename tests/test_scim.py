@@ -397,9 +397,17 @@ def test_a_ceiling_without_user_rights_can_create_nothing(client):
     role = RoleFactory(name="view-only")
     RuleFactory(role=role, pattern="backoffice:users:view")
     GroupFactory(name="viewers", roles=[role])
-    api = Scim(client, make_token("weak", ceiling=["viewers"]))
+    api = Scim(
+        client, make_token("weak", group_map={"Staff": "backoffice-users"}, ceiling=["viewers"])
+    )
     assert_error(api.post("Users", entra_user()), 403)
     assert not User.objects.filter(email="jo@shop.example").exists()
+    # Nor give a group, even one that grants nothing (groups need users:edit).
+    kim = UserFactory(email="kim@shop.example")
+    assert api.post("Groups", entra_group("Staff", members=[kim.pk])).status_code == 201
+    assert not kim.memberships.exists()
+    refused = AuditEvent.objects.get(action="scim.group_sync_refused")
+    assert refused.details["refused"] == {"right": "backoffice:users:edit"}
 
 
 # --- tokens --------------------------------------------------------------------------
