@@ -1,8 +1,8 @@
 """Accounts and groups as SCIM resources (scim2-models), and back.
 
-userName is the account's email, the login. Entra ID sends the address in
-both userName and emails[type eq "work"].value; when a request changes only
-the latter, the address follows it (and userName with it).
+userName is the account's email, the login, and the only place a client
+sets it: emails mirrors it (Entra ID maps userPrincipalName to userName and
+mail to emails by default; two sources for one login would flip-flop).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def user_resource(user, account: Account | None, base: str) -> ScimUser:
         id=str(user.pk),
         external_id=(account.external_id or None) if account else None,
         user_name=user.email,
-        name=Name(given_name=user.first_name, family_name=user.last_name, formatted=user.full_name),
+        name=Name(given_name=user.first_name, family_name=user.last_name),
         display_name=user.full_name,
         emails=[Email(value=user.email, type="work", primary=True)],
         active=user.is_active,
@@ -44,26 +44,11 @@ def user_resource(user, account: Account | None, base: str) -> ScimUser:
     )
 
 
-def _work_email(resource: ScimUser) -> str | None:
-    emails = resource.emails or []
-    for pick in (lambda e: e.primary, lambda e: (e.type or "") == "work", lambda e: True):
-        for email in emails:
-            if pick(email) and email.value:
-                return str(email.value)
-    return None
-
-
-def user_data(resource: ScimUser, before: ScimUser | None = None) -> UserData:
-    """What to keep of a User a client sent (after a PATCH: the patched copy
-    of `before`)."""
-    email = resource.user_name or _work_email(resource) or ""
-    if before is not None and resource.user_name == before.user_name:
-        changed = _work_email(resource)
-        if changed and changed != _work_email(before):
-            email = changed
+def user_data(resource: ScimUser) -> UserData:
+    """What to keep of a User a client sent (after a PATCH: the patched copy)."""
     name = resource.name or Name()
     return UserData(
-        email=email,
+        email=resource.user_name or "",
         first_name=name.given_name or "",
         last_name=name.family_name or "",
         active=True if resource.active is None else bool(resource.active),
@@ -75,8 +60,8 @@ def group_resource(group: Group, base: str, *, members: bool = True) -> ScimGrou
     listed = None
     if members:
         listed = [
-            GroupMember(value=str(a.user_id), display=a.user.email, type="User")
-            for a in group.members.select_related("user").order_by("user_id")
+            GroupMember(value=str(a.user_id), ref=f"{base}Users/{a.user_id}", type="User")
+            for a in group.members.order_by("user_id")
         ]
     return ScimGroup(
         id=str(group.pk),
@@ -95,6 +80,8 @@ def group_resource(group: Group, base: str, *, members: bool = True) -> ScimGrou
 def group_data(resource: ScimGroup) -> GroupData:
     ids = set()
     for member in resource.members or []:
+        if member.type == "Group" or "/Groups/" in str(member.ref or ""):
+            raise AccountError("Nested groups are not supported.", field="members")
         pk = to_id(member.value)
         if pk is None:
             raise AccountError(f"No user with id {str(member.value)[:40]}.", field="members")

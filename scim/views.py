@@ -17,34 +17,28 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 from scim2_models import (
-    AuthenticationScheme,
-    Bulk,
-    ChangePassword,
     Context,
     Error,
-    ETag,
-    Filter,
     ForbiddenException,
     InvalidValueException,
     NotFoundException,
+    NotImplementedException,
     PatchOp,
     PayloadTooLargeException,
-    ResourceType,
+    ResponseParameters,
     SCIMException,
     ScimPolicy,
-    ServiceProviderConfig,
-    Sort,
+    SearchRequest,
     UnauthorizedException,
     UniquenessException,
 )
 from scim2_models import Group as ScimGroup
-from scim2_models import Patch as PatchSupport
 
 from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import User
-from scim import filters, services
+from scim import discovery, filters, services
 from scim.models import Account, Group
 from scim.resources import UserModel as ScimUser
 from scim.resources import group_data, group_resource, to_id, user_data, user_resource
@@ -194,13 +188,32 @@ def _body(request) -> dict:
     return payload
 
 
+def _query(request) -> dict:
+    """The list parameters: the query string, or a POST .search body."""
+    return getattr(request, "scim_search", None) or request.GET
+
+
+def _search(request) -> None:
+    """POST <Resource>/.search (RFC 7644 §3.4.3): the body's SearchRequest
+    stands for the query string."""
+    body = SearchRequest.model_validate(_body(request), scim_ctx=Context.SEARCH_REQUEST)
+    joined = {
+        "filter": str(body.filter) if body.filter is not None else "",
+        "startIndex": str(body.start_index or ""),
+        "count": "" if body.count is None else str(body.count),
+        "attributes": ",".join(str(a) for a in body.attributes or []),
+        "excludedAttributes": ",".join(str(a) for a in body.excluded_attributes or []),
+    }
+    request.scim_search = {k: v for k, v in joined.items() if v}
+
+
 def _base(request) -> str:
     return request.build_absolute_uri("/scim/v2/")
 
 
 def _page(request) -> tuple[int, int]:
     def number(name, default):
-        value = request.GET.get(name, "")
+        value = _query(request).get(name, "")
         if not value:
             return default
         try:
@@ -216,7 +229,7 @@ def _page(request) -> tuple[int, int]:
 
 
 def _excluded(request) -> set[str]:
-    raw = request.GET.get("excludedAttributes", "")
+    raw = _query(request).get("excludedAttributes", "")
     return {part.strip().lower() for part in raw.split(",") if part.strip()}
 
 
@@ -235,16 +248,29 @@ def _list(request, queryset, render) -> HttpResponse:
     return _json(payload)
 
 
-def _dump(resource) -> dict:
-    return resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+def _dump(resource, request=None) -> dict:
+    """A resource as JSON; with `request`, its attributes/excludedAttributes
+    (RFC 7644 §3.9) choose what is shown."""
+    shown = None
+    query = _query(request) if request is not None else {}
+    if query.get("attributes") or query.get("excludedAttributes"):
+        shown = ResponseParameters[type(resource)].model_validate(
+            {
+                "attributes": query.get("attributes") or None,
+                "excludedAttributes": query.get("excludedAttributes") or None,
+            }
+        )
+    return resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=shown)
 
 
 # --- Users ---------------------------------------------------------------------------
 
 
-def _user_json(request, user) -> dict:
+def _user_json(request, user, *, shown: bool = True) -> dict:
+    """`shown`: as the request's attributes parameters ask (not for the
+    state a PATCH starts from)."""
     account = Account.objects.filter(client=request.scim_client, user=user).first()
-    return _dump(user_resource(user, account, _base(request)))
+    return _dump(user_resource(user, account, _base(request)), request if shown else None)
 
 
 def _get_user(pk) -> User:
@@ -264,11 +290,16 @@ def users(request):
         user, _ = services.user_provision(
             client=client, data=user_data(resource), by=request.scim_actor
         )
-        body = _user_json(request, user)
-        return _json(body, status=201, Location=body["meta"]["location"])
+        location = f"{_base(request)}Users/{user.pk}"
+        return _json(_user_json(request, user), status=201, Location=location)
+    return _users_list(request)
+
+
+def _users_list(request):
+    client = request.scim_client
     queryset = User.objects.order_by("pk")
-    if request.GET.get("filter"):
-        queryset = queryset.filter(filters.users_q(request.GET["filter"], client)).distinct()
+    if _query(request).get("filter"):
+        queryset = queryset.filter(filters.users_q(_query(request)["filter"], client)).distinct()
 
     def render(rows):
         external_ids = dict(
@@ -278,7 +309,7 @@ def users(request):
         )
         base = _base(request)
         return [
-            _dump(user_resource(u, Account(external_id=external_ids.get(u.pk, "")), base))
+            _dump(user_resource(u, Account(external_id=external_ids.get(u.pk, "")), base), request)
             for u in rows
         ]
 
@@ -294,7 +325,7 @@ def user(request, pk):
     if request.method == "DELETE":
         services.user_remove(client=client, user=user, by=by)
         return HttpResponse(status=204)
-    before = ScimUser.model_validate(_user_json(request, user))
+    before = ScimUser.model_validate(_user_json(request, user, shown=False))
     if request.method == "PUT":
         resource = ScimUser.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
@@ -306,7 +337,7 @@ def user(request, pk):
         )
         after = before.model_copy(deep=True)
         patch.patch(after)
-        data = user_data(after, before)
+        data = user_data(after)
     services.user_write(client=client, user=user, data=data, by=by)
     user.refresh_from_db()
     return _json(_user_json(request, user))
@@ -334,18 +365,41 @@ def groups(request):
         group = services.group_create(
             client=client, data=group_data(resource), by=request.scim_actor
         )
-        body = _dump(group_resource(group, _base(request)))
-        return _json(body, status=201, Location=body["meta"]["location"])
+        location = f"{_base(request)}Groups/{group.pk}"
+        body = _dump(group_resource(group, _base(request)), request)
+        return _json(body, status=201, Location=location)
+    return _groups_list(request)
+
+
+def _groups_list(request):
+    client = request.scim_client
     queryset = Group.objects.filter(client=client).order_by("pk")
-    if request.GET.get("filter"):
-        queryset = queryset.filter(filters.groups_q(request.GET["filter"], client)).distinct()
+    if _query(request).get("filter"):
+        queryset = queryset.filter(filters.groups_q(_query(request)["filter"], client)).distinct()
     members = "members" not in _excluded(request)
     base = _base(request)
     return _list(
         request,
         queryset,
-        lambda rows: [_dump(group_resource(g, base, members=members)) for g in rows],
+        lambda rows: [_dump(group_resource(g, base, members=members), request) for g in rows],
     )
+
+
+@endpoint("POST")
+def users_search(request):
+    _search(request)
+    return _users_list(request)
+
+
+@endpoint("POST")
+def groups_search(request):
+    _search(request)
+    return _groups_list(request)
+
+
+@endpoint("POST")
+def search_everything(request):
+    raise NotImplementedException(detail="Search Users/.search or Groups/.search.")
 
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
@@ -354,7 +408,7 @@ def group(request, pk):
     group = _get_group(request, pk)
     if request.method == "GET":
         members = "members" not in _excluded(request)
-        return _json(_dump(group_resource(group, _base(request), members=members)))
+        return _json(_dump(group_resource(group, _base(request), members=members), request))
     if request.method == "DELETE":
         services.group_remove(client=client, group=group, by=by)
         return HttpResponse(status=204)
@@ -372,74 +426,10 @@ def group(request, pk):
     group.refresh_from_db()
     if request.method == "PATCH":
         return HttpResponse(status=204)
-    return _json(_dump(group_resource(group, _base(request))))
+    return _json(_dump(group_resource(group, _base(request)), request))
 
 
 # --- discovery -----------------------------------------------------------------------
-
-
-def _config(request) -> ServiceProviderConfig:
-    return ServiceProviderConfig(
-        documentation_uri=None,
-        patch=PatchSupport(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
-        filter=Filter(supported=True, max_results=MAX_COUNT),
-        change_password=ChangePassword(supported=False),
-        sort=Sort(supported=False),
-        etag=ETag(supported=False),
-        authentication_schemes=[
-            AuthenticationScheme(
-                type="oauthbearertoken",
-                name="Bearer token",
-                description="One token per provisioning client (manage.py scimtoken create).",
-                primary=True,
-            )
-        ],
-        meta={
-            "resource_type": "ServiceProviderConfig",
-            "location": _base(request) + "ServiceProviderConfig",
-        },
-    )
-
-
-RESOURCES = {"User": ScimUser, "Group": ScimGroup}
-
-
-def _extension_schemas(request, model) -> dict:
-    found = {}
-    for extension in getattr(model, "get_extension_models", dict)().values():
-        schema = extension.to_schema()
-        schema.meta = {
-            "resource_type": "Schema",
-            "location": _base(request) + f"Schemas/{schema.id}",
-        }
-        found[schema.id] = schema
-    return found
-
-
-def _resource_types(request) -> dict:
-    found = {}
-    for name, model in RESOURCES.items():
-        rtype = ResourceType.from_resource(model)
-        rtype.meta = {
-            "resource_type": "ResourceType",
-            "location": _base(request) + f"ResourceTypes/{name}",
-        }
-        found[name] = rtype
-    return found
-
-
-def _schemas(request) -> dict:
-    found = {}
-    for model in RESOURCES.values():
-        schema = model.to_schema()
-        found.update(_extension_schemas(request, model))
-        schema.meta = {
-            "resource_type": "Schema",
-            "location": _base(request) + f"Schemas/{schema.id}",
-        }
-        found[schema.id] = schema
-    return found
 
 
 def _listing(items) -> HttpResponse:
@@ -457,12 +447,12 @@ def _listing(items) -> HttpResponse:
 
 @endpoint("GET")
 def service_provider_config(request):
-    return _json(_dump(_config(request)))
+    return _json(_dump(discovery.service_provider_config(_base(request), max_results=MAX_COUNT)))
 
 
 @endpoint("GET")
 def resource_types(request, name=None):
-    found = _resource_types(request)
+    found = discovery.resource_types(_base(request))
     if name is None:
         return _listing(found.values())
     if name not in found:
@@ -472,7 +462,7 @@ def resource_types(request, name=None):
 
 @endpoint("GET")
 def schemas(request, schema_id=None):
-    found = _schemas(request)
+    found = discovery.schemas(_base(request))
     if schema_id is None:
         return _listing(found.values())
     if schema_id not in found:

@@ -193,18 +193,22 @@ def test_patch_entra_dialect(scim):
             {"op": "Replace", "path": "name.givenName", "value": "Joanna"},
             {"op": "Replace", "path": "name.familyName", "value": "Blog"},
             {"op": "Add", "path": "externalId", "value": "e-2"},
+            {"op": "Replace", "path": "userName", "value": "joanna@shop.example"},
+            # Accepted, not kept: emails mirrors userName, displayName the names.
             {
                 "op": "Replace",
                 "path": 'emails[type eq "work"].value',
-                "value": "joanna@shop.example",
+                "value": "elsewhere@shop.example",
             },
-            {"op": "Replace", "path": "displayName", "value": "Joanna Blog"},
+            {"op": "Replace", "path": "displayName", "value": "Someone Else"},
         ),
     )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["name"]["givenName"] == "Joanna" and body["externalId"] == "e-2"
     assert body["userName"] == "joanna@shop.example"
+    assert body["emails"] == [{"value": "joanna@shop.example", "type": "work", "primary": True}]
+    assert body["displayName"] == "Joanna Blog"
     user = User.objects.get(pk=pk)
     assert (user.email, user.first_name, user.last_name) == (
         "joanna@shop.example",
@@ -213,6 +217,15 @@ def test_patch_entra_dialect(scim):
     )
     event = AuditEvent.objects.filter(action="scim.user_updated").latest("id")
     assert set(event.details["changed"]) == {"email", "first_name", "last_name", "external_id"}
+    # A work address that did not exist yet (Entra's Add on a filtered path).
+    response = scim.patch(
+        f"Users/{pk}",
+        entra_patch(
+            {"op": "Add", "path": 'emails[type eq "home"].value', "value": "jo@home.example"}
+        ),
+    )
+    assert response.status_code == 200, response.content
+    assert User.objects.get(pk=pk).email == "joanna@shop.example"
     # Entra's pathless Replace, with a value holding several attributes.
     response = scim.patch(
         f"Users/{pk}",
@@ -658,3 +671,27 @@ def test_deactivation_also_ends_the_accounts_api_tokens(scim, client):
     )
     assert response.status_code == 200
     assert client.get("/api/v1/me", **bearer(token)).status_code == 401
+
+
+def test_attributes_parameters_and_search(scim):
+    pk = scim.post("Users", entra_user()).json()["id"]
+    only = scim.get(f"Users/{pk}", attributes="userName").json()
+    assert only["userName"] == "jo@shop.example" and "name" not in only and only["id"] == pk
+    without = scim.get("Users", excludedAttributes="name,emails").json()["Resources"][0]
+    assert "name" not in without and "emails" not in without and "userName" in without
+    assert_error(scim.get("Users", attributes="userName", excludedAttributes="name"), 400)
+    search = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName eq "jo@shop.example"',
+        "attributes": ["externalId"],
+        "startIndex": 1,
+        "count": 10,
+    }
+    found = scim.post("Users/.search", search)
+    assert found.status_code == 200, found.content
+    assert found.json()["totalResults"] == 1
+    assert found.json()["Resources"][0]["externalId"] == "e-1"
+    assert "name" not in found.json()["Resources"][0]
+    bad = scim.post("Users/.search", {**search, "filter": "userName zz"})
+    assert_error(bad, 400, "invalidFilter")
+    assert_error(scim.post(".search", search), 501)
