@@ -36,7 +36,22 @@ def email_user_names(monkeypatch):
         monkeypatch.setattr(module, "generate_random_value", generate_value)
 
 
-def test_conformance(email_user_names):
+@pytest.fixture
+def keep_test_connection():
+    """As Django's test Client does: the WSGI handler must not close the
+    test's database connection at the end of each request (on PostgreSQL
+    the test runs inside a transaction on that connection)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_conformance(email_user_names, keep_test_connection):
     client = wsgi_engine.WSGISCIMClient(
         get_wsgi_application(),
         base_url="http://localhost/scim/v2",
