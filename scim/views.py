@@ -223,7 +223,8 @@ def _page(request) -> tuple[int, int]:
             exc.scim_type = "invalidValue"
             raise exc from None
 
-    start = max(number("startIndex", 1), 1)
+    # Beyond any table: an empty page (a database cannot take such an offset).
+    start = min(max(number("startIndex", 1), 1), 2**31)
     count = min(max(number("count", 100), 0), MAX_COUNT)
     return start, count
 

@@ -178,8 +178,13 @@ def test_bad_filters_are_400_invalid_filter(scim, bad):
     assert_error(scim.get("Users", filter=bad), 400, "invalidFilter")
 
 
-def test_bad_pagination_is_400(scim):
+def test_bad_pagination_is_400_and_odd_pages_are_empty(scim):
     assert_error(scim.get("Users", count="many"), 400, "invalidValue")
+    assert_error(scim.get("Users", startIndex="1.5"), 400, "invalidValue")
+    far = scim.get("Users", startIndex=str(10**30), count=str(10**30)).json()
+    assert far["Resources"] == [] and far["itemsPerPage"] == 0
+    none = scim.get("Users", startIndex="-5", count="-1").json()
+    assert none["startIndex"] == 1 and none["Resources"] == []
 
 
 # --- PATCH in Entra ID's dialect -----------------------------------------------------
