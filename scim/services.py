@@ -18,7 +18,7 @@ from accounts import access
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, group_scopes, user_reach
 from accounts.errors import AccountError
-from accounts.inputs import clean_name
+from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
 from accounts.models import Membership, User
 from accounts.selectors import user_get_by_email
@@ -221,7 +221,7 @@ def _user_write(*, client, user, account, data: UserData, by: Actor) -> None:
         "external_id": account.external_id,
     }
     after = {
-        "email": data.email,
+        "email": normalize_email(data.email),  # its spelling here (accounts.inputs)
         "first_name": first,
         "last_name": last,
         "active": data.active,

@@ -133,6 +133,15 @@ def test_first_contact_matches_an_existing_account_by_email_then_by_external_id(
     assert response.json()["id"] == str(existing.pk)
     existing.refresh_from_db()
     assert existing.has_usable_password()  # the account is linked, its password kept
+    # The same address spelt otherwise changes nothing (and is not audited as a change).
+    scim.patch(
+        f"Users/{existing.pk}",
+        entra_patch({"op": "Replace", "path": "userName", "value": "Ada@SHOP.example"}),
+    )
+    existing.refresh_from_db()
+    assert existing.email == "ada@shop.example"
+    updates = AuditEvent.objects.filter(action="scim.user_updated")
+    assert all("email" not in event.details["changed"] for event in updates)
     assert AuditEvent.objects.filter(action="scim.user_linked").exists()
     by_external = scim.get("Users", filter='externalId eq "e-ada"').json()
     assert [r["id"] for r in by_external["Resources"]] == [str(existing.pk)]
