@@ -67,6 +67,20 @@ class AuditAction(StrEnum):
     PASSWORD_RESET_COMPLETED = "password.reset.completed"
     PASSWORD_RESET_REFUSED = "password.reset.refused"
     PASSWORD_RESET_REQUESTED = "password.reset.requested"
+    # SCIM provisioning (scim): a provisioning client's writes and refusals.
+    SCIM_AUTH_FAILED = "scim.auth_failed"
+    SCIM_CLIENT_CREATED = "scim.client_created"
+    SCIM_CLIENT_REVOKED = "scim.client_revoked"
+    SCIM_GROUP_CREATED = "scim.group_created"
+    SCIM_GROUP_DELETED = "scim.group_deleted"
+    SCIM_GROUP_SYNC_REFUSED = "scim.group_sync_refused"
+    SCIM_GROUP_UPDATED = "scim.group_updated"
+    SCIM_GROUPS_SYNCED = "scim.groups_synced"
+    SCIM_USER_CREATED = "scim.user_created"
+    SCIM_USER_DEACTIVATED = "scim.user_deactivated"
+    SCIM_USER_DELETED = "scim.user_deleted"
+    SCIM_USER_LINKED = "scim.user_linked"
+    SCIM_USER_UPDATED = "scim.user_updated"
     # Single sign-on (sso).
     SSO_BACKCHANNEL_LOGOUT = "sso.backchannel_logout"
     SSO_FAILED = "sso.failed"
@@ -156,7 +170,10 @@ class Actor:
     the trusted operator (the command line, identity-provider configuration),
     who holds every permission, as root does (accounts.delegation); `label`
     names an actor that is not a user ("client <name>"); `site` is the
-    request's scheme and host, for links in mails."""
+    request's scheme and host, for links in mails. `ceiling` (group names)
+    makes a non-user actor hold what a member of exactly those groups holds
+    (a SCIM provisioning client's --max-group): the delegation rules then
+    bound it as they bound an admin."""
 
     user: object = None
     operator: bool = False
@@ -164,6 +181,7 @@ class Actor:
     user_agent: str = ""
     site: str = ""
     label: str = ""
+    ceiling: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, request, *, user=None, operator: bool = False, label: str = "") -> Actor:
@@ -188,9 +206,15 @@ class Actor:
             return cls.of(request, operator=True, label=label)
         return cls(operator=True, label=label)
 
+    @classmethod
+    def bounded(cls, *, request=None, label: str, ceiling) -> Actor:
+        """A machine client holding only what its ceiling groups give."""
+        base = cls.of(request, label=label) if request is not None else cls(label=label)
+        return replace(base, ceiling=tuple(sorted(ceiling)))
+
     def as_user(self, user) -> Actor:
         """The same request's facts, with `user` acting (an SSO login's own events)."""
-        return replace(self, user=user, operator=False, label="")
+        return replace(self, user=user, operator=False, label="", ceiling=())
 
     def gone(self) -> Actor:
         """The same actor, whose account was deleted meanwhile: named, not linked."""

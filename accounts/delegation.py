@@ -10,7 +10,10 @@ Terms
   or deny. The scope of a group is the union of its roles' scopes.
 
 Rules, for an actor with effective permissions P. Operators (the command
-line, the SSO ROLE_MAP: `Actor.system()`) hold every permission, as root does.
+line, the SSO ROLE_MAP: `Actor.system()`) hold every permission, as root does;
+a machine actor with a ceiling (`Actor.bounded()`: a SCIM client's
+--max-group) holds what a member of its ceiling groups would, and is bound
+like an admin holding that.
 1. Grant bound: a group given to or taken from a user, a role given to or
    taken from a group, and a rule added to or removed from a role must have
    its scope within P. A group or role is edited or deleted only while its
@@ -132,6 +135,13 @@ def user_permissions(user_id) -> frozenset[str]:
     """A user's effective permissions, whatever their status: for a blocked
     user, what unblocking would give back."""
     rows = Rule.objects.filter(role__groups__memberships__user_id=user_id)
+    return permissions_of(rows.values_list("effect", "pattern"))
+
+
+def groups_permissions(names: Iterable[str]) -> frozenset[str]:
+    """What a member of exactly these groups would hold (a machine actor's
+    ceiling, Actor.ceiling); a name no group has gives nothing."""
+    rows = Rule.objects.filter(role__groups__name__in=list(names))
     return permissions_of(rows.values_list("effect", "pattern"))
 
 
@@ -311,6 +321,8 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
             _lock()
             if by.operator:
                 permissions = ALL
+            elif actor is None and by.ceiling:
+                permissions = groups_permissions(by.ceiling)
             elif actor is None:
                 permissions = frozenset()  # nobody logged in writes nothing
             else:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "api",
+    "scim",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,9 @@ IAM_LOGIN_THROTTLES = {
     # All login attempts per client IP; raise it when a whole office logs in
     # through one NAT address.
     "login": env.str("IAM_RATE_LOGIN", default="30/m/ip"),
+    # Wrong SCIM bearer tokens per client IP: beyond it, 429 and no more
+    # audit rows (the earlier ones are in the trail).
+    "scim_auth_failed": "30/m/ip",
 }
 ACCOUNT_RATE_LIMITS = {
     # allauth still counts wrong MFA codes as "login_failed" (per account and

@@ -60,6 +60,8 @@ urlpatterns = [
     # root), and the JSON API.
     path("", include("api.oauth.urls", namespace="oauth2_provider")),
     path("api/v1/", include("api.urls")),
+    # SCIM 2.0 provisioning from identity providers (bearer token per client).
+    path("scim/v2/", include("scim.urls")),
     # The back office first: its pages are the ones opened all day, and the
     # resolver tries patterns in order (no path is shared with allauth's).
     path("", include("backoffice.urls")),

@@ -29,7 +29,8 @@ def configured_group_names() -> dict[str, str]:
     group, the MFA-required groups and the SSO role maps' targets. Renaming
     or deleting one would silently change what the configuration means."""
     found = dict.fromkeys(
-        extensions.configured_group_names(), gettext_noop("is named in an SSO ROLE_MAP")
+        extensions.configured_group_names(),
+        gettext_noop("is named in an SSO ROLE_MAP or a SCIM group map"),
     )
     found.update(
         dict.fromkeys(

@@ -1,0 +1,98 @@
+"""SCIM filters (parsed by scim2-models) as database queries.
+
+A deliberately small subset: `eq` on the attributes clients look accounts
+and groups up by (Entra ID: userName, externalId, displayName, and a group's
+members[value eq "…"]), joined by `and`/`or`. Anything else is refused with
+invalidFilter rather than answered wrongly.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from scim2_models import Group as ScimGroup
+from scim2_models import InvalidFilterException, ScimFilter
+from scim2_models import User as ScimUser
+from scim2_models.path.expressions import (
+    CompareOperator,
+    Comparison,
+    LogicalExpr,
+    LogicalOperator,
+    ValuePath,
+)
+
+from accounts.inputs import normalize_email
+from scim.resources import to_id
+
+MAX_FILTER = 1000
+NOTHING = Q(pk__in=[])
+
+
+def _user_eq(attr: str, value: str, client) -> Q:
+    if attr in ("username", "emails", "emails.value"):
+        return Q(email=normalize_email(value))
+    if attr == "externalid":
+        return Q(scim_accounts__client=client, scim_accounts__external_id=value)
+    if attr == "id":
+        pk = to_id(value)
+        return Q(pk=pk) if pk is not None else NOTHING
+    raise InvalidFilterException(detail=f"Filtering Users by {attr} is not supported.")
+
+
+def _group_eq(attr: str, value: str, client) -> Q:
+    if attr == "displayname":
+        return Q(display_name__iexact=value)
+    if attr == "externalid":
+        return Q(external_id=value)
+    if attr == "id":
+        pk = to_id(value)
+        return Q(pk=pk) if pk is not None else NOTHING
+    if attr in ("members", "members.value"):
+        pk = to_id(value)
+        return Q(members__user_id=pk) if pk is not None else NOTHING
+    raise InvalidFilterException(detail=f"Filtering Groups by {attr} is not supported.")
+
+
+def _attr(attr_path) -> str:
+    name = attr_path.attr if not attr_path.sub_attr else f"{attr_path.attr}.{attr_path.sub_attr}"
+    return name.lower()
+
+
+def _q(node, eq, client) -> Q:
+    if isinstance(node, LogicalExpr):
+        parts = [_q(term, eq, client) for term in node.terms]
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined & part if node.op == LogicalOperator.and_ else combined | part
+        return combined
+    if isinstance(node, ValuePath) and isinstance(node.val_filter, Comparison):
+        inner = node.val_filter
+        if node.sub_attr is None and _attr(inner.attr_path) == "value":
+            return _compare(f"{_attr(node.attr_path)}.value", inner, eq, client)
+    if isinstance(node, Comparison):
+        return _compare(_attr(node.attr_path), node, eq, client)
+    raise InvalidFilterException(detail="Only eq comparisons joined by and/or are supported.")
+
+
+def _compare(attr: str, node: Comparison, eq, client) -> Q:
+    if node.op != CompareOperator.eq or not isinstance(node.value, str):
+        raise InvalidFilterException(detail="Only eq comparisons with a string are supported.")
+    return eq(attr, node.value, client)
+
+
+def _parse(text: str, model):
+    if len(text) > MAX_FILTER:
+        raise InvalidFilterException(detail="The filter is too long.")
+    try:
+        return ScimFilter[model](text).ast
+    except InvalidFilterException:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidFilterException(detail="The filter could not be parsed.") from exc
+
+
+def users_q(text: str, client) -> Q:
+    return _q(_parse(text, ScimUser), _user_eq, client)
+
+
+def groups_q(text: str, client) -> Q:
+    return _q(_parse(text, ScimGroup), _group_eq, client)
