@@ -21,6 +21,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 
 from sso import metadata
 from sso.errors import SSOError
@@ -93,4 +94,4 @@ def login_page_notices(request) -> list[str]:
     provider = get_provider(provider_id) if isinstance(provider_id, str) else None
     if provider is None:
         return []
-    return [f"You have been logged out, also at {provider.name}."]
+    return [gettext("You have been logged out, also at %(name)s.") % {"name": provider.name}]

@@ -9,6 +9,7 @@ import logging
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -27,7 +28,7 @@ MAX_LOGOUT_TOKEN = 16 * 1024  # characters
 def _provider_or_404(provider_id: str):
     provider = get_provider(provider_id)
     if provider is None:
-        raise Http404("No such identity provider.")
+        raise Http404(_("No such identity provider."))
     return provider
 
 

@@ -574,6 +574,8 @@ def unmarked_text(source: str) -> list[str]:
     their language."""
     text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", "", source, flags=re.S)
     text = re.sub(r"{#.*?#}", "", text, flags=re.S)
+    # A script's body is code or data (allauth's JSON of element ids), not read.
+    text = re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.S)
     text = re.sub(r"{%\s*block (main|body)_class\s*%}.*?{%\s*endblock\s*%}", "", text)
     text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", "", text, flags=re.S)
     text = re.sub(r"{%.*?%}", "  ", text, flags=re.S)
@@ -595,6 +597,7 @@ def test_every_template_string_is_marked():
     assert not {path: left for path, left in unmarked.items() if left}
     assert unmarked_text("<h1>Users</h1>{% translate 'Save' %}") == ["Users"]
     assert unmarked_text('<input placeholder="Search">') == ["Search"]
+    assert unmarked_text('<script type="application/json">{"ids": {"a": "b"}}</script>') == []
 
 
 def test_a_failed_single_sign_on_is_said_in_german(client, settings):
@@ -611,5 +614,60 @@ def test_a_failed_single_sign_on_is_said_in_german(client, settings):
         page = client.get("/login/")
         assert_german(page)
         assert "fehlgeschlagen: Dieser Anmeldelink ist hier nicht gültig" in page.content.decode()
+    finally:
+        idp.close()
+
+
+def test_security_key_pages_are_german(root_user):
+    """Passkeys and security keys: our list and removal pages, allauth's
+    add and rename pages, the login page's passkey button."""
+    from django.test import Client
+
+    from tests.test_passkeys import HOST, add_key
+    from tests.webauthn_soft import SoftPasskey
+
+    client = Client(HTTP_HOST=HOST, HTTP_ACCEPT_LANGUAGE="de")
+    assert_german(client.get("/login/"))
+    assert "Mit einem Passkey anmelden" in client.get("/login/").content.decode()
+    login(client, root_user.email, PASSWORD)
+    key = add_key(client, SoftPasskey())
+    for url in (
+        "/2fa/webauthn/",
+        "/2fa/webauthn/add/",
+        f"/2fa/webauthn/keys/{key.pk}/edit/",
+        f"/2fa/webauthn/keys/{key.pk}/remove/",
+        "/account/",
+    ):
+        assert_german(client.get(url))
+    keys = client.get("/2fa/webauthn/").content.decode()
+    assert "Sicherheitsschlüssel und Passkeys" in keys and "Umbenennen" in keys
+    audit = client.get("/audit/?action=mfa.webauthn.added").content.decode()
+    assert "Sicherheitsschlüssel oder Passkey hinzugefügt" in audit
+
+
+def test_single_logout_pages_are_german(client, settings):
+    """Our page between the logout here and the provider's, the provider's
+    front-channel iframe and the login page's "logged out there too"."""
+    from django.core import signing
+
+    from sso import logout
+    from tests.oidc_fake import FakeIdP
+
+    idp = FakeIdP()
+    try:
+        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+        token = logout._fernet().encrypt(f"{idp.issuer}/logout?state=s".encode()).decode()
+        page = client.get("/sso/fake/logout/", {"to": token})
+        assert_german(page)
+        assert "Jetzt werden Sie auch bei Ihrem Identitätsanbieter abgemeldet" in (
+            page.content.decode()
+        )
+        frame = client.get("/sso/fake/frontchannel-logout/")
+        assert_german(frame)
+        state = signing.dumps("fake", salt=logout.STATE_SALT)
+        back = client.get("/login/", {"state": state})
+        assert_german(back)
+        assert "Sie wurden abgemeldet, auch bei Fake IdP." in back.content.decode()
     finally:
         idp.close()
