@@ -203,8 +203,11 @@ def account_of(client: Client, user: User) -> Account:
 
 
 def user_write(*, client: Client, user: User, data: UserData, by: Actor) -> User:
-    """PUT or PATCH /Users/<id>: names, address, status and externalId."""
-    with access_write(by=by, target=user):
+    """PUT or PATCH /Users/<id>: names, address, status and externalId.
+    Rank first: an externalId-only change (which links the account to this
+    client) never reaches the account services and their rank check."""
+    with access_write(by=by, target=user) as writer:
+        writer.outranks(user)
         _taken_external_id(client, data.external_id, user=user)
         account = account_of(client, user)
         _user_write(client=client, user=user, account=account, data=data, by=by)
