@@ -226,6 +226,9 @@ IAM_LOGIN_THROTTLES = {
     # Wrong SCIM bearer tokens per client IP: beyond it, 429 and no more
     # audit rows (the earlier ones are in the trail).
     "scim_auth_failed": "30/m/ip",
+    # Refused back-channel logout tokens per client IP: beyond it, 429 and no
+    # more audit rows (anyone on the internet may post there).
+    "sso_logout_refused": "30/m/ip",
 }
 ACCOUNT_RATE_LIMITS = {
     # allauth still counts wrong MFA codes as "login_failed" (per account and

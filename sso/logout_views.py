@@ -15,6 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from sso import logout, metadata, sessions, tokens
 from sso.errors import SSOError, printable
@@ -65,6 +66,12 @@ def backchannel_logout(request, provider_id: str):
             raise provider.fail("the logout token is too large.", "too_large")
         claims = tokens.validate_logout_token(provider, token)
     except SSOError as error:
+        # Anyone may post here: past the rate (per IP) a refusal is 429 and
+        # no longer logged or audited, so strangers cannot flood the trail.
+        if throttle.consume(request, "sso_logout_refused") is None:
+            response = JsonResponse({"error": "slow_down"}, status=429)
+            response["Retry-After"] = str(throttle.retry_after("sso_logout_refused"))
+            return _no_store(response)
         reason = printable(error.reason)
         logger.warning("sso %s: logout token refused: %s", provider.id, reason)
         audit(
@@ -109,6 +116,9 @@ def frontchannel_logout(request, provider_id: str):
         ended = sessions.end(
             provider, sid=sid[:255], by=by, reason=AuditAction.SSO_FRONTCHANNEL_LOGOUT.value
         )
+    # Unauthenticated: only a call that ended something is audited, or any
+    # stranger could fill the trail with made-up sids.
+    if ended:
         audit(
             AuditAction.SSO_FRONTCHANNEL_LOGOUT,
             by=by,
