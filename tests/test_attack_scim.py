@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import AuditEvent, Group, Membership, User
 from scim.models import Account
+from scim.models import Client as ScimClient
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.test_scim import Scim, assert_error, entra_group, entra_patch, entra_user, make_token
 
@@ -152,3 +153,119 @@ def test_externalid_lookups_see_only_the_clients_own(narrow, client):
     other.post("Users", entra_user(external_id="okta-1"))
     found = narrow.get("Users", filter='externalId eq "okta-1"').json()
     assert found["totalResults"] == 0
+
+
+# --- F2: a PATCH computed from the state before a concurrent write -------------------
+
+_pg_only = pytest.mark.skipif(
+    "postgres" not in __import__("os").environ.get("DATABASE_URL", ""),
+    reason="holds PostgreSQL's advisory lock while a live-server request waits on it",
+)
+
+
+def _waiting_on_the_lock(conn) -> bool:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+def _while_a_patch_waits(base, token, path, body, write):
+    """Start a PATCH over real HTTP; once it has read the resource and waits
+    for the access lock, run `write` (the concurrent request's change) and
+    commit; then let the PATCH finish. Its response."""
+    import threading
+    import time
+
+    import requests
+    from django.db import connection, transaction
+
+    from accounts.delegation import LOCK_KEY
+
+    result = {}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+
+    def send():
+        result["response"] = requests.patch(
+            f"{base}/scim/v2/{path}", json=body, headers=headers, timeout=60
+        )
+
+    thread = threading.Thread(target=send)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on_the_lock(connection):
+            assert time.monotonic() < deadline, "the PATCH never reached the lock"
+            time.sleep(0.02)
+        write()
+    thread.join(60)
+    return result["response"]
+
+
+@_pg_only
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_name_patch_does_not_unblock_a_deactivated_account(live_server):
+    import requests
+
+    from scim import services
+
+    token = make_token("entra")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    url = f"{live_server.url}/scim/v2/Users"
+    jo = requests.post(url, json=entra_user(), headers=headers, timeout=30).json()["id"]
+    scim_client = ScimClient.objects.get(name="entra")
+
+    def deactivate():  # Entra's other worker: the person left
+        user = User.objects.get(pk=jo)
+        data = services.UserData(user.email, user.first_name, user.last_name, False, "e-1")
+        services.user_write(
+            client=scim_client, user=user, data=data, by=services.client_actor(scim_client)
+        )
+
+    response = _while_a_patch_waits(
+        live_server.url, token, f"Users/{jo}", _replace("name.familyName", "Smith"), deactivate
+    )
+    assert response.status_code == 200, response.text
+    user = User.objects.get(pk=jo)
+    assert user.last_name == "Smith"
+    assert not user.is_active  # the block stands
+
+
+@_pg_only
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_member_patch_does_not_give_back_a_removed_group(live_server):
+    import requests
+
+    from scim import services
+    from scim.models import Group as ScimGroup
+
+    admins_role = RoleFactory(name="user-admin")
+    RuleFactory(role=admins_role, pattern="backoffice:users:*")
+    local = GroupFactory(name="user-admins", roles=[admins_role])
+    token = make_token("entra", group_map={"Staff": "user-admins"})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    base = f"{live_server.url}/scim/v2"
+    jo = requests.post(f"{base}/Users", json=entra_user(), headers=headers, timeout=30)
+    jo = jo.json()["id"]
+    kim = requests.post(
+        f"{base}/Users", json=entra_user("kim@shop.example", "e-kim"), headers=headers, timeout=30
+    ).json()["id"]
+    gid = requests.post(
+        f"{base}/Groups", json=entra_group("Staff", members=[jo]), headers=headers, timeout=30
+    ).json()["id"]
+    assert Membership.objects.filter(user_id=jo, group=local).exists()
+    scim_client = ScimClient.objects.get(name="entra")
+
+    def remove_jo():  # the other request: Jo leaves the group
+        group = ScimGroup.objects.get(pk=gid)
+        data = services.GroupData("Staff", "g-1", set())
+        services.group_write(
+            client=scim_client, group=group, data=data, by=services.client_actor(scim_client)
+        )
+
+    add_kim = entra_patch({"op": "Add", "path": "members", "value": [{"value": kim}]})
+    response = _while_a_patch_waits(live_server.url, token, f"Groups/{gid}", add_kim, remove_jo)
+    assert response.status_code == 204, response.text
+    assert Membership.objects.filter(user_id=kim, group=local).exists()
+    assert not Membership.objects.filter(user_id=jo, group=local).exists()  # stays removed
