@@ -23,6 +23,7 @@ from accounts.models import Group as LocalGroup
 from accounts.models import Membership, User
 from accounts.selectors import user_get_by_email
 from accounts.services import user_create, user_delete, user_update
+from accounts.services.common import reload
 from scim.models import Account, Client, Group
 from scim.tokens import new_token
 
@@ -202,12 +203,18 @@ def account_of(client: Client, user: User) -> Account:
     return account
 
 
-def user_write(*, client: Client, user: User, data: UserData, by: Actor) -> User:
+def user_write(*, client: Client, user: User, data, by: Actor) -> User:
     """PUT or PATCH /Users/<id>: names, address, status and externalId.
+    `data` is the UserData, or (a PATCH) a function making it from the user
+    as read under the lock: a PATCH made from an earlier read would undo a
+    concurrent write (unblock an account just deactivated).
     Rank first: an externalId-only change (which links the account to this
     client) never reaches the account services and their rank check."""
     with access_write(by=by, target=user) as writer:
+        reload(user)
         writer.outranks(user)
+        if callable(data):
+            data = data(user)
         _taken_external_id(client, data.external_id, user=user)
         account = account_of(client, user)
         _user_write(client=client, user=user, account=account, data=data, by=by)
@@ -322,10 +329,16 @@ def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
     return group
 
 
-def group_write(*, client: Client, group: Group, data: GroupData, by: Actor) -> Group:
-    """PUT or PATCH /Groups/<id>: name and members; local groups follow."""
-    name = _clean_display_name(data.display_name)
+def group_write(*, client: Client, group: Group, data, by: Actor) -> Group:
+    """PUT or PATCH /Groups/<id>: name and members; local groups follow.
+    `data` is the GroupData, or (a PATCH) a function making it from the
+    group as read under the lock: a PATCH made from an earlier read would
+    put back a member a concurrent request removed, and their groups."""
     with access_write(by=by, target_label=group.display_name) as writer:
+        reload(group)
+        if callable(data):
+            data = data(group)
+        name = _clean_display_name(data.display_name)
         clash = Group.objects.filter(client=client, display_name__iexact=name).exclude(pk=group.pk)
         if clash.exists():
             raise AccountError("A group with this displayName already exists.", field="displayName")

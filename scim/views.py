@@ -326,7 +326,6 @@ def user(request, pk):
     if request.method == "DELETE":
         services.user_remove(client=client, user=user, by=by)
         return HttpResponse(status=204)
-    before = ScimUser.model_validate(_user_json(request, user, shown=False))
     if request.method == "PUT":
         resource = ScimUser.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
@@ -336,9 +335,12 @@ def user(request, pk):
         patch = PatchOp[ScimUser].model_validate(
             _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
-        after = before.model_copy(deep=True)
-        patch.patch(after)
-        data = user_data(after)
+
+        def data(fresh):  # applied to the user as read under the access lock
+            after = ScimUser.model_validate(_user_json(request, fresh, shown=False))
+            patch.patch(after)
+            return user_data(after)
+
     services.user_write(client=client, user=user, data=data, by=by)
     user.refresh_from_db()
     return _json(_user_json(request, user))
@@ -417,13 +419,18 @@ def group(request, pk):
         resource = ScimGroup.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
         )
+        data = group_data(resource)
     else:
         patch = PatchOp[ScimGroup].model_validate(
             _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
-        resource = group_resource(group, _base(request))
-        patch.patch(resource)
-    services.group_write(client=client, group=group, data=group_data(resource), by=by)
+
+        def data(fresh):  # applied to the group as read under the access lock
+            resource = group_resource(fresh, _base(request))
+            patch.patch(resource)
+            return group_data(resource)
+
+    services.group_write(client=client, group=group, data=data, by=by)
     group.refresh_from_db()
     if request.method == "PATCH":
         return HttpResponse(status=204)
