@@ -13,6 +13,7 @@ from django.test import Client
 from accounts.login import SESSION_EXTRA
 from accounts.models import AuditEvent
 from sso.models import SsoSession
+from tests.conftest import login
 from tests.factories import UserFactory
 from tests.oidc_fake import FakeIdP
 
@@ -92,6 +93,22 @@ def test_the_front_channel_of_another_provider_ends_nothing(fake, ada):
     )
     assert response.status_code == 200
     assert logged_in(ada)
+
+
+def test_a_sid_with_another_subject_ends_nothing(fake, ada):
+    assert backchannel(fake.logout_token(sid="ada-sid-1", sub="bob-sub")).status_code == 200
+    assert logged_in(ada)
+
+
+def test_a_password_session_cannot_be_ended_by_the_provider(fake, password):
+    user = UserFactory(email="ada@shop.example")
+    user.set_password(password)
+    user.save()
+    browser = Client()
+    assert login(browser, "ada@shop.example", password).status_code == 302
+    assert backchannel(fake.logout_token(sub="ada-sub")).status_code == 200
+    Client().get("/sso/fake/frontchannel-logout/", {"sid": ""})
+    assert logged_in(browser)
 
 
 # --- oversized and malformed requests ------------------------------------------------

@@ -107,6 +107,24 @@ def test_a_root_account_cannot_be_deleted_even_once_in_a_scim_group(narrow, boss
     assert User.objects.filter(pk=boss.pk).exists()
 
 
+def test_a_password_sent_with_a_user_is_never_kept(narrow, password):
+    """Linking a local account by its address and sending a password does
+    not let the client (or whoever it says) log in with it."""
+    local = UserFactory(email="local@shop.example")
+    local.set_password(password)
+    local.save()
+    body = entra_user("local@shop.example", external_id="e-local", password="Chosen-by-1dp!")
+    assert narrow.post("Users", body).status_code == 201
+    jo = narrow.post("Users", entra_user(password="Chosen-by-1dp!")).json()["id"]
+    local.refresh_from_db()
+    assert local.check_password(password) and not local.check_password("Chosen-by-1dp!")
+    assert not User.objects.get(pk=jo).has_usable_password()
+    patch = entra_patch({"op": "Replace", "path": "password", "value": "Chosen-by-1dp!"})
+    narrow.patch(f"Users/{local.pk}", patch)
+    local.refresh_from_db()
+    assert local.check_password(password)
+
+
 def test_nobody_becomes_root_through_the_map_or_a_group_named_root(narrow):
     jo = narrow.post("Users", entra_user()).json()["id"]
     narrow.post("Groups", entra_group("Admins", members=[jo]))
