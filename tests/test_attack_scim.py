@@ -125,6 +125,28 @@ def test_a_password_sent_with_a_user_is_never_kept(narrow, password):
     assert local.check_password(password)
 
 
+def test_a_scim_group_cannot_link_an_account_above_the_ceiling(narrow, boss, client):
+    """A link makes a password-less account SSO-only (no reset mail, no
+    passwordless passkey): a narrow client putting root in any SCIM group
+    would switch root's ways back in off. Root is left out of the group."""
+    boss.set_unusable_password()
+    boss.save()
+    jo = narrow.post("Users", entra_user()).json()["id"]
+    response = narrow.post("Groups", entra_group("Elsewhere", members=[boss.pk, jo]))
+    assert response.status_code == 201, response.content
+    assert [m["value"] for m in response.json()["members"]] == [jo]
+    gid = response.json()["id"]
+    add = entra_patch({"op": "Add", "path": "members", "value": [{"value": str(boss.pk)}]})
+    assert narrow.patch(f"Groups/{gid}", add).status_code == 204
+    assert not Account.objects.filter(user=boss).exists()
+    refused = AuditEvent.objects.filter(action="scim.group_sync_refused", target_id=str(boss.pk))
+    assert refused.count() == 2
+    client.post("/password/reset/", {"email": "boss@shop.example"})
+    assert AuditEvent.objects.filter(
+        action="password.reset.requested", target_id=str(boss.pk)
+    ).exists()
+
+
 def test_nobody_becomes_root_through_the_map_or_a_group_named_root(narrow):
     jo = narrow.post("Users", entra_user()).json()["id"]
     narrow.post("Groups", entra_group("Admins", members=[jo]))
