@@ -301,12 +301,33 @@ def _clean_display_name(value: str) -> str:
     return value
 
 
-def _members(client: Client, user_ids: set[int]) -> list[Account]:
+def _members(client: Client, user_ids: set[int], writer) -> list[Account]:
+    """The client's accounts of these users. An account not yet linked is
+    linked only if the client outranks it (as POST and PUT/PATCH /Users
+    require): a link makes a password-less account SSO-only, switching off
+    its password reset and passkey login. One above the client is left out
+    of the group, and audited."""
     users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
     unknown = sorted(user_ids - users.keys())
     if unknown:
         raise AccountError(f"No user with id {', '.join(map(str, unknown))}.", field="members")
-    return [account_of(client, users[pk]) for pk in sorted(users)]
+    linked = {a.user_id: a for a in Account.objects.filter(client=client, user__in=users)}
+    members = []
+    for pk in sorted(users):
+        beyond = frozenset()
+        if pk not in linked and not writer.by.operator:
+            beyond = user_reach(pk) - writer.permissions
+        if beyond:
+            audit(
+                AuditAction.SCIM_GROUP_SYNC_REFUSED,
+                by=writer.by,
+                target=users[pk],
+                success=False,
+                details={"client": client.name, "refused": {"link": sorted(beyond)}},
+            )
+            continue
+        members.append(linked.get(pk) or account_of(client, users[pk]))
+    return members
 
 
 def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
@@ -315,7 +336,7 @@ def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
         if Group.objects.filter(client=client, display_name__iexact=name).exists():
             raise AccountError("A group with this displayName already exists.", field="displayName")
         group = Group.objects.create(client=client, display_name=name, external_id=data.external_id)
-        members = _members(client, data.member_ids)
+        members = _members(client, data.member_ids, writer)
         group.members.set(members)
         audit(
             AuditAction.SCIM_GROUP_CREATED,
@@ -343,7 +364,7 @@ def group_write(*, client: Client, group: Group, data, by: Actor) -> Group:
         if clash.exists():
             raise AccountError("A group with this displayName already exists.", field="displayName")
         before = set(group.members.all())
-        after = set(_members(client, data.member_ids))
+        after = set(_members(client, data.member_ids, writer))
         renamed = name != group.display_name
         changed = {}
         if renamed:

@@ -100,7 +100,7 @@ def test_a_root_account_cannot_be_blocked_or_renamed(narrow, boss, patch):
 
 
 def test_a_root_account_cannot_be_deleted_even_once_in_a_scim_group(narrow, boss):
-    # Putting root in a SCIM group makes a link, but gives no rank over it.
+    # Putting root in a SCIM group gives no link to it, nor rank over it.
     assert narrow.post("Groups", entra_group("Elsewhere", members=[boss.pk])).status_code == 201
     response = narrow.delete(f"Users/{boss.pk}")
     assert response.status_code in (400, 403), response.content
