@@ -199,7 +199,9 @@ class Actor:
             user=user,
             operator=operator,
             ip=request.META.get("REMOTE_ADDR") or None,
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+            # PostgreSQL refuses NUL in text: a header carrying one must not
+            # turn an audited request into a 500.
+            user_agent=request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:USER_AGENT_MAX],
             site=f"{request.scheme}://{request.get_host()}",
             label=label,
         )
