@@ -6,6 +6,8 @@ changes; block and unblock store the status the same way): each becomes
 
 import json
 
+from django.utils.translation import gettext as _
+
 from accounts.audit import AuditAction
 
 # The actions whose details are {field: [before, after]}.
@@ -23,7 +25,7 @@ def _text(value) -> str:
     if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list | tuple):
         return ", ".join(_text(v) for v in value)
     if isinstance(value, dict):

@@ -179,7 +179,9 @@ class GroupForm(_ReadOnlyWhenAsked):
         self.fields["roles"].lock(locked_roles or {})
         if name_fixed:
             self.fields["name"].disabled = True
-            self.fields["name"].help_text = f"This group {name_fixed}: its name cannot change."
+            self.fields["name"].help_text = _("This group %(why)s: its name cannot change.") % {
+                "why": _(name_fixed)
+            }
 
 
 class RoleForm(_ReadOnlyWhenAsked):

@@ -6,6 +6,8 @@ and "Safari", and Chrome says "Safari" too."""
 
 import re
 
+from django.utils.translation import gettext as _
+
 BROWSERS = (
     ("Edge", re.compile(r"\bEdg(e|A|iOS)?/")),
     ("Opera", re.compile(r"\bOPR/|\bOpera\b")),
@@ -31,13 +33,14 @@ def describe(user_agent: str | None) -> str:
     "Unknown" for an empty header."""
     ua = (user_agent or "").strip()
     if not ua:
-        return "Unknown"
+        return _("Unknown")
     browser = next((name for name, pattern in BROWSERS if pattern.search(ua)), None)
     system = next((name for name, pattern in SYSTEMS if pattern.search(ua)), None)
+    # Product names stay as they are; only the words between are translated.
     if browser and system:
-        return f"{browser} on {system}"
+        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
     if browser:
         return browser
     if system:
-        return f"Unknown browser on {system}"
-    return "Unknown"
+        return _("Unknown browser on %(system)s") % {"system": system}
+    return _("Unknown")

@@ -671,3 +671,48 @@ def test_single_logout_pages_are_german(client, settings):
         assert "Sie wurden abgemeldet, auch bei Fake IdP." in back.content.decode()
     finally:
         idp.close()
+
+
+def test_the_accessibility_pages_are_german(german_browser, user):
+    """The read-only user page with a session and events, the confirm
+    questions, the 405 page, the refused search and the groups' notes."""
+    from django.test import Client
+
+    from accounts.models import Group
+
+    chrome_linux = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    login(Client(HTTP_USER_AGENT=chrome_linux), user.email, PASSWORD)
+    detail = german_browser.get(f"/users/{user.pk}/view/")
+    assert_german(detail)
+    html = detail.content.decode()
+    assert "Chrome unter Linux" in html and "Letzte Ereignisse" in html
+    block = german_browser.get(f"/users/{user.pk}/block/")
+    assert_german(block)
+    assert f"{user.email} sperren?" in block.content.decode()
+    reset = german_browser.get(f"/users/{user.pk}/mfa-reset/")
+    assert_german(reset)
+    assert "Die Zwei-Faktor-Authentifizierung von" in reset.content.decode()
+    refused = german_browser.get("/users/", {"q": "x" * 101})
+    assert_german(refused)
+    assert "Eine Suche darf höchstens 100 Zeichen lang sein." in refused.content.decode()
+    not_a_page = german_browser.get("/account/language/")
+    assert not_a_page.status_code == 405
+    assert "Keine Seite" in not_a_page.content.decode()
+    assert not english_left(not_a_page.content.decode())
+    built_in = german_browser.get(f"/groups/{Group.objects.get(name='root').pk}/")
+    assert_german(built_in)
+    assert "ist fest eingebaut und kann nicht gelöscht werden" in built_in.content.decode()
+
+
+def test_the_scim_actions_are_labelled_in_german(german_browser):
+    from accounts.audit import audit
+
+    for action in AuditAction:
+        if action.value.startswith("scim."):
+            audit(action, target_label="ada@shop.example")
+    page = german_browser.get("/audit/?action=scim.user_created")
+    assert_german(page)
+    assert "Benutzer durch Provisionierung (SCIM) angelegt" in page.content.decode()

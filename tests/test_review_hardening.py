@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import AuditEvent, User
 from tests import test_sso
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
@@ -54,6 +54,16 @@ class TestNo500:
         assert export.status_code == 400
         assert problem in export.content.decode()
         assert not export["Content-Type"].startswith("text/csv")
+
+    def test_a_nul_in_the_user_agent_is_no_500(self, root_user):
+        """PostgreSQL refuses NUL in text; an audited login must not fail on
+        a header that carries one (nginx would refuse it, the app need not
+        rely on that)."""
+        browser = Client(HTTP_USER_AGENT="probe\x00/1")
+        response = browser.post("/login/", {"login": root_user.email, "password": "wrong"})
+        assert response.status_code == 200
+        event = AuditEvent.objects.get(action="login.failed")
+        assert event.user_agent == "probe/1"
 
     def test_allauths_session_list_leads_to_ours(self, admin):
         response = admin.get("/sessions/")

@@ -5,6 +5,7 @@ import csv
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.audit import KNOWN_ACTIONS
 from accounts.models import AuditEvent
@@ -65,7 +66,9 @@ def audit_export(request):
     chosen = filters.filters() if request.GET else {}
     if chosen is None:
         # Never "everything" instead of what was asked for.
-        body = "The export was refused: " + " ".join(filters.problems())
+        body = _("The export was refused: %(problems)s") % {
+            "problems": " ".join(filters.problems())
+        }
         return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
     events = audit_search(**chosen)[:EXPORT_LIMIT]
     writer = csv.writer(_Echo())

@@ -56,13 +56,13 @@ def group_edit(request, pk: int):
         name_fixed=configured,
     )
     member_count = group.memberships.count()
-    kept = (
-        f"This group {configured} and cannot be deleted."
-        if configured
-        else f"To delete this group, remove its {member_count} member(s) first."
-        if member_count
-        else ""
-    )
+    kept = ""
+    if configured:
+        kept = _("This group %(why)s and cannot be deleted.") % {"why": _(configured)}
+    elif member_count:
+        kept = _("To delete this group, remove its %(count)s member(s) first.") % {
+            "count": member_count
+        }
     context = {
         "members": group.users.order_by("email").only("id", "email")[:20],
         "member_count": member_count,
