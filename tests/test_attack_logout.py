@@ -128,6 +128,20 @@ def test_a_huge_body_is_a_400_and_ends_nothing(fake, ada):
     assert logged_in(ada)
 
 
+def test_a_huge_upload_is_refused_before_it_is_read(fake, ada):
+    """Django caps form fields, not uploaded files: a multipart body is
+    spooled to disk whatever its size unless the door looks at its length."""
+    from io import BytesIO
+
+    upload = BytesIO(b"x" * (3 * 1024 * 1024))
+    upload.name = "big.bin"
+    response = Client().post(
+        "/sso/fake/backchannel-logout/", {"logout_token": "a.b.c", "file": upload}
+    )
+    assert response.status_code == 413
+    assert logged_in(ada)
+
+
 @pytest.mark.parametrize("body", ['{"logout_token": "x.y.z"}', "logout_token=%ff.%fe.%00"])
 def test_odd_bodies_are_400(fake, ada, body):
     response = Client().post(
