@@ -24,6 +24,9 @@ from sso.registry import get_provider
 logger = logging.getLogger("iam.sso")
 
 MAX_LOGOUT_TOKEN = 16 * 1024  # characters
+# A logout POST is one form field: a larger body is refused unread (Django
+# caps form fields, not multipart files, which it would spool to disk).
+MAX_LOGOUT_BODY = 64 * 1024  # bytes
 
 
 def _provider_or_404(provider_id: str):
@@ -60,6 +63,13 @@ def backchannel_logout(request, provider_id: str):
     provider = _provider_or_404(provider_id)
     # The provider is no operator: it ends the sessions it names, nothing else.
     by = Actor.of(request, label=f"identity provider {provider.id}")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = MAX_LOGOUT_BODY + 1
+    if length > MAX_LOGOUT_BODY:
+        body = {"error": "invalid_request", "error_description": "The body is too large."}
+        return _no_store(JsonResponse(body, status=413))
     token = request.POST.get("logout_token", "")
     try:
         if len(token) > MAX_LOGOUT_TOKEN:
