@@ -208,3 +208,14 @@ def test_the_continuation_leaks_no_id_token_to_logs_or_referer(fake, ada, caplog
     assert "no-store" in page["Cache-Control"]
     # Unknown provider in the path: 404, the link is not followed.
     assert Client().get(page_url.replace("/sso/fake/", "/sso/nope/")).status_code == 404
+
+
+def test_the_continuation_link_works_once(fake, ada):
+    """The link carries the ID token (encrypted) for a few minutes; a proxy's
+    access log keeps query strings, so a copy of the link read there must
+    not give the ID token back: the person's own browser used it already."""
+    id_token = ada.session[SESSION_EXTRA]["id_token"]
+    page_url = ada.post("/logout/")["Location"]
+    assert id_token in ada.get(page_url).content.decode()
+    replay = Client().get(page_url)
+    assert replay.status_code == 302 and replay["Location"] == "/login/"
