@@ -14,10 +14,12 @@ page with a signed `state`, which makes the page say so.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.core import signing
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
@@ -72,13 +74,21 @@ def redirect_after_logout(request) -> str | None:
 
 def provider_logout_url(token) -> str | None:
     """The provider's logout URL a continuation link carries, or None when
-    the link is not ours or too old."""
+    the link is not ours, too old, or used already: it is followed once (a
+    copy in a proxy's access log must not give the ID token back)."""
     if not isinstance(token, str) or not token:
         return None
     try:
-        return _fernet().decrypt(token.encode(), ttl=CONTINUATION_TTL).decode()
+        url = _fernet().decrypt(token.encode(), ttl=CONTINUATION_TTL).decode()
     except (InvalidToken, ValueError):
         return None
+    # Keyed on the decoded bytes, as Fernet reads them: base64 decoding
+    # skips stray characters, so one token has many spellings.
+    raw = base64.urlsafe_b64decode(token.encode())
+    used = f"sso:logout-continuation:{hashlib.sha256(raw).hexdigest()}"
+    if not cache.add(used, 1, timeout=CONTINUATION_TTL + 60):
+        return None
+    return url
 
 
 def login_page_notices(request) -> list[str]:

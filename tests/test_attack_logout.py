@@ -217,5 +217,6 @@ def test_the_continuation_link_works_once(fake, ada):
     id_token = ada.session[SESSION_EXTRA]["id_token"]
     page_url = ada.post("/logout/")["Location"]
     assert id_token in ada.get(page_url).content.decode()
-    replay = Client().get(page_url)
-    assert replay.status_code == 302 and replay["Location"] == "/login/"
+    for copy in (page_url, page_url + "%21", page_url + "%3D%3D", page_url + "%0A"):
+        replay = Client().get(copy)  # the same token, spelt another way
+        assert replay.status_code == 302 and replay["Location"] == "/login/", copy
