@@ -71,6 +71,9 @@ class TestPolicy:
         page = client.get("/2fa/totp/activate/")
         assert "two-factor authentication" in page.content.decode()
         assert 'src="data:image/svg+xml;base64,' in page.content.decode()  # the QR code
+        # A security key or passkey is the other way through, and it opens.
+        assert 'href="/2fa/webauthn/add/"' in page.content.decode()
+        assert client.get("/2fa/webauthn/add/").status_code == 200
         assert client.post("/logout/").status_code == 302  # logging out stays possible
 
     def test_wrong_code_changes_nothing_then_setup_unlocks(self, client, root_user, mfa_policy):
