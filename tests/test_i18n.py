@@ -162,6 +162,10 @@ def _english_afterwards():
 
 @pytest.fixture
 def world(root_user):
+    return make_world(root_user)
+
+
+def make_world(root_user) -> dict:
     """One of everything the Back Office lists, so every page has rows."""
     role = RoleFactory(name="viewer")
     group = GroupFactory(name="staff", roles=[role])

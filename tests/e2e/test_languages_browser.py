@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import User
 from tests.factories import PASSWORD, UserFactory
-from tests.test_i18n import english_left
+from tests.test_i18n import back_office_urls, english_left, make_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -71,3 +71,26 @@ def test_the_switcher_and_the_accounts_own_language(live_server, german_page):
     page.select_option("#id_language", "")
     page.click("button:has-text('Sprache speichern')")
     assert page.get_by_role("heading", name="My account").is_visible()
+
+
+def test_every_back_office_page_in_german_in_the_browser(live_server, german_page, root_user):
+    """Every GET screen of the Back Office (the list test_i18n renders over
+    HTTP) in a German Chromium, as the browser shows it: German throughout.
+    The same pages in English are the accessibility test's journeys."""
+    urls = back_office_urls(make_world(root_user))
+    page = german_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_login", root_user.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Anmelden')")
+    page.wait_for_url(f"{live_server.url}/")
+    shown = 0
+    for url in urls:
+        response = page.goto(live_server.url + url)
+        if response.status == 405:  # a button's POST address: its page is the 405 one
+            continue
+        assert response.status == 200, (url, response.status)
+        assert page.locator("html").get_attribute("lang") == "de", url
+        assert not english_left(page.content()), url
+        shown += 1
+    assert shown >= 15
