@@ -50,8 +50,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def oidc_provider(live_server, settings):
+def start_provider(live_server, **env_extra) -> tuple[subprocess.Popen, str]:
+    """The `oidc-provider` process for our client (npm ci the first time),
+    once it says it is ready; (process, issuer)."""
     if not (HERE / "node_modules" / "oidc-provider").exists():
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -65,6 +66,7 @@ def oidc_provider(live_server, settings):
         "PORT": str(port),
         "ACCOUNTS": json.dumps(ACCOUNTS),
         "REDIRECT_URIS": f"{live_server.url}/sso/e2e/callback/",
+        **env_extra,
     }
     process = subprocess.Popen(
         ["node", "server.mjs"],
@@ -78,26 +80,39 @@ def oidc_provider(live_server, settings):
     while line and not line.startswith("ready"):
         line = process.stdout.readline()
     assert line.startswith("ready"), "oidc-provider did not start"
-    issuer = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def e2e_provider(issuer: str, **extra) -> dict:
+    """The provider's entry in IAM_SSO_PROVIDERS."""
+    return {
+        "id": "e2e",
+        "kind": "oidc",
+        "name": "Company SSO",
+        "client_id": "backoffice",
+        "client_secret": "e2e-client-secret",
+        "issuer": issuer,
+        "scopes": ["openid", "email", "profile"],
+        "strategy": "pre-registered",
+        **extra,
+    }
+
+
+@pytest.fixture
+def oidc_provider(live_server, settings):
+    process, issuer = start_provider(live_server)
     settings.IAM_SSO_PROVIDERS = {
-        "e2e": {
-            "id": "e2e",
-            "kind": "oidc",
-            "name": "Company SSO",
-            "client_id": "backoffice",
-            "client_secret": "e2e-client-secret",
-            "issuer": issuer,
-            "tenant": "",
-            "authority": "",
-            "scopes": ["openid", "email", "profile"],
-            "role_claim": "roles",
-            "role_map": '{"support": ["support"]}',
-            "strategy": "pre-registered",
-            "allowed_tenants": [],
+        "e2e": e2e_provider(
+            issuer,
+            tenant="",
+            authority="",
+            role_claim="roles",
+            role_map='{"support": ["support"]}',
+            allowed_tenants=[],
             # Logging out here only: logout at the provider too is
             # tests/e2e/test_sso_logout_browser.py.
-            "logout": "false",
-        }
+            logout="false",
+        )
     }
     yield settings.IAM_SSO_PROVIDERS["e2e"]
     process.terminate()

@@ -3,10 +3,7 @@ OpenID Certified) and a real browser: logging out here logs out at the
 provider (RP-initiated logout), and the provider's logout elsewhere ends
 the Back Office session by a back-channel logout token."""
 
-import json
-import os
 import re
-import subprocess
 import threading
 
 import pytest
@@ -14,7 +11,7 @@ import requests
 
 from accounts.models import AuditEvent
 from sso.models import SsoSession
-from tests.e2e.test_sso_browser import ACCOUNTS, HERE, _free_port, _log_in_at_provider
+from tests.e2e.test_sso_browser import _log_in_at_provider, e2e_provider, start_provider
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -23,49 +20,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def provider(live_server, settings):
     """The provider, with RP-initiated and back-channel logout for our client."""
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=HERE,
-            check=True,
-            timeout=300,
-        )
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "ACCOUNTS": json.dumps(ACCOUNTS),
-        "REDIRECT_URIS": f"{live_server.url}/sso/e2e/callback/",
-        "POST_LOGOUT_REDIRECT_URIS": f"{live_server.url}/login/",
-        "BACKCHANNEL_LOGOUT_URI": f"{live_server.url}/sso/e2e/backchannel-logout/",
-    }
-    process = subprocess.Popen(
-        ["node", "server.mjs"],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, issuer = start_provider(
+        live_server,
+        POST_LOGOUT_REDIRECT_URIS=f"{live_server.url}/login/",
+        BACKCHANNEL_LOGOUT_URI=f"{live_server.url}/sso/e2e/backchannel-logout/",
     )
-    line = process.stdout.readline()
-    while line and not line.startswith("ready"):
-        line = process.stdout.readline()
-    assert line.startswith("ready"), "oidc-provider did not start"
     said: list[str] = []  # what it prints (its back-channel calls), for failures
     threading.Thread(target=lambda: said.extend(process.stdout), daemon=True).start()
-    issuer = f"http://127.0.0.1:{port}"
-    settings.IAM_SSO_PROVIDERS = {
-        "e2e": {
-            "id": "e2e",
-            "kind": "oidc",
-            "name": "Company SSO",
-            "client_id": "backoffice",
-            "client_secret": "e2e-client-secret",
-            "issuer": issuer,
-            "scopes": ["openid", "email", "profile"],
-            "strategy": "pre-registered",
-        }
-    }
+    settings.IAM_SSO_PROVIDERS = {"e2e": e2e_provider(issuer)}
     yield issuer, said
     process.terminate()
     process.wait(timeout=10)
