@@ -194,6 +194,23 @@ class TestAskFirst:
         admin.post(f"/users/{user.pk}/mfa-reset/")
         assert AuditEvent.objects.filter(action="mfa.reset").count() == 1
 
+    @pytest.mark.parametrize("action", ["block", "mfa-reset"])
+    def test_the_question_page_is_no_way_around_the_right_or_the_rank(self, action, user):
+        """The question (GET) and its button (POST) need the action's right,
+        and the button still refuses a user above the asker."""
+        from tests.test_delegation import admin_with, browser_of
+
+        viewer = browser_of(admin_with("backoffice:users:view", "backoffice:users:edit"))
+        assert viewer.get(f"/users/{user.pk}/{action}/").status_code == 403
+        assert viewer.post(f"/users/{user.pk}/{action}/").status_code == 403
+        right = "backoffice:users:block" if action == "block" else "backoffice:users:reset-mfa"
+        narrow = browser_of(admin_with("backoffice:users:view", right))
+        root = UserFactory(email="root@shop.example", groups=["root"])
+        narrow.post(f"/users/{root.pk}/{action}/")
+        root.refresh_from_db()
+        assert root.is_active
+        assert not AuditEvent.objects.filter(action__in=["user.blocked", "mfa.reset"]).exists()
+
     def test_get_on_a_post_only_url_is_a_page(self, admin, user):
         response = admin.get(f"/users/{user.pk}/password-reset/")
         assert response.status_code == 405 and response["Allow"] == "POST"
