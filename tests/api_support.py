@@ -7,7 +7,6 @@ import base64
 
 from accounts.audit import Actor
 from api import services
-from tests.test_delegation import admin_with  # noqa: F401  (re-exported for the API tests)
 
 TOKEN = "/oauth/token/"
 

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.factories import PASSWORD, UserFactory
+from tests.oidc_fake import FakeIdP
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +43,30 @@ def root_user(db):
     return UserFactory(
         email="root@shop.example", first_name="Grace", last_name="Hopper", groups=["root"]
     )
+
+
+@pytest.fixture
+def admin(client, root_user):
+    """The test client, logged in as root (a first-time admin's view)."""
+    login(client, root_user.email, PASSWORD)
+    return client
+
+
+@pytest.fixture(scope="module")
+def idp():
+    """The in-process OpenID provider (tests/oidc_fake.py), one per module."""
+    server = FakeIdP()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake(idp, settings):
+    """`idp` configured as the one provider `fake`, its behaviour reset."""
+    idp.reset_behaviour()
+    idp.hits.clear()
+    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+    return idp
 
 
 def login(client, email, password, **extra):

@@ -7,15 +7,14 @@ succeeds in every round and someone can always manage access. Without the
 lock both passed their checks against the state before the other's commit.
 """
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from accounts.delegation import managers_remain
 from accounts.models import Group, Role, Rule
 from tests.factories import RoleFactory, RuleFactory, UserFactory
-from tests.test_delegation import browser_of
+from tests.support.people import browser_of
+from tests.support.races import race
 
 ROUNDS = 40
 
@@ -25,26 +24,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="races need a server database (CI runs it)"
     ),
 ]
-
-
-def _race(first, second) -> list[int]:
-    """Run both at once (a barrier releases them together); their statuses."""
-    barrier = threading.Barrier(2)
-    statuses = [0, 0]
-
-    def run(index, request):
-        try:
-            barrier.wait()
-            statuses[index] = request().status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate((first, second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return statuses
 
 
 def test_two_root_admins_can_never_lock_root_out(seed_groups):
@@ -61,7 +40,7 @@ def test_two_root_admins_can_never_lock_root_out(seed_groups):
         swap_root = lambda: a.post(f"/groups/{root.pk}/", {"name": "root", "roles": [x.pk]})  # noqa: E731
         empty_x = lambda: b.post(f"/roles/{x.pk}/", {"name": "x", "rules": ""})  # noqa: E731
         pair = (swap_root, empty_x) if round_ % 2 else (empty_x, swap_root)
-        statuses = _race(*pair)
+        statuses = race(*pair)
         assert managers_remain(), f"round {round_}: root locked out ({statuses})"
         # A saved form redirects (302); a refused one is shown again (200).
         assert sorted(statuses) == [200, 302], f"round {round_}: {statuses}"

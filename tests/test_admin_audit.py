@@ -15,12 +15,6 @@ from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, Us
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin(client, root_user):
-    login(client, root_user.email, PASSWORD)
-    return client
-
-
 def _rows(response):
     html = response.content.decode()
     return html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]

@@ -13,12 +13,6 @@ from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, Us
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin(client, root_user):
-    login(client, root_user.email, PASSWORD)
-    return client
-
-
 class TestGroups:
     def test_create_rename_assign_roles(self, admin):
         role = RoleFactory(name="catalog")

@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "another strong passphrase 9"
 
 
-@pytest.fixture
-def admin(client, root_user):
-    login(client, root_user.email, PASSWORD)
-    return client
-
-
 def table(response) -> str:
     """The list's table body: what the screen lists, not the page header."""
     html = response.content.decode()
@@ -212,7 +206,7 @@ class TestEdit:
         assert admin.post(f"/users/999999/{path}/").status_code == 404
 
     def test_actions_are_post_only(self, admin, user):
-        # A GET on block only asks (tests/test_rough_edges.py); on a POST-only
+        # A GET on block only asks (tests/test_screens_first_use.py); on a POST-only
         # action it is a 405 page.
         assert admin.get(f"/users/{user.pk}/block/").status_code == 200
         assert admin.get(f"/users/{user.pk}/password-reset/").status_code == 405

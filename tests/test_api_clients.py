@@ -8,9 +8,10 @@ from django.test import Client as Http
 
 from accounts.models import AuditEvent
 from api.models import Approval, Client
-from tests.api_support import admin_with, basic, make_client
+from tests.api_support import basic, make_client
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support.people import admin_with
 
 pytestmark = pytest.mark.django_db
 

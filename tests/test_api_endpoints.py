@@ -10,8 +10,9 @@ from django.test import Client as Http
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, User
-from tests.api_support import admin_with, bearer, service_token
+from tests.api_support import bearer, service_token
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.support.people import admin_with
 
 pytestmark = pytest.mark.django_db
 

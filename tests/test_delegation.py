@@ -5,43 +5,14 @@ refused with a message naming what is beyond the actor, changes nothing and
 leaves an audit row; the same action by root works."""
 
 import pytest
-from django.test import Client
 
 from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, Membership, Role, User
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.support.people import admin_with, browser_of, user_form
 
 pytestmark = pytest.mark.django_db
-
-
-def admin_with(*allow, deny=(), email=None, name=None) -> User:
-    """A user in a group of their own whose one role has these rules."""
-    role = RoleFactory(name=f"role-{name}") if name else RoleFactory()
-    for pattern in allow:
-        RuleFactory(role=role, effect="allow", pattern=pattern)
-    for pattern in deny:
-        RuleFactory(role=role, effect="deny", pattern=pattern)
-    group = GroupFactory(name=name, roles=[role]) if name else GroupFactory(roles=[role])
-    return UserFactory(email=email or f"{group.name}@shop.example", groups=[group])
-
-
-def browser_of(user: User) -> Client:
-    client = Client()
-    assert login(client, user.email, PASSWORD).status_code == 302
-    return client
-
-
-def user_form(user: User, **overrides) -> dict:
-    data = {
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "status": user.status,
-        "groups": [g.pk for g in user.groups.all()],
-    }
-    data.update(overrides)
-    return data
 
 
 def refusals(**filters):
@@ -276,7 +247,7 @@ class TestRootInvariant:
 
 class TestLiveSessionsFollow:
     def test_a_user_added_to_root_is_sent_to_mfa_setup_at_once(self, settings, root_admin):
-        from tests.test_mfa import activate_totp
+        from tests.support.mfa import activate_totp
 
         settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
         member = UserFactory(email="member@shop.example")

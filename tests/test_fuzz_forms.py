@@ -43,13 +43,6 @@ def fields(*names):
     return st.fixed_dictionaries({name: junk for name in names})
 
 
-@pytest.fixture
-def admin(root_user):
-    client = Client()
-    login(client, root_user.email, PASSWORD)
-    return client
-
-
 def no_server_error(response):
     assert response.status_code < 500, response.status_code
 

@@ -10,14 +10,12 @@ an English wording already translated elsewhere without marking it."""
 import re
 import shutil
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.template import loader
-from django.urls import reverse
 from django.utils import translation
 
 from accounts.audit import LABELS, AuditAction
@@ -25,108 +23,18 @@ from accounts.models import AuditEvent, User
 from accounts.throttle import wait_text
 from tests.api_support import make_client
 from tests.conftest import login
-from tests.factories import PASSWORD, GroupFactory, RoleFactory, UserFactory
-from tests.test_mfa import activate_totp, totp
+from tests.factories import PASSWORD
+from tests.support.i18n import (
+    PO,
+    ReadableText,
+    back_office_urls,
+    catalogue,
+    english_left,
+    make_world,
+)
+from tests.support.mfa import activate_totp, totp
 
 pytestmark = pytest.mark.django_db
-
-PO = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.po"
-
-# allauth's own pages we show (MFA, password change, re-authentication):
-# their English wording, which allauth's German catalogue translates.
-ALLAUTH_ENGLISH = [
-    "Sign In",
-    "Sign Out",
-    "Confirm Access",
-    "Authenticator App",
-    "Recovery Codes",
-    "Change Password",
-    "Current Password",
-    "Activate",
-    "Deactivate",
-    "Enter the code",
-]
-
-
-def _joined(block: str, keyword: str) -> str | None:
-    """A keyword's string in a .po block, its continuation lines joined."""
-    match = re.search(rf'^{re.escape(keyword)} "(.*)"\n?((?:".*"\n?)*)', block, re.M)
-    if match is None:
-        return None
-    return match.group(1) + "".join(re.findall(r'^"(.*)"$', match.group(2), re.M))
-
-
-def _catalogue() -> list[tuple[str, str, bool]]:
-    """(msgid, msgstr, fuzzy) of every message in the German .po (the
-    singular form of a plural one)."""
-    entries = []
-    for block in PO.read_text().split("\n\n"):
-        msgid = _joined(block, "msgid")
-        msgstr = _joined(block, "msgstr")
-        if msgstr is None:
-            msgstr = _joined(block, "msgstr[0]")
-        if msgid and msgstr is not None:
-            fuzzy = bool(re.search(r"^#,.*\bfuzzy\b", block, re.M))
-            entries.append((msgid, msgstr, fuzzy))
-    return entries
-
-
-def english_words() -> list[str]:
-    """English wordings that must not appear on a German page: each msgid
-    without placeholders whose German differs, plus allauth's."""
-    words = [
-        msgid.replace('\\"', '"')
-        for msgid, msgstr, _fuzzy in _catalogue()
-        if msgid != msgstr and "%" not in msgid and "<" not in msgid
-    ]
-    return sorted(set(words + ALLAUTH_ENGLISH), key=len, reverse=True)
-
-
-class _Text(HTMLParser):
-    """What a person reads or hears: text, and the attributes that are shown
-    or spoken (placeholder, aria-label, title, alt, label, button values)."""
-
-    SPOKEN = {"placeholder", "aria-label", "title", "alt", "label"}
-
-    def __init__(self):
-        super().__init__()
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self._skip += 1
-        for name, value in attrs:
-            if value and name in self.SPOKEN:
-                self.chunks.append(value.strip())
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style"):
-            self._skip -= 1
-
-    def handle_data(self, data):
-        if not self._skip and data.strip():
-            self.chunks.append(" ".join(data.split()))
-
-
-def english_left(html: str, *, exempt=()) -> list[str]:
-    """The English wordings found in `html`'s readable text."""
-    parser = _Text()
-    parser.feed(html)
-    found = []
-    for word in english_words():
-        if word in exempt:
-            continue
-        for chunk in parser.chunks:
-            # Short words only as a whole chunk ("Save", "Users"); longer ones
-            # anywhere, as words (not inside a resource name such as
-            # backoffice:users:delete).
-            if (len(word) < 6 and chunk == word) or (
-                len(word) >= 6 and re.search(rf"(?<![\w:/-]){re.escape(word)}(?![\w:/-])", chunk)
-            ):
-                found.append(f"{word!r} in {chunk[:120]!r}")
-                break
-    return found
 
 
 INFORMAL = re.compile(r"\b(du|dich|dir|dein\w*|gib)\b", re.I)
@@ -134,7 +42,7 @@ INFORMAL = re.compile(r"\b(du|dich|dir|dein\w*|gib)\b", re.I)
 
 def informal_left(html: str) -> list[str]:
     """German that says "du" (allauth's catalogue does, here and there)."""
-    parser = _Text()
+    parser = ReadableText()
     parser.feed(html)
     return [chunk for chunk in parser.chunks if INFORMAL.search(chunk)]
 
@@ -163,39 +71,6 @@ def _english_afterwards():
 @pytest.fixture
 def world(root_user):
     return make_world(root_user)
-
-
-def make_world(root_user) -> dict:
-    """One of everything the Back Office lists, so every page has rows."""
-    role = RoleFactory(name="viewer")
-    group = GroupFactory(name="staff", roles=[role])
-    other = UserFactory(email="bob@shop.example", groups=[group])
-    client, _secret = make_client(account=root_user, name="shop-sync")
-    return {"user": other, "group": group, "role": role, "client": client}
-
-
-def back_office_urls(world) -> list[str]:
-    """Every GET page of the Back Office (POST-only ones are left out by
-    the caller: they answer 405)."""
-    from backoffice.urls import urlpatterns
-
-    ids = {
-        "user": world["user"].pk,
-        "group": world["group"].pk,
-        "role": world["role"].pk,
-        "api-client": world["client"].pk,
-    }
-    urls = []
-    for pattern in urlpatterns:
-        name = pattern.name
-        if name is None or name in ("audit-export", "account-session-end", "user-identity-unlink"):
-            continue
-        kwargs = {}
-        if "<id:pk>" in str(pattern.pattern):
-            kind = next(k for k in ids if name.startswith(k))
-            kwargs = {"pk": ids[kind]}
-        urls.append(reverse(f"backoffice:{name}", kwargs=kwargs))
-    return urls
 
 
 @pytest.fixture
@@ -465,7 +340,7 @@ def test_audit_actions_keep_their_codes_and_have_labels(client, root_user):
 
 
 def test_catalogue_is_complete_and_compiles():
-    entries = _catalogue()
+    entries = catalogue()
     assert len(entries) > 300
     assert not [msgid for msgid, _s, fuzzy in entries if fuzzy], "fuzzy entries"
     assert not [msgid for msgid, msgstr, _f in entries if not msgstr], "untranslated entries"
@@ -480,7 +355,7 @@ def test_catalogue_is_complete_and_compiles():
 
 def test_catalogue_is_formal():
     """Formal German: "Sie", never "du"."""
-    assert not [s for _id, s, _f in _catalogue() if INFORMAL.search(s)]
+    assert not [s for _id, s, _f in catalogue() if INFORMAL.search(s)]
 
 
 def test_allauth_messages_we_show_are_formal(client, user):
@@ -536,7 +411,7 @@ def test_only_an_admin_who_may_edit_and_outranks_sets_a_language(root_user, user
     """The language is an account field like the names: users:edit, and rank."""
     from accounts import services
     from accounts.audit import Actor
-    from tests.test_delegation import admin_with
+    from tests.support.people import admin_with
 
     blocker = admin_with("backoffice:users:view", "backoffice:users:block", name="blockers")
     editor = admin_with("backoffice:users:view", "backoffice:users:edit", name="editors")
@@ -627,7 +502,7 @@ def test_security_key_pages_are_german(root_user):
     add and rename pages, the login page's passkey button."""
     from django.test import Client
 
-    from tests.test_passkeys import HOST, add_key
+    from tests.support.passkeys import HOST, add_key
     from tests.webauthn_soft import SoftPasskey
 
     client = Client(HTTP_HOST=HOST, HTTP_ACCEPT_LANGUAGE="de")

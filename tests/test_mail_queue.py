@@ -215,7 +215,7 @@ def test_notifications_go_through_the_queue(queue, ada, client):
     )
     assert response.status_code == 302
     assert mail.outbox == []
-    from tests.test_mfa import activate_totp
+    from tests.support.mfa import activate_totp
 
     activate_totp(client)
     assert mail.outbox == []

@@ -2,12 +2,7 @@
 sessions, recent authentication, admin MFA reset. TOTP codes are computed
 here from the secret, as an authenticator app would."""
 
-import base64
-import hashlib
-import hmac
 import re
-import struct
-import time
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -22,34 +17,11 @@ from accounts.models import AuditEvent
 from tests import conftest
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support.mfa import activate_totp, totp
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a new and long passphrase 77"
-
-
-def totp(secret: str, at: float | None = None, step: int = 0) -> str:
-    """RFC 6238, SHA-1, 6 digits, 30 s: what every authenticator app shows."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    counter = int((at or time.time()) // 30) + step
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
-
-
-def activate_totp(client) -> str:
-    page = client.get("/2fa/totp/activate/")
-    assert page.status_code == 200, page
-    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', page.content.decode())
-    if secret is None:
-        secret = re.search(r'value="([A-Z2-7]{16,})"', page.content.decode())
-    secret = secret.group(1)
-    # The next window's code (accepted: tolerance 1): a later login's code of
-    # this or the previous window can then never be this used-up one.
-    response = client.post("/2fa/totp/activate/", {"code": totp(secret, step=1)})
-    assert response.status_code == 302, response.content.decode()[:2000]
-    return secret
 
 
 def recovery_codes(client) -> list[str]:
@@ -309,7 +281,7 @@ class TestAdminMfaReset:
 class TestSSOAndMFA:
     def test_sso_user_with_mfa_is_asked_for_the_code_unless_idp_did_mfa(self, client, settings):
         from tests.oidc_fake import FakeIdP
-        from tests.test_sso import ADA, sso_login
+        from tests.support.sso import ADA, sso_login
 
         idp = FakeIdP()
         try:
@@ -335,7 +307,7 @@ class TestSSOAndMFA:
 
     def test_amr_mfa_exempts_sso_login(self, client, settings):
         from tests.oidc_fake import FakeIdP
-        from tests.test_sso import ADA, sso_login
+        from tests.support.sso import ADA, sso_login
 
         idp = FakeIdP()
         try:

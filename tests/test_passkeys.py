@@ -14,13 +14,11 @@ from accounts import login as login_flow
 from accounts.models import AuditEvent, User
 from tests.conftest import login
 from tests.factories import PASSWORD
-from tests.test_mfa import activate_totp, totp
+from tests.support.mfa import activate_totp, totp
+from tests.support.passkeys import HOST, add_key
 from tests.webauthn_soft import SoftPasskey, js_data
 
 pytestmark = pytest.mark.django_db
-
-# WebAuthn needs a secure origin: https, or http on localhost (python-fido2).
-HOST = "localhost"
 
 
 @pytest.fixture
@@ -31,19 +29,6 @@ def client():
 @pytest.fixture
 def mfa_policy(settings):
     settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
-
-
-def add_key(client, key: SoftPasskey, *, passwordless: bool = True, name: str = "Laptop"):
-    """Register `key` on the MFA page as the logged-in user."""
-    page = client.get("/2fa/webauthn/add/")
-    assert page.status_code == 200
-    credential = key.create(js_data(page.content.decode())["creation_options"])
-    data = {"name": name, "credential": json.dumps(credential)}
-    if passwordless:
-        data["passwordless"] = "on"
-    response = client.post("/2fa/webauthn/add/", data)
-    assert response.status_code == 302, response.content.decode()[:2000]
-    return Authenticator.objects.filter(type="webauthn").latest("pk")
 
 
 def passkey_login(client, key: SoftPasskey):
@@ -229,11 +214,11 @@ class TestRemoval:
         assert Authenticator.objects.filter(pk=authenticator.pk).exists()
 
     def test_removal_needs_a_recent_authentication(self, client, user):
-        from tests.test_mfa import age_authentication
+        from tests.conftest import age_authentication
 
         login(client, user.email, PASSWORD)
         authenticator = add_key(client, SoftPasskey())
-        age_authentication(client, 11 * 60)
+        age_authentication(client.session, 11 * 60)
         response = client.post(f"/2fa/webauthn/keys/{authenticator.pk}/remove/")
         assert response.status_code == 302
         assert response["Location"].startswith("/reauthenticate/")

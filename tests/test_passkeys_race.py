@@ -9,8 +9,8 @@ from allauth.mfa.models import Authenticator
 from django.db import connection
 
 from tests.factories import UserFactory
-from tests.test_access_race import _race
-from tests.test_delegation import browser_of
+from tests.support.people import browser_of
+from tests.support.races import race
 
 ROUNDS = 30
 
@@ -32,7 +32,7 @@ def test_two_removals_at_once_never_leave_a_required_user_without_a_factor(seed_
         Authenticator.objects.filter(user=user).delete()
         Authenticator.objects.create(user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
         key = Authenticator.objects.create(user=user, type="webauthn", data={"name": "Key"})
-        statuses = _race(
+        statuses = race(
             lambda: app_side.post("/2fa/totp/deactivate/"),
             lambda url=f"/2fa/webauthn/keys/{key.pk}/remove/": key_side.post(url),
         )

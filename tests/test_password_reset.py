@@ -1,6 +1,5 @@
 """Password reset from the login page, through the real mail and link."""
 
-import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,31 +12,15 @@ from accounts.models import AuditEvent, User
 from accounts.tokens import PasswordResetTokens
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support.resets import NEW_PASSWORD, link_from_mail, request_reset, set_password
 
 pytestmark = pytest.mark.django_db
-
-NEW_PASSWORD = "a brand new passphrase 42"
-
-
-def _request_reset(client, email):
-    return client.post("/password/reset/", {"email": email})
-
-
-def _link_from_mail(message) -> str:
-    return re.search(r"http://testserver(/password/reset/key/\S+/)", message.body).group(1)
-
-
-def _set_password(client, link, password=NEW_PASSWORD, again=None):
-    response = client.get(link)
-    assert response.status_code == 302, "the key is moved into the session first"
-    form_url = response["Location"]
-    return client.post(form_url, {"password1": password, "password2": again or password})
 
 
 def test_same_answer_for_known_unknown_and_blocked_addresses(client, user):
     UserFactory(email="blocked@shop.example", status=User.Status.BLOCKED)
     answers = [
-        _request_reset(client, email)
+        request_reset(client, email)
         for email in ("ada@shop.example", "nobody@shop.example", "blocked@shop.example")
     ]
     assert {(r.status_code, r["Location"]) for r in answers} == {(302, "/password/reset/done/")}
@@ -47,16 +30,16 @@ def test_same_answer_for_known_unknown_and_blocked_addresses(client, user):
 
 
 def test_invalid_email_is_a_form_error(client):
-    response = _request_reset(client, "not an email")
+    response = request_reset(client, "not an email")
     assert response.status_code == 200
     assert "Enter a valid email address." in response.content.decode()
     assert mail.outbox == []
 
 
 def test_link_sets_new_password_once(client, user):
-    _request_reset(client, user.email)
-    link = _link_from_mail(mail.outbox[0])
-    response = _set_password(client, link)
+    request_reset(client, user.email)
+    link = link_from_mail(mail.outbox[0])
+    response = set_password(client, link)
     assert response.status_code == 302 and response["Location"] == "/password/reset/key/done/"
     assert login(Client(), user.email, NEW_PASSWORD).status_code == 302
     assert login(Client(), user.email, PASSWORD).status_code == 200
@@ -83,9 +66,9 @@ def test_link_expires_after_one_hour(client, user):
 
 
 def test_weak_new_password_is_refused_and_nothing_changes(client, user):
-    _request_reset(client, user.email)
-    link = _link_from_mail(mail.outbox[0])
-    response = _set_password(client, link, password="short")
+    request_reset(client, user.email)
+    link = link_from_mail(mail.outbox[0])
+    response = set_password(client, link, password="short")
     assert response.status_code == 200
     assert "at least 12 characters" in response.content.decode()
     response = client.post(
@@ -100,8 +83,8 @@ def test_reset_ends_all_other_sessions(client, user):
     login(laptop, user.email, PASSWORD)
     login(phone, user.email, PASSWORD)
     keys = [laptop.session.session_key, phone.session.session_key]
-    _request_reset(client, user.email)
-    _set_password(client, _link_from_mail(mail.outbox[0]))
+    request_reset(client, user.email)
+    set_password(client, link_from_mail(mail.outbox[0]))
     assert not Session.objects.filter(session_key__in=keys).exists()
     assert laptop.get("/").status_code == 302
     assert phone.get("/").status_code == 302

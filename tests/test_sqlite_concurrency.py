@@ -10,18 +10,10 @@ import threading
 import pytest
 import requests
 
-from tests.oidc_fake import FakeIdP
 from tests.servers import create_user, granian, manage
 
 PASSWORD = "concurrent passphrase 1"
 LOGINS = 8
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = FakeIdP()
-    yield provider
-    provider.close()
 
 
 @pytest.fixture(scope="module")

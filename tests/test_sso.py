@@ -22,47 +22,10 @@ from sso.models import Identity
 from tests import conftest
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, UserFactory
-from tests.oidc_fake import TENANT, FakeIdP, new_key
+from tests.oidc_fake import TENANT, new_key
+from tests.support.sso import ADA, configure, last_failure_reason, sso_login, start
 
 pytestmark = pytest.mark.django_db
-
-ADA = {
-    "sub": "ada-sub-1",
-    "email": "ada@shop.example",
-    "email_verified": True,
-    "given_name": "Ada",
-    "family_name": "Lovelace",
-}
-
-
-@pytest.fixture(scope="module")
-def idp():
-    server = FakeIdP()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake(idp, settings):
-    idp.reset_behaviour()
-    idp.hits.clear()
-    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
-    return idp
-
-
-def configure(settings, idp, **extra):
-    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config(**extra)}
-
-
-def start(client, pid="fake", **data):
-    response = client.post(f"/sso/{pid}/login/", data)
-    assert response.status_code == 302, response
-    return response["Location"]
-
-
-def sso_login(client, idp, claims, pid="fake", **data):
-    """The whole round trip; returns the callback's response."""
-    return client.get(idp.authorize(start(client, pid, **data), claims))
 
 
 def failure(response, client) -> str:
@@ -70,10 +33,6 @@ def failure(response, client) -> str:
     assert "_auth_user_id" not in client.session
     page = client.get("/login/")
     return page.content.decode()
-
-
-def last_failure_reason() -> str:
-    return AuditEvent.objects.filter(action="sso.failed").latest("id").details["reason"]
 
 
 class TestLoginPage:

@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oidc_fake import FakeIdP
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def idp():
-    server = FakeIdP()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,20 +17,13 @@ from sso import logout as sso_logout
 from sso.models import SsoSession
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
-from tests.oidc_fake import CLIENT_ID, FakeIdP, new_key
+from tests.oidc_fake import CLIENT_ID, new_key
 
 pytestmark = pytest.mark.django_db
 
 ADA = {"sub": "ada-sub", "sid": "ada-sid-1", "email": "ada@shop.example", "email_verified": True}
 BOB = {"sub": "bob-sub", "sid": "bob-sid-1", "email": "bob@shop.example", "email_verified": True}
 BACKCHANNEL = "/sso/fake/backchannel-logout/"
-
-
-@pytest.fixture(scope="module")
-def idp():
-    server = FakeIdP()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -373,7 +366,7 @@ class TestWithOurMFA:
     def test_the_session_is_listed_once_the_code_is_given(self, fake, people):
         """A user with an authenticator logs in through the provider (no
         `amr`): the session exists, and is listed, only after our MFA step."""
-        from tests.test_mfa import activate_totp, totp
+        from tests.support.mfa import activate_totp, totp
 
         ada = people[0]
         ada.set_password(PASSWORD)

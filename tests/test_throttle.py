@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from accounts import throttle
 from tests.conftest import login
 from tests.factories import PASSWORD
-from tests.test_password_reset import _link_from_mail, _request_reset, _set_password
+from tests.support.resets import link_from_mail, request_reset, set_password
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +44,8 @@ def test_a_password_reset_lifts_the_account_lock(client, user):
     for i in range(5):
         login(Client(), user.email, WRONG, REMOTE_ADDR=f"10.5.0.{i}")
     assert login(Client(), user.email, PASSWORD, REMOTE_ADDR="10.5.1.1").status_code == 429
-    _request_reset(client, user.email)
-    _set_password(client, _link_from_mail(mail.outbox[0]), "a brand new passphrase 42")
+    request_reset(client, user.email)
+    set_password(client, link_from_mail(mail.outbox[0]), "a brand new passphrase 42")
     fresh = login(Client(), user.email, "a brand new passphrase 42", REMOTE_ADDR="10.5.1.2")
     assert fresh.status_code == 302
 

@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from accounts.models import Group, Role, User
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
-from tests.test_mfa import totp
+from tests.support.mfa import totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -18,7 +18,7 @@ from accounts.models import AuditEvent
 from api.models import Approval
 from tests.api_support import make_client
 from tests.factories import PASSWORD, UserFactory
-from tests.test_mfa import totp
+from tests.support.mfa import totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

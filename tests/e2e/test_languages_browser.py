@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import User
 from tests.factories import PASSWORD, UserFactory
-from tests.test_i18n import back_office_urls, english_left, make_world
+from tests.support.i18n import back_office_urls, english_left, make_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

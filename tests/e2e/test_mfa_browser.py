@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests.factories import PASSWORD, UserFactory
-from tests.test_mfa import totp
+from tests.support.mfa import totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

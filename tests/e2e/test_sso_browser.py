@@ -7,95 +7,16 @@ here with node on loopback; its development login form takes the account id
 as login and any password.
 """
 
-import json
-import os
 import re
-import socket
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from accounts.models import AuditEvent, User
 from sso.models import Identity
+from tests.e2e.provider import e2e_provider, log_in_at_provider, start_provider
 from tests.factories import GroupFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-HERE = Path(__file__).parent / "oidc_provider"
-ACCOUNTS = {
-    "ada": {
-        "email": "ada@shop.example",
-        "given_name": "Ada",
-        "family_name": "Lovelace",
-        "roles": ["support"],
-    },
-    "alan": {
-        "email": "alan@shop.example",
-        "given_name": "Alan",
-        "family_name": "Turing",
-        "roles": [],
-    },
-    # Only the standard `name`, and one role as a plain string.
-    "erin": {"email": "erin@shop.example", "name": "Erin Evans", "roles": "support"},
-    # Addresses the provider does not vouch for: not verified, or not saying.
-    "eve": {"email": "eve@shop.example", "email_verified": False, "name": "Eve"},
-    "max": {"email": "max@shop.example", "email_verified": None, "name": "Max"},
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_provider(live_server, **env_extra) -> tuple[subprocess.Popen, str]:
-    """The `oidc-provider` process for our client (npm ci the first time),
-    once it says it is ready; (process, issuer)."""
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=HERE,
-            check=True,
-            timeout=300,
-        )
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "ACCOUNTS": json.dumps(ACCOUNTS),
-        "REDIRECT_URIS": f"{live_server.url}/sso/e2e/callback/",
-        **env_extra,
-    }
-    process = subprocess.Popen(
-        ["node", "server.mjs"],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    line = process.stdout.readline()
-    while line and not line.startswith("ready"):
-        line = process.stdout.readline()
-    assert line.startswith("ready"), "oidc-provider did not start"
-    return process, f"http://127.0.0.1:{port}"
-
-
-def e2e_provider(issuer: str, **extra) -> dict:
-    """The provider's entry in IAM_SSO_PROVIDERS."""
-    return {
-        "id": "e2e",
-        "kind": "oidc",
-        "name": "Company SSO",
-        "client_id": "backoffice",
-        "client_secret": "e2e-client-secret",
-        "issuer": issuer,
-        "scopes": ["openid", "email", "profile"],
-        "strategy": "pre-registered",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -123,17 +44,7 @@ def _sso(page, base, account):
     page.context.clear_cookies()  # a fresh session at the provider too
     page.goto(f"{base}/login/")
     page.click("button:has-text('Log in with Company SSO')")
-    _log_in_at_provider(page, account)
-
-
-def _log_in_at_provider(page, account):
-    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
-    page.fill("input[name=login]", account)
-    page.fill("input[name=password]", "anything")
-    page.click("button[type=submit]")
-    consent = page.locator("button[type=submit]:has-text('Continue')")
-    if consent.count():
-        consent.click()
+    log_in_at_provider(page, account)
 
 
 def _age_authentication(page, seconds=11 * 60):
@@ -200,7 +111,7 @@ def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page,
     target.refresh_from_db()
     assert target.is_active
     page.click("button:has-text('Log in again with Company SSO')")
-    _log_in_at_provider(page, "ada")  # asked again, although its session is alive
+    log_in_at_provider(page, "ada")  # asked again, although its session is alive
     page.wait_for_url(f"{base}/users/{target.pk}/")
     assert "target@shop.example blocked" in page.locator(".messages").inner_text()
     target.refresh_from_db()

@@ -11,7 +11,7 @@ import requests
 
 from accounts.models import AuditEvent
 from sso.models import SsoSession
-from tests.e2e.test_sso_browser import _log_in_at_provider, e2e_provider, start_provider
+from tests.e2e.provider import e2e_provider, log_in_at_provider, start_provider
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,7 +36,7 @@ def provider(live_server, settings):
 def _sso_login(page, base, account):
     page.goto(f"{base}/login/")
     page.click("button:has-text('Log in with Company SSO')")
-    _log_in_at_provider(page, account)
+    log_in_at_provider(page, account)
     page.wait_for_url(f"{base}/")
 
 
@@ -57,7 +57,7 @@ def test_logout_here_logs_out_at_the_provider(live_server, page, provider):
     page.click("button:has-text('Log in with Company SSO')")
     page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
     assert page.locator("input[name=login]").is_visible()
-    _log_in_at_provider(page, "ada")
+    log_in_at_provider(page, "ada")
     page.wait_for_url(f"{base}/")
 
 

@@ -1,6 +1,5 @@
-"""Attacks on SCIM by a provisioning client with a narrow ceiling (issue 16
-review): each test is an attempt to reach a wider power through HTTP, and
-what it must find. Helpers are test_scim's (the same HTTP door and tokens)."""
+"""SCIM's bounds: a provisioning client with a narrow ceiling tries to reach
+a wider power through HTTP, and each test says what it must find."""
 
 import pytest
 
@@ -8,7 +7,7 @@ from accounts.models import AuditEvent, Group, Membership, User
 from scim.models import Account
 from scim.models import Client as ScimClient
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
-from tests.test_scim import Scim, assert_error, entra_group, entra_patch, entra_user, make_token
+from tests.support.scim import Scim, assert_error, entra_group, entra_patch, entra_user, make_token
 
 pytestmark = pytest.mark.django_db
 

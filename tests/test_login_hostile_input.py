@@ -1,4 +1,4 @@
-"""Login, reset and screens under an outside review's hostile inputs: no
+"""Login, reset and screens under hostile input: no
 oracles, no 500s, no cached private pages, waits that say how long."""
 
 import pytest
@@ -6,12 +6,8 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import AuditEvent, User
-from tests import test_sso
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
-
-# The in-process OpenID provider of tests/test_sso.py, as fixtures here.
-idp, fake = test_sso.idp, test_sso.fake
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +28,6 @@ def test_a_blocked_accounts_right_password_counts_like_a_wrong_one():
 
 
 class TestNo500:
-    @pytest.fixture
-    def admin(self, client, root_user):
-        login(client, root_user.email, PASSWORD)
-        return client
-
     @pytest.mark.parametrize(
         "query,problem",
         [
@@ -144,7 +135,7 @@ class TestLookAlikes:
 
 class TestLookAlikesOverSSO:
     def test_a_kelvin_sign_address_never_matches_kate(self, client, fake, settings):
-        from tests.test_sso import ADA, configure, last_failure_reason, sso_login
+        from tests.support.sso import ADA, configure, last_failure_reason, sso_login
 
         UserFactory(email="kate@shop.example")
         configure(settings, fake)

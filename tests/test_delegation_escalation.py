@@ -1,6 +1,6 @@
-"""Outside review of issue 12 ("delegation-safe access control"): attacks by
-an admin holding one narrow right, by two admins racing, and by a careless
-first-time admin, through the pages as a browser would send them.
+"""Escalation through the screens: attempts by an admin holding one narrow
+right, by two admins racing, and by a careless first-time admin, through the
+pages as a browser would send them.
 
 Each test asserts the *secure* behaviour, so it fails today and passes once
 the weakness it names is fixed. Races are reproduced deterministically by
@@ -23,15 +23,11 @@ from accounts import services
 from accounts.audit import Actor
 from accounts.delegation import managers_remain
 from accounts.models import AuditEvent, Group, Role, Rule, User
-from tests import test_sso
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
-from tests.test_delegation import admin_with, browser_of, user_form
-from tests.test_mfa import activate_totp
-from tests.test_sso import ADA, configure, sso_login
-
-# The in-process OpenID provider of tests/test_sso.py, as fixtures here.
-idp, fake = test_sso.idp, test_sso.fake
+from tests.support.mfa import activate_totp
+from tests.support.people import admin_with, browser_of, user_form
+from tests.support.sso import ADA, configure, sso_login
 
 
 @contextlib.contextmanager
@@ -367,17 +363,17 @@ class TestRacesAreFormErrorsNot500:
 def test_two_admins_creating_one_group_name_at_once(seed_groups):
     """The same race with real threads: in every round either both case
     variants are created, or one of the two same-name requests is a 500."""
-    from tests.test_access_race import _race
+    from tests.support.races import race
 
     a = no_traceback(browser_of(UserFactory(email="a@shop.example", groups=["root"])))
     b = no_traceback(browser_of(UserFactory(email="b@shop.example", groups=["root"])))
     for round_ in range(5):
-        statuses = _race(
+        statuses = race(
             lambda: a.post("/groups/add/", {"name": f"team{round_}"}),  # noqa: B023
             lambda: b.post("/groups/add/", {"name": f"Team{round_}"}),  # noqa: B023
         )
         assert Group.objects.filter(name__iexact=f"team{round_}").count() == 1, statuses
-        statuses = _race(
+        statuses = race(
             lambda: a.post("/groups/add/", {"name": f"crew{round_}"}),  # noqa: B023
             lambda: b.post("/groups/add/", {"name": f"crew{round_}"}),  # noqa: B023
         )

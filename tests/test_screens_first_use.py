@@ -1,5 +1,5 @@
-"""The rough edges a first-time admin hit (issue 17, item 4), one test each
-where a test can see it."""
+"""The screens as a first-time admin meets them: forced MFA set-up, the user
+page, search, confirmations, sort headers, what is offered, plain words."""
 
 import csv
 import io
@@ -15,7 +15,7 @@ from backoffice.audit_display import detail_lines
 from backoffice.useragent import describe
 from tests.conftest import age_authentication, login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
-from tests.test_mfa import activate_totp, totp
+from tests.support.mfa import activate_totp, totp
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +23,6 @@ CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
-
-
-@pytest.fixture
-def admin(client, root_user):
-    login(client, root_user.email, PASSWORD)
-    return client
 
 
 def _secret(html: str) -> str:
@@ -198,7 +192,7 @@ class TestAskFirst:
     def test_the_question_page_is_no_way_around_the_right_or_the_rank(self, action, user):
         """The question (GET) and its button (POST) need the action's right,
         and the button still refuses a user above the asker."""
-        from tests.test_delegation import admin_with, browser_of
+        from tests.support.people import admin_with, browser_of
 
         viewer = browser_of(admin_with("backoffice:users:view", "backoffice:users:edit"))
         assert viewer.get(f"/users/{user.pk}/{action}/").status_code == 403

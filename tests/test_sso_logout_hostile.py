@@ -1,7 +1,6 @@
-"""Attacks on single logout (issue 16 review) by anyone on the internet or a
-hostile provider: forged, cross-provider and oversized logout requests, trail
-flooding, and the continuation page. Through HTTP, against the in-process
-provider of test_sso_logout."""
+"""Single logout against anyone on the internet or a hostile provider:
+forged, cross-provider and oversized logout requests, trail flooding, and the
+continuation page. Through HTTP, against the in-process provider."""
 
 import logging
 import secrets
@@ -15,18 +14,10 @@ from accounts.models import AuditEvent
 from sso.models import SsoSession
 from tests.conftest import login
 from tests.factories import UserFactory
-from tests.oidc_fake import FakeIdP
 
 pytestmark = pytest.mark.django_db
 
 ADA = {"sub": "ada-sub", "sid": "ada-sid-1", "email": "ada@shop.example", "email_verified": True}
-
-
-@pytest.fixture(scope="module")
-def idp():
-    server = FakeIdP()
-    yield server
-    server.close()
 
 
 @pytest.fixture
