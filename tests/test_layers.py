@@ -83,3 +83,21 @@ def test_no_circle_between_modules(graph):
     for node in sorted(edges):
         visit(node)
     assert circles == []
+
+
+def test_no_test_module_imports_another():
+    """What several test modules share is a fixture (tests/conftest.py) or a
+    helper in tests/support/; a test module imported by another runs its
+    fixtures twice and hides where a helper lives."""
+    offenders = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n.rsplit(".", 1)[-1].startswith("test_") for n in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
