@@ -9,11 +9,14 @@ Terms
 - Scope of a role: every registered resource one of its rules matches, allow
   or deny. The scope of a group is the union of its roles' scopes.
 
-Rules, for an actor with effective permissions P. Operators (the command
-line, the SSO ROLE_MAP: `Actor.system()`) hold every permission, as root does;
-a machine actor with a ceiling (`Actor.bounded()`: a SCIM client's
---max-group) holds what a member of its ceiling groups would, and is bound
-like an admin holding that.
+Rules, for an actor holding P = account ∩ cap (`bound_of`): the account is
+a user's effective permissions (nothing once blocked or deleted), or every
+permission for the operator (the command line, the SSO ROLE_MAP:
+`Actor.system()`) and for a machine principal without an account that has
+a cap; the cap is `Actor.cap` (an API token's scopes: `Actor.capped`) and
+`Actor.ceiling` (a SCIM client's --max-group: what a member of exactly those
+groups holds, read at each write). A capped operator is bound like an admin
+holding its cap.
 1. Grant bound: a group given to or taken from a user, a role given to or
    taken from a group, and a rule added to or removed from a role must have
    its scope within P. A group or role is edited or deleted only while its
@@ -40,7 +43,14 @@ Every access write runs in `access_write()`: one transaction that takes one
 lock first (a PostgreSQL advisory lock; SQLite transactions begin IMMEDIATE,
 see settings), reads the actor's permissions fresh from the database, makes
 the change and checks the invariant before it commits. Two concurrent writes
-therefore run one after the other, and the second sees the first.
+therefore run one after the other, and the second sees the first. A write
+nested in another joins it (one lock, one Writer per actor, the invariant
+and the self check at the outermost exit; an inner refusal refuses the
+whole and is audited once).
+
+The checks are `Writer`'s methods and live nowhere else: callers pass what
+they touch (groups, roles, rules, a user) and never derive scopes or reach
+themselves.
 """
 
 from __future__ import annotations
@@ -139,8 +149,8 @@ def user_permissions(user_id) -> frozenset[str]:
 
 
 def groups_permissions(names: Iterable[str]) -> frozenset[str]:
-    """What a member of exactly these groups would hold (a machine actor's
-    ceiling, Actor.ceiling); a name no group has gives nothing."""
+    """What a member of exactly these groups would hold (a SCIM client's
+    ceiling, Actor.ceiling, as a cap); a name no group has gives nothing."""
     rows = Rule.objects.filter(role__groups__name__in=list(names))
     return permissions_of(rows.values_list("effect", "pattern"))
 
