@@ -162,6 +162,16 @@ def user_reach(user_id) -> frozenset[str]:
     return scope_of(rows.values_list("effect", "pattern"))
 
 
+def rank_beyond(held: frozenset[str], user) -> frozenset[str]:
+    """The rank rule: what `user` (a User or its pk) reaches beyond `held`;
+    empty when whoever holds `held` outranks them. Writes ask it through
+    `Writer.outranks`; a screen asks it with `held_by(request.user)` to show
+    an account read-only."""
+    if held >= ALL:
+        return frozenset()
+    return user_reach(getattr(user, "pk", user)) - held
+
+
 def _groups_reaching_beyond(held: frozenset[str]) -> list[int]:
     """Groups whose allow rules name something outside `held`: a member of
     one of them is above whoever holds `held` (a user's reach is the union
@@ -310,9 +320,7 @@ class Writer:
     def beyond_rank(self, user) -> frozenset[str]:
         """What `user` (a User or its pk) reaches that the actor does not
         hold: empty when the actor outranks them."""
-        if self.unbounded:
-            return frozenset()
-        return user_reach(getattr(user, "pk", user)) - self.permissions
+        return rank_beyond(self.permissions, user)
 
     def outranks(self, user: User) -> None:
         """Rank: `user` reaches nothing the actor does not hold."""
