@@ -103,7 +103,10 @@ def test_a_scim_deactivation_takes_the_lock_once_and_reads_the_invariant_twice()
     assert counted["managers_remain"] == 2  # on entry, and at the outermost exit
     # Before the nested write joined the outer one: 46 on SQLite, 47 on
     # PostgreSQL (the lock twice, managers_remain four times, four events).
-    assert counted["total"] <= 41
+    assert counted["total"] <= 37
+    # Only what changes is written: never a password hash read earlier.
+    updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "accounts_user"')]
+    assert updates and not any('"password"' in sql for sql in updates)
     # The account service writes one event for the block (SCIM's own
     # events are SCIM's: scim/services.py).
     assert AuditEvent.objects.filter(action="user.blocked").count() == 1

@@ -32,14 +32,18 @@ from accounts.services.passwords import mail_password_link
 from accounts.services.sessions import user_sessions_end
 
 
-def _snapshot(user: User) -> dict:
+def _snapshot(user: User, groups=None) -> dict:
+    """The account as its audit event describes it; `groups` (names) when
+    the caller has them already."""
+    if groups is None:
+        groups = user.groups.values_list("name", flat=True) if user.pk else []
     return {
         "email": user.email,
         "first_name": user.first_name,
         "last_name": user.last_name,
         "status": user.status,
         "language": user.language,
-        "groups": sorted(user.groups.values_list("name", flat=True)) if user.pk else [],
+        "groups": sorted(groups),
     }
 
 
@@ -138,10 +142,10 @@ def user_update(
     language = _language(language) if language is not None else None
     with access_write(by=by, target=user) as writer:
         reload(user)
-        before = _snapshot(user)
         if language is None:
             language = user.language
         current = {m.group_id: m for m in user.memberships.select_related("group")}
+        before = _snapshot(user, [m.group.name for m in current.values()])
         removing = [m for gid, m in current.items() if gid not in wanted]
         adding = [g for gid, g in wanted.items() if gid not in current]
         writer.outranks(user)
@@ -161,20 +165,34 @@ def user_update(
             writer.require("backoffice:users:block", "block or unblock accounts")
             if status == User.Status.BLOCKED:
                 writer.not_self(user, "block")
-        user.email, user.first_name, user.last_name = new_email, first_name, last_name
-        user.status, user.language = status, language
-        try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError:
-            raise AccountError(
-                _("A user with this email already exists."), field="email", code="email_taken"
-            ) from None
+        wanted_fields = {
+            "email": new_email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "status": status,
+            "language": language,
+        }
+        # Only the fields that change are written: a full save would put back
+        # a password hash read before a concurrent password change.
+        edited = [f for f, value in wanted_fields.items() if getattr(user, f) != value]
+        for field in edited:
+            setattr(user, field, wanted_fields[field])
+        if "email" in edited:
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=[*edited, "updated_at"])
+            except IntegrityError:
+                raise AccountError(
+                    _("A user with this email already exists."), field="email", code="email_taken"
+                ) from None
+        elif edited:
+            user.save(update_fields=[*edited, "updated_at"])
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         if adding or removing:
             access.changed(User.objects.filter(pk=user.pk))
-        changed = changes(before, _snapshot(user))
+        kept = [m.group.name for m in current.values() if m.group_id in wanted]
+        changed = changes(before, _snapshot(user, kept + [g.name for g in adding]))
         if before["email"] != new_email:
             _forget_other_addresses(user)
         # One event for the action: a block or unblock names every other
