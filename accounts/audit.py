@@ -2,9 +2,10 @@
 
 Every action is a member of `AuditAction`, the trail's one vocabulary (the
 audit screen's filter offers it; tests/test_audit_actions.py checks that
-every call writes a member and that no member is unused). Who acted, and
-from where, is an `Actor`: what the services need of a request, and nothing
-else of it.
+every call writes a member and that no member is unused). Who acted, through
+which door and within what bound, is an `Actor`: what the services need of
+a request, and nothing else of it. One action writes one event, naming the
+principal (`actor_label`) and the channel.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from accounts.models import AuditEvent
 logger = logging.getLogger("iam.audit")
 
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
+CHANNEL_MAX = AuditEvent._meta.get_field("channel").max_length
 
 
 class AuditAction(StrEnum):
@@ -181,18 +183,40 @@ def action_label(code: str) -> str:
         return code
 
 
+# The door a request came through, from its path (Actor.of); an actor made
+# outside a request names its own ("cli" for the operator's commands).
+CHANNELS = {"web", "api", "scim", "sso", "cli", "worker"}
+_PATH_CHANNELS = (("/scim/", "scim"), ("/api/", "api"), ("/oauth/", "api"), ("/sso/", "sso"))
+
+
+def channel_of(request) -> str:
+    path = getattr(request, "path", "") or ""
+    return next((name for prefix, name in _PATH_CHANNELS if path.startswith(prefix)), "web")
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who does something, and from where.
+    """Who does something, through which door, and within what bound.
 
-    `user` is the person (None when nobody is logged in); `operator` marks
-    the trusted operator (the command line, identity-provider configuration),
-    who holds every permission, as root does (accounts.delegation); `label`
-    names an actor that is not a user ("client <name>"); `site` is the
-    request's scheme and host, for links in mails. `ceiling` (group names)
-    makes a non-user actor hold what a member of exactly those groups holds
-    (a SCIM provisioning client's --max-group): the delegation rules then
-    bound it as they bound an admin."""
+    Every principal is "account ∩ cap" (accounts.delegation.access_write
+    reads both fresh, under the access lock):
+    - `user`: the account acting (a person, or a service account an API
+      client acts as); None when no account acts.
+    - `operator`: the trusted operator (the command line, identity-provider
+      configuration), whose account is every permission, as root's is.
+    - a machine principal without an account (a SCIM client, an identity
+      provider) has `label` and a bound; it holds the operator's trust
+      within that bound, and nothing without one.
+    - `cap`: a frozenset of registered resources the actor cannot exceed
+      (an API token's scopes, its secret holder's permissions), None for
+      no cap. `ceiling` (group names) is a cap read from the database at
+      each write: what a member of exactly those groups holds (a SCIM
+      client's --max-group).
+    - `channel`: the door ("web", "api", "scim", "sso", "cli"), recorded
+      with every audit event; `label` names a principal that is not a user,
+      or the client acting for `user` ("client <name>").
+    `ip`, `user_agent` and `site` (scheme and host, for links in mails) are
+    the request's."""
 
     user: object = None
     operator: bool = False
@@ -201,10 +225,15 @@ class Actor:
     site: str = ""
     label: str = ""
     ceiling: tuple[str, ...] = ()
+    cap: frozenset[str] | None = None
+    channel: str = ""
 
     @classmethod
-    def of(cls, request, *, user=None, operator: bool = False, label: str = "") -> Actor:
-        """From a request: its logged-in user unless `user` is given."""
+    def of(
+        cls, request, *, user=None, operator: bool = False, label: str = "", channel: str = ""
+    ) -> Actor:
+        """From a request: its logged-in user unless `user` is given; the
+        channel from its path unless `channel` is given."""
         if user is None and not operator and not label:
             current = getattr(request, "user", None)
             user = current if getattr(current, "is_authenticated", False) else None
@@ -217,33 +246,60 @@ class Actor:
             user_agent=request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:USER_AGENT_MAX],
             site=f"{request.scheme}://{request.get_host()}",
             label=label,
+            channel=channel or channel_of(request),
         )
 
     @classmethod
-    def system(cls, *, request=None, label: str = "") -> Actor:
+    def system(cls, *, request=None, label: str = "", channel: str = "") -> Actor:
         """The operator: the command line, or configuration acting during a
         request (an SSO login applying the ROLE_MAP)."""
         if request is not None:
-            return cls.of(request, operator=True, label=label)
-        return cls(operator=True, label=label)
+            return cls.of(request, operator=True, label=label, channel=channel)
+        return cls(operator=True, label=label, channel=channel or "cli")
 
     @classmethod
-    def bounded(cls, *, request=None, label: str, ceiling) -> Actor:
-        """A machine client holding only what its ceiling groups give."""
-        base = cls.of(request, label=label) if request is not None else cls(label=label)
+    def bounded(cls, *, request=None, label: str, ceiling, channel: str = "") -> Actor:
+        """A machine principal holding only what its ceiling groups give (a
+        SCIM client): the operator's trust, capped by the ceiling."""
+        if request is not None:
+            base = cls.of(request, label=label, channel=channel)
+        else:
+            base = cls(label=label, channel=channel)
         return replace(base, ceiling=tuple(sorted(ceiling)))
+
+    def capped(self, resources) -> Actor:
+        """The same principal, held within `resources` as well (an API
+        token: its account ∩ its scopes ∩ its secret holder's permissions).
+        Caps only narrow: capping twice keeps what both allow."""
+        resources = frozenset(resources)
+        return replace(self, cap=resources if self.cap is None else self.cap & resources)
+
+    @property
+    def bounded_by_cap(self) -> bool:
+        return self.cap is not None or bool(self.ceiling)
+
+    @property
+    def principal(self) -> str:
+        """The principal's name, as the audit trail keeps it."""
+        return str(self)
+
+    def key(self) -> tuple:
+        """What decides this actor's permissions (one Writer per key in a
+        write: accounts.delegation)."""
+        return (getattr(self.user, "pk", None), self.operator, self.ceiling, self.cap)
 
     def as_user(self, user) -> Actor:
         """The same request's facts, with `user` acting (an SSO login's own events)."""
-        return replace(self, user=user, operator=False, label="", ceiling=())
+        return replace(self, user=user, operator=False, label="", ceiling=(), cap=None)
 
     def gone(self) -> Actor:
         """The same actor, whose account was deleted meanwhile: named, not linked."""
-        return replace(self, user=None, label=self.label or str(self.user))
+        return replace(self, user=None, label=str(self))
 
     def __str__(self) -> str:
         if self.user is not None:
-            return str(self.user)
+            # An account acting through a client: both are named.
+            return f"{self.user} via {self.label}" if self.label else str(self.user)
         return self.label or ("operator" if self.operator else "")
 
 
@@ -266,6 +322,7 @@ def audit(
     event = AuditEvent.objects.create(
         actor=by.user,
         actor_label=str(by)[:254],
+        channel=(by.channel or "")[:CHANNEL_MAX],
         action=action.value,
         target_type=target._meta.model_name if target is not None else target_type,
         target_id=str(target.pk) if target is not None else str(target_id),
@@ -276,10 +333,11 @@ def audit(
         user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
     )
     logger.info(
-        "%s outcome=%s actor=%s target=%s ip=%s",
+        "%s outcome=%s actor=%s channel=%s target=%s ip=%s",
         action.value,
         event.outcome,
         event.actor_label or "-",
+        event.channel or "-",
         event.target_label or "-",
         event.ip or "-",
     )

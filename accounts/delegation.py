@@ -9,11 +9,14 @@ Terms
 - Scope of a role: every registered resource one of its rules matches, allow
   or deny. The scope of a group is the union of its roles' scopes.
 
-Rules, for an actor with effective permissions P. Operators (the command
-line, the SSO ROLE_MAP: `Actor.system()`) hold every permission, as root does;
-a machine actor with a ceiling (`Actor.bounded()`: a SCIM client's
---max-group) holds what a member of its ceiling groups would, and is bound
-like an admin holding that.
+Rules, for an actor holding P = account ∩ cap (`bound_of`): the account is
+a user's effective permissions (nothing once blocked or deleted), or every
+permission for the operator (the command line, the SSO ROLE_MAP:
+`Actor.system()`) and for a machine principal without an account that has
+a cap; the cap is `Actor.cap` (an API token's scopes: `Actor.capped`) and
+`Actor.ceiling` (a SCIM client's --max-group: what a member of exactly those
+groups holds, read at each write). A capped operator is bound like an admin
+holding its cap.
 1. Grant bound: a group given to or taken from a user, a role given to or
    taken from a group, and a rule added to or removed from a role must have
    its scope within P. A group or role is edited or deleted only while its
@@ -40,7 +43,14 @@ Every access write runs in `access_write()`: one transaction that takes one
 lock first (a PostgreSQL advisory lock; SQLite transactions begin IMMEDIATE,
 see settings), reads the actor's permissions fresh from the database, makes
 the change and checks the invariant before it commits. Two concurrent writes
-therefore run one after the other, and the second sees the first.
+therefore run one after the other, and the second sees the first. A write
+nested in another joins it (one lock, one Writer per actor, the invariant
+and the self check at the outermost exit; an inner refusal refuses the
+whole and is audited once).
+
+The checks are `Writer`'s methods and live nowhere else: callers pass what
+they touch (groups, roles, rules, a user) and never derive scopes or reach
+themselves.
 """
 
 from __future__ import annotations
@@ -139,8 +149,8 @@ def user_permissions(user_id) -> frozenset[str]:
 
 
 def groups_permissions(names: Iterable[str]) -> frozenset[str]:
-    """What a member of exactly these groups would hold (a machine actor's
-    ceiling, Actor.ceiling); a name no group has gives nothing."""
+    """What a member of exactly these groups would hold (a SCIM client's
+    ceiling, Actor.ceiling, as a cap); a name no group has gives nothing."""
     rows = Rule.objects.filter(role__groups__name__in=list(names))
     return permissions_of(rows.values_list("effect", "pattern"))
 
@@ -150,6 +160,16 @@ def user_reach(user_id) -> frozenset[str]:
     user holds, or would hold once a deny is lifted (rank looks at this)."""
     rows = Rule.objects.filter(role__groups__memberships__user_id=user_id, effect=Rule.Effect.ALLOW)
     return scope_of(rows.values_list("effect", "pattern"))
+
+
+def rank_beyond(held: frozenset[str], user) -> frozenset[str]:
+    """The rank rule: what `user` (a User or its pk) reaches beyond `held`;
+    empty when whoever holds `held` outranks them. Writes ask it through
+    `Writer.outranks`; a screen asks it with `held_by(request.user)` to show
+    an account read-only."""
+    if held >= ALL:
+        return frozenset()
+    return user_reach(getattr(user, "pk", user)) - held
 
 
 def _groups_reaching_beyond(held: frozenset[str]) -> list[int]:
@@ -227,8 +247,11 @@ def managers_remain() -> bool:
 
 @dataclass(frozen=True)
 class Writer:
-    """The actor of one access write and their permissions, read inside its
-    lock. Each check raises AccessRefused naming what is beyond the actor."""
+    """The actor of one access write and their permissions (account ∩ cap),
+    read inside its lock. The delegation rules are its methods, and nowhere
+    else: each check raises AccessRefused naming what is beyond the actor;
+    `beyond_rank` and `may` answer without raising, for a caller that leaves
+    one item out and goes on."""
 
     by: Actor
     permissions: frozenset[str]
@@ -237,6 +260,14 @@ class Writer:
     def actor(self):
         """The acting user (None for the operator)."""
         return self.by.user
+
+    @property
+    def unbounded(self) -> bool:
+        """Holds every registered resource (the operator, root): nobody is above."""
+        return self.permissions >= ALL
+
+    def may(self, resource: str) -> bool:
+        return resource in self.permissions
 
     def require(self, resource: str, doing: str) -> None:
         """Field and action rights: `doing` says what, for the message."""
@@ -259,11 +290,41 @@ class Writer:
                 resources=beyond,
             )
 
+    def within_groups(self, groups, what: str) -> None:
+        """Grant bound on each group given, taken away or deleted: `what` is
+        a message with %(name)s ("give group %(name)s"), one query in all."""
+        groups = sorted(groups, key=lambda g: g.name)
+        scopes = group_scopes([g.pk for g in groups]) if groups else {}
+        for group in groups:
+            self.within(scopes.get(group.pk, frozenset()), _(what) % {"name": group.name})
+
+    def groups_beyond(self, groups) -> dict:
+        """{group: what lies beyond} for the groups not within the actor's
+        permissions (a sync that leaves those out and audits them)."""
+        groups = list(groups)
+        scopes = group_scopes([g.pk for g in groups]) if groups else {}
+        found = {g: scopes.get(g.pk, frozenset()) - self.permissions for g in groups}
+        return {g: rest for g, rest in found.items() if rest}
+
+    def within_roles(self, roles, what: str) -> None:
+        """Grant bound on roles given, taken away or deleted together: their
+        joint scope must lie within (`what` names them for the message)."""
+        roles = list(roles)
+        scopes = role_scopes([r.pk for r in roles]) if roles else {}
+        self.within(frozenset().union(*(scopes.get(r.pk, frozenset()) for r in roles)), what)
+
+    def within_rules(self, rules, what: str) -> None:
+        """Grant bound on (effect, pattern) rules written or removed."""
+        self.within(scope_of(rules), what)
+
+    def beyond_rank(self, user) -> frozenset[str]:
+        """What `user` (a User or its pk) reaches that the actor does not
+        hold: empty when the actor outranks them."""
+        return rank_beyond(self.permissions, user)
+
     def outranks(self, user: User) -> None:
         """Rank: `user` reaches nothing the actor does not hold."""
-        if self.by.operator:
-            return
-        beyond = user_reach(user.pk) - self.permissions
+        beyond = self.beyond_rank(user)
         if beyond:
             raise AccessRefused(
                 _(
@@ -278,7 +339,7 @@ class Writer:
     def outranks_members(self, group_ids, what: str) -> None:
         """Rank over everyone a group or role change reaches at once: one
         query, whatever the number of members."""
-        if self.by.operator or not group_ids:
+        if self.unbounded or not group_ids:
             return
         high = _groups_reaching_beyond(self.permissions)
         above = (
@@ -298,7 +359,9 @@ class Writer:
 
     def not_self(self, user: User, doing: str) -> None:
         if self.actor is not None and self.actor.pk == user.pk:
-            raise AccountError(_("You cannot %(doing)s your own account.") % {"doing": _(doing)})
+            raise AccountError(
+                _("You cannot %(doing)s your own account.") % {"doing": _(doing)}, code="self"
+            )
 
 
 def _lock() -> None:
@@ -309,32 +372,116 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
+def bound_of(by: Actor) -> tuple[frozenset[str], bool]:
+    """An actor's permissions now, account ∩ cap, and whether its account
+    still exists. Read under the access lock. The account: the operator's is
+    every permission; a person's (or service account's) their effective
+    permissions while active, nothing once blocked or deleted; a principal
+    without an account (a SCIM client, an identity provider) holds the
+    operator's trust within its cap, and nothing without one."""
+    exists = True
+    if by.operator:
+        base = ALL
+    elif by.user is not None:
+        status = User.objects.filter(pk=by.user.pk).values_list("status", flat=True).first()
+        exists = status is not None
+        # Blocked or deleted since the request began: nothing.
+        base = user_permissions(by.user.pk) if status == User.Status.ACTIVE else frozenset()
+    else:
+        base = ALL if by.bounded_by_cap else frozenset()  # nobody logged in writes nothing
+    if by.ceiling:
+        base &= groups_permissions(by.ceiling)
+    if by.cap is not None:
+        base &= by.cap
+    return frozenset(base), exists
+
+
+class _Write:
+    """The outermost access write on this connection: what its nested
+    writes join (its Writers by actor, the checks left for its exit, an
+    inner refusal that must refuse the whole)."""
+
+    def __init__(self):
+        self.writers: dict[tuple, tuple[Writer, bool]] = {}
+        self.refused: AccessRefused | None = None
+
+    def writer(self, by: Actor) -> tuple[Writer, bool]:
+        key = by.key()
+        if key not in self.writers:
+            permissions, exists = bound_of(by)
+            self.writers[key] = (Writer(by=by, permissions=permissions), exists)
+        return self.writers[key]
+
+    def check_exit(self) -> None:
+        """Nobody took permissions away from themselves (an accident only
+        another admin could repair): for each person who wrote, at the end."""
+        for writer, exists in self.writers.values():
+            user = writer.by.user
+            if user is None or not exists or not writer.permissions or writer.by.operator:
+                continue
+            lost = writer.permissions - user_permissions(user.pk)
+            if lost:
+                raise AccountError(
+                    _(
+                        "You cannot take permissions away from yourself (%(permissions)s); "
+                        "ask another administrator."
+                    )
+                    % {"permissions": names(lost)},
+                    code="self",
+                )
+
+
+_ATTR = "iam_access_write"
+
+
+def _about(refused: AccessRefused, *, by: Actor, exists: bool, target, target_label: str):
+    """What the refusal's audit event names: the innermost write's actor and
+    target (set once, where it was raised)."""
+    if getattr(refused, "audited_as", None) is None:
+        refused.audited_as = {
+            "by": by if exists or by.user is None else by.gone(),
+            "target_type": target._meta.model_name if target is not None else "",
+            "target_id": getattr(target, "pk", "") or "",
+            "target_label": str(target) if target is not None else target_label,
+        }
+
+
 @contextmanager
 def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[Writer]:
     """One access write: lock, fresh permissions, the caller's change, the
     invariant; all or nothing. A refusal is audited after the rollback, with
-    the actor, the target and the resources it was about, and re-raised."""
-    actor = by.user
-    actor_exists = actor is not None
+    the actor, the target and the resources it was about, and re-raised.
+
+    A write inside another one (a SCIM request calling the account
+    services) joins it: the same Writer for the same actor, no second lock,
+    the root invariant and the self-demotion check once, at the outermost
+    exit. It runs in a savepoint (a caller may handle a plain AccountError
+    and go on), but an AccessRefused passing through it refuses the whole
+    write, even if a caller swallows it, and is audited once."""
+    outer: _Write | None = getattr(connection, _ATTR, None)
+    if outer is not None:
+        writer, exists = outer.writer(by)
+        try:
+            with transaction.atomic():
+                yield writer
+        except AccessRefused as refused:
+            _about(refused, by=by, exists=exists, target=target, target_label=target_label)
+            outer.refused = outer.refused or refused
+            raise
+        return
+    state = _Write()
+    writer, exists = None, True
     try:
         with transaction.atomic():
             _lock()
-            if by.operator:
-                permissions = ALL
-            elif actor is None and by.ceiling:
-                permissions = groups_permissions(by.ceiling)
-            elif actor is None:
-                permissions = frozenset()  # nobody logged in writes nothing
-            else:
-                status = User.objects.filter(pk=actor.pk).values_list("status", flat=True).first()
-                actor_exists = status is not None
-                # Blocked or deleted since the request began: nothing.
-                active = status == User.Status.ACTIVE
-                permissions = user_permissions(actor.pk) if active else frozenset()
+            setattr(connection, _ATTR, state)
+            writer, exists = state.writer(by)
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
             had_managers = managers_remain()
-            yield Writer(by=by, permissions=permissions)
+            yield writer
+            if state.refused is not None:
+                raise state.refused  # refused inside, swallowed by a caller
             if had_managers and not managers_remain():
                 raise AccessRefused(
                     str(LOCKOUT),
@@ -342,27 +489,21 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
                     resources=(),
                     action=AuditAction.ACCESS_LOCKOUT_REFUSED,
                 )
-            if actor_exists and permissions and not by.operator:
-                lost = permissions - user_permissions(actor.pk)
-                if lost:
-                    raise AccountError(
-                        _(
-                            "You cannot take permissions away from yourself (%(permissions)s); "
-                            "ask another administrator."
-                        )
-                        % {"permissions": names(lost)}
-                    )
+            state.check_exit()
     except AccessRefused as refused:
+        setattr(connection, _ATTR, None)
+        if writer is None:
+            raise
+        _about(refused, by=by, exists=exists, target=target, target_label=target_label)
         audit(
             refused.action or AuditAction.ACCESS_GRANT_REFUSED,
-            by=by if actor_exists or actor is None else by.gone(),
-            target_type=target._meta.model_name if target is not None else "",
-            target_id=getattr(target, "pk", "") or "",
-            target_label=str(target) if target is not None else target_label,
+            **refused.audited_as,
             success=False,
             details={"reason": refused.reason, "resources": refused.resources},
         )
         raise
+    finally:
+        setattr(connection, _ATTR, None)
 
 
 # --- what the screens offer ------------------------------------------------------

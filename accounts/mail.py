@@ -144,7 +144,8 @@ def password_reset_requested(*, email, base_url, host, ip, user_agent, language=
     user = user_get_by_email(email)
     if user is None or not user.is_active:
         return {"outcome": "nothing"}
-    facts = {"by": Actor(ip=ip or None, user_agent=user_agent), "target": user}
+    # Asked for on the "Forgot password?" page: the screens' channel.
+    facts = {"by": Actor(ip=ip or None, user_agent=user_agent, channel="web"), "target": user}
     if no_self_service_password(user):
         audit(
             AuditAction.PASSWORD_RESET_REFUSED,

@@ -212,6 +212,8 @@ class AuditEvent(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_label = models.CharField(max_length=254, blank=True)
+    # The door the actor came through: web, api, scim, sso, cli (accounts.audit).
+    channel = models.CharField(max_length=16, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=32, blank=True)
     target_id = models.CharField(max_length=64, blank=True)

@@ -300,7 +300,9 @@ class TestCost:
         admin = admin_with("backoffice:users:*", "backoffice:audit:*", name="helpdesk")
         auditors = GroupFactory(name="auditors", roles=[RoleFactory()])
         RuleFactory(role=auditors.roles.get(), pattern="backoffice:audit:view")
-        target = UserFactory(email="target@shop.example")
+        # Named as the edits name it: each measured edit changes groups only
+        # (an edit that changes nothing else writes no row).
+        target = UserFactory(email="target@shop.example", first_name="T", last_name="U")
         UserFactory(groups=["root"])
 
         def give_and_take(groups) -> int:

@@ -28,7 +28,9 @@ def unique_email(email: str, *, exclude_pk=None) -> str:
     email = about("email", clean_email, email)
     existing = user_get_by_email(email)
     if existing is not None and existing.pk != exclude_pk:
-        raise AccountError(_("A user with this email already exists."), field="email")
+        raise AccountError(
+            _("A user with this email already exists."), field="email", code="email_taken"
+        )
     return email
 
 
@@ -59,7 +61,8 @@ def reload(obj) -> None:
         obj.refresh_from_db()
     except obj.DoesNotExist:
         raise AccountError(
-            _("This %(kind)s no longer exists.") % {"kind": _(obj._meta.verbose_name)}
+            _("This %(kind)s no longer exists.") % {"kind": _(obj._meta.verbose_name)},
+            code="not_found",
         ) from None
 
 
@@ -73,7 +76,8 @@ def still_there(model, objs) -> None:
         kind = model._meta.verbose_name
         raise AccountError(
             _("The %(kind)s %(names)s no longer exists; reload the page.")
-            % {"kind": _(kind), "names": ", ".join(gone)}
+            % {"kind": _(kind), "names": ", ".join(gone)},
+            code="not_found",
         )
 
 

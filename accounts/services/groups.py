@@ -11,7 +11,7 @@ from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes, role_scopes
+from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.models import Group, Role, User
 from accounts.services.common import (
@@ -42,11 +42,6 @@ def configured_group_names() -> dict[str, str]:
     return found
 
 
-def _roles_scope(roles) -> frozenset[str]:
-    scopes = role_scopes([r.pk for r in roles])
-    return frozenset().union(*(scopes.get(r.pk, frozenset()) for r in roles))
-
-
 def group_create(*, name, description="", roles=(), by: Actor) -> Group:
     name = clean_label(name, "Name")
     roles = list(roles)
@@ -54,16 +49,18 @@ def group_create(*, name, description="", roles=(), by: Actor) -> Group:
         writer.require("backoffice:groups:create", "create groups")
         # Under the lock: two admins naming a group alike cannot both pass.
         if Group.objects.filter(name__iexact=name).exists():
-            raise AccountError(_("A group named %(name)s already exists.") % {"name": name})
+            raise AccountError(
+                _("A group named %(name)s already exists.") % {"name": name}, code="name_taken"
+            )
         still_there(Role, roles)
         for role in roles:
-            writer.within(_roles_scope([role]), _("give role %(name)s") % {"name": role.name})
+            writer.within_roles([role], _("give role %(name)s") % {"name": role.name})
         try:
             with transaction.atomic():
                 group = Group.objects.create(name=name, description=(description or "").strip())
         except IntegrityError:
             raise AccountError(
-                _("A group named %(name)s already exists.") % {"name": name}
+                _("A group named %(name)s already exists.") % {"name": name}, code="name_taken"
             ) from None
         group.roles.set(roles)
         audit(
@@ -87,19 +84,20 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
         if name != group.name and configured:
             raise AccountError(
                 _("Group %(name)s %(why)s and cannot be renamed.")
-                % {"name": group.name, "why": _(configured)}
+                % {"name": group.name, "why": _(configured)},
+                code="configured",
             )
         if Group.objects.filter(name__iexact=name).exclude(pk=group.pk).exists():
-            raise AccountError(_("A group named %(name)s already exists.") % {"name": name})
+            raise AccountError(
+                _("A group named %(name)s already exists.") % {"name": name}, code="name_taken"
+            )
         writer.require("backoffice:groups:edit", "edit groups")
         current = list(group.roles.all())
-        writer.within(_roles_scope(current), _("change group %(name)s") % {"name": group.name})
+        writer.within_roles(current, _("change group %(name)s") % {"name": group.name})
         changed = sorted(set(roles) ^ set(current), key=lambda r: r.name)
         still_there(Role, changed)
         for role in changed:
-            writer.within(
-                _roles_scope([role]), _("give or take away role %(name)s") % {"name": role.name}
-            )
+            writer.within_roles([role], _("give or take away role %(name)s") % {"name": role.name})
         if changed:
             writer.outranks_members(
                 [group.pk], _("change the roles of group %(name)s") % {"name": group.name}
@@ -130,19 +128,18 @@ def group_delete(*, group: Group, by: Actor) -> None:
     if configured:
         raise AccountError(
             _("Group %(name)s %(why)s and cannot be deleted.")
-            % {"name": group.name, "why": _(configured)}
+            % {"name": group.name, "why": _(configured)},
+            code="configured",
         )
     with access_write(by=by, target=group) as writer:
         reload(group)
         writer.require("backoffice:groups:delete", "delete groups")
-        writer.within(
-            group_scopes([group.pk]).get(group.pk, frozenset()),
-            _("delete group %(name)s") % {"name": group.name},
-        )
+        writer.within_groups([group], gettext_noop("delete group %(name)s"))
         members = group.memberships.count()
         if members:
             raise AccountError(
                 _("Group %(name)s still has %(count)d member(s); remove them from it first.")
-                % {"name": group.name, "count": members}
+                % {"name": group.name, "count": members},
+                code="conflict",
             )
         delete_audited(group, by=by)

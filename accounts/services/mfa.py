@@ -23,7 +23,9 @@ def user_mfa_reset(*, user: User, by: Actor) -> int:
         writer.outranks(user)
         types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
         if not types:
-            raise AccountError(_("%(email)s has no MFA to reset.") % {"email": user.email})
+            raise AccountError(
+                _("%(email)s has no MFA to reset.") % {"email": user.email}, code="conflict"
+            )
         Authenticator.objects.filter(user=user).delete()
         access.changed(User.objects.filter(pk=user.pk))
         audit(AuditAction.MFA_RESET, by=by, target=user, details={"removed": types})

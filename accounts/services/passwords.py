@@ -23,7 +23,8 @@ def user_send_password_link(*, user: User, invitation: bool, by: Actor) -> None:
         writer.outranks(user)
         if not user.is_active:
             raise AccountError(
-                _("%(email)s is blocked: unblock the account first.") % {"email": user.email}
+                _("%(email)s is blocked: unblock the account first.") % {"email": user.email},
+                code="conflict",
             )
         mail_password_link(user=user, invitation=invitation, by=by)
 

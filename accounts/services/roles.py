@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, scope_of
+from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.models import Role, Rule, User
 from accounts.services.common import changes, clean_label, delete_audited, reload
@@ -26,14 +26,16 @@ def role_create(*, name, description="", rules=(), by: Actor) -> Role:
     with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:roles:create", "create roles")
         if Role.objects.filter(name__iexact=name).exists():
-            raise AccountError(_("A role named %(name)s already exists.") % {"name": name})
-        writer.within(scope_of(rules), _("write the rules of role %(name)s") % {"name": name})
+            raise AccountError(
+                _("A role named %(name)s already exists.") % {"name": name}, code="name_taken"
+            )
+        writer.within_rules(rules, _("write the rules of role %(name)s") % {"name": name})
         try:
             with transaction.atomic():
                 role = Role.objects.create(name=name, description=(description or "").strip())
         except IntegrityError:
             raise AccountError(
-                _("A role named %(name)s already exists.") % {"name": name}
+                _("A role named %(name)s already exists.") % {"name": name}, code="name_taken"
             ) from None
         Rule.objects.bulk_create([Rule(role=role, effect=e, pattern=p) for e, p in rules])
         audit(
@@ -53,13 +55,13 @@ def role_update(*, role: Role, name, description, rules, by: Actor) -> Role:
     with access_write(by=by, target=role) as writer:
         reload(role)
         if Role.objects.filter(name__iexact=name).exclude(pk=role.pk).exists():
-            raise AccountError(_("A role named %(name)s already exists.") % {"name": name})
+            raise AccountError(
+                _("A role named %(name)s already exists.") % {"name": name}, code="name_taken"
+            )
         writer.require("backoffice:roles:edit", "edit roles")
         current = _rules_of(role)
-        writer.within(scope_of(current), _("change role %(name)s") % {"name": role.name})
-        writer.within(
-            scope_of(rules), _("write these rules in role %(name)s") % {"name": role.name}
-        )
+        writer.within_rules(current, _("change role %(name)s") % {"name": role.name})
+        writer.within_rules(rules, _("write these rules in role %(name)s") % {"name": role.name})
         if set(rules) != set(current):
             holders = list(role.groups.values_list("pk", flat=True))
             writer.outranks_members(
@@ -90,11 +92,12 @@ def role_delete(*, role: Role, by: Actor) -> None:
     with access_write(by=by, target=role) as writer:
         reload(role)
         writer.require("backoffice:roles:delete", "delete roles")
-        writer.within(scope_of(_rules_of(role)), _("delete role %(name)s") % {"name": role.name})
+        writer.within_rules(_rules_of(role), _("delete role %(name)s") % {"name": role.name})
         groups = sorted(role.groups.values_list("name", flat=True))
         if groups:
             raise AccountError(
                 _("Role %(name)s is given to group(s) %(groups)s; take it away from them first.")
-                % {"name": role.name, "groups": ", ".join(groups)}
+                % {"name": role.name, "groups": ", ".join(groups)},
+                code="conflict",
             )
         delete_audited(role, by=by)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes
+from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
 from accounts.models import Group, Membership, User
@@ -32,29 +32,23 @@ from accounts.services.passwords import mail_password_link
 from accounts.services.sessions import user_sessions_end
 
 
-def _snapshot(user: User) -> dict:
+def _snapshot(user: User, groups=None) -> dict:
+    """The account as its audit event describes it; `groups` (names) when
+    the caller has them already."""
+    if groups is None:
+        groups = user.groups.values_list("name", flat=True) if user.pk else []
     return {
         "email": user.email,
         "first_name": user.first_name,
         "last_name": user.last_name,
         "status": user.status,
         "language": user.language,
-        "groups": sorted(user.groups.values_list("name", flat=True)) if user.pk else [],
+        "groups": sorted(groups),
     }
 
 
-GROUP_DOINGS = {
-    "give": gettext_noop("give group %(name)s"),
-    "take away": gettext_noop("take away group %(name)s"),
-}
-
-
-def _groups_within(writer, groups, *, doing: str) -> None:
-    """Grant bound on groups given or taken away: each one's scope."""
-    scopes = group_scopes([g.pk for g in groups])
-    for group in sorted(groups, key=lambda g: g.name):
-        what = _(GROUP_DOINGS[doing]) % {"name": group.name}
-        writer.within(scopes.get(group.pk, frozenset()), what)
+GIVE_GROUP = gettext_noop("give group %(name)s")
+TAKE_GROUP = gettext_noop("take away group %(name)s")
 
 
 def user_create(
@@ -94,7 +88,7 @@ def user_create(
             if not active:
                 writer.require("backoffice:users:block", "create a blocked account")
             still_there(Group, groups)
-            _groups_within(writer, groups, doing="give")
+            writer.within_groups(groups, GIVE_GROUP)
             user.save()
             Membership.objects.bulk_create(
                 [Membership(user=user, group=g, source=Membership.MANUAL) for g in groups]
@@ -112,11 +106,15 @@ def user_create(
             )
             if invite:
                 if not user.is_active:
-                    raise AccountError(_("A blocked account cannot be sent an invitation."))
+                    raise AccountError(
+                        _("A blocked account cannot be sent an invitation."), code="conflict"
+                    )
                 mail_password_link(user=user, invitation=True, by=by)
     except IntegrityError:
         # Lost a race with another creation of the same address.
-        raise AccountError(_("A user with this email already exists."), field="email") from None
+        raise AccountError(
+            _("A user with this email already exists."), field="email", code="email_taken"
+        ) from None
     return user
 
 
@@ -144,10 +142,10 @@ def user_update(
     language = _language(language) if language is not None else None
     with access_write(by=by, target=user) as writer:
         reload(user)
-        before = _snapshot(user)
         if language is None:
             language = user.language
         current = {m.group_id: m for m in user.memberships.select_related("group")}
+        before = _snapshot(user, [m.group.name for m in current.values()])
         removing = [m for gid, m in current.items() if gid not in wanted]
         adding = [g for gid, g in wanted.items() if gid not in current]
         writer.outranks(user)
@@ -161,30 +159,48 @@ def user_update(
         if adding or removing:
             writer.require("backoffice:users:edit", "change groups")
             still_there(Group, adding)
-            _groups_within(writer, adding, doing="give")
-            _groups_within(writer, [m.group for m in removing], doing="take away")
+            writer.within_groups(adding, GIVE_GROUP)
+            writer.within_groups([m.group for m in removing], TAKE_GROUP)
         if status != user.status:
             writer.require("backoffice:users:block", "block or unblock accounts")
             if status == User.Status.BLOCKED:
                 writer.not_self(user, "block")
-        user.email, user.first_name, user.last_name = new_email, first_name, last_name
-        user.status, user.language = status, language
-        try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError:
-            raise AccountError(_("A user with this email already exists."), field="email") from None
+        wanted_fields = {
+            "email": new_email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "status": status,
+            "language": language,
+        }
+        # Only the fields that change are written: a full save would put back
+        # a password hash read before a concurrent password change.
+        edited = [f for f, value in wanted_fields.items() if getattr(user, f) != value]
+        for field in edited:
+            setattr(user, field, wanted_fields[field])
+        if "email" in edited:
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=[*edited, "updated_at"])
+            except IntegrityError:
+                raise AccountError(
+                    _("A user with this email already exists."), field="email", code="email_taken"
+                ) from None
+        elif edited:
+            user.save(update_fields=[*edited, "updated_at"])
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
         Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
         if adding or removing:
             access.changed(User.objects.filter(pk=user.pk))
-        changed = changes(before, _snapshot(user))
+        kept = [m.group.name for m in current.values() if m.group_id in wanted]
+        changed = changes(before, _snapshot(user, kept + [g.name for g in adding]))
         if before["email"] != new_email:
             _forget_other_addresses(user)
-        if changed:
-            audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
+        # One event for the action: a block or unblock names every other
+        # change it came with; an edit without one is "user.updated".
         if before["status"] != user.status:
-            _status_changed(user, by=by)
+            _status_changed(user, by=by, details=changed)
+        elif changed:
+            audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
     return user
 
 
@@ -233,15 +249,17 @@ def user_set_status(*, user: User, active: bool, by: Actor) -> User:
     return user
 
 
-def _status_changed(user: User, *, by: Actor) -> None:
-    """After a status change: a blocked user's sessions (and API tokens) end at once."""
+def _status_changed(user: User, *, by: Actor, details: dict | None = None) -> None:
+    """After a status change: a blocked user's sessions (and API tokens) end
+    at once. Its one event carries `details`, the other changes made with it."""
+    details = dict(details or {})
     if user.is_active:
-        details = {"status": ["blocked", "active"]}
+        details["status"] = ["blocked", "active"]
         audit(AuditAction.USER_UNBLOCKED, by=by, target=user, details=details)
         return
     ended = user_sessions_end(user)
     extensions.account_disabled(user, reason="blocked", by=by)
-    details = {"status": ["active", "blocked"], "sessions_ended": ended}
+    details.update({"status": ["active", "blocked"], "sessions_ended": ended})
     audit(AuditAction.USER_BLOCKED, by=by, target=user, details=details)
 
 

@@ -26,6 +26,7 @@ CSV_COLUMNS = [
     "ip",
     "user_agent",
     "details",
+    "channel",
 ]
 EXPORT_LIMIT = 100_000
 
@@ -89,6 +90,7 @@ def audit_export(request):
                     e.ip,
                     e.user_agent,
                     details_json(e.details),
+                    e.channel,
                 )
             )
 
