@@ -115,6 +115,8 @@ def test_a_loopback_client(client):
     [
         # a redirect URI the client did not register
         lambda c: authorize_url(c.client_id, redirect_uri="https://evil.example/cb"),
+        # the registered one twice (the toolkit refuses a repeated parameter)
+        lambda c: authorize_url(c.client_id) + "&" + urlencode({"redirect_uri": CALLBACK}),
         # a client that does not exist, or a NUL byte where its id goes
         lambda c: authorize_url("no-such-client"),
         lambda c: authorize_url("\x00"),

@@ -39,11 +39,11 @@ def origins_after_login(request, next_url: str) -> list[str]:
     if client is None or client.authorization_grant_type != Client.GRANT_AUTHORIZATION_CODE:
         return []
     registered = client.redirect_uris.split()
-    asked = _one(query, "redirect_uri")
-    if asked is None:
+    if "redirect_uri" not in query:
         # RFC 6749 §3.1.2.3: without redirect_uri, the client's only one.
         uri = registered[0] if len(registered) == 1 else ""
     else:
+        asked = _one(query, "redirect_uri") or ""
         uri = asked if asked.isprintable() and client.redirect_uri_allowed(asked) else ""
     target = urlsplit(uri)
     if target.scheme not in client.get_allowed_schemes() or not target.netloc:
