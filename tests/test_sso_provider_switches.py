@@ -255,6 +255,9 @@ class TestRefresh:
         failure(sso_login(client, fake, ADA), client)
         assert last_failure_reason() == "jwks_refresh_pending"
         assert "fake: discovery and keys fetched again (1 key)" in refresh("fake")
+        event = AuditEvent.objects.get(action="sso.metadata_refreshed")
+        assert (event.target_label, event.details) == ("fake", {"keys": 1})
+        assert event.actor_label == "cli"
         fake.hits.clear()
         assert sso_login(client, fake, ADA)["Location"] == "/"
         assert (

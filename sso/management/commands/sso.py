@@ -13,6 +13,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import Actor, AuditAction, audit
 from sso import metadata
 from sso.errors import SSOError, printable
 from sso.registry import providers
@@ -56,6 +57,13 @@ class Command(BaseCommand):
                 continue
             count = len(keys["keys"])
             logger.info("sso %s: discovery and keys fetched again by the operator", provider.id)
+            # The keys every ID and logout token is checked against changed.
+            audit(
+                AuditAction.SSO_METADATA_REFRESHED,
+                by=Actor.system(label="cli"),
+                target_label=provider.id,
+                details={"keys": count},
+            )
             self.stdout.write(
                 f"{provider.id}: discovery and keys fetched again "
                 f"({count} key{'' if count == 1 else 's'})"
