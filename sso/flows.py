@@ -171,10 +171,12 @@ def _exchange(request, provider, code: str, verifier: str, *, reauth: bool = Fal
         error, description = body.get("error", ""), body.get("error_description", "")
         if error == "invalid_request":
             raise _provider_error(provider, error, "token_error", description, reauth=reauth)
+        said = error if isinstance(error, str) and error else f"HTTP {response.status_code}"
         raise provider.fail(
-            gettext_noop("the provider refused the sign-in code."),
+            gettext_noop("the provider refused the sign-in code; it answered: %(answer)s."),
             f"token_error:{printable(error, 40)}",
             printable(description, 200),
+            params={"answer": _answer(said, printable(description, 200))},
         )
     return body
 

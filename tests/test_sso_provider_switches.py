@@ -177,6 +177,18 @@ class TestReauthenticationRequest:
         assert "IAM_SSO_FAKE_PKCE" in html and "PKCE is not enabled for this client" in html
         assert "REAUTH" not in html
 
+    @pytest.mark.parametrize(
+        "status,error,shown",
+        [(403, "unauthorized_client", "unauthorized_client"), (500, "", "HTTP 500")],
+    )
+    def test_the_token_endpoints_answer_is_named(self, client, fake, status, error, shown):
+        """glewlwyd answers unauthorized_client to a client whose token
+        endpoint auth method is not client_secret_basic: say so."""
+        sso_only_user()
+        fake.token_status, fake.token_error = status, error
+        html = failure(sso_login(client, fake, ADA), client)
+        assert f"refused the sign-in code; it answered: {shown}" in html
+
     def test_a_misspelt_reauth_setting_fails_the_check(self, fake, settings):
         configure(settings, fake, reauth="max-age")
         with pytest.raises(SystemCheckError, match="IAM_SSO_FAKE_REAUTH must be max_age or prompt"):
