@@ -159,3 +159,13 @@ def test_the_mfa_step_of_an_ordinary_login_allows_only_self(client, ada):
     TOTP.activate(ada, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     client.post("/login/", {"login": ada.email, "password": PASSWORD, "next": "/users/"})
     assert form_action(client.get("/2fa/authenticate/")) == ["'self'"]
+
+
+def test_next_to_the_provider_buttons_origins(client, app_client, settings):
+    """The "Log in with …" buttons keep their provider's origin beside it."""
+    settings.IAM_SSO_PROVIDERS = {
+        "okta": {"id": "okta", "kind": "oidc", "issuer": "https://idp.example/realm",
+                 "client_id": "backoffice"},
+    }  # fmt: skip
+    page = client.get("/login/?" + urlencode({"next": authorize_url(app_client.client_id)}))
+    assert form_action(page) == ["'self'", "https://idp.example", APP]
