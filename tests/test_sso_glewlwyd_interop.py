@@ -132,6 +132,13 @@ class Glewlwyd:
         else:
             self.stop()
             pytest.fail(f"glewlwyd did not start: {(root / 'glewlwyd.log').read_text()[-2000:]}")
+        try:
+            self._set_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _set_up(self):
         admin = requests.Session()
         self._ok(
             admin.post(f"{self.base}/api/auth/", json={"username": "admin", "password": "password"})
