@@ -91,6 +91,7 @@ class AuditAction(StrEnum):
     SSO_GROUPS_SYNCED = "sso.groups.synced"
     SSO_LINKED = "sso.linked"
     SSO_LOGOUT_TOKEN_REFUSED = "sso.logout_token_refused"
+    SSO_METADATA_REFRESHED = "sso.metadata_refreshed"
     SSO_REAUTHENTICATED = "sso.reauthenticated"
     SSO_UNLINKED = "sso.unlinked"
     # Accounts.
@@ -164,6 +165,7 @@ LABELS = {
     AuditAction.SSO_GROUPS_SYNCED: _("Groups synced from single sign-on"),
     AuditAction.SSO_LINKED: _("Single sign-on identity linked"),
     AuditAction.SSO_LOGOUT_TOKEN_REFUSED: _("Logout token of the identity provider refused"),
+    AuditAction.SSO_METADATA_REFRESHED: _("Identity provider's discovery and keys fetched again"),
     AuditAction.SSO_REAUTHENTICATED: _("Confirmed by single sign-on"),
     AuditAction.SSO_UNLINKED: _("Single sign-on identity unlinked"),
     AuditAction.USER_BLOCKED: _("User blocked"),

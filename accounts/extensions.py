@@ -45,6 +45,10 @@ class Extensions:
     # (request) -> list[str]: lines the login page shows (the identity
     # provider sent the browser back after logging it out).
     login_page_notices: list = field(default_factory=list)
+    # (request, next_url) -> list[str]: origins a login that ends at
+    # `next_url` goes on to in the same chain of redirects (an OAuth client
+    # the person approved before): CSP form-action of the login pages.
+    login_redirect_origins: list = field(default_factory=list)
 
 
 registry = Extensions()
@@ -90,3 +94,10 @@ def logout_redirect(request) -> str | None:
 
 def login_page_notices(request) -> list[str]:
     return [line for source in registry.login_page_notices for line in source(request)]
+
+
+def login_redirect_origins(request, next_url: str) -> list[str]:
+    if not next_url:
+        return []
+    origins = [o for source in registry.login_redirect_origins for o in source(request, next_url)]
+    return list(dict.fromkeys(origins))

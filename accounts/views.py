@@ -6,6 +6,7 @@ from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.views import LoginView as AllauthLoginView
 from allauth.core.ratelimit import respond_429
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.base.views import AuthenticateView
 from allauth.mfa.webauthn.views import LoginWebAuthnView
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
@@ -37,11 +38,11 @@ class LoginView(AllauthLoginView):
             request.retry_after = throttle.retry_after("login")
             return respond_429(request)
         response = super().dispatch(request, *args, **kwargs)
-        origins = [origin for option in self.options for origin in option.origins]
-        if origins:
-            # A button's POST is answered with a redirect to the provider;
-            # CSP form-action must allow that destination.
-            response._csp_update = {"form-action": origins}
+        # A button's POST is answered with a redirect to the provider;
+        # CSP form-action must allow that destination.
+        allow_form_action(response, [o for option in self.options for o in option.origins])
+        next_url = request.POST.get("next") or request.GET.get("next") or ""
+        allow_form_action(response, extensions.login_redirect_origins(request, next_url))
         return response
 
     def form_invalid(self, form):
@@ -58,6 +59,28 @@ class LoginView(AllauthLoginView):
             )
             response.status_code = 429
             response["Retry-After"] = str(throttle.retry_after("login_failed"))
+        return response
+
+
+def allow_form_action(response, origins) -> None:
+    """Add `origins` to the response's CSP form-action (browsers check every
+    redirect that follows a form's POST against it)."""
+    if not origins:
+        return
+    update = dict(getattr(response, "_csp_update", None) or {})
+    update["form-action"] = list(dict.fromkeys([*update.get("form-action", []), *origins]))
+    response._csp_update = update
+
+
+class MfaAuthenticateView(AuthenticateView):
+    """allauth's MFA step of a login; its POST is answered with a redirect to
+    where the login goes next, which may go on to an OAuth client."""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        stage = getattr(request, "_login_stage", None)
+        next_url = getattr(getattr(stage, "login", None), "redirect_url", None) or ""
+        allow_form_action(response, extensions.login_redirect_origins(request, next_url))
         return response
 
 

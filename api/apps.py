@@ -16,3 +16,7 @@ class ApiConfig(AppConfig):
         # Tokens die with the account's sessions, in the same write.
         registry.account_disabled.append(services.tokens_revoke_for_account)
         registry.credentials_replaced.append(services.tokens_revoke_for_account)
+        # A login that goes on to an approved client's redirect URI.
+        from api.oauth.login_redirects import origins_after_login
+
+        registry.login_redirect_origins.append(origins_after_login)

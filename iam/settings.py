@@ -311,6 +311,8 @@ def _sso_provider(pid: str) -> dict:
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
         "pkce": env.str(prefix + "PKCE", default="true"),
         "logout": env.str(prefix + "LOGOUT", default="true"),
+        "reauth": env.str(prefix + "REAUTH", default="max_age"),
+        "trust_email": env.str(prefix + "TRUST_EMAIL", default="false"),
     }
 
 

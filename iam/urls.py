@@ -47,6 +47,12 @@ urlpatterns = [
         account_views.PasskeyLoginView.as_view(),
         name="mfa_login_webauthn",
     ),
+    # The MFA step of a login (allauth's), allowing where the login goes on to.
+    path(
+        "2fa/authenticate/",
+        account_views.MfaAuthenticateView.as_view(),
+        name="mfa_authenticate",
+    ),
     path("2fa/recovery-codes/", recent(recovery_views.view_recovery_codes)),
     path("2fa/recovery-codes/download/", recent(recovery_views.download_recovery_codes)),
     path("2fa/recovery-codes/generate/", recent(recovery_views.generate_recovery_codes)),

@@ -38,6 +38,24 @@ def sso_configuration(app_configs, **kwargs):
 
 
 @register()
+def sso_trust_email(app_configs, **kwargs):
+    """TRUST_EMAIL takes the provider's word for every address it sends:
+    worth a warning each time the configuration is checked."""
+    return [
+        Warning(
+            f"{provider.name}: {provider.env_prefix}TRUST_EMAIL is on: its e-mail addresses "
+            "are believed without email_verified, for linking to existing accounts too.",
+            hint="Turn it on only for a provider whose every address is verified by its "
+            "operator (Keycloak's Trust Email); whoever can set an address there can log in "
+            "as the account that holds it.",
+            id="sso.W002",
+        )
+        for provider in providers().values()
+        if provider.trust_email and not provider.config_errors()
+    ]
+
+
+@register()
 def sso_role_map_groups(app_configs, **kwargs):
     """Groups named in ROLE_MAP should exist: a missing one is skipped at
     login, so its role silently grants nothing. Looked up whenever the

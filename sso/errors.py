@@ -11,13 +11,16 @@ class SSOError(Exception):
         self.detail = printable(detail, 200)
 
 
-def failed(provider_name: str, message: str, reason: str, detail: str = "") -> SSOError:
-    """Every SSO failure reads the same way: "Log in with <NAME> failed: …"."""
+def failed(
+    provider_name: str, message: str, reason: str, detail: str = "", params: dict | None = None
+) -> SSOError:
+    """Every SSO failure reads the same way: "Log in with <NAME> failed: …".
+    `params` fill the message's %(name)s places after it is translated."""
     from django.utils.translation import gettext as _
 
     text = _("Log in with %(name)s failed: %(reason)s") % {
         "name": provider_name,
-        "reason": _(message),
+        "reason": _(message) % params if params else _(message),
     }
     return SSOError(text, reason, detail)
 

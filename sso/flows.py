@@ -35,7 +35,8 @@ def redirect_uri(request: HttpRequest, provider) -> str:
 def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) -> str:
     """The provider's authorization URL for this browser. With `reauth_user`
     (the logged-in user's id) it is a re-authentication: the provider is asked
-    for a fresh login (prompt=login, max_age=0), never its live session."""
+    for a fresh login, never its live session (prompt=login, and max_age=0
+    unless IAM_SSO_<ID>_REAUTH is `prompt`)."""
     doc = metadata.discovery(provider)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
@@ -66,8 +67,11 @@ def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) 
     if reauth_user is not None:
         # OpenID Connect Core §3.1.2.1: max_age=0 obliges the provider to
         # authenticate anew and to say when (auth_time); prompt=login asks the
-        # same of providers that ignore max_age.
-        query.update(prompt="login", max_age="0")
+        # same of providers that ignore max_age. Some refuse max_age=0 or
+        # answer auth_time 0 (glewlwyd): REAUTH=prompt sends prompt=login only.
+        query["prompt"] = "login"
+        if provider.reauth == "max_age":
+            query["max_age"] = "0"
     if verifier:
         # Always S256 unless IAM_SSO_<ID>_PKCE=false: many providers support
         # it without listing code_challenge_methods_supported in discovery.
@@ -103,9 +107,14 @@ def complete(request: HttpRequest, provider, entry: dict) -> tuple[dict, str]:
     a logout at the provider). A re-authentication must carry a fresh
     auth_time."""
     params = request.GET
+    reauth = entry.get("reauth") is not None
     if params.get("error"):
         raise _provider_error(
-            provider, params["error"], "idp_error", params.get("error_description", "")
+            provider,
+            params["error"],
+            "idp_error",
+            params.get("error_description", ""),
+            reauth=reauth,
         )
     # RFC 9207: a provider that names itself in the callback must be the one
     # we sent the person to (defeats mix-up between providers).
@@ -114,12 +123,12 @@ def complete(request: HttpRequest, provider, entry: dict) -> tuple[dict, str]:
     code = params.get("code")
     if not code:
         raise provider.fail(gettext_noop("the provider sent no authorization code."), "no_code")
-    tokens = _exchange(request, provider, code, entry["verifier"])
+    tokens = _exchange(request, provider, code, entry["verifier"], reauth=reauth)
     claims = validate_id_token(
         provider,
         tokens.get("id_token"),
         nonce=entry["nonce"],
-        authenticated_since=entry["at"] if entry.get("reauth") is not None else None,
+        authenticated_since=entry["at"] if reauth else None,
     )
     if not provider.profile(claims).email_vouched and tokens.get("access_token"):
         # Some providers keep email (or email_verified) out of the ID token.
@@ -127,7 +136,7 @@ def complete(request: HttpRequest, provider, entry: dict) -> tuple[dict, str]:
     return claims, tokens["id_token"]
 
 
-def _exchange(request, provider, code: str, verifier: str) -> dict:
+def _exchange(request, provider, code: str, verifier: str, *, reauth: bool = False) -> dict:
     doc = metadata.discovery(provider)
     data = {
         "grant_type": "authorization_code",
@@ -161,37 +170,74 @@ def _exchange(request, provider, code: str, verifier: str) -> dict:
         body = body if isinstance(body, dict) else {}
         error, description = body.get("error", ""), body.get("error_description", "")
         if error == "invalid_request":
-            raise _provider_error(provider, error, "token_error", description)
+            raise _provider_error(provider, error, "token_error", description, reauth=reauth)
+        said = error if isinstance(error, str) and error else f"HTTP {response.status_code}"
         raise provider.fail(
-            gettext_noop("the provider refused the sign-in code."),
+            gettext_noop("the provider refused the sign-in code; it answered: %(answer)s."),
             f"token_error:{printable(error, 40)}",
             printable(description, 200),
+            params={"answer": _answer(said, printable(description, 200))},
         )
     return body
 
 
-def _provider_error(provider, error: str, where: str, description="") -> SSOError:
+def _provider_error(
+    provider, error: str, where: str, description="", *, reauth: bool = False
+) -> SSOError:
     """The error a provider answered with (RFC 6749 §4.1.2.1, §5.2), as a
-    message for the person and a reason for the audit trail. `error` comes
-    from the provider, or from whoever wrote the callback URL: it is reduced
-    to printable characters before it reaches any log line."""
+    message for the person that says what the provider answered, and a
+    reason for the audit trail. `error` comes from the provider, or from
+    whoever wrote the callback URL (which also needed this browser's state):
+    it is reduced to printable characters, and bounded, before it reaches a
+    page or a log line."""
     description = printable(description, 200)
+    answered = {"answer": _answer(error, description)}
     if error == "access_denied":
         return provider.fail(
             gettext_noop("sign-in was cancelled."), "idp_access_denied", description
+        )
+    if error == "invalid_request" and reauth and provider.reauth == "max_age":
+        # A re-authentication sends max_age=0, which some providers refuse
+        # (glewlwyd 2.7: "max_age invalid"); PKCE worked at the login.
+        return provider.fail(
+            gettext_noop(
+                "the provider refused the request to log in again; it answered: "
+                "%(answer)s. An administrator should set %(setting)s=prompt for a "
+                "provider that refuses max_age."
+            ),
+            f"{where}:invalid_request:check_reauth",
+            description,
+            params={**answered, "setting": f"{provider.env_prefix}REAUTH"},
         )
     if error == "invalid_request":
         # What a provider usually answers to PKCE it refuses (or requires), or
         # to a redirect URI it does not know.
         return provider.fail(
-            "the provider refused the sign-in request. An administrator should "
-            f"check PKCE ({provider.env_prefix}PKCE) and the redirect URI "
-            "registered at the provider.",
+            gettext_noop(
+                "the provider refused the sign-in request; it answered: %(answer)s. An "
+                "administrator should check PKCE (%(setting)s) and the redirect URI "
+                "registered at the provider."
+            ),
             f"{where}:invalid_request:check_pkce_and_redirect_uri",
             description,
+            params={**answered, "setting": f"{provider.env_prefix}PKCE"},
         )
     reason = f"{where}:{printable(error, 40)}"
-    return provider.fail(gettext_noop("the provider reported an error."), reason, description)
+    return provider.fail(
+        gettext_noop("the provider reported an error; it answered: %(answer)s."),
+        reason,
+        description,
+        params=answered,
+    )
+
+
+def _answer(error, description: str) -> str:
+    """What the provider answered, as the page shows it: its error code and
+    description, printable and bounded."""
+    answer = printable(error, 40)
+    if description:
+        answer += f" ({printable(description, 120)})"
+    return answer
 
 
 def _with_userinfo(provider, claims: dict, access_token: str) -> dict:

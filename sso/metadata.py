@@ -136,14 +136,32 @@ def discovery(provider) -> dict:
     doc = cache.get(key)
     if doc is not None:
         return doc
+    doc = _checked_discovery(provider)
+    cache.set(key, doc, METADATA_TTL)
+    return doc
+
+
+def _checked_discovery(provider) -> dict:
     doc = discovery_document(provider)
     for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         _require_endpoint(doc.get(field), field, provider.name)
     if doc.get("userinfo_endpoint"):
         _require_endpoint(doc["userinfo_endpoint"], "userinfo_endpoint", provider.name)
     provider.check_discovered_issuer(doc.get("issuer"))
-    cache.set(key, doc, METADATA_TTL)
     return doc
+
+
+def refresh(provider) -> tuple[dict, dict]:
+    """Discovery and keys fetched again now (`manage.py sso refresh`), after
+    a change at the provider: checked as for a login, and cached only when
+    both are good, so a provider that does not answer (or answers something
+    unusable) keeps what was cached. The next login uses them at once."""
+    doc = _checked_discovery(provider)
+    keys = _key_set_at(provider, doc)
+    cache.set(f"sso:discovery:{provider.id}", doc, METADATA_TTL)
+    cache.set(f"sso:jwks:{provider.id}", keys, METADATA_TTL)
+    cache.delete(f"sso:jwks-refetch:{provider.id}")
+    return doc, keys
 
 
 def jwks(provider) -> dict:
@@ -163,9 +181,13 @@ def refetch_jwks(provider) -> dict | None:
 
 
 def _fetch_jwks(provider) -> dict:
-    doc = discovery(provider)
+    keys = _key_set_at(provider, discovery(provider))
+    cache.set(f"sso:jwks:{provider.id}", keys, METADATA_TTL)
+    return keys
+
+
+def _key_set_at(provider, doc: dict) -> dict:
     keys = _get_json(doc["jwks_uri"], provider.name, "key set")
     if not isinstance(keys.get("keys"), list):
         raise failed(provider.name, "the provider sent an unreadable key set.", "idp_error")
-    cache.set(f"sso:jwks:{provider.id}", keys, METADATA_TTL)
     return keys

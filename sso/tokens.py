@@ -141,14 +141,31 @@ def _check_fresh(provider, auth_time, since: float) -> None:
     """A re-authentication counts only if the person really logged in again:
     a live provider session at an unattended browser would otherwise pass
     silently. OpenID Connect Core §3.1.2.1 makes auth_time required when
-    max_age is asked."""
-    if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+    max_age is asked. With REAUTH=prompt (a provider that refuses max_age or
+    always answers auth_time 0) the operator relies on the provider's
+    prompt=login: no auth_time, or 0, is accepted; a real one that is not
+    fresh is still refused."""
+    prompt_only = provider.reauth == "prompt"
+    if prompt_only and (auth_time is None or (_number(auth_time) and auth_time <= 0)):
+        return
+    if not _number(auth_time):
         raise provider.fail(
             gettext_noop(
                 "the provider did not say when you logged in (auth_time), so this cannot "
                 "confirm it is you. Ask an administrator."
             ),
             "reauth_no_auth_time",
+        )
+    if auth_time <= 0:
+        # glewlwyd 2.7 answers auth_time 0 whatever happened.
+        raise provider.fail(
+            gettext_noop(
+                "the provider answered auth_time %(auth_time)s instead of when you logged "
+                "in, so this cannot confirm it is you. An administrator should set "
+                "%(setting)s=prompt for a provider that honours only prompt=login."
+            ),
+            "reauth_auth_time_zero",
+            params={"auth_time": auth_time, "setting": f"{provider.env_prefix}REAUTH"},
         )
     if not since - LEEWAY <= auth_time <= time.time() + LEEWAY:
         raise provider.fail(

@@ -67,6 +67,13 @@ class FakeIdP:
         self.raw_id_token: str | None = None
         # RP-initiated logout: discovery names an end_session_endpoint.
         self.end_session = True
+        # max_age at the authorization endpoint: "honoured", or "refused"
+        # (error=invalid_request "max_age invalid", as glewlwyd 2.7 answers
+        # max_age=0).
+        self.max_age = "honoured"
+        # What discovery says besides (or instead of) the usual fields: a
+        # provider that moved an endpoint.
+        self.discovery_extra: dict = {}
 
     def close(self):
         self.server.shutdown()
@@ -119,6 +126,8 @@ class FakeIdP:
         self.last_authorization = params
         callback = urlsplit(params["redirect_uri"])
         refusal = self._pkce_refusal(params)
+        if "max_age" in params and self.max_age == "refused":
+            refusal = "max_age invalid"
         if refusal:
             answer = {"error": "invalid_request", "error_description": refusal}
             return f"{callback.path}?{urlencode({**answer, 'state': params['state']})}"
@@ -225,6 +234,7 @@ class FakeIdP:
                                 if idp.end_session
                                 else {}
                             ),
+                            **idp.discovery_extra,
                         },
                     )
                 if path.endswith("/jwks"):

@@ -62,3 +62,38 @@ def test_pkce_setting_is_read_from_the_environment(base_env, idp):
     assert result.returncode == 1
     assert "IAM_SSO_OKTA_PKCE must be true or false" in result.stderr
     assert check(base_env, issuer=idp.issuer, client_id="backoffice", pkce="false").returncode == 0
+
+
+def test_trust_email_and_reauth_are_read_from_the_environment(base_env, idp):
+    on = check(base_env, issuer=idp.issuer, client_id="backoffice", trust_email="true")
+    assert on.returncode == 0, on.stderr
+    assert "(sso.W002) okta: IAM_SSO_OKTA_TRUST_EMAIL is on" in on.stderr
+    off = check(base_env, issuer=idp.issuer, client_id="backoffice", reauth="prompt")
+    assert off.returncode == 0 and "sso.W002" not in off.stderr, off.stderr
+    bad = check(base_env, issuer=idp.issuer, client_id="backoffice", reauth="maxage")
+    assert bad.returncode == 1
+    assert "IAM_SSO_OKTA_REAUTH must be max_age or prompt" in bad.stderr
+
+
+def sso_command(env, *args, **sso):
+    env = {**env, "IAM_SSO_PROVIDERS": "okta", "IAM_SSO_OKTA_KIND": "oidc"}
+    env.update({f"IAM_SSO_OKTA_{k.upper()}": v for k, v in sso.items()})
+    return subprocess.run(
+        [sys.executable, "manage.py", "sso", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_sso_refresh_as_an_operator_runs_it(base_env, idp):
+    done = sso_command(base_env, "refresh", issuer=idp.issuer, client_id="backoffice")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "okta: discovery and keys fetched again (1 key)\n"
+    unknown = sso_command(base_env, "refresh", "nope", issuer=idp.issuer, client_id="backoffice")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr.splitlines() == [
+        "CommandError: unknown identity provider 'nope' (configured: okta)"
+    ]

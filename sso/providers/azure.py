@@ -47,6 +47,12 @@ class AzureProvider(Provider):
             errors.append(
                 f"{prefix}ALLOWED_TENANTS is required when {prefix}TENANT is not a tenant id"
             )
+        if self.trust_email:
+            errors.append(
+                f"{prefix}TRUST_EMAIL is not available for kind azure: any tenant's admin can "
+                "set Entra's email to anyone's address (nOAuth); Entra vouches through "
+                "xms_edov and the sign-in name instead"
+            )
         bad = [t for t in self.allowed_tenants if not GUID.match(t)]
         if bad:
             errors.append(f"{prefix}ALLOWED_TENANTS must be tenant ids (GUIDs): {', '.join(bad)}")
@@ -91,6 +97,7 @@ class AzureProvider(Provider):
             last_name=last,
             email_vouched=bool(trusted),
             unvouched_why=why,
+            vouched_by="entra" if trusted else "",
         )
 
     def link_extras(self, claims: dict) -> dict:

@@ -25,6 +25,12 @@ BOOLEAN_SETTINGS = {
     **dict.fromkeys(("true", "yes", "on", "1"), True),
     **dict.fromkeys(("false", "no", "off", "0"), False),
 }
+# IAM_SSO_<ID>_REAUTH: how a re-authentication is asked of the provider.
+# "max_age": max_age=0 and prompt=login, and the answer's auth_time must be
+# fresh (OpenID Connect Core §3.1.2.1). "prompt": prompt=login only, for a
+# provider that refuses max_age=0 (glewlwyd: "max_age invalid") or answers
+# auth_time 0; an auth_time it does send must still be fresh.
+REAUTH_MODES = ("max_age", "prompt")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Profile:
     last_name: str
     email_vouched: bool
     unvouched_why: str = ""
+    # How the address came to count: "email_verified" (the provider said so)
+    # or "trust_email" (the operator trusts this provider's addresses).
+    vouched_by: str = ""
 
 
 class Provider:
@@ -58,23 +67,42 @@ class Provider:
         """Where this provider's settings come from (as iam/settings.py reads them)."""
         return f"IAM_SSO_{self.id.upper().replace('-', '_')}_"
 
+    def _flag(self, name: str, default: bool) -> bool:
+        value = self.config.get(name, default)
+        if isinstance(value, bool):
+            return value
+        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), default)
+
+    def _flag_error(self, name: str, default: bool) -> str:
+        value = self.config.get(name, default)
+        if isinstance(value, bool) or str(value).strip().lower() in BOOLEAN_SETTINGS:
+            return ""
+        return f"{self.env_prefix}{name.upper()} must be true or false"
+
     @property
     def pkce(self) -> bool:
         """Send PKCE (S256) unless IAM_SSO_<ID>_PKCE says false: on by default,
         since some providers support it without saying so in discovery."""
-        value = self.config.get("pkce", True)
-        if isinstance(value, bool):
-            return value
-        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
+        return self._flag("pkce", True)
 
     @property
     def logout(self) -> bool:
         """Log out at the provider too (RP-initiated logout) unless
         IAM_SSO_<ID>_LOGOUT says false."""
-        value = self.config.get("logout", True)
-        if isinstance(value, bool):
-            return value
-        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
+        return self._flag("logout", True)
+
+    @property
+    def trust_email(self) -> bool:
+        """IAM_SSO_<ID>_TRUST_EMAIL (Keycloak's "Trust Email"): an address
+        without `email_verified` counts, on the operator's word. Off by
+        default; `manage.py check` warns while it is on."""
+        return self._flag("trust_email", False)
+
+    @property
+    def reauth(self) -> str:
+        """IAM_SSO_<ID>_REAUTH: one of REAUTH_MODES (`max_age` by default)."""
+        value = str(self.config.get("reauth") or "max_age").strip().lower()
+        return value if value in REAUTH_MODES else "max_age"
 
     # --- configuration -------------------------------------------------------
 
@@ -94,12 +122,12 @@ class Provider:
             errors.append(f"{prefix}STRATEGY must be one of {', '.join(STRATEGIES)}")
         if "openid" not in self.scopes:
             errors.append(f"{prefix}SCOPES must include openid")
-        pkce = self.config.get("pkce", True)
-        if not isinstance(pkce, bool) and str(pkce).strip().lower() not in BOOLEAN_SETTINGS:
-            errors.append(f"{prefix}PKCE must be true or false")
-        logout = self.config.get("logout", True)
-        if not isinstance(logout, bool) and str(logout).strip().lower() not in BOOLEAN_SETTINGS:
-            errors.append(f"{prefix}LOGOUT must be true or false")
+        for flag, default in (("pkce", True), ("logout", True), ("trust_email", False)):
+            error = self._flag_error(flag, default)
+            if error:
+                errors.append(error)
+        if str(self.config.get("reauth") or "max_age").strip().lower() not in REAUTH_MODES:
+            errors.append(f"{prefix}REAUTH must be max_age or prompt")
         try:
             raw = self.config.get("role_map") or "{}"
             data = json.loads(raw) if isinstance(raw, str) else raw
@@ -155,16 +183,24 @@ class Provider:
     def profile(self, claims: dict) -> Profile:
         """OpenID Connect Core §5.1: an address counts only when the provider
         says `email_verified` is true. Missing, false or anything else is no
-        proof: the person may have typed someone else's address there."""
+        proof: the person may have typed someone else's address there.
+        With TRUST_EMAIL the operator vouches instead, where the provider
+        says nothing about it (no `email_verified`, or null); a provider that
+        says the address is not verified is still believed."""
         email = address(claims.get("email"))
-        vouched = bool(email) and is_true(claims.get("email_verified"))
+        vouched_by = ""
+        if email and is_true(claims.get("email_verified")):
+            vouched_by = "email_verified"
+        elif email and self.trust_email and claims.get("email_verified") is None:
+            vouched_by = "trust_email"
         first, last = names(claims, email)
         return Profile(
             email=email,
             first_name=first,
             last_name=last,
-            email_vouched=vouched,
-            unvouched_why="" if vouched else "email_verified_not_true",
+            email_vouched=bool(vouched_by),
+            unvouched_why="" if vouched_by else "email_verified_not_true",
+            vouched_by=vouched_by,
         )
 
     def link_extras(self, claims: dict) -> dict:
@@ -181,8 +217,10 @@ class Provider:
         roles = [v for v in value if isinstance(v, str) or type(v) is int]
         return [str(v).strip() for v in roles if str(v).strip()]
 
-    def fail(self, message: str, reason: str, detail: str = "") -> SSOError:
-        return failed(self.name, message, reason, detail)
+    def fail(
+        self, message: str, reason: str, detail: str = "", params: dict | None = None
+    ) -> SSOError:
+        return failed(self.name, message, reason, detail, params)
 
 
 ROLE_SEPARATORS = re.compile(r"[\s,]+")
