@@ -9,9 +9,11 @@ from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.webauthn.views import LoginWebAuthnView
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_http_methods
 
-from accounts import extensions, login, throttle
+from accounts import extensions, login, services, throttle
 from accounts.audit import Actor, AuditAction, audit
 
 logger = logging.getLogger("iam.security")
@@ -88,3 +90,19 @@ def not_found(request, *args, **kwargs):
     """allauth pages that have no place in a Back Office (self-service
     signup, adding email addresses) answer 404."""
     raise Http404()
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request, token: str):
+    """The link mailed to a new address (accounts.services.emails): a GET
+    shows what it would change, the page's button (a POST with CSRF)
+    changes it. Whoever holds the link may follow it: the link is the proof."""
+    try:
+        if request.method == "POST":
+            user = services.user_email_change_confirm(token=token, by=Actor.of(request))
+            return render(request, "account/email_change_confirm.html", {"done": user})
+        change = services.email_change_for_link(token=token)
+    except services.LinkRefused as refused:
+        context = {"refused": str(refused)}
+        return render(request, "account/email_change_confirm.html", context, status=400)
+    return render(request, "account/email_change_confirm.html", {"change": change})

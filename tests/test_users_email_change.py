@@ -424,9 +424,9 @@ class TestApi:
         assert body["email"] == "mallory@shop.example"
         assert body["pending_email"] == FUTURE_ADMIN
         assert stored(editor).email == "mallory@shop.example"
-        shown = Client().get(
-            f"/api/v1/users/{editor.pk}", HTTP_AUTHORIZATION=f"Bearer {token}"
-        ).json()
+        shown = (
+            Client().get(f"/api/v1/users/{editor.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+        )
         assert shown["pending_email"] == FUTURE_ADMIN and shown["email"] == "mallory@shop.example"
         Client().post(confirm_link(FUTURE_ADMIN))
         assert stored(editor).email == FUTURE_ADMIN
