@@ -27,6 +27,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts import extensions, mail
 from accounts.audit import Actor, AuditAction, audit
@@ -39,6 +40,7 @@ from accounts.services.common import reload
 from accounts.tokens import EmailChangeLinks
 
 PROOF = "link mailed to the new address"
+CANCELLING = gettext_noop("cancel a change of address")  # "You may not …" (accounts.delegation)
 
 
 class LinkRefused(AccountError):
@@ -99,7 +101,7 @@ def user_email_change_cancel(*, user: User, by: Actor) -> bool:
     with access_write(by=by, target=user) as writer:
         reload(user)
         if not own:
-            writer.require("backoffice:users:edit", "cancel a change of address")
+            writer.require("backoffice:users:edit", CANCELLING)
             writer.outranks(user)
         change = EmailChange.objects.filter(user=user).first()
         if change is None:
