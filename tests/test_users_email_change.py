@@ -473,3 +473,26 @@ class TestApi:
         schema = Client().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
         text = schema.content.decode()
         assert "pending_email" in text
+
+
+# --- in German ---------------------------------------------------------------------------
+
+
+def test_the_mails_and_pages_speak_german(root_user):
+    ada = UserFactory(email="ada@shop.example", first_name="Ada", language="de")
+    http = browser(root_user)
+    http.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    saved = http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"), follow=True)
+    html = saved.content.decode()
+    assert "Ein Bestätigungslink wurde an ada.l@shop.example gesendet" in html
+    assert "wartet auf Bestätigung" in html
+    (confirm,) = mails_to("ada.l@shop.example")
+    assert confirm.subject.endswith("Bestätigen Sie Ihre neue Back-Office-Adresse")
+    assert "Wenn dies Ihr Konto ist" in confirm.body
+    (notice,) = mails_to("ada@shop.example")
+    assert "Für Ihr Back-Office-Konto wurde eine neue Adresse beantragt" in notice.subject
+    german = Client(HTTP_ACCEPT_LANGUAGE="de")
+    link = LINK.search(confirm.body)[1]
+    assert "Neue Adresse bestätigen" in german.get(link).content.decode()
+    assert "Melden Sie sich ab jetzt damit an" in german.post(link).content.decode()
+    assert "nicht mehr gültig" in german.post(link).content.decode()
