@@ -496,3 +496,16 @@ def test_the_mails_and_pages_speak_german(root_user):
     assert "Neue Adresse bestätigen" in german.get(link).content.decode()
     assert "Melden Sie sich ab jetzt damit an" in german.post(link).content.decode()
     assert "nicht mehr gültig" in german.post(link).content.decode()
+
+
+def test_an_account_linked_to_a_provider_meanwhile_keeps_its_address(root_user):
+    from sso.models import Identity
+
+    ada = UserFactory(email="ada@shop.example")
+    browser(root_user).post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+    User.objects.filter(pk=ada.pk).update(password="!")  # now SSO only
+    Identity.objects.create(user=ada, provider="okta", issuer="https://idp", subject="s-3")
+    response = Client().post(confirm_link("ada.l@shop.example"))
+    assert response.status_code == 400
+    assert "managed by the identity provider okta" in response.content.decode()
+    assert stored(ada).email == "ada@shop.example"

@@ -45,7 +45,7 @@ CANCELLING = gettext_noop("cancel a change of address")  # "You may not …" (ac
 
 class LinkRefused(AccountError):
     """A confirmation link that cannot be applied; `reason` is one of
-    invalid, expired, void, taken, requester."""
+    invalid, expired, void, taken, managed, requester."""
 
     def __init__(self, message: str, *, reason: str):
         super().__init__(message)
@@ -183,6 +183,10 @@ def user_email_change_confirm(*, token: str, by: Actor) -> User:
                 raise _void()  # used, cancelled or replaced meanwhile
             writer.require("backoffice:users:edit", "change names, email or language")
             writer.outranks(user)
+            try:
+                refuse_if_managed(user)  # linked to a provider since it was asked
+            except AccountError as managed:
+                raise LinkRefused(str(managed), reason="managed") from None
             holder = user_get_by_email(new)
             if holder is not None and holder.pk != user.pk:
                 raise _taken(new)
