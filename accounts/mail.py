@@ -269,7 +269,7 @@ def _email_change_path(change) -> str:
 
     from accounts.tokens import EmailChangeLinks
 
-    return reverse("email_change_confirm", kwargs={"token": EmailChangeLinks().make(change)})
+    return reverse("email_change_link", kwargs={"token": EmailChangeLinks().make(change)})
 
 
 def _failed(mail: dict, attempt: int, exc: Exception) -> dict:

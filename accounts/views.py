@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import extensions, login, services, throttle
 from accounts.audit import Actor, AuditAction, audit
@@ -92,11 +92,25 @@ def not_found(request, *args, **kwargs):
     raise Http404()
 
 
+EMAIL_CHANGE_TOKEN = "iam_email_change_token"
+
+
+@require_GET
+def email_change_link(request, token: str):
+    """The link mailed to a new address (accounts.services.emails): its
+    token moves into the session and the browser goes on to the page
+    without it, so the token is in no later URL, Referer or log line (as
+    allauth does with password reset keys)."""
+    request.session[EMAIL_CHANGE_TOKEN] = token[:1024]
+    return HttpResponseRedirect(reverse("email_change_confirm"))
+
+
 @require_http_methods(["GET", "POST"])
-def email_change_confirm(request, token: str):
-    """The link mailed to a new address (accounts.services.emails): a GET
-    shows what it would change, the page's button (a POST with CSRF)
-    changes it. Whoever holds the link may follow it: the link is the proof."""
+def email_change_confirm(request):
+    """What the link would change (GET); the page's button (a POST with
+    CSRF) changes it. Whoever opened the link may follow it: the link is
+    the proof."""
+    token = request.session.get(EMAIL_CHANGE_TOKEN, "")
     try:
         if request.method == "POST":
             user = services.user_email_change_confirm(token=token, by=Actor.of(request))
