@@ -113,6 +113,7 @@ def user_detail(request, pk: int):
         "identities": user.identities.all(),
         "events": user_recent_events(user) if may_audit else None,
         "can_edit": can(request.user, "backoffice:users:edit"),
+        "pending_email": email_change_pending(user),
     }
     return render(request, "backoffice/users/detail.html", context)
 
