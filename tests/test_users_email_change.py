@@ -320,6 +320,15 @@ class TestBadLinks:
         assert "backoffice:users:edit" in response.content.decode()
         assert stored(low).email == "low@shop.example"
 
+    def test_the_requester_was_deleted_meanwhile(self, editor, root_user):
+        low = UserFactory(email="low@shop.example")
+        browser(editor).post(f"/users/{low.pk}/", edit_form(low, email="low2@shop.example"))
+        browser(root_user).post(f"/users/{editor.pk}/delete/")
+        response = follow(confirm_link("low2@shop.example"))
+        assert response.status_code == 400
+        assert "no longer has an account" in response.content.decode()
+        assert stored(low).email == "low@shop.example"
+
     def test_no_token_in_the_logs_even_when_refused(self, pending, caplog):
         ada, link = pending
         token = link.split("/")[3]
