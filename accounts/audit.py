@@ -98,6 +98,9 @@ class AuditAction(StrEnum):
     USER_BLOCKED = "user.blocked"
     USER_CREATED = "user.created"
     USER_DELETED = "user.deleted"
+    USER_EMAIL_CHANGE_CANCELLED = "user.email_change_cancelled"
+    USER_EMAIL_CHANGE_REQUESTED = "user.email_change_requested"
+    USER_EMAIL_CHANGED = "user.email_changed"
     USER_INVITED = "user.invited"
     USER_UNBLOCKED = "user.unblocked"
     USER_UPDATED = "user.updated"
@@ -171,6 +174,9 @@ LABELS = {
     AuditAction.USER_BLOCKED: _("User blocked"),
     AuditAction.USER_CREATED: _("User added"),
     AuditAction.USER_DELETED: _("User deleted"),
+    AuditAction.USER_EMAIL_CHANGE_CANCELLED: _("Change of address cancelled"),
+    AuditAction.USER_EMAIL_CHANGE_REQUESTED: _("Change of address asked for (link mailed)"),
+    AuditAction.USER_EMAIL_CHANGED: _("Address changed (confirmed by the new address)"),
     AuditAction.USER_INVITED: _("User invited"),
     AuditAction.USER_UNBLOCKED: _("User unblocked"),
     AuditAction.USER_UPDATED: _("User changed"),

@@ -30,6 +30,10 @@ class Extensions:
     # (user) -> bool: the account may not get a local password by a reset
     # link it asks for itself (someone an identity provider switched off).
     no_self_service_password: list = field(default_factory=list)
+    # (user) -> str | None: who keeps this account's address, if not the
+    # screens and the API ("the identity provider X", said to the admin),
+    # since the account follows its provider (SSO-only, provisioned by SCIM).
+    address_managers: list = field(default_factory=list)
     # () -> iterable of group names the configuration refers to.
     configured_group_names: list = field(default_factory=list)
     # (user, *, reason, by) at the moments an account's other
@@ -66,6 +70,16 @@ def reauthentication_methods(request, user, methods: list[dict]) -> list[dict]:
 
 def no_self_service_password(user) -> bool:
     return any(check(user) for check in registry.no_self_service_password)
+
+
+def address_manager(user) -> str | None:
+    """Who manages this account's address, or None: the screens and the API
+    may ask to change it (accounts.services.emails)."""
+    for check in registry.address_managers:
+        manager = check(user)
+        if manager:
+            return manager
+    return None
 
 
 def configured_group_names() -> set[str]:

@@ -7,13 +7,14 @@ request now only adds a task row (django-tasks, database backend), in the
 request's transaction; the mail worker (`manage.py db_worker --queue-name
 mail`) renders and sends it.
 
-Three doors in, one task per mail:
+Four doors in, one task per mail:
 - `queue_reset_request`: "Forgot password?". The request does the same work
   for every address: one task holding the typed address. The worker looks
   the account up and decides: active and not SSO-only → audit and a reset
   mail; SSO-only → audit `password.reset.refused`; unknown or blocked →
   nothing.
 - `queue_password_link`: a reset or invitation link sent by an admin.
+- `queue_email_change_link`: the link that confirms a new address, to it.
 - `queue_template_mail`: allauth's notifications (password changed or reset,
   MFA changes), through `AccountAdapter.send_mail`.
 
@@ -50,6 +51,7 @@ QUEUE = "mail"
 LINK_TEMPLATES = {
     "password_reset": "account/email/password_reset_key",
     "invitation": "account/email/invitation",
+    "email_change": "account/email/email_change_confirm",
 }
 # Context the worker rebuilds itself (the request is gone by then).
 _REBUILT = {"request", "current_site", "email", "user"}
@@ -112,6 +114,21 @@ def queue_password_link(*, by, user, kind: str) -> None:
     if kind not in LINK_TEMPLATES:
         raise ValueError(f"unknown link kind {kind!r}")
     deliver.enqueue(mail={"link": kind, "user_id": user.pk, "to": user.email, **_site(by)})
+
+
+def queue_email_change_link(*, by, change) -> None:
+    """The link that confirms a new address (accounts.services.emails), to
+    that address; made by the worker, sent only while the change is still
+    pending as asked (same account, same addresses)."""
+    deliver.enqueue(
+        mail={
+            "link": "email_change",
+            "user_id": change.user_id,
+            "change_id": change.pk,
+            "to": change.new_email,
+            **_site(by),
+        }
+    )
 
 
 def queue_reset_request(*, by, email: str) -> None:
@@ -197,7 +214,14 @@ def _render(mail: dict):
     user_id = mail.get("user_id")
     user = User.objects.filter(pk=user_id).first() if user_id is not None else None
     context = {key: _restored(value) for key, value in mail.get("context", {}).items()}
-    if kind := mail.get("link"):
+    if mail.get("link") == "email_change":
+        change = _pending_change(user, mail)
+        if change is None:
+            return None
+        context["confirm_url"] = mail["base_url"] + _email_change_path(change)
+        context["old_email"], context["new_email"] = change.old_email, change.new_email
+        template = LINK_TEMPLATES["email_change"]
+    elif kind := mail.get("link"):
         if user is None or not user.is_active or user.email != mail["to"]:
             return None
         context["password_reset_url"] = mail["base_url"] + _link_path(user, kind)
@@ -227,6 +251,26 @@ def _link_path(user, kind: str) -> str:
         "account_reset_password_from_key",
         kwargs={"uidb36": user_pk_to_url_str(user), "key": tokens.make_token(user)},
     )
+
+
+def _pending_change(user, mail: dict):
+    """The change a confirmation mail is for, if it still waits as asked."""
+    from accounts.models import EmailChange
+
+    if user is None or not user.is_active:
+        return None
+    change = EmailChange.objects.filter(pk=mail.get("change_id"), user=user).first()
+    if change is None or change.new_email != mail["to"] or change.old_email != user.email:
+        return None
+    return change
+
+
+def _email_change_path(change) -> str:
+    from django.urls import reverse
+
+    from accounts.tokens import EmailChangeLinks
+
+    return reverse("email_change_link", kwargs={"token": EmailChangeLinks().make(change)})
 
 
 def _failed(mail: dict, attempt: int, exc: Exception) -> dict:

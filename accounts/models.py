@@ -5,6 +5,7 @@ these classes hold data and the few invariants the database can keep.
 """
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.inputs import normalize_email
 from accounts.resources import validate_pattern
+from accounts.tokens import EMAIL_CHANGE_TIMEOUT
 
 __all__ = ["normalize_email"]  # the one comparison key of addresses (accounts.inputs)
 
@@ -194,6 +196,31 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user_id} in {self.group_id} ({self.source})"
+
+
+class EmailChange(models.Model):
+    """A change of an account's address asked for by a person (on the
+    screens or through the API), waiting for the new address to confirm it
+    through the link mailed there (accounts.services.emails). At most one per
+    account: a new request replaces it. `old_email` is the address it was
+    asked from: once the account's address is something else, the request
+    is void."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="email_change")
+    new_email = models.EmailField(max_length=254)
+    old_email = models.EmailField(max_length=254)
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.old_email} -> {self.new_email}"
+
+    @property
+    def expires_at(self):
+        return self.created_at + timedelta(seconds=EMAIL_CHANGE_TIMEOUT)
 
 
 class AuditEvent(models.Model):

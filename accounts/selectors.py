@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from accounts.models import AuditEvent, Group, Role, User, normalize_email
+from accounts.models import AuditEvent, EmailChange, Group, Role, User, normalize_email
 
 USER_SORTS = {
     "email": ("email",),
@@ -23,6 +24,15 @@ USER_SORTS = {
 def user_get_by_email(email: str) -> User | None:
     """The account for an address, whatever case it was typed in."""
     return User.objects.filter(email=normalize_email(email)).first()
+
+
+def email_change_pending(user) -> EmailChange | None:
+    """The change of address waiting for its link (accounts.services.emails),
+    unless it has expired or no longer applies to the account's address."""
+    change = EmailChange.objects.filter(user=user, old_email=user.email).first()
+    if change is None or timezone.now() >= change.expires_at:
+        return None
+    return change
 
 
 def groups_by_names(names) -> list[Group]:

@@ -10,9 +10,11 @@ from allauth.mfa.base.views import AuthenticateView
 from allauth.mfa.webauthn.views import LoginWebAuthnView
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import extensions, login, throttle
+from accounts import extensions, login, services, throttle
 from accounts.audit import Actor, AuditAction, audit
 
 logger = logging.getLogger("iam.security")
@@ -111,3 +113,33 @@ def not_found(request, *args, **kwargs):
     """allauth pages that have no place in a Back Office (self-service
     signup, adding email addresses) answer 404."""
     raise Http404()
+
+
+EMAIL_CHANGE_TOKEN = "iam_email_change_token"
+
+
+@require_GET
+def email_change_link(request, token: str):
+    """The link mailed to a new address (accounts.services.emails): its
+    token moves into the session and the browser goes on to the page
+    without it, so the token is in no later URL, Referer or log line (as
+    allauth does with password reset keys)."""
+    request.session[EMAIL_CHANGE_TOKEN] = token[:1024]
+    return HttpResponseRedirect(reverse("email_change_confirm"))
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request):
+    """What the link would change (GET); the page's button (a POST with
+    CSRF) changes it. Whoever opened the link may follow it: the link is
+    the proof."""
+    token = request.session.get(EMAIL_CHANGE_TOKEN, "")
+    try:
+        if request.method == "POST":
+            user = services.user_email_change_confirm(token=token, by=Actor.of(request))
+            return render(request, "account/email_change_confirm.html", {"done": user})
+        change = services.email_change_for_link(token=token)
+    except services.LinkRefused as refused:
+        context = {"refused": str(refused)}
+        return render(request, "account/email_change_confirm.html", context, status=400)
+    return render(request, "account/email_change_confirm.html", {"change": change})

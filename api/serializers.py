@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import AuditEvent, Group, Role, User
-from accounts.selectors import USER_SORTS
+from accounts.selectors import USER_SORTS, email_change_pending
 
 MAX_ID = 2**63 - 1
 
@@ -39,6 +39,25 @@ class UserSerializer(serializers.ModelSerializer):
         if listed is None:
             listed = user.groups.order_by("name")
         return [g.name for g in listed]
+
+
+class UserDetailSerializer(UserSerializer):
+    """One user, with the change of address that waits for its link."""
+
+    pending_email = serializers.SerializerMethodField(
+        help_text=(
+            "A new address asked for and not yet confirmed: it replaces `email` only when "
+            "the link mailed to it is followed (within 24 hours); null when none waits."
+        )
+    )
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "pending_email"]
+        read_only_fields = fields
+
+    def get_pending_email(self, user) -> str | None:
+        change = email_change_pending(user)
+        return change.new_email if change is not None else None
 
 
 class UserFilterSerializer(serializers.Serializer):
@@ -76,6 +95,16 @@ class UserCreateSerializer(serializers.Serializer):
 
 
 class UserUpdateSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        max_length=254,
+        required=False,
+        help_text=(
+            "A new address (needs users:edit). It does not change `email` at once: a link is "
+            "mailed to the new address and the change waits in `pending_email` until it is "
+            "followed (the answer is 200, `email` unchanged). An account that SCIM or single "
+            "sign-on manages follows its provider: 400."
+        ),
+    )
     first_name = serializers.CharField(max_length=150, required=False)
     last_name = serializers.CharField(max_length=150, required=False)
     groups = serializers.ListField(

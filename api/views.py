@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.access import permissions as account_permissions
 from accounts.audit import Actor
+from accounts.inputs import normalize_email
 from accounts.models import Group, User
 from accounts.selectors import (
     audit_search,
@@ -183,22 +184,25 @@ class UserView(APIView):
     @extend_schema(
         operation_id="users_retrieve",
         parameters=[ID],
-        responses={200: s.UserSerializer, **READ_ERRORS},
+        responses={200: s.UserDetailSerializer, **READ_ERRORS},
     )
     def get(self, request, pk: int):
-        """One user."""
-        return Response(s.UserSerializer(get_object_or_404(User, pk=pk)).data)
+        """One user, with a change of address waiting for its link."""
+        return Response(s.UserDetailSerializer(get_object_or_404(User, pk=pk)).data)
 
     @extend_schema(
         operation_id="users_update",
         parameters=[ID],
         request=s.UserUpdateSerializer,
-        responses={200: s.UserSerializer, **WRITE_ERRORS},
+        responses={200: s.UserDetailSerializer, **WRITE_ERRORS},
     )
     def patch(self, request, pk: int):
-        """Block or unblock, rename, change groups (by name): each change needs
-        its own right, as in the edit form (status: users:block; names and
-        groups: users:edit), and rank over the user."""
+        """Block or unblock, rename, change groups (by name), ask for a new
+        address: each change needs its own right, as in the edit form
+        (status: users:block; names, email and groups: users:edit), and rank
+        over the user. A new address takes effect only when the link mailed
+        to it is followed: until then `email` is unchanged and
+        `pending_email` holds it."""
         user = get_object_or_404(User, pk=pk)
         data = _valid(s.UserUpdateSerializer, request.data)
         try:
@@ -213,6 +217,9 @@ class UserView(APIView):
                 )
                 if names != (user.first_name, user.last_name):
                     writer.require("backoffice:users:edit", "change names")
+                email = data.get("email", user.email)
+                if normalize_email(email) != user.email:
+                    writer.require("backoffice:users:edit", "change names, email or language")
                 if {g.pk for g in wanted} != {g.pk for g in current}:
                     writer.require("backoffice:users:edit", "change groups")
                     _groups_within(writer, [g for g in wanted if g not in current], "give")
@@ -222,7 +229,7 @@ class UserView(APIView):
                     writer.require("backoffice:users:block", "block or unblock accounts")
                 services.user_update(
                     user=user,
-                    email=user.email,
+                    email=email,
                     first_name=names[0],
                     last_name=names[1],
                     groups=wanted,
@@ -233,7 +240,7 @@ class UserView(APIView):
             raise from_service(exc) from None
         except User.DoesNotExist:
             raise exceptions.NotFound("This user no longer exists.") from None
-        return Response(s.UserSerializer(user).data)
+        return Response(s.UserDetailSerializer(user).data)
 
 
 class GroupsView(APIView):

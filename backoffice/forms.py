@@ -150,7 +150,11 @@ class UserCreateForm(_UserFields):
 
 
 class UserEditForm(_UserFields):
-    pass
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].help_text = _(
+            "A new address takes effect when the link mailed to it is followed."
+        )
 
 
 class LanguageForm(forms.Form):

@@ -24,6 +24,11 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("account/", account.account, name="account"),
     path("account/language/", account.language, name="account-language"),
+    path(
+        "account/email-change/cancel/",
+        account.email_change_cancel,
+        name="account-email-change-cancel",
+    ),
     path("account/sessions/", account.sessions, name="account-sessions"),
     path("account/sessions/<id:pk>/end/", account.session_end, name="account-session-end"),
     path(
@@ -40,6 +45,11 @@ urlpatterns = [
     path("users/<id:pk>/delete/", users.user_delete, name="user-delete"),
     path("users/<id:pk>/password-reset/", users.user_password_reset, name="user-password-reset"),
     path("users/<id:pk>/mfa-reset/", users.user_mfa_reset, name="user-mfa-reset"),
+    path(
+        "users/<id:pk>/email-change/cancel/",
+        users.user_email_change_cancel,
+        name="user-email-change-cancel",
+    ),
     path("groups/", groups.group_list, name="groups"),
     path("groups/add/", groups.group_create, name="group-create"),
     path("groups/<id:pk>/", groups.group_edit, name="group-edit"),

@@ -16,6 +16,9 @@ urlpatterns = [
     path("email/", account_views.not_found),
     path("confirm-email/", account_views.not_found),
     path("confirm-email/<str:key>/", account_views.not_found),
+    # The link that confirms a new address (accounts.services.emails).
+    path("email/confirm/", account_views.email_change_confirm, name="email_change_confirm"),
+    path("email/confirm/<str:token>/", account_views.email_change_link, name="email_change_link"),
     # A local password is set by a reset link (admin-sent for SSO-only
     # accounts), never by a logged-in SSO user on their own.
     path("password/set/", account_views.not_found),

@@ -17,12 +17,13 @@ class SsoConfig(AppConfig):
         )
         from sso.reauth import with_sso_method
         from sso.registry import login_options, role_map_group_names
-        from sso.services import is_sso_only
+        from sso.services import address_manager, is_sso_only
 
         # What accounts asks of identity providers (accounts.extensions).
         registry.login_options.append(login_options)
         registry.reauthentication_methods.append(with_sso_method)
         registry.no_self_service_password.append(is_sso_only)
+        registry.address_managers.append(address_manager)
         registry.configured_group_names.append(role_map_group_names)
         registry.logout_redirects.append(logout.redirect_after_logout)
         registry.login_page_notices.append(logout.login_page_notices)

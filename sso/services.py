@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts import access
@@ -237,3 +238,14 @@ def identity_unlink(*, identity: Identity, by: Actor) -> None:
 def is_sso_only(user: User) -> bool:
     """An account that only SSO can open: no usable password, a linked identity."""
     return not user.has_usable_password() and user.identities.exists()
+
+
+def address_manager(user: User) -> str | None:
+    """Who keeps an SSO-only account's address: its identity provider (the
+    screens and the API leave it alone: accounts.extensions)."""
+    if not is_sso_only(user):
+        return None
+    names = [p.name for p in linked_providers(user)]
+    if not names:  # a provider no longer configured: its id
+        names = sorted(set(user.identities.values_list("provider", flat=True)))
+    return _("the identity provider %(name)s") % {"name": ", ".join(names)}

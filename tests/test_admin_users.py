@@ -169,13 +169,16 @@ class TestEdit:
         )
         assert response.status_code == 302
         ada.refresh_from_db()
-        assert (ada.last_name, ada.email) == ("Lovelace", "ada.l@shop.example")
+        # The address waits for the link mailed to it (tests/test_users_email_change.py).
+        assert (ada.last_name, ada.email) == ("Lovelace", "ada@shop.example")
         event = AuditEvent.objects.get(action="user.updated")
-        assert event.details == {
-            "email": ["ada@shop.example", "ada.l@shop.example"],
-            "last_name": ["L", "Lovelace"],
-            "groups": [[], ["editors"]],
-        }
+        assert event.details == {"last_name": ["L", "Lovelace"], "groups": [[], ["editors"]]}
+        requested = AuditEvent.objects.get(action="user.email_change_requested")
+        assert requested.details == {"email": ["ada@shop.example", "ada.l@shop.example"]}
+        (confirm,) = [m for m in mail.outbox if m.to == ["ada.l@shop.example"]]
+        opened = Client()
+        opened.get(re.search(r"http://testserver(/email/confirm/\S+/)", confirm.body)[1])
+        assert opened.post("/email/confirm/").status_code == 200
         assert login(Client(), "ada@shop.example", PASSWORD).status_code == 200
         assert login(Client(), "ada.l@shop.example", PASSWORD).status_code == 302
 

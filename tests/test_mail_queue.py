@@ -354,3 +354,41 @@ def test_a_separate_worker_process_sends_over_smtp(queue, ada):
         assert [to for to, _ in smtp.messages] == [[ADA]]
         assert link_works(LINK.search(smtp.bodies()[0])[1])
     assert mail.outbox == []
+
+
+def test_an_address_change_link_is_made_by_the_worker_and_dies_with_its_change(
+    queue, seed_groups, caplog
+):
+    """The confirmation of a new address (accounts.services.emails): queued
+    with the request, its link made by the worker (no token in the task
+    table), and not sent at all once the change was cancelled."""
+    root = UserFactory(email="root@shop.example", groups=["root"])
+    ada = UserFactory(email=ADA, first_name="Ada", last_name="L")
+    admin = Client()
+    login(admin, root.email, PASSWORD)
+    form = {"first_name": "Ada", "last_name": "L", "status": "active", "language": ""}
+    admin.post(f"/users/{ada.pk}/", {**form, "email": "ada.l@shop.example"})
+    assert mail.outbox == []
+    kinds = sorted(
+        task.args_kwargs["kwargs"]["mail"].get("link", "notice")
+        for task in DBTaskResult.objects.filter(status="READY")
+    )
+    assert kinds == ["email_change", "notice"]
+    assert "/email/confirm/" not in str(list(DBTaskResult.objects.values("args_kwargs")))
+    with caplog.at_level(logging.INFO, logger="iam.mail"):
+        work()
+    (link_mail,) = [m for m in mail.outbox if m.to == ["ada.l@shop.example"]]
+    path = re.search(r"http://testserver(/email/confirm/(\S+)/)", link_mail.body)[1]
+    token = path.split("/")[3]
+    assert token not in caplog.text
+    opened = Client()
+    assert opened.get(path)["Location"] == "/email/confirm/"
+    assert opened.post("/email/confirm/").status_code == 200
+
+    # A change cancelled before the worker runs: its mail is dropped.
+    mail.outbox.clear()
+    ada.refresh_from_db()
+    admin.post(f"/users/{ada.pk}/", {**form, "email": "ada.m@shop.example"})
+    admin.post(f"/users/{ada.pk}/email-change/cancel/")
+    work()
+    assert [m.to for m in mail.outbox] == [["ada.l@shop.example"]]  # the notice only

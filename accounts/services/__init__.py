@@ -6,13 +6,19 @@ AccountError with a message fit for a form or the command line, and changes
 nothing. Who acts, and from where, is an `accounts.audit.Actor`; writes that
 can change who may do what run in `accounts.delegation.access_write`.
 
-The functions live by entity (users, sessions, passwords, mfa, groups,
-roles); their
-names are gathered here, so callers write `services.user_update(...)`.
+The functions live by entity (users, emails: a change of address, sessions,
+passwords, mfa, groups, roles); their names are gathered here, so callers
+write `services.user_update(...)`.
 """
 
 from accounts.errors import AccessRefused, AccountError
 from accounts.services.common import ROOT_GROUP
+from accounts.services.emails import (
+    LinkRefused,
+    email_change_for_link,
+    user_email_change_cancel,
+    user_email_change_confirm,
+)
 from accounts.services.groups import (
     configured_group_names,
     group_create,
@@ -44,6 +50,8 @@ __all__ = [
     "ROOT_GROUP",
     "AccessRefused",
     "AccountError",
+    "LinkRefused",
+    "email_change_for_link",
     "configured_group_names",
     "group_create",
     "group_delete",
@@ -56,6 +64,8 @@ __all__ = [
     "user_create",
     "user_set_language",
     "user_delete",
+    "user_email_change_cancel",
+    "user_email_change_confirm",
     "user_mfa_reset",
     "user_other_sessions_end",
     "user_send_password_link",

@@ -28,6 +28,11 @@ from accounts.services.common import (
     unique_email,
     validate_password,
 )
+from accounts.services.emails import (
+    email_change_request,
+    forget_other_addresses,
+    refuse_if_managed,
+)
 from accounts.services.passwords import mail_password_link
 from accounts.services.sessions import user_sessions_end
 
@@ -133,7 +138,13 @@ def user_update(
     one go. Each kind of change needs its own right (status: users:block;
     the rest: users:edit), the account must not hold more than the actor,
     and every group given or taken away must lie within the actor's
-    permissions."""
+    permissions.
+
+    A new address from a person (the screens, the API) is only asked for:
+    it takes effect when the link mailed to it is followed
+    (accounts.services.emails), and the returned user's `requested_email`
+    says so (None when no change was asked for). The operator and a
+    provisioning client (SCIM) write it at once."""
     new_email = unique_email(email, exclude_pk=user.pk)
     first_name = about("first_name", clean_name, first_name, "First name")
     last_name = about("last_name", clean_name, last_name, "Last name")
@@ -165,8 +176,12 @@ def user_update(
             writer.require("backoffice:users:block", "block or unblock accounts")
             if status == User.Status.BLOCKED:
                 writer.not_self(user, "block")
+        # A person asks; the new address itself confirms (issue 20, 1a).
+        confirm = new_email != user.email and by.user is not None
+        if confirm:
+            refuse_if_managed(user)
         wanted_fields = {
-            "email": new_email,
+            "email": user.email if confirm else new_email,
             "first_name": first_name,
             "last_name": last_name,
             "status": status,
@@ -193,14 +208,18 @@ def user_update(
             access.changed(User.objects.filter(pk=user.pk))
         kept = [m.group.name for m in current.values() if m.group_id in wanted]
         changed = changes(before, _snapshot(user, kept + [g.name for g in adding]))
-        if before["email"] != new_email:
-            _forget_other_addresses(user)
+        if before["email"] != user.email:
+            forget_other_addresses(user)
         # One event for the action: a block or unblock names every other
         # change it came with; an edit without one is "user.updated".
         if before["status"] != user.status:
             _status_changed(user, by=by, details=changed)
         elif changed:
             audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
+        user.requested_email = None
+        if confirm:
+            email_change_request(user=user, new_email=new_email, by=by)
+            user.requested_email = new_email
     return user
 
 
@@ -223,14 +242,6 @@ def user_set_language(*, user: User, language: str, by: Actor) -> User:
         details = {"language": [before, language]}
         audit(AuditAction.USER_UPDATED, by=by, target=user, details=details)
     return user
-
-
-def _forget_other_addresses(user: User) -> None:
-    """allauth also logs in by the addresses in its EmailAddress table; the
-    account's email field is the only login we allow."""
-    from allauth.account.models import EmailAddress
-
-    EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).delete()
 
 
 def user_set_status(*, user: User, active: bool, by: Actor) -> User:

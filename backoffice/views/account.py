@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import services
 from accounts.audit import Actor
 from accounts.mfa import mfa_required
-from accounts.selectors import user_mfa_types
+from accounts.selectors import email_change_pending, user_mfa_types
 from backoffice.forms import LanguageForm
 
 
@@ -31,8 +31,18 @@ def account(request):
             "identities": request.user.identities.all(),
             "mfa_required": mfa_required(request.user),
             "language_form": LanguageForm(initial={"language": request.user.language}),
+            "pending_email": email_change_pending(request.user),
         },
     )
+
+
+@require_POST
+@login_required
+def email_change_cancel(request):
+    """Keep my address: the pending change (asked by me or an admin) ends."""
+    services.user_email_change_cancel(user=request.user, by=Actor.of(request))
+    messages.success(request, _("The change of address was cancelled."))
+    return redirect("backoffice:account")
 
 
 @require_POST

@@ -12,7 +12,12 @@ from accounts.access import can
 from accounts.audit import Actor
 from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
-from accounts.selectors import user_mfa_types, user_recent_events, user_search
+from accounts.selectors import (
+    email_change_pending,
+    user_mfa_types,
+    user_recent_events,
+    user_search,
+)
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
 from backoffice.views.named import show_refusal
@@ -108,6 +113,7 @@ def user_detail(request, pk: int):
         "identities": user.identities.all(),
         "events": user_recent_events(user) if may_audit else None,
         "can_edit": can(request.user, "backoffice:users:edit"),
+        "pending_email": email_change_pending(user),
     }
     return render(request, "backoffice/users/detail.html", context)
 
@@ -137,7 +143,7 @@ def user_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.user_update(
+            saved = services.user_update(
                 user=user,
                 email=data["email"],
                 first_name=data["first_name"],
@@ -152,6 +158,8 @@ def user_edit(request, pk: int):
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
+            if saved.requested_email:
+                messages.info(request, _email_requested(saved.requested_email))
             return redirect("backoffice:user-edit", pk=user.pk)
     has_mfa = bool(user_mfa_types(user))
     context = {
@@ -159,8 +167,26 @@ def user_edit(request, pk: int):
         "subject": user,
         "has_mfa": has_mfa,
         "above": names(above) if above else "",
+        "pending_email": email_change_pending(user),
     }
     return render(request, "backoffice/users/edit.html", context)
+
+
+def _email_requested(email: str) -> str:
+    return _(
+        "A confirmation link was sent to %(email)s; the address changes when it is followed."
+    ) % {"email": email}
+
+
+@require_POST
+@requires("backoffice:users:edit")
+def user_email_change_cancel(request, pk: int):
+    """End the account's pending change of address (its link dies)."""
+
+    def act(user):
+        services.user_email_change_cancel(user=user, by=Actor.of(request))
+
+    return _user_action(request, pk, act, gettext_lazy("The change of address was cancelled."))
 
 
 def _user_action(request, pk: int, act, done: str):
