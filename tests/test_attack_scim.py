@@ -8,7 +8,7 @@ from accounts.models import AuditEvent, Group, Membership, User
 from scim.models import Account
 from scim.models import Client as ScimClient
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
-from tests.scim_support import Scim, assert_error, entra_group, entra_patch, entra_user, make_token
+from tests.test_scim import Scim, assert_error, entra_group, entra_patch, entra_user, make_token
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from django.core.wsgi import get_wsgi_application
 
-from tests.scim_support import make_token
+from tests.test_scim import make_token
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent, User
 from tests.factories import GroupFactory, UserFactory
-from tests.scim_support import Scim, entra_group, entra_patch, entra_user, make_token
+from tests.support.scim import Scim, entra_group, entra_patch, entra_user, make_token
 
 pytestmark = pytest.mark.django_db
 

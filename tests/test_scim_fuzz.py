@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Membership, User
-from tests.scim_support import ERROR_SCHEMA, PATCH_SCHEMA, Scim, entra_user, make_token
+from tests.test_scim import ERROR_SCHEMA, PATCH_SCHEMA, Scim, entra_user, make_token
 
 pytestmark = pytest.mark.django_db
 

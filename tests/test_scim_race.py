@@ -13,8 +13,8 @@ from django.db import connection
 
 from accounts.models import User
 from scim.models import Account
-from tests.scim_support import entra_user, make_token
 from tests.servers import granian, manage
+from tests.test_scim import entra_user, make_token
 
 SCIM_TYPE = "application/scim+json"
 

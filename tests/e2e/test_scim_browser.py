@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from tests.factories import PASSWORD, UserFactory
-from tests.scim_support import PATCH_SCHEMA, entra_user, make_token
+from tests.test_scim import PATCH_SCHEMA, entra_user, make_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -1,6 +1,4 @@
-"""What the SCIM tests share: a SCIM client over the django test Client (the
-HTTP door, as an IdP talks), tokens made by `manage.py scimtoken create` as
-an operator makes them, and the bodies Entra ID sends."""
+"""A SCIM client as Entra ID is one: tokens, request bodies, the error shape."""
 
 import json
 from io import StringIO
@@ -8,9 +6,17 @@ from io import StringIO
 from django.core.management import call_command
 
 SCIM = "application/scim+json"
+
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
