@@ -13,6 +13,7 @@ from django.test import Client
 from accounts.inputs import clean_email
 from accounts.models import AuditEvent, User
 from scim.models import Account
+from tests.conftest import login
 from tests.factories import UserFactory
 from tests.support.scim import Scim, entra_patch, entra_user, make_token
 
@@ -48,11 +49,13 @@ def test_post_creates_and_answers_201(scim, email):
 
 
 @pytest.mark.parametrize("email", SPECIAL[:2])
-def test_deactivation_ends_the_session(scim, email):
+def test_deactivation_ends_the_session(scim, email, password):
     pk = scim.post("Users", entra_user(email, external_id="e-ann")).json()["id"]
     person = User.objects.get(pk=pk)
+    person.set_password(password)  # its own account: a password set since
+    person.save()
     browser = Client()
-    browser.force_login(person)
+    assert login(browser, person.email, password).status_code == 302
     assert browser.get("/").status_code == 200
     response = scim.patch(
         f"Users/{pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})

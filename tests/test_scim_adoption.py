@@ -80,7 +80,7 @@ def test_a_group_member_with_a_password_is_left_out(mapped):
     assert not Account.objects.filter(user=account).exists()
     assert not account.groups.filter(name="root").exists()
     refused = AuditEvent.objects.get(action="scim.group_sync_refused")
-    assert refused.details["refused"] == {"link": ["password"]}
+    assert refused.details["refused"] == {"credentials": ["password"]}
 
 
 def test_an_account_without_credentials_is_adopted_and_the_proof_audited(mapped):

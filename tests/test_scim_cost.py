@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent, User
+from tests.conftest import login
 from tests.factories import GroupFactory, UserFactory
 from tests.support.scim import Scim, entra_group, entra_patch, entra_user, make_token
 
@@ -45,8 +46,10 @@ def deactivation(client, password):
         assert scim.post("Groups", entra_group(name, [pk], external_id=name)).status_code == 201
     person = User.objects.get(pk=pk)
     assert set(person.groups.values_list("name", flat=True)) == {"staff-a", "staff-b"}
+    person.set_password(password)  # its own account: a password set since
+    person.save()
     browser = Client()
-    browser.force_login(person)
+    assert login(browser, person.email, password).status_code == 302
     assert browser.get("/").status_code == 200
     body = entra_patch({"op": "Replace", "path": "active", "value": "False"})
     return scim, person, browser, body

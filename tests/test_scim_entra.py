@@ -75,7 +75,7 @@ def create_group(entra, name="displayName"):
     }
     response = entra.post("Groups", body)
     assert response.status_code == 201, response.content
-    assert response.json()["members"] == [] or "members" not in response.json()
+    assert response.json().get("members", []) == []
     return response.json()
 
 
