@@ -8,8 +8,9 @@ one must not grow with the group (a soak once saw the median rise from 45 to
 Django's test client and the whole middleware stack, as the SCIM client
 would call it: a fresh database, an operator's SCIM client whose map gives
 the group a local group, each group seeded in bulk, then `--rounds` pairs of
-add and remove of a provisioned user who is not a member. Every size must
-show the same SQL statements (the run fails otherwise).
+add and remove of a provisioned user who is not a member, the sizes
+alternating within each round. Every size must show the same SQL
+statements (the run fails otherwise).
 """
 
 from __future__ import annotations
@@ -114,32 +115,47 @@ def seed_group(client, size: int) -> str:
         batch_size=2000,
         ignore_conflicts=True,
     )
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # plans for the tables as they now are
     return str(group.pk)
 
 
-def measure(scim: Scim, gid: str, pk: str, rounds: int) -> dict[str, tuple[int, float]]:
-    """op → (SQL statements of the last round, median ms)."""
+def patch_once(scim: Scim, gid: str, pk: str, op: str) -> tuple[int, float]:
+    """(SQL statements, seconds) of one PATCH."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    times: dict[str, list[float]] = {"Add": [], "Remove": []}
-    statements: dict[str, int] = {}
-    for _ in range(rounds + 1):  # the first pair warms
-        for op in ("Add", "Remove"):
-            body = {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [
-                    {"op": op, "path": "members", "value": [{"$ref": None, "value": pk}]}
-                ],
-            }
-            with CaptureQueriesContext(connection) as queries:
-                started = time.perf_counter()
-                response = scim.send("patch", f"Groups/{gid}", body)
-                times[op].append(time.perf_counter() - started)
-            if response.status_code != 204:
-                raise SystemExit(f"PATCH {op}: {response.status_code} {response.content[:200]}")
-            statements[op] = len(queries.captured_queries)
-    return {op: (statements[op], statistics.median(times[op][1:]) * 1000) for op in times}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": op, "path": "members", "value": [{"$ref": None, "value": pk}]}],
+    }
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        response = scim.send("patch", f"Groups/{gid}", body)
+        took = time.perf_counter() - started
+    if response.status_code != 204:
+        raise SystemExit(f"PATCH {op}: {response.status_code} {response.content[:200]}")
+    return len(queries.captured_queries), took
+
+
+def measure(scim: Scim, groups: dict[int, str], pk: str, rounds: int) -> dict:
+    """(size, op) → (SQL statements, median ms). The sizes alternate within
+    each round (the order flipped every round), so the machine's drift
+    falls on all of them alike; the first round warms."""
+    times: dict[tuple[int, str], list[float]] = {}
+    statements: dict[tuple[int, str], int] = {}
+    sizes = sorted(groups)
+    for round_ in range(rounds + 1):
+        for size in sizes if round_ % 2 else reversed(sizes):
+            for op in ("Add", "Remove"):
+                sql, took = patch_once(scim, groups[size], pk, op)
+                statements[size, op] = sql
+                if round_:
+                    times.setdefault((size, op), []).append(took)
+    return {key: (statements[key], statistics.median(times[key]) * 1000) for key in times}
 
 
 def run(args) -> Result:
@@ -163,15 +179,15 @@ def run(args) -> Result:
         "SCIM membership PATCH, in-process",
         ["members", "operation", "SQL statements", "median ms"],
     )
-    figures, notes, counts = [], [], set()
+    figures, notes, counts, groups = [], [], set(), {}
     for size in sorted(args.sizes):
         started = time.perf_counter()
-        gid = seed_group(client, size)
+        groups[size] = seed_group(client, size)
         notes.append(f"seeded a group of {size:,} in {time.perf_counter() - started:.1f} s")
-        for op, (sql, median_ms) in measure(scim, gid, pk, args.rounds).items():
-            table.rows.append([f"{size:,}", op, sql, f"{median_ms:.1f}"])
-            figures.append({"members": size, "op": op, "sql": sql, "median_ms": median_ms})
-            counts.add((op, sql))
+    for (size, op), (sql, median_ms) in sorted(measure(scim, groups, pk, args.rounds).items()):
+        table.rows.append([f"{size:,}", op, sql, f"{median_ms:.1f}"])
+        figures.append({"members": size, "op": op, "sql": sql, "median_ms": median_ms})
+        counts.add((op, sql))
     grows = len(counts) != 2
     notes.append(
         f"{stack.describe(dict(os.environ))}; {args.rounds} rounds a size. "
