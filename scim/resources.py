@@ -225,7 +225,7 @@ def _apply_group(change: GroupChange, op: str, attribute: str, value) -> None:
             change.replacing(set())  # remove of all members
         else:
             change.removing(_member_ids(value, strict=False))  # Entra's remove with a value
-    else:
+    elif attribute != "id":  # Okta's pathless replace repeats the (read-only) id
         raise _path_error(f"{attribute} cannot be changed on a Group here.")
 
 

@@ -372,3 +372,22 @@ def test_replace_members_replaces_them(entra):
     response = entra.patch(f"Groups/{gid}", patch({"op": "remove", "path": "members"}))
     assert_no_content(response)
     assert not ScimGroup.objects.get(pk=gid).members.exists()
+
+
+def test_pathless_replace_of_a_group(entra):
+    """Okta's rename repeats the id; the known-issues page's pathless shape."""
+    jo = create_user(entra)["id"]
+    gid = create_group(entra)["id"]
+    response = entra.patch(
+        f"Groups/{gid}",
+        patch(
+            {"op": "replace", "value": {"id": gid, "displayName": "Renamed"}},
+            {"op": "Add", "value": {"members": [{"value": jo}], "externalId": "x-1"}},
+        ),
+    )
+    assert_no_content(response)
+    group = ScimGroup.objects.get(pk=gid)
+    assert (group.display_name, group.external_id) == ("Renamed", "x-1")
+    assert list(group.members.values_list("user_id", flat=True)) == [int(jo)]
+    bad = entra.patch(f"Groups/{gid}", patch({"op": "replace", "value": {"colour": "red"}}))
+    assert_error(bad, 400)
