@@ -363,7 +363,9 @@ def user_remove(*, client: Client, user: User, by: Actor) -> None:
     end, the audit trail keeps the history). Only an account this client
     provisioned or linked."""
     label, pk = user.email, user.pk
-    with access_write(by=by, target=user):
+    # One access write, user_delete's (its lock, rules and invariant): the
+    # link is checked and the deletion audited in the same transaction.
+    with transaction.atomic():
         if not Account.objects.filter(client=client, user=user).exists():
             raise AccountError("This user was not provisioned by this client.")
         user_delete(user=user, by=by)
