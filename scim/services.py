@@ -3,8 +3,15 @@ account services (their rules, rank and audit hold), groups only through the
 client's group map, within its ceiling.
 
 Each write runs in one `access_write` (its lock, the client's permissions
-read fresh, the root invariant) and the account services nest inside it, so
-a refusal rolls the whole SCIM request back and is audited once.
+read fresh, the root invariant), so a refusal rolls the whole SCIM request
+back and is audited once. The rules are the account services' and the
+Writer's (require, outranks, within), never copies of them; where SCIM has
+an event of its own for an action (a deactivation), the action is audited
+once, as that event. Where an account service opens its own access write
+inside SCIM's (creating, renaming), it joins it (accounts.delegation).
+
+A client adopts (links) an account it did not create only within its
+rights and rank, and never one with local credentials (`_adopt`).
 """
 
 from __future__ import annotations
