@@ -267,18 +267,25 @@ def _list(request, queryset, render) -> HttpResponse:
     return _json(payload)
 
 
+def _shown(request, model):
+    """The request's attributes/excludedAttributes (RFC 7644 §3.9) for
+    `model`, or None; a bad pair is a 400. A write checks them before it
+    writes: a request answering an error has changed nothing."""
+    query = _query(request) if request is not None else {}
+    if not (query.get("attributes") or query.get("excludedAttributes")):
+        return None
+    return ResponseParameters[model].model_validate(
+        {
+            "attributes": query.get("attributes") or None,
+            "excludedAttributes": query.get("excludedAttributes") or None,
+        }
+    )
+
+
 def _dump(resource, request=None) -> dict:
     """A resource as JSON; with `request`, its attributes/excludedAttributes
-    (RFC 7644 §3.9) choose what is shown."""
-    shown = None
-    query = _query(request) if request is not None else {}
-    if query.get("attributes") or query.get("excludedAttributes"):
-        shown = ResponseParameters[type(resource)].model_validate(
-            {
-                "attributes": query.get("attributes") or None,
-                "excludedAttributes": query.get("excludedAttributes") or None,
-            }
-        )
+    choose what is shown."""
+    shown = _shown(request, type(resource))
     return resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=shown)
 
 
@@ -289,7 +296,14 @@ def _user_json(request, user, account=None) -> dict:
     """The account as the request's attributes parameters ask."""
     if account is None:
         account = Account.objects.filter(client=request.scim_client, user=user).first()
-    return user_json(user, account, _base(request), lambda resource: _dump(resource, request))
+    shown = _shown(request, ScimUser)  # a bad one is the client's 400, not a rendering failure
+
+    def dump(resource):
+        return resource.model_dump(
+            scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=shown
+        )
+
+    return user_json(user, account, _base(request), dump)
 
 
 def _get_user(pk) -> User:
@@ -349,6 +363,7 @@ def user(request, pk):
     if request.method == "DELETE":
         services.user_remove(client=client, user=user, by=by)
         return no_content()
+    _shown(request, ScimUser)  # before the write: its answer may not be an error after it
     if request.method == "PUT":
         resource = ScimUser.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
@@ -387,6 +402,7 @@ def _get_group(request, pk) -> Group:
 def groups(request):
     client = request.scim_client
     if request.method == "POST":
+        _shown(request, ScimGroup)  # before the write
         resource = ScimGroup.model_validate(
             without_ignored_schemas(_body(request)), scim_ctx=Context.RESOURCE_CREATION_REQUEST
         )
@@ -441,6 +457,7 @@ def group(request, pk):
         services.group_remove(client=client, group=group, by=by)
         return no_content()
     if request.method == "PUT":
+        _shown(request, ScimGroup)  # before the write
         resource = ScimGroup.model_validate(
             without_ignored_schemas(_body(request)), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
         )

@@ -7,6 +7,8 @@ account active with its live session, an unfiltered GET /Users failed, and
 a POST committed the account and still answered 400.
 """
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -101,3 +103,18 @@ def test_an_error_after_the_write_rolls_it_back(scim, monkeypatch):
     assert response.status_code == 400, response.content
     assert not User.objects.filter(email="ann@shop.example").exists()
     assert not AuditEvent.objects.filter(action="scim.user_created").exists()
+
+
+def test_a_patch_whose_answer_is_an_error_changes_nothing(scim):
+    """The response parameters are checked before the write, not after it."""
+    pk = scim.post("Users", entra_user("ann@example.local", external_id="e-ann")).json()["id"]
+    body = entra_patch({"op": "Replace", "path": "active", "value": False})
+    response = scim.client.patch(
+        f"/scim/v2/Users/{pk}?attributes=userName&excludedAttributes=name",
+        data=json.dumps(body),
+        content_type="application/scim+json",
+        HTTP_AUTHORIZATION=f"Bearer {scim.token}",
+    )
+    assert response.status_code == 400, response.content
+    assert User.objects.get(pk=pk).is_active
+    assert not AuditEvent.objects.filter(action="scim.user_deactivated").exists()
