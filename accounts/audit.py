@@ -82,6 +82,8 @@ class AuditAction(StrEnum):
     SCIM_USER_DEACTIVATED = "scim.user_deactivated"
     SCIM_USER_DELETED = "scim.user_deleted"
     SCIM_USER_LINKED = "scim.user_linked"
+    SCIM_USER_LINK_REFUSED = "scim.user_link_refused"
+    SCIM_USER_REACTIVATED = "scim.user_reactivated"
     SCIM_USER_UPDATED = "scim.user_updated"
     # Single sign-on (sso).
     SSO_BACKCHANNEL_LOGOUT = "sso.backchannel_logout"
@@ -160,6 +162,8 @@ LABELS = {
     AuditAction.SCIM_USER_DEACTIVATED: _("User deactivated by provisioning (SCIM)"),
     AuditAction.SCIM_USER_DELETED: _("User deleted by provisioning (SCIM)"),
     AuditAction.SCIM_USER_LINKED: _("User linked by provisioning (SCIM)"),
+    AuditAction.SCIM_USER_LINK_REFUSED: _("Provisioning (SCIM) refused to link a user"),
+    AuditAction.SCIM_USER_REACTIVATED: _("User reactivated by provisioning (SCIM)"),
     AuditAction.SCIM_USER_UPDATED: _("User changed by provisioning (SCIM)"),
     AuditAction.SSO_BACKCHANNEL_LOGOUT: _("Logged out by the identity provider (back-channel)"),
     AuditAction.SSO_FAILED: _("Single sign-on failed"),

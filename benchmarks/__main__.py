@@ -20,6 +20,7 @@ BENCHMARKS = {
     "p2": "p2",
     "keepalive": "keepalive",
     "users-list": "users_list",
+    "scim-membership": "scim_membership",
     "sso-callback": "sso_callback",
     "reset-timing": "reset_timing",
     "token-grants": "token_grants",

@@ -1,9 +1,12 @@
 """SCIM filters (parsed by scim2-models) as database queries.
 
 A deliberately small subset: `eq` on the attributes clients look accounts
-and groups up by (Entra ID: userName, externalId, displayName, and a group's
-members[value eq "…"]), joined by `and`/`or`. Anything else is refused with
-invalidFilter rather than answered wrongly.
+and groups up by (Entra ID: userName, `emails[type eq "work"].value`,
+externalId, displayName, and a group's members[value eq "…"]), joined by
+`and`/`or`, also inside a value path (`emails[type eq "work" and value eq
+"…"]`). An account has one address, its work address (emails mirrors
+userName): a filter on another type finds nothing. Anything else is refused
+with invalidFilter rather than answered wrongly.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ NOTHING = Q(pk__in=[])
 def _user_eq(attr: str, value: str, client) -> Q:
     if attr in ("username", "emails", "emails.value"):
         return Q(email=normalize_email(value))
+    if attr == "emails.type":
+        return Q() if value.lower() == "work" else NOTHING
     if attr == "externalid":
         return Q(scim_accounts__client=client, scim_accounts__external_id=value)
     if attr == "id":
@@ -64,10 +69,16 @@ def _q(node, eq, client) -> Q:
         for part in parts[1:]:
             combined = combined & part if node.op == LogicalOperator.and_ else combined | part
         return combined
-    if isinstance(node, ValuePath) and isinstance(node.val_filter, Comparison):
-        inner = node.val_filter
-        if node.sub_attr is None and _attr(inner.attr_path) == "value":
-            return _compare(f"{_attr(node.attr_path)}.value", inner, eq, client)
+    if isinstance(node, ValuePath) and node.sub_attr is None:
+        # attr[filter]: the filter's attributes are the sub-attributes of attr
+        # (the parser reads `emails[type eq "work"].value eq "x"` as
+        # `emails[type eq "work" and value eq "x"]`).
+        parent = _attr(node.attr_path)
+
+        def sub_eq(attr, value, client):
+            return eq(f"{parent}.{attr}", value, client)
+
+        return _q(node.val_filter, sub_eq, client)
     if isinstance(node, Comparison):
         return _compare(_attr(node.attr_path), node, eq, client)
     raise InvalidFilterException(detail="Only eq comparisons joined by and/or are supported.")

@@ -3,32 +3,50 @@ account services (their rules, rank and audit hold), groups only through the
 client's group map, within its ceiling.
 
 Each write runs in one `access_write` (its lock, the client's permissions
-read fresh, the root invariant) and the account services nest inside it, so
-a refusal rolls the whole SCIM request back and is audited once.
+read fresh, the root invariant), so a refusal rolls the whole SCIM request
+back and is audited once. The rules are the account services' and the
+Writer's (require, outranks, within), never copies of them; where SCIM has
+an event of its own for an action (a deactivation), the action is audited
+once, as that event. Where an account service opens its own access write
+inside SCIM's (creating, renaming), it joins it (accounts.delegation).
+
+A client adopts (links) an account it did not create only within its
+rights and rank, and never one with local credentials (`_adopt`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes, user_reach
-from accounts.errors import AccountError
+from accounts.delegation import access_write, group_scopes
+from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
 from accounts.models import Membership, User
 from accounts.selectors import user_get_by_email
 from accounts.services import user_create, user_delete, user_update
 from accounts.services.common import reload
+from accounts.services.users import user_status_apply
 from scim.models import Account, Client, Group
 from scim.tokens import new_token
 
 NAME_MAX = Client._meta.get_field("name").max_length
 EDIT = "backoffice:users:edit"
+
+
+class AdoptionRefused(AccountError):
+    """An existing account this client may not take over: the client's
+    uniqueness error (409), audited after the rollback."""
+
+    def __init__(self, message: str, *, user: User, credentials: list[str], matched: str):
+        super().__init__(message, field="userName")
+        self.user, self.credentials, self.matched = user, credentials, matched
 
 
 # --- clients (the command line) ------------------------------------------------------
@@ -157,112 +175,195 @@ def _taken_external_id(client: Client, external_id: str, user=None) -> None:
         raise AccountError("Another user of this client has this externalId.", field="externalId")
 
 
-def user_provision(*, client: Client, data: UserData, by: Actor) -> tuple[User, Account]:
-    """POST /Users: create the account, or link the existing one with this
-    address on first contact (a client links an account once)."""
-    first, last = _names(data)
-    with access_write(by=by, target_label=data.email) as writer:
-        _taken_external_id(client, data.external_id)
-        user = user_get_by_email(data.email)
-        if user is None:
-            user = user_create(
-                email=data.email,
-                first_name=first,
-                last_name=last,
-                password=None,
-                active=data.active,
-                by=by,
-                via=client.source,
-            )
-            account = Account.objects.create(client=client, user=user, external_id=data.external_id)
-            audit(
-                AuditAction.SCIM_USER_CREATED,
-                by=by,
-                target=user,
-                details={"client": client.name, "external_id": data.external_id},
-            )
-            return user, account
-        if Account.objects.filter(client=client, user=user).exists():
-            raise AccountError("A user with this userName already exists.", field="userName")
-        writer.outranks(user)
-        account = Account.objects.create(client=client, user=user, external_id=data.external_id)
-        audit(
-            AuditAction.SCIM_USER_LINKED,
-            by=by,
-            target=user,
-            details={"client": client.name, "external_id": data.external_id, "by": "email"},
+def local_credentials(user: User) -> list[str]:
+    """What lets someone log in to `user` without the provider: a usable
+    password, and each kind of allauth authenticator (TOTP, recovery codes,
+    security keys and passkeys)."""
+    from allauth.mfa.models import Authenticator
+
+    held = ["password"] if user.has_usable_password() else []
+    kinds = Authenticator.objects.filter(user=user).values_list("type", flat=True)
+    return held + sorted(set(kinds))
+
+
+def _adopt(*, client: Client, user: User, writer, matched: str, external_id: str = "") -> Account:
+    """The client's link to `user`, made now if the client never wrote it.
+
+    A link hands the account to the client: from then on its group map
+    gives the account groups, and a password-less account logs in by SSO
+    only. So a link is a write within the client's rights (users:edit) and
+    rank, and it never takes an account with a local credential: the
+    provider vouches for a person, not for whoever set that password or
+    second factor (issue 20, 1 c). `matched` says how the account was found
+    (userName, id, group member); the link's audit says how it was proven."""
+    account = Account.objects.filter(client=client, user=user).first()
+    if account is not None:
+        return account
+    writer.require(EDIT, "link accounts")
+    writer.outranks(user)
+    held = local_credentials(user)
+    if held:
+        raise AdoptionRefused(
+            f"An account with this userName already exists and has local credentials "
+            f"({', '.join(held)}) that this client cannot vouch for; it is not linked. "
+            f"Remove them on the user's page (or delete the account) and retry.",
+            user=user,
+            credentials=held,
+            matched=matched,
         )
-        _user_write(client=client, user=user, account=account, data=data, by=by)
-        return user, account
-
-
-def account_of(client: Client, user: User) -> Account:
-    """The client's link to `user`, made on first contact (a GET by userName
-    finds an account the client has never written; its first write links it)."""
-    account, _ = Account.objects.get_or_create(client=client, user=user)
+    account = Account.objects.create(client=client, user=user, external_id=external_id)
+    audit(
+        AuditAction.SCIM_USER_LINKED,
+        by=writer.by,
+        target=user,
+        details={
+            "client": client.name,
+            "external_id": external_id,
+            "matched": matched,
+            "proof": "no local credentials",
+        },
+    )
     return account
 
 
+def _refused_link(client: Client, refused: AdoptionRefused, by: Actor) -> None:
+    """After the rollback: the refusal, in the trail."""
+    audit(
+        AuditAction.SCIM_USER_LINK_REFUSED,
+        by=by,
+        target=refused.user,
+        success=False,
+        details={
+            "client": client.name,
+            "matched": refused.matched,
+            "credentials": refused.credentials,
+        },
+    )
+
+
+def user_provision(*, client: Client, data: UserData, by: Actor, then=None) -> tuple[User, Account]:
+    """POST /Users: create the account, or adopt the existing one with this
+    address (`_adopt`'s rules) on first contact (a client links an account
+    once). `then(user, account)` runs inside the same transaction (the
+    response is rendered there: an error after the write undoes it)."""
+    first, last = _names(data)
+    try:
+        with access_write(by=by, target_label=data.email) as writer:
+            _taken_external_id(client, data.external_id)
+            user = user_get_by_email(data.email)
+            if user is None:
+                user = user_create(
+                    email=data.email,
+                    first_name=first,
+                    last_name=last,
+                    password=None,
+                    active=data.active,
+                    by=by,
+                    via=client.source,
+                )
+                account = Account.objects.create(
+                    client=client, user=user, external_id=data.external_id
+                )
+                audit(
+                    AuditAction.SCIM_USER_CREATED,
+                    by=by,
+                    target=user,
+                    details={"client": client.name, "external_id": data.external_id},
+                )
+            else:
+                if Account.objects.filter(client=client, user=user).exists():
+                    raise AccountError(
+                        "A user with this userName already exists.", field="userName"
+                    )
+                account = _adopt(
+                    client=client,
+                    user=user,
+                    writer=writer,
+                    matched="userName",
+                    external_id=data.external_id,
+                )
+                _user_write(client=client, user=user, account=account, data=data, writer=writer)
+            if then is not None:
+                then(user, account)
+            return user, account
+    except AdoptionRefused as refused:
+        _refused_link(client, refused, by)
+        raise
+
+
 def user_write(*, client: Client, user: User, data, by: Actor) -> User:
-    """PUT or PATCH /Users/<id>: names, address, status and externalId.
+    """PUT or PATCH /Users/<id>: names, address, status and externalId, in
+    one access write (one lock, one root-invariant check).
     `data` is the UserData, or (a PATCH) a function making it from the user
-    as read under the lock: a PATCH made from an earlier read would undo a
-    concurrent write (unblock an account just deactivated).
+    and the client's account as read under the lock: a PATCH made from an
+    earlier read would undo a concurrent write (unblock an account just
+    deactivated).
     Rank first: an externalId-only change (which links the account to this
     client) never reaches the account services and their rank check."""
-    with access_write(by=by, target=user) as writer:
-        reload(user)
-        writer.outranks(user)
-        if callable(data):
-            data = data(user)
-        _taken_external_id(client, data.external_id, user=user)
-        account = account_of(client, user)
-        _user_write(client=client, user=user, account=account, data=data, by=by)
+    try:
+        with access_write(by=by, target=user) as writer:
+            reload(user)
+            writer.outranks(user)
+            account = _adopt(client=client, user=user, writer=writer, matched="id")
+            if callable(data):
+                data = data(user, account)
+            _taken_external_id(client, data.external_id, user=user)
+            _user_write(client=client, user=user, account=account, data=data, writer=writer)
+    except AdoptionRefused as refused:
+        _refused_link(client, refused, by)
+        raise
     return user
 
 
-def _user_write(*, client, user, account, data: UserData, by: Actor) -> None:
+def _user_write(*, client, user, account, data: UserData, writer) -> None:
+    """Inside the request's access write: each kind of change through the
+    account services' rules, each action audited once. Names and address:
+    user_update (its rules, its `user.updated`); status: user_status_apply
+    (users:block, rank; a deactivation ends the sessions and API tokens at
+    once), audited as one `scim.user_deactivated` naming the client; the
+    externalId, which only SCIM keeps: `scim.user_updated`."""
+    by = writer.by
     first, last = _names(data)
-    before = {
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "active": user.is_active,
-        "external_id": account.external_id,
-    }
-    after = {
-        "email": normalize_email(data.email),  # its spelling here (accounts.inputs)
-        "first_name": first,
-        "last_name": last,
-        "active": data.active,
-        "external_id": data.external_id,
-    }
-    changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
-    if not changed:
-        return
-    if "external_id" in changed:
+    email = normalize_email(data.email)  # its spelling here (accounts.inputs)
+    profile = (email, first, last) != (user.email, user.first_name, user.last_name)
+    if data.external_id != account.external_id:
+        before = account.external_id
         account.external_id = data.external_id
         account.save(update_fields=["external_id"])
-    if changed.keys() - {"external_id"}:
+        audit(
+            AuditAction.SCIM_USER_UPDATED,
+            by=by,
+            target=user,
+            details={
+                "client": client.name,
+                "changed": ["external_id"],
+                "external_id": [before, data.external_id],
+            },
+        )
+    if profile:
         user_update(
             user=user,
             email=data.email,
             first_name=first,
             last_name=last,
             groups=list(user.groups.all()),
-            active=data.active,
+            active=user.is_active,
             by=by,
         )
-    audit(
-        AuditAction.SCIM_USER_UPDATED,
-        by=by,
-        target=user,
-        details={"client": client.name, "changed": sorted(changed)},
-    )
-    if changed.get("active") == [True, False]:
-        audit(
-            AuditAction.SCIM_USER_DEACTIVATED, by=by, target=user, details={"client": client.name}
-        )
+    if data.active != user.is_active:
+        details = user_status_apply(writer, user=user, active=data.active)
+        if details is not None:
+            details = {"client": client.name, **details}
+            if not data.active:
+                details["tokens_revoked"] = True
+            audit(
+                AuditAction.SCIM_USER_DEACTIVATED
+                if not data.active
+                else AuditAction.SCIM_USER_REACTIVATED,
+                by=by,
+                target=user,
+                details=details,
+            )
 
 
 def user_remove(*, client: Client, user: User, by: Actor) -> None:
@@ -270,7 +371,9 @@ def user_remove(*, client: Client, user: User, by: Actor) -> None:
     end, the audit trail keeps the history). Only an account this client
     provisioned or linked."""
     label, pk = user.email, user.pk
-    with access_write(by=by, target=user):
+    # One access write, user_delete's (its lock, rules and invariant): the
+    # link is checked and the deletion audited in the same transaction.
+    with transaction.atomic():
         if not Account.objects.filter(client=client, user=user).exists():
             raise AccountError("This user was not provisioned by this client.")
         user_delete(user=user, by=by)
@@ -294,6 +397,40 @@ class GroupData:
     member_ids: set[int]
 
 
+@dataclass
+class GroupChange:
+    """What a PATCH /Groups/<id> asks, read from its operations in order
+    (scim.views): None leaves a value as it is. Members are a change, not a
+    list: `add` and `remove` touch only those members, so a PATCH costs the
+    same whatever the group's size; `replace` (a PUT, a replace or a remove
+    of all members) makes the list exactly that."""
+
+    display_name: str | None = None
+    external_id: str | None = None
+    add: set[int] = field(default_factory=set)
+    remove: set[int] = field(default_factory=set)
+    replace: set[int] | None = None
+
+    def adding(self, ids) -> None:
+        ids = set(ids)
+        if self.replace is not None:
+            self.replace |= ids
+        else:
+            self.add |= ids
+            self.remove -= ids
+
+    def removing(self, ids) -> None:
+        ids = set(ids)
+        if self.replace is not None:
+            self.replace -= ids
+        else:
+            self.remove |= ids
+            self.add -= ids
+
+    def replacing(self, ids) -> None:
+        self.replace, self.add, self.remove = set(ids), set(), set()
+
+
 def _clean_display_name(value: str) -> str:
     value = (value or "").strip()
     if not value or len(value) > 255 or not value.isprintable():
@@ -302,32 +439,47 @@ def _clean_display_name(value: str) -> str:
 
 
 def _members(client: Client, user_ids: set[int], writer) -> list[Account]:
-    """The client's accounts of these users. An account not yet linked is
-    linked only if the client outranks it (as POST and PUT/PATCH /Users
-    require): a link makes a password-less account SSO-only, switching off
-    its password reset and passkey login. One above the client is left out
-    of the group, and audited."""
+    """The client's accounts of these users, adopting (`_adopt`) those it
+    has not linked yet. One it may not adopt (beyond its rights or rank,
+    or holding local credentials) is left out of the group, and audited.
+    Its queries do not depend on the size of any group."""
+    if not user_ids:
+        return []
     users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
-    unknown = sorted(user_ids - users.keys())
+    unknown = sorted(set(user_ids) - users.keys())
     if unknown:
         raise AccountError(f"No user with id {', '.join(map(str, unknown))}.", field="members")
-    linked = {a.user_id: a for a in Account.objects.filter(client=client, user__in=users)}
+    linked = {
+        a.user_id: a
+        for a in Account.objects.filter(client=client, user__in=users).select_related("user")
+    }
     members = []
     for pk in sorted(users):
-        beyond = frozenset()
-        if pk not in linked and not writer.by.operator:
-            beyond = user_reach(pk) - writer.permissions
-        if beyond:
-            audit(
-                AuditAction.SCIM_GROUP_SYNC_REFUSED,
-                by=writer.by,
-                target=users[pk],
-                success=False,
-                details={"client": client.name, "refused": {"link": sorted(beyond)}},
-            )
+        if pk in linked:
+            members.append(linked[pk])
             continue
-        members.append(linked.get(pk) or account_of(client, users[pk]))
+        try:
+            members.append(
+                _adopt(client=client, user=users[pk], writer=writer, matched="group member")
+            )
+        except AccessRefused as refused:
+            # A link is a write (users:edit's), and not of an account above the client.
+            right = refused.reason == "right"
+            why = {"right": EDIT} if right else {"link": refused.resources}
+            _sync_refused(client, writer.by, users[pk], why)
+        except AdoptionRefused as refused:
+            _sync_refused(client, writer.by, users[pk], {"credentials": refused.credentials})
     return members
+
+
+def _sync_refused(client: Client, by: Actor, user: User, refused: dict) -> None:
+    audit(
+        AuditAction.SCIM_GROUP_SYNC_REFUSED,
+        by=by,
+        target=user,
+        success=False,
+        details={"client": client.name, "refused": refused},
+    )
 
 
 def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
@@ -350,45 +502,74 @@ def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
     return group
 
 
-def group_write(*, client: Client, group: Group, data, by: Actor) -> Group:
-    """PUT or PATCH /Groups/<id>: name and members; local groups follow.
-    `data` is the GroupData, or (a PATCH) a function making it from the
-    group as read under the lock: a PATCH made from an earlier read would
-    put back a member a concurrent request removed, and their groups."""
+def group_write(*, client: Client, group: Group, data: GroupData, by: Actor) -> Group:
+    """PUT /Groups/<id>: the whole group (its member list replaced)."""
+    change = GroupChange(
+        display_name=data.display_name, external_id=data.external_id, replace=data.member_ids
+    )
+    return group_patch(client=client, group=group, change=change, by=by)
+
+
+def group_patch(*, client: Client, group: Group, change: GroupChange, by: Actor) -> Group:
+    """PATCH (and PUT) /Groups/<id>: name, externalId and members; local
+    groups follow for the members that changed. Applied to the group as read
+    under the lock, so concurrent PATCHes each keep their effect. A PATCH
+    that adds or removes members reads and writes only those members: the
+    same SQL statements for a group of ten or of ten thousand (a rename
+    re-syncs every member: the map is by name)."""
     with access_write(by=by, target_label=group.display_name) as writer:
         reload(group)
-        if callable(data):
-            data = data(group)
-        name = _clean_display_name(data.display_name)
-        clash = Group.objects.filter(client=client, display_name__iexact=name).exclude(pk=group.pk)
-        if clash.exists():
-            raise AccountError("A group with this displayName already exists.", field="displayName")
-        before = set(group.members.all())
-        after = set(_members(client, data.member_ids, writer))
-        renamed = name != group.display_name
+        name = group.display_name
+        if change.display_name is not None:
+            name = _clean_display_name(change.display_name)
+        if name != group.display_name:
+            clash = Group.objects.filter(client=client, display_name__iexact=name)
+            if clash.exclude(pk=group.pk).exists():
+                raise AccountError(
+                    "A group with this displayName already exists.", field="displayName"
+                )
+        external_id = group.external_id
+        if change.external_id is not None:
+            external_id = change.external_id.strip()
+        if change.replace is not None:
+            before = set(group.members.all())
+            after = set(_members(client, change.replace, writer))
+            added, removed = after - before, before - after
+        else:
+            wanted = _members(client, change.add, writer)
+            present = set(
+                group.members.filter(pk__in=[a.pk for a in wanted]).values_list("pk", flat=True)
+            )
+            added = {a for a in wanted if a.pk not in present}
+            removed = set(group.members.filter(user_id__in=change.remove).select_related("user"))
         changed = {}
+        renamed = name != group.display_name
         if renamed:
             changed["displayName"] = [group.display_name, name]
-        if data.external_id != group.external_id:
-            changed["externalId"] = [group.external_id, data.external_id]
-        group.display_name, group.external_id = name, data.external_id
-        group.save()
-        group.members.set(after)
-        added, removed = after - before, before - after
+        if external_id != group.external_id:
+            changed["externalId"] = [group.external_id, external_id]
         if added or removed:
             changed["members"] = {"added": len(added), "removed": len(removed)}
-        if changed:
-            audit(
-                AuditAction.SCIM_GROUP_UPDATED,
-                by=by,
-                target_type="scim group",
-                target_id=group.pk,
-                target_label=name,
-                details={"client": client.name, "changed": changed},
-            )
-        _sync(
-            client=client, writer=writer, accounts=(before | after) if renamed else added | removed
+        if not changed:
+            return group
+        group.display_name, group.external_id = name, external_id
+        group.save()
+        if added:
+            group.members.add(*added)
+        if removed:
+            group.members.remove(*removed)
+        audit(
+            AuditAction.SCIM_GROUP_UPDATED,
+            by=by,
+            target_type="scim group",
+            target_id=group.pk,
+            target_label=name,
+            details={"client": client.name, "changed": changed},
         )
+        accounts = added | removed
+        if renamed:
+            accounts |= set(group.members.select_related("user")) | removed
+        _sync(client=client, writer=writer, accounts=accounts)
     return group
 
 
@@ -411,10 +592,11 @@ def group_remove(*, client: Client, group: Group, by: Actor) -> None:
 def _sync(*, client: Client, writer, accounts) -> None:
     """Bring each account's memberships from this client in line with its
     SCIM groups and the group map. Memberships given otherwise (by hand, by
-    an SSO role map) are never touched; a group beyond the client's ceiling
-    is neither given nor taken away, nor is anything changed for an account
-    that outranks the client or by a client without users:edit: those are
-    left as they are and audited."""
+    an SSO role map) are never touched. The rules are the Writer's, as at
+    every door: groups are users:edit's (Writer.require), the account must
+    not reach beyond the client (Writer.outranks), and a group given or
+    taken away must lie within it (Writer.within); what they refuse is left
+    as it is and audited, the rest is done."""
     accounts = list(accounts)
     if not accounts:
         return
@@ -432,31 +614,24 @@ def _sync(*, client: Client, writer, accounts) -> None:
         if not adding and not removing:
             continue
         refused = {}
-        if not by.operator:
-            beyond = user_reach(user.pk) - writer.permissions
-            if EDIT not in writer.permissions:
-                refused = {"right": EDIT}  # groups are users:edit's, at every door
-                adding, removing = [], []
-            elif beyond:
-                refused = {"rank": sorted(beyond)}
-                adding, removing = [], []
-            scopes = group_scopes([g.pk for g in adding + removing])
-            for group in list(adding):
-                if scopes.get(group.pk, frozenset()) - writer.permissions:
-                    refused.setdefault("give", []).append(group.name)
-                    adding.remove(group)
-            for group in list(removing):
-                if scopes.get(group.pk, frozenset()) - writer.permissions:
-                    refused.setdefault("take_away", []).append(group.name)
-                    removing.remove(group)
+        try:
+            writer.require(EDIT, "change groups")
+            writer.outranks(user)
+        except AccessRefused as refusal:
+            # groups are users:edit's, at every door; rank over the account
+            right = refusal.reason == "right"
+            refused = {"right": EDIT} if right else {"rank": refusal.resources}
+            adding, removing = [], []
+        scopes = group_scopes([g.pk for g in adding + removing]) if adding or removing else {}
+        for kept, key, doing in ((adding, "give", "give"), (removing, "take_away", "take away")):
+            for group in list(kept):
+                try:
+                    writer.within(scopes.get(group.pk, frozenset()), f"{doing} {group.name}")
+                except AccessRefused:
+                    refused.setdefault(key, []).append(group.name)
+                    kept.remove(group)
         if refused:
-            audit(
-                AuditAction.SCIM_GROUP_SYNC_REFUSED,
-                by=by,
-                target=user,
-                success=False,
-                details={"client": client.name, "refused": refused},
-            )
+            _sync_refused(client, by, user, refused)
         if not adding and not removing:
             continue
         Membership.objects.bulk_create(
@@ -476,3 +651,17 @@ def _sync(*, client: Client, writer, accounts) -> None:
                 "removed": sorted(g.name for g in removing),
             },
         )
+
+
+def address_manager(user) -> str | None:
+    """Who keeps the address of an account a SCIM client provisioned or
+    linked: that client (its provider vouches for the address; the screens
+    and the API leave it alone)."""
+    names = sorted(
+        Account.objects.filter(user=user, client__revoked_at=None).values_list(
+            "client__name", flat=True
+        )
+    )
+    if not names:
+        return None
+    return _("the provisioning (SCIM) client %(name)s") % {"name": ", ".join(names)}

@@ -41,7 +41,16 @@ from accounts.models import User
 from scim import discovery, filters, services
 from scim.models import Account, Group
 from scim.resources import UserModel as ScimUser
-from scim.resources import group_data, group_resource, to_id, user_data, user_resource
+from scim.resources import (
+    group_change,
+    group_data,
+    group_resource,
+    to_id,
+    user_data,
+    user_json,
+    user_resource,
+    without_ignored_schemas,
+)
 from scim.tokens import client_for
 
 logger = logging.getLogger("iam.scim")
@@ -65,6 +74,13 @@ def _json(payload, status: int = 200, **headers) -> HttpResponse:
     return response
 
 
+def no_content() -> HttpResponse:
+    """204: no body, so no Content-Type (Django's default would say text/html)."""
+    response = HttpResponse(status=204)
+    del response["Content-Type"]
+    return response
+
+
 def error(exc: SCIMException, **headers) -> HttpResponse:
     payload = exc.to_error().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     return _json(payload, status=exc.status, **headers)
@@ -73,6 +89,8 @@ def error(exc: SCIMException, **headers) -> HttpResponse:
 def _account_error(exc: AccountError) -> SCIMException:
     if isinstance(exc, AccessRefused):
         return ForbiddenException(detail=str(exc))
+    if isinstance(exc, services.AdoptionRefused):
+        return UniquenessException(detail=str(exc))
     if "already exists" in str(exc) or exc.field == "externalId":
         return UniquenessException(detail=str(exc))
     return InvalidValueException(detail=str(exc))
@@ -249,29 +267,43 @@ def _list(request, queryset, render) -> HttpResponse:
     return _json(payload)
 
 
+def _shown(request, model):
+    """The request's attributes/excludedAttributes (RFC 7644 §3.9) for
+    `model`, or None; a bad pair is a 400. A write checks them before it
+    writes: a request answering an error has changed nothing."""
+    query = _query(request) if request is not None else {}
+    if not (query.get("attributes") or query.get("excludedAttributes")):
+        return None
+    return ResponseParameters[model].model_validate(
+        {
+            "attributes": query.get("attributes") or None,
+            "excludedAttributes": query.get("excludedAttributes") or None,
+        }
+    )
+
+
 def _dump(resource, request=None) -> dict:
     """A resource as JSON; with `request`, its attributes/excludedAttributes
-    (RFC 7644 §3.9) choose what is shown."""
-    shown = None
-    query = _query(request) if request is not None else {}
-    if query.get("attributes") or query.get("excludedAttributes"):
-        shown = ResponseParameters[type(resource)].model_validate(
-            {
-                "attributes": query.get("attributes") or None,
-                "excludedAttributes": query.get("excludedAttributes") or None,
-            }
-        )
+    choose what is shown."""
+    shown = _shown(request, type(resource))
     return resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=shown)
 
 
 # --- Users ---------------------------------------------------------------------------
 
 
-def _user_json(request, user, *, shown: bool = True) -> dict:
-    """`shown`: as the request's attributes parameters ask (not for the
-    state a PATCH starts from)."""
-    account = Account.objects.filter(client=request.scim_client, user=user).first()
-    return _dump(user_resource(user, account, _base(request)), request if shown else None)
+def _user_json(request, user, account=None) -> dict:
+    """The account as the request's attributes parameters ask."""
+    if account is None:
+        account = Account.objects.filter(client=request.scim_client, user=user).first()
+    shown = _shown(request, ScimUser)  # a bad one is the client's 400, not a rendering failure
+
+    def dump(resource):
+        return resource.model_dump(
+            scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=shown
+        )
+
+    return user_json(user, account, _base(request), dump)
 
 
 def _get_user(pk) -> User:
@@ -288,11 +320,16 @@ def users(request):
         resource = ScimUser.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST
         )
+        rendered = {}
+
+        def render(user, account):  # inside the write's transaction
+            rendered["body"] = _user_json(request, user, account)
+
         user, _ = services.user_provision(
-            client=client, data=user_data(resource), by=request.scim_actor
+            client=client, data=user_data(resource), by=request.scim_actor, then=render
         )
         location = f"{_base(request)}Users/{user.pk}"
-        return _json(_user_json(request, user), status=201, Location=location)
+        return _json(rendered["body"], status=201, Location=location)
     return _users_list(request)
 
 
@@ -325,7 +362,8 @@ def user(request, pk):
         return _json(_user_json(request, user))
     if request.method == "DELETE":
         services.user_remove(client=client, user=user, by=by)
-        return HttpResponse(status=204)
+        return no_content()
+    _shown(request, ScimUser)  # before the write: its answer may not be an error after it
     if request.method == "PUT":
         resource = ScimUser.model_validate(
             _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
@@ -336,11 +374,13 @@ def user(request, pk):
             _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
 
-        def data(fresh):  # applied to the user as read under the access lock
-            after = ScimUser.model_validate(_user_json(request, fresh, shown=False))
+        def data(fresh, account):  # applied to the user as read under the access lock
+            after = user_resource(fresh, account, _base(request))
             patch.patch(after)
             return user_data(after)
 
+    # Committed before anything is rendered: a deactivation (its sessions
+    # and tokens ended) never depends on how the account renders.
     services.user_write(client=client, user=user, data=data, by=by)
     user.refresh_from_db()
     return _json(_user_json(request, user))
@@ -362,8 +402,9 @@ def _get_group(request, pk) -> Group:
 def groups(request):
     client = request.scim_client
     if request.method == "POST":
+        _shown(request, ScimGroup)  # before the write
         resource = ScimGroup.model_validate(
-            _body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST
+            without_ignored_schemas(_body(request)), scim_ctx=Context.RESOURCE_CREATION_REQUEST
         )
         group = services.group_create(
             client=client, data=group_data(resource), by=request.scim_actor
@@ -414,27 +455,21 @@ def group(request, pk):
         return _json(_dump(group_resource(group, _base(request), members=members), request))
     if request.method == "DELETE":
         services.group_remove(client=client, group=group, by=by)
-        return HttpResponse(status=204)
+        return no_content()
     if request.method == "PUT":
+        _shown(request, ScimGroup)  # before the write
         resource = ScimGroup.model_validate(
-            _body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
+            without_ignored_schemas(_body(request)), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
         )
-        data = group_data(resource)
-    else:
-        patch = PatchOp[ScimGroup].model_validate(
-            _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
-        )
-
-        def data(fresh):  # applied to the group as read under the access lock
-            resource = group_resource(fresh, _base(request))
-            patch.patch(resource)
-            return group_data(resource)
-
-    services.group_write(client=client, group=group, data=data, by=by)
-    group.refresh_from_db()
-    if request.method == "PATCH":
-        return HttpResponse(status=204)
-    return _json(_dump(group_resource(group, _base(request)), request))
+        group = services.group_write(client=client, group=group, data=group_data(resource), by=by)
+        group.refresh_from_db()
+        return _json(_dump(group_resource(group, _base(request)), request))
+    patch = PatchOp[ScimGroup].model_validate(
+        _body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+    )
+    services.group_patch(client=client, group=group, change=group_change(patch), by=by)
+    # Entra's tutorial: 204, not the member list (which may be very long).
+    return no_content()
 
 
 # --- discovery -----------------------------------------------------------------------

@@ -59,14 +59,15 @@ def test_create_user_as_entra_sends_it(scim):
 
 
 def test_first_contact_matches_an_existing_account_by_email_then_by_external_id(scim):
-    existing = UserFactory(email="ada@shop.example", first_name="Ada", last_name="L")
+    # No local credential (made for SSO): the client may adopt it
+    # (test_scim_adoption: one with a password or a factor it may not).
+    existing = UserFactory(email="ada@shop.example", first_name="Ada", last_name="L", password="!")
     found = scim.get("Users", filter='userName eq "ADA@shop.example"').json()
     assert found["totalResults"] == 1 and found["Resources"][0]["id"] == str(existing.pk)
     response = scim.post("Users", entra_user("ada@shop.example", external_id="e-ada"))
     assert response.status_code == 201
     assert response.json()["id"] == str(existing.pk)
     existing.refresh_from_db()
-    assert existing.has_usable_password()  # the account is linked, its password kept
     # The same address spelt otherwise changes nothing (and is not audited as a change).
     scim.patch(
         f"Users/{existing.pk}",
@@ -163,8 +164,13 @@ def test_patch_entra_dialect(scim):
         "Joanna",
         "Blog",
     )
+    # Each change audited once: the account's by the account services (as
+    # the client), the externalId (SCIM's own) by SCIM.
+    event = AuditEvent.objects.filter(action="user.updated").latest("id")
+    assert event.actor_label == "scim:entra"
+    assert {"email", "first_name", "last_name"} <= set(event.details)
     event = AuditEvent.objects.filter(action="scim.user_updated").latest("id")
-    assert set(event.details["changed"]) == {"email", "first_name", "last_name", "external_id"}
+    assert event.details["changed"] == ["external_id"]
     # A work address that did not exist yet (Entra's Add on a filtered path).
     response = scim.patch(
         f"Users/{pk}",
@@ -187,11 +193,15 @@ def test_patch_entra_dialect(scim):
 def test_deactivate_blocks_like_an_admin_and_ends_the_live_session(scim, client, password):
     from django.test import Client
 
-    person = UserFactory(email="leaver@shop.example", groups=["backoffice-users"])
+    # Made for SSO (no password), adopted by the client, which it may:
+    # no local credential (a password set since does not undo the link).
+    person = UserFactory(email="leaver@shop.example", groups=["backoffice-users"], password="!")
+    scim.post("Users", entra_user("leaver@shop.example", external_id="e-leaver"))
+    person.set_password(password)
+    person.save()
     browser = Client()
     login(browser, person.email, password)
     assert browser.get("/").status_code == 200
-    scim.post("Users", entra_user("leaver@shop.example", external_id="e-leaver"))
     response = scim.patch(
         f"Users/{person.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
     )
@@ -202,9 +212,15 @@ def test_deactivate_blocks_like_an_admin_and_ends_the_live_session(scim, client,
     # The next request of the open session finds it gone.
     after = browser.get("/")
     assert after.status_code == 302 and after["Location"].startswith("/login/")
-    blocked = AuditEvent.objects.get(action="user.blocked")
-    assert blocked.actor_label == "scim:entra" and blocked.details["sessions_ended"] >= 1
-    assert AuditEvent.objects.filter(action="scim.user_deactivated").exists()
+    # One action, one event: the deactivation, naming the client, with what
+    # followed from it (not also user.blocked, user.updated, scim.user_updated).
+    blocked = AuditEvent.objects.get(action="scim.user_deactivated")
+    assert blocked.actor_label == "scim:entra" and blocked.details["client"] == "entra"
+    assert blocked.details["sessions_ended"] >= 1 and blocked.details["tokens_revoked"]
+    assert blocked.details["status"] == ["active", "blocked"]
+    login_event = AuditEvent.objects.get(action="login.succeeded")
+    after = AuditEvent.objects.filter(id__gt=login_event.id).values_list("action", flat=True)
+    assert list(after) == ["scim.user_deactivated"]
     # And back: "True" as Entra sends it.
     scim.patch(
         f"Users/{person.pk}", entra_patch({"op": "Replace", "path": "active", "value": "True"})
@@ -483,7 +499,7 @@ def test_discovery(scim):
 
 
 def test_deactivating_the_last_manager_is_refused(scim):
-    boss = UserFactory(email="boss@shop.example", groups=["root"])
+    boss = UserFactory(email="boss@shop.example", groups=["root"], password="!")
     response = scim.patch(
         f"Users/{boss.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
     )
@@ -601,7 +617,7 @@ def test_token_guessing_is_throttled_and_stops_filling_the_trail(client):
 def test_deactivation_also_ends_the_accounts_api_tokens(scim, client):
     from tests.api_support import bearer, service_token
 
-    person = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
+    person = UserFactory(email="svc@shop.example", groups=["backoffice-users"], password="!")
     token = service_token(client, person, scopes=("read",))
     assert client.get("/api/v1/me", **bearer(token)).status_code == 200
     response = scim.patch(

@@ -248,16 +248,32 @@ def user_set_status(*, user: User, active: bool, by: Actor) -> User:
     """Block (ends every session of the user at once) or unblock."""
     with access_write(by=by, target=user) as writer:
         reload(user)
-        writer.require("backoffice:users:block", "block or unblock accounts")
-        writer.outranks(user)
-        if user.is_active == active:
-            return user
-        if not active:
-            writer.not_self(user, "block")
-        user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
-        user.save(update_fields=["status", "updated_at"])
-        _status_changed(user, by=by)
+        details = user_status_apply(writer, user=user, active=active)
+        if details is not None:
+            action = AuditAction.USER_UNBLOCKED if active else AuditAction.USER_BLOCKED
+            audit(action, by=by, target=user, details=details)
     return user
+
+
+def user_status_apply(writer, *, user: User, active: bool) -> dict | None:
+    """Block or unblock inside an open access write (`writer`), by the same
+    rules as user_set_status (users:block, rank, not oneself); a blocked
+    user's sessions and API tokens end at once. The caller audits (a door
+    with its own event, such as SCIM's deactivation, writes one event for
+    the whole action): returns the details, or None when nothing changed."""
+    writer.require("backoffice:users:block", "block or unblock accounts")
+    writer.outranks(user)
+    if user.is_active == active:
+        return None
+    if not active:
+        writer.not_self(user, "block")
+    user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
+    user.save(update_fields=["status", "updated_at"])
+    if active:
+        return {"status": ["blocked", "active"]}
+    ended = user_sessions_end(user)
+    extensions.account_disabled(user, reason="blocked", by=writer.by)
+    return {"status": ["active", "blocked"], "sessions_ended": ended}
 
 
 def _status_changed(user: User, *, by: Actor, details: dict | None = None) -> None:
