@@ -45,6 +45,9 @@ class Extensions:
     # (request) -> list[str]: lines the login page shows (the identity
     # provider sent the browser back after logging it out).
     login_page_notices: list = field(default_factory=list)
+    # Dotted paths of allauth login stages that run after the MFA step, last
+    # in every login (sso: make a proven link, apply mapped groups).
+    login_stages: list = field(default_factory=list)
 
 
 registry = Extensions()

@@ -60,6 +60,11 @@ class User(AbstractBaseUser):
     groups = models.ManyToManyField(
         "accounts.Group", through="accounts.Membership", related_name="users", blank=True
     )
+    # The usable password was chosen by whoever holds the account: changed
+    # by them, or set through a link mailed to the account's address. An
+    # initial password an admin (or createuser) set is known to them too, so
+    # it proves nothing when an SSO identity is linked (sso.services).
+    password_by_owner = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -54,6 +54,10 @@ def password_changed_by_user(*, user: User, keep_session_key: str, by: Actor) ->
 
 
 def _replaced(action: AuditAction, *, user: User, keep: str | None, by: Actor) -> None:
+    # Chosen by whoever holds the account (their session, or the mailbox of
+    # its address): a password that proves an SSO link (sso.services).
+    User.objects.filter(pk=user.pk).update(password_by_owner=True)
+    user.password_by_owner = True
     ended = user_sessions_end(user, keep_session_key=keep)
     extensions.credentials_replaced(user, reason=action.value, by=by)
     audit(action, by=by, target=user, details={"sessions_ended": ended})
