@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import Actor, AuditAction, audit
@@ -210,10 +210,10 @@ def _link_page(request, pending, provider, user, *, error: str = "", status: int
 
 
 CREDENTIAL_NAMES = {
-    "password": _lazy("its password"),
-    "totp": _lazy("its authenticator app"),
-    "webauthn": _lazy("its security keys and passkeys"),
-    "recovery_codes": _lazy("its recovery codes"),
+    "password": gettext_lazy("its password"),
+    "totp": gettext_lazy("its authenticator app"),
+    "webauthn": gettext_lazy("its security keys and passkeys"),
+    "recovery_codes": gettext_lazy("its recovery codes"),
 }
 
 
