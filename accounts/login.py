@@ -128,10 +128,13 @@ def passkey_login(request, authenticator):
 
 
 class MfaStage(AuthenticateStage):
-    """allauth's MFA step, skipped when the identity provider did MFA."""
+    """allauth's MFA step, skipped when the identity provider did MFA, unless
+    the door needs the account's own second factor (`stage_data`
+    "local_mfa": an SSO link proven by the account's credentials)."""
 
     def handle(self):
-        if (self.login.signal_kwargs or {}).get(_MFA_BY_IDP):
+        kwargs = self.login.signal_kwargs or {}
+        if kwargs.get(_MFA_BY_IDP) and not stage_data(self.login).get("local_mfa"):
             return None, True
         return super().handle()
 

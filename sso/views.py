@@ -261,13 +261,14 @@ def link_with_password(request):
         request,
         proven,
         method=f"sso:{provider.id}",
-        # The account's own second factor is part of the proof, whatever
-        # the provider did.
-        mfa_by_idp=False,
+        mfa_by_idp=bool(pending.get("mfa_by_idp")),
         redirect_url=pending.get("next") or "/",
         extra=pending.get("extra") or {},
         stage_data={
-            stages.KEY: {"provider": provider.id, "groups": pending["groups"], "link": link}
+            # The account's own second factor is part of the proof, whatever
+            # the provider did (its MFA still meets the policy afterwards).
+            "local_mfa": True,
+            stages.KEY: {"provider": provider.id, "groups": pending["groups"], "link": link},
         },
     )
 
