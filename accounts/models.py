@@ -60,11 +60,13 @@ class User(AbstractBaseUser):
     groups = models.ManyToManyField(
         "accounts.Group", through="accounts.Membership", related_name="users", blank=True
     )
-    # The usable password was chosen by whoever holds the account: changed
-    # by them, or set through a link mailed to the account's address. An
-    # initial password an admin (or createuser) set is known to them too, so
-    # it proves nothing when an SSO identity is linked (sso.services).
-    password_by_owner = models.BooleanField(default=False, editable=False)
+    # The address whose mailbox chose the usable password (through a mailed
+    # reset or invitation link; a change in a session keeps it, as whoever
+    # changed it knew the old one). Only a password chosen at the account's
+    # current address proves an SSO link (sso.services): an initial password
+    # an admin or createuser set ("") is known to them too, and an address
+    # changed since means the password was chosen by someone else's mailbox.
+    password_proven_for = models.EmailField(max_length=254, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

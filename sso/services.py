@@ -11,7 +11,8 @@ person the provider vouches for can hold it:
   `password`, `password+mfa`) or links by removing every local credential
   and ending the account's sessions and tokens (`credentials_removed`).
 A password someone else set (an admin's initial password, createuser's) is
-no proof: `User.password_by_owner`.
+no proof, nor one chosen before the account's address changed:
+`User.password_proven_for`.
 
 The groups the provider's roles map to (ROLE_MAP) are applied when the login
 completes, after its MFA step (sso.stages), never before.
@@ -31,7 +32,7 @@ from django.utils.translation import gettext_noop
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, managers_remain
-from accounts.models import Group, Membership, User
+from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, user_create
 from accounts.services.sessions import user_sessions_end
@@ -120,8 +121,14 @@ def local_credentials(user: User) -> list[str]:
 
 def password_proves_link(user: User) -> bool:
     """Whether the account's password can prove an SSO link: usable, and
-    chosen by whoever holds the account (not an admin's initial one)."""
-    return user.has_usable_password() and user.password_by_owner
+    chosen through a link mailed to the account's current address (not an
+    admin's initial one, not one chosen before the address changed)."""
+    proven_for = user.password_proven_for
+    return (
+        user.has_usable_password()
+        and bool(proven_for)
+        and normalize_email(proven_for) == normalize_email(user.email)
+    )
 
 
 def _issuer_and_subject(provider, claims: dict) -> tuple[str, str]:
@@ -287,8 +294,8 @@ def link_by_removing_credentials(*, by: Actor, provider, pending: dict) -> User:
             removed = local_credentials(user)
             Authenticator.objects.filter(user=user).delete()
             user.set_unusable_password()
-            user.password_by_owner = False
-            user.save(update_fields=["password", "password_by_owner"])
+            user.password_proven_for = ""
+            user.save(update_fields=["password", "password_proven_for"])
             ended = user_sessions_end(user)
             actor = by.as_user(user)
             extensions.credentials_replaced(user, reason=AuditAction.SSO_LINKED.value, by=actor)

@@ -240,7 +240,8 @@ def link_with_password(request):
             request,
             *found,
             error=_(
-                "This account's password was set by someone else (an administrator), so it "
+                "This account's password was not chosen through a link mailed to this "
+                "address (an administrator set it, or the address changed since), so it "
                 "cannot show that the account is yours alone. Link it with the button below "
                 "instead: the password is removed, and you log in with %(name)s from now on."
             )

@@ -939,7 +939,9 @@ class TestReauthentication:
         assert target.is_active
 
     def test_password_session_of_an_account_with_both_asks_the_password(self, client, fake):
-        ada = UserFactory(email="ada@shop.example", groups=["root"], password_by_owner=True)
+        ada = UserFactory(
+            email="ada@shop.example", groups=["root"], password_proven_for="ada@shop.example"
+        )
         earlier = Client()  # linked at some earlier SSO login, proven by the password
         sso_login(earlier, fake, ADA)
         earlier.post("/sso/link/password/", {"password": PASSWORD})
@@ -953,7 +955,9 @@ class TestReauthentication:
         assert "/sso/fake/reauthenticate/?next=%2Fusers%2F" in html
 
     def test_sso_session_of_an_account_with_both_goes_to_the_provider(self, client, fake):
-        UserFactory(email="ada@shop.example", groups=["root"], password_by_owner=True)
+        UserFactory(
+            email="ada@shop.example", groups=["root"], password_proven_for="ada@shop.example"
+        )
         sso_login(client, fake, ADA)
         client.post("/sso/link/password/", {"password": PASSWORD})
         age_authentication(client)

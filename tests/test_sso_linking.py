@@ -194,7 +194,7 @@ class TestIssue20Attacks:
         # it is refused as proof, and nothing is linked.
         response = owner.post("/sso/link/password/", {"password": INITIAL})
         assert response.status_code == 200
-        assert "set by someone else" in response.content.decode()
+        assert "cannot show that the account is yours alone" in response.content.decode()
         assert logged_in_as(owner) is None and not Identity.objects.exists()
         assert "root" not in groups_of(target)
 
@@ -230,7 +230,7 @@ class TestProofs:
 
     def test_own_password_proves_it(self, role_map, password):
         user = UserFactory(email=OWNER)
-        User.objects.filter(pk=user.pk).update(password_by_owner=True)
+        User.objects.filter(pk=user.pk).update(password_proven_for=OWNER)
         client = Client()
         assert role_map.sso_login(client, CLAIMS)["Location"] == LINK_PAGE
         wrong = client.post("/sso/link/password/", {"password": "not it at all"})
@@ -247,7 +247,7 @@ class TestProofs:
 
     def test_own_password_and_second_factor_prove_it(self, role_map, password):
         user = UserFactory(email=OWNER)
-        User.objects.filter(pk=user.pk).update(password_by_owner=True)
+        User.objects.filter(pk=user.pk).update(password_proven_for=OWNER)
         browser = Client()
         login(browser, OWNER, password)
         secret = activate_totp(browser)
@@ -270,7 +270,7 @@ class TestProofs:
         self, role_map, password
     ):
         user = UserFactory(email=OWNER)
-        User.objects.filter(pk=user.pk).update(password_by_owner=True)
+        User.objects.filter(pk=user.pk).update(password_proven_for=OWNER)
         browser = Client()
         login(browser, OWNER, password)
         activate_totp(browser)
@@ -364,7 +364,7 @@ class TestLinkPage:
 
     def test_wrong_passwords_are_throttled_like_the_login_form(self, role_map):
         user = UserFactory(email=OWNER)
-        User.objects.filter(pk=user.pk).update(password_by_owner=True)
+        User.objects.filter(pk=user.pk).update(password_proven_for=OWNER)
         client = Client()
         role_map.sso_login(client, CLAIMS)
         for _ in range(12):
@@ -413,3 +413,73 @@ class TestGroupsAfterMfa:
         assert logged_in_as(client) == root_user.pk
         assert "root" in groups_of(root_user)
         assert AuditEvent.objects.filter(action="sso.groups.sync_held").exists()
+
+
+# --- which password proves a link ------------------------------------------------------------
+
+
+def reset_by_mailed_link(email: str, new_password: str) -> None:
+    """ "Forgot password?", then the link in the mail, as its reader would."""
+    from django.core import mail
+
+    mail.outbox.clear()
+    Client().post("/password/reset/", {"email": email})
+    link = re.search(r"http://testserver(/password/reset/key/\S+/)", mail.outbox[-1].body)[1]
+    reader = Client()
+    form_url = reader.get(link)["Location"]
+    done = reader.post(form_url, {"password1": new_password, "password2": new_password})
+    assert done.status_code == 302
+
+
+class TestWhichPasswordProves:
+    def test_one_chosen_through_a_link_mailed_to_the_address_proves(self, role_map):
+        user = UserFactory(email=OWNER)  # an initial password, set by an admin
+        reset_by_mailed_link(OWNER, OWN)
+        client = Client()
+        role_map.sso_login(client, CLAIMS)
+        response = client.post("/sso/link/password/", {"password": OWN})
+        assert response.status_code == 302 and logged_in_as(client) == user.pk
+        assert linked() == [{"provider": "fake", "proof": "password"}]
+
+    def test_changing_an_initial_password_in_a_session_proves_nothing(self, role_map, password):
+        """(b), one step further: whoever knows the initial password logs in
+        with it and changes it; they know the new one too."""
+        UserFactory(email=OWNER)
+        squatter = Client()
+        login(squatter, OWNER, password)
+        changed = squatter.post(
+            "/password/change/", {"oldpassword": password, "password1": OWN, "password2": OWN}
+        )
+        assert changed.status_code == 302
+        client = Client()
+        role_map.sso_login(client, CLAIMS)
+        response = client.post("/sso/link/password/", {"password": OWN})
+        assert "cannot show that the account is yours alone" in response.content.decode()
+        assert not Identity.objects.exists() and logged_in_as(client) is None
+        refused = AuditEvent.objects.get(action="sso.link_refused")
+        assert refused.details == {"provider": "fake", "reason": "password_not_own"}
+
+    def test_a_proven_password_keeps_proving_after_its_holder_changes_it(self, role_map):
+        user = UserFactory(email=OWNER)
+        reset_by_mailed_link(OWNER, OWN)
+        holder = Client()
+        login(holder, OWNER, OWN)
+        new = "yet another own passphrase 11"
+        holder.post("/password/change/", {"oldpassword": OWN, "password1": new, "password2": new})
+        client = Client()
+        role_map.sso_login(client, CLAIMS)
+        client.post("/sso/link/password/", {"password": new})
+        assert logged_in_as(client) == user.pk
+
+    def test_an_address_changed_since_voids_the_proof(self, role_map):
+        """(a) with a password the squatter chose through their own mailbox."""
+        squatter = UserFactory(email="mallory@shop.example")
+        reset_by_mailed_link(squatter.email, OWN)
+        User.objects.filter(pk=squatter.pk).update(email=OWNER)
+        client = Client()
+        role_map.sso_login(client, CLAIMS)
+        page = client.get(LINK_PAGE).content.decode()
+        assert 'name="password"' not in page
+        response = client.post("/sso/link/password/", {"password": OWN})
+        assert "cannot show that the account is yours alone" in response.content.decode()
+        assert not Identity.objects.exists()

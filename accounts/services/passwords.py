@@ -44,6 +44,10 @@ def password_reset_completed(*, user: User, keep_session_key: str | None, by: Ac
     """After a reset by link every other session of the user ends (whoever
     knew the old password is out), and the account's failed-login lock is
     lifted (the owner has just proved it by mail)."""
+    # Chosen by the mailbox of the account's address (the link dies with an
+    # address change): a password that proves an SSO link (sso.services).
+    User.objects.filter(pk=user.pk).update(password_proven_for=user.email)
+    user.password_proven_for = user.email
     _replaced(AuditAction.PASSWORD_RESET_COMPLETED, user=user, keep=keep_session_key, by=by)
     throttle.clear("login_failed", throttle.account_key(user.email))
 
@@ -54,10 +58,6 @@ def password_changed_by_user(*, user: User, keep_session_key: str, by: Actor) ->
 
 
 def _replaced(action: AuditAction, *, user: User, keep: str | None, by: Actor) -> None:
-    # Chosen by whoever holds the account (their session, or the mailbox of
-    # its address): a password that proves an SSO link (sso.services).
-    User.objects.filter(pk=user.pk).update(password_by_owner=True)
-    user.password_by_owner = True
     ended = user_sessions_end(user, keep_session_key=keep)
     extensions.credentials_replaced(user, reason=action.value, by=by)
     audit(action, by=by, target=user, details={"sessions_ended": ended})

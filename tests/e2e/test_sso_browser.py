@@ -191,7 +191,7 @@ def test_link_page_proves_with_the_password(live_server, page, oidc_provider):
 
     base = live_server.url
     GroupFactory(name="support")
-    erin = UserFactory(email="erin@shop.example", password_by_owner=True)
+    erin = UserFactory(email="erin@shop.example", password_proven_for="erin@shop.example")
     _sso(page, base, "erin")
     page.wait_for_url(f"{base}/sso/link/")
     assert page.get_by_role("heading", name="Link your account").is_visible()
