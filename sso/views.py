@@ -302,7 +302,18 @@ def link_by_takeover(request):
 
 @require_POST
 def link_cancel(request):
+    """ "This is not my account": nothing is linked, and the operator finds in
+    the audit trail that an account holds an address someone else vouched for."""
+    found = _pending_link(request)
     request.session.pop(LINK_SESSION_KEY, None)
+    if found is not None:
+        _pending, provider, user = found
+        link_refused(
+            by=Actor.system(request=request),
+            user=user,
+            provider_id=provider.id,
+            reason="not_my_account",
+        )
     messages.info(request, _("Nothing was linked."))
     return redirect("account_login")
 

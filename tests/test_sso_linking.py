@@ -361,6 +361,8 @@ class TestLinkPage:
         assert client.post("/sso/link/cancel/")["Location"] == "/login/"
         assert client.get(LINK_PAGE)["Location"] == "/login/"
         assert not Identity.objects.exists()
+        refused = AuditEvent.objects.get(action="sso.link_refused")
+        assert refused.details == {"provider": "fake", "reason": "not_my_account"}
 
     def test_wrong_passwords_are_throttled_like_the_login_form(self, role_map):
         user = UserFactory(email=OWNER)
