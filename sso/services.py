@@ -36,6 +36,7 @@ from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, user_create
 from accounts.services.sessions import user_sessions_end
+from sso.errors import printable
 from sso.models import Identity
 
 logger = logging.getLogger("iam.sso")
@@ -251,7 +252,12 @@ def _link(
         AuditAction.SSO_LINKED,
         by=by.as_user(user),
         target=user,
-        details={"provider": link["provider"], "proof": proof, **(details or {})},
+        details={
+            "provider": link["provider"],
+            "subject": printable(link["subject"], 255),
+            "proof": proof,
+            **(details or {}),
+        },
     )
     return identity
 

@@ -86,8 +86,10 @@ def groups_of(user) -> set[str]:
 
 
 def linked(proof=None):
+    """The sso.linked events' details (without the subject, checked once)."""
     rows = AuditEvent.objects.filter(action="sso.linked")
-    return [e.details for e in rows if proof is None or e.details.get("proof") == proof]
+    details = [e.details for e in rows if proof is None or e.details.get("proof") == proof]
+    return [{k: v for k, v in d.items() if k != "subject"} for d in details]
 
 
 @pytest.fixture
@@ -219,6 +221,8 @@ class TestProofs:
         assert logged_in_as(client) == user.pk
         assert "root" in groups_of(user)
         assert linked() == [{"provider": "fake", "proof": "provider_vouched"}]
+        event = AuditEvent.objects.get(action="sso.linked")
+        assert event.details["subject"] == CLAIMS["sub"] and event.target_id == str(user.pk)
 
     def test_auto_provisioned_account_is_a_new_account(self, oidc, settings):
         Group.objects.get_or_create(name="backoffice-users")

@@ -207,7 +207,7 @@ def test_link_page_proves_with_the_password(live_server, page, oidc_provider):
     assert Identity.objects.get(user=erin).subject == "erin"
     assert list(erin.groups.values_list("name", flat=True)) == ["support"]
     event = AuditEvent.objects.get(action="sso.linked")
-    assert event.details == {"provider": "e2e", "proof": "password"}
+    assert event.details == {"provider": "e2e", "subject": "erin", "proof": "password"}
 
 
 def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page, oidc_provider):
