@@ -275,6 +275,12 @@ def _still_linkable(provider, pending: dict) -> User:
         raise provider.fail(
             gettext_noop("your account is blocked. Ask an administrator."), "blocked"
         )
+    if normalize_email(user.email) != normalize_email(pending["email"]):
+        # The account's address changed since the provider vouched for it.
+        raise provider.fail(
+            gettext_noop("the account changed meanwhile. Please log in again."),
+            "link_address_changed",
+        )
     taken = Identity.objects.filter(
         provider=provider.id, issuer=pending["issuer"], subject=pending["subject"]
     ).exists()

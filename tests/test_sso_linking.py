@@ -358,6 +358,18 @@ class TestLinkPage:
         assert client.post("/sso/link/takeover/").status_code == 403
         assert User.objects.get(email=OWNER).has_usable_password()
 
+    def test_an_address_changed_while_the_link_waits_links_nothing(self, role_map):
+        user = UserFactory(email=OWNER)
+        client = Client()
+        role_map.sso_login(client, CLAIMS)
+        User.objects.filter(pk=user.pk).update(email="someone.else@shop.example")
+        response = client.post("/sso/link/takeover/")
+        assert response["Location"] == "/login/" and logged_in_as(client) is None
+        assert not Identity.objects.exists()
+        assert User.objects.get(pk=user.pk).has_usable_password()
+        failed = AuditEvent.objects.filter(action="sso.failed").latest("id")
+        assert failed.details["reason"] == "link_address_changed"
+
     def test_cancel_forgets_the_pending_link(self, role_map):
         UserFactory(email=OWNER)
         client = Client()
