@@ -370,6 +370,17 @@ class TestLinkPage:
         failed = AuditEvent.objects.filter(action="sso.failed").latest("id")
         assert failed.details["reason"] == "link_address_changed"
 
+    @pytest.mark.parametrize("value", ["", "\x00", "x" * 5000, "é\u202e\r\n"])
+    def test_odd_passwords_are_a_form_error_never_a_500(self, role_map, value):
+        user = UserFactory(email=OWNER, password_proven_for=OWNER)
+        client = Client()
+        client.raise_request_exception = False
+        role_map.sso_login(client, CLAIMS)
+        response = client.post("/sso/link/password/", {"password": value})
+        assert response.status_code == 200 and logged_in_as(client) is None
+        assert "not this account" in response.content.decode()
+        assert not Identity.objects.filter(user=user).exists()
+
     def test_cancel_forgets_the_pending_link(self, role_map):
         UserFactory(email=OWNER)
         client = Client()
