@@ -5,8 +5,9 @@ person the provider vouches for can hold it:
 - an account with no local credential (no usable password, no
   authenticator) is linked at once (proof `provider_vouched`), a new one
   too (`new_account`);
-- an account with any local credential is not linked yet: the link waits in
-  this browser's session (`PendingLink`, 10 minutes) until the person proves
+- an account with any local credential is not linked yet: the link (provider,
+  issuer, subject, address, account, mapped group names; never a token)
+  waits in this browser's session (sso.views, 10 minutes) until the person proves
   control (its own password, then its second factor in the usual MFA step:
   `password`, `password+mfa`) or links by removing every local credential
   and ending the account's sessions and tokens (`credentials_removed`).

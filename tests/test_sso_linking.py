@@ -333,6 +333,9 @@ class TestLinkPage:
         user = UserFactory(email=OWNER)
         client = Client()
         role_map.sso_login(client, CLAIMS)
+        kept = client.session["sso_link"]
+        assert kept["groups"] == ["root"] and kept["user"] == user.pk
+        assert "id_token" not in str(kept) and "eyJ" not in str(kept)  # no token kept
         # Another browser has nothing to link.
         other = Client()
         assert other.get(LINK_PAGE)["Location"] == "/login/"
