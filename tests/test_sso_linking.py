@@ -515,3 +515,29 @@ class TestWhichPasswordProves:
         response = client.post("/sso/link/password/", {"password": OWN})
         assert "cannot show that the account is yours alone" in response.content.decode()
         assert not Identity.objects.exists()
+
+
+def test_the_migration_takes_the_proof_from_the_audit_trail():
+    """Existing accounts: the address of their latest completed reset by
+    mailed link; an address changed since leaves no proof."""
+    import importlib
+
+    from django.apps import apps
+
+    from accounts.audit import AuditAction, audit
+
+    reset, moved, initial = (
+        UserFactory(email=e) for e in ("r@shop.example", "m@shop.example", "i@shop.example")
+    )
+    audit(AuditAction.PASSWORD_RESET_COMPLETED, target=reset)
+    audit(AuditAction.PASSWORD_RESET_COMPLETED, target=moved)
+    audit(AuditAction.PASSWORD_CHANGED, target=initial)  # in a session: no proof
+    User.objects.filter(pk=moved.pk).update(email="moved@shop.example")
+    User.objects.update(password_proven_for="")
+    importlib.import_module("accounts.migrations.0007_user_password_proven_for").from_audit_trail(
+        apps, None
+    )
+    proven = dict(User.objects.values_list("email", "password_proven_for"))
+    assert proven["r@shop.example"] == "r@shop.example"
+    assert proven["moved@shop.example"] == "m@shop.example"  # no longer this address
+    assert proven["i@shop.example"] == ""
