@@ -74,12 +74,13 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().post_login(request, user, **kwargs)
 
     def get_login_stages(self) -> list[str]:
-        # allauth's MFA step, skipped when the identity provider did MFA.
+        # allauth's MFA step, skipped when the identity provider did MFA;
+        # then the stages other apps add (accounts.extensions).
         stages = super().get_login_stages()
         return [
             "accounts.login.MfaStage" if s == "allauth.mfa.stages.AuthenticateStage" else s
             for s in stages
-        ]
+        ] + list(extensions.registry.login_stages)  # after the MFA step
 
     def logout(self, request) -> None:
         user = request.user if request.user.is_authenticated else None

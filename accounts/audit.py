@@ -92,6 +92,7 @@ class AuditAction(StrEnum):
     SSO_GROUPS_SYNC_HELD = "sso.groups.sync_held"
     SSO_GROUPS_SYNCED = "sso.groups.synced"
     SSO_LINKED = "sso.linked"
+    SSO_LINK_REFUSED = "sso.link_refused"
     SSO_LOGOUT_TOKEN_REFUSED = "sso.logout_token_refused"
     SSO_METADATA_REFRESHED = "sso.metadata_refreshed"
     SSO_REAUTHENTICATED = "sso.reauthenticated"
@@ -171,6 +172,7 @@ LABELS = {
     AuditAction.SSO_GROUPS_SYNC_HELD: _("Group sync from single sign-on held back"),
     AuditAction.SSO_GROUPS_SYNCED: _("Groups synced from single sign-on"),
     AuditAction.SSO_LINKED: _("Single sign-on identity linked"),
+    AuditAction.SSO_LINK_REFUSED: _("Single sign-on identity not linked"),
     AuditAction.SSO_LOGOUT_TOKEN_REFUSED: _("Logout token of the identity provider refused"),
     AuditAction.SSO_METADATA_REFRESHED: _("Identity provider's discovery and keys fetched again"),
     AuditAction.SSO_REAUTHENTICATED: _("Confirmed by single sign-on"),

@@ -53,6 +53,9 @@ class Extensions:
     # `next_url` goes on to in the same chain of redirects (an OAuth client
     # the person approved before): CSP form-action of the login pages.
     login_redirect_origins: list = field(default_factory=list)
+    # Dotted paths of allauth login stages that run after the MFA step, last
+    # in every login (sso: make a proven link, apply mapped groups).
+    login_stages: list = field(default_factory=list)
 
 
 registry = Extensions()

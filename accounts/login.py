@@ -53,22 +53,44 @@ SESSION_EXTRA = "iam_login_extra"
 _METHOD = "iam_method"
 _MFA_BY_IDP = "iam_mfa_by_idp"
 _EXTRA = "iam_extra"
+# What a door's own login stage (accounts.extensions login_stages) needs at
+# the end of the login, keyed by the door ("sso"): JSON, kept in the session
+# between the stages, never a token.
+_STAGE_DATA = "iam_stage_data"
 
 PASSKEY = "passkey"
 
 
 def complete_login(
-    request, user, *, method: str, mfa_by_idp: bool = False, redirect_url=None, extra=None
+    request,
+    user,
+    *,
+    method: str,
+    mfa_by_idp: bool = False,
+    redirect_url=None,
+    extra=None,
+    stage_data: dict | None = None,
 ):
     """A person proved who they are by `method` outside allauth's password
     form (an identity provider): log them in through allauth's stages, as a
-    password login would be. Returns the response to send."""
+    password login would be. `stage_data` is for the door's own stage after
+    the MFA step (`stage_data(login)` there). Returns the response to send."""
     return perform_login(
         request,
         user,
         redirect_url=redirect_url,
-        signal_kwargs={_METHOD: method, _MFA_BY_IDP: mfa_by_idp, _EXTRA: extra or {}},
+        signal_kwargs={
+            _METHOD: method,
+            _MFA_BY_IDP: mfa_by_idp,
+            _EXTRA: extra or {},
+            _STAGE_DATA: stage_data or {},
+        },
     )
+
+
+def stage_data(login) -> dict:
+    """What `complete_login` was given for the login stages (allauth's Login)."""
+    return (login.signal_kwargs or {}).get(_STAGE_DATA) or {}
 
 
 def passkey_login(request, authenticator):
@@ -106,10 +128,13 @@ def passkey_login(request, authenticator):
 
 
 class MfaStage(AuthenticateStage):
-    """allauth's MFA step, skipped when the identity provider did MFA."""
+    """allauth's MFA step, skipped when the identity provider did MFA, unless
+    the door needs the account's own second factor (`stage_data`
+    "local_mfa": an SSO link proven by the account's credentials)."""
 
     def handle(self):
-        if (self.login.signal_kwargs or {}).get(_MFA_BY_IDP):
+        kwargs = self.login.signal_kwargs or {}
+        if kwargs.get(_MFA_BY_IDP) and not stage_data(self.login).get("local_mfa"):
             return None, True
         return super().handle()
 

@@ -62,6 +62,13 @@ class User(AbstractBaseUser):
     groups = models.ManyToManyField(
         "accounts.Group", through="accounts.Membership", related_name="users", blank=True
     )
+    # The address whose mailbox chose the usable password (through a mailed
+    # reset or invitation link; a change in a session keeps it, as whoever
+    # changed it knew the old one). Only a password chosen at the account's
+    # current address proves an SSO link (sso.services): an initial password
+    # an admin or createuser set ("") is known to them too, and an address
+    # changed since means the password was chosen by someone else's mailbox.
+    password_proven_for = models.EmailField(max_length=254, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -27,6 +27,8 @@ class SsoConfig(AppConfig):
         registry.configured_group_names.append(role_map_group_names)
         registry.logout_redirects.append(logout.redirect_after_logout)
         registry.login_page_notices.append(logout.login_page_notices)
+        # After the MFA step: a proven link is made, mapped groups applied.
+        registry.login_stages.append("sso.stages.CompleteSsoLogin")
         # A session that came in through a provider is listed with its
         # provider session id, for single logout (sso.sessions).
         user_logged_in.connect(sessions.record, dispatch_uid="sso.sessions.record")

@@ -1,8 +1,29 @@
-"""Who a validated SSO identity is here: links, the two strategies, role mapping."""
+"""Who a validated SSO identity is here: links, the two strategies, role mapping.
+
+A first login is linked to an existing account only when nobody but the
+person the provider vouches for can hold it:
+- an account with no local credential (no usable password, no
+  authenticator) is linked at once (proof `provider_vouched`), a new one
+  too (`new_account`);
+- an account with any local credential is not linked yet: the link (provider,
+  issuer, subject, address, account, mapped group names; never a token)
+  waits in this browser's session (sso.views, 10 minutes) until the person proves
+  control (its own password, then its second factor in the usual MFA step:
+  `password`, `password+mfa`) or links by removing every local credential
+  and ending the account's sessions and tokens (`credentials_removed`).
+A password someone else set (an admin's initial password, createuser's) is
+no proof, nor one chosen before the account's address changed:
+`User.password_proven_for`.
+
+The groups the provider's roles map to (ROLE_MAP) are applied when the login
+completes, after its MFA step (sso.stages), never before.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -10,52 +31,106 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from accounts import access
+from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, managers_remain
-from accounts.models import Group, Membership, User
+from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, user_create
+from accounts.services.sessions import user_sessions_end
+from sso.errors import printable
 from sso.models import Identity
 
 logger = logging.getLogger("iam.sso")
 
+LINK_TTL = 10 * 60  # seconds a pending link waits for its proof
 
-def resolve_user(*, by: Actor, provider, claims: dict) -> User:
+
+@dataclass(frozen=True)
+class SsoLogin:
+    """What an SSO callback found: the account, the group names the
+    provider's roles map to now, and, for a first login onto an account
+    with local credentials, the link that waits for proof (not made yet)."""
+
+    user: User
+    groups: list[str] = field(default_factory=list)
+    pending: dict | None = None
+
+
+def resolve_login(*, by: Actor, provider, claims: dict) -> SsoLogin:
     """The account this identity logs in as, creating or linking it when the
-    strategy allows. Raises SSOError (via provider.fail) otherwise. `by` is the
-    operator's configuration acting during the login's request (Actor.system)."""
+    strategy allows and nobody else can hold it; raises SSOError (via
+    provider.fail) otherwise. Changes no group: `login_completed` does,
+    after the MFA step. `by` is the operator's configuration acting during
+    the login's request (Actor.system)."""
     issuer, subject = _issuer_and_subject(provider, claims)
+    groups = mapped_group_names(provider, claims)
     for attempt in range(2):
         try:
-            # An access write (it may create an account and change its groups):
-            # the access lock first, the operator's configuration as the actor.
+            # An access write (it may create an account): the access lock
+            # first, the operator's configuration as the actor.
             with access_write(by=by):
                 identity = (
                     Identity.objects.select_related("user")
                     .filter(provider=provider.id, issuer=issuer, subject=subject)
                     .first()
                 )
+                pending = None
                 if identity is None:
-                    identity = _first_login(by=by, provider=provider, claims=claims)
-                user = identity.user
+                    user, identity, pending = _first_login(by=by, provider=provider, claims=claims)
+                else:
+                    user = identity.user
                 if not user.is_active:
                     raise provider.fail(
                         gettext_noop("your account is blocked. Ask an administrator."), "blocked"
                     )
+                if pending is not None:
+                    return SsoLogin(user=user, groups=groups, pending=pending)
                 identity.last_login_at = timezone.now()
                 profile = provider.profile(claims)
                 if profile.email_vouched:
                     identity.email = profile.email
                 identity.save(update_fields=["last_login_at", "email"])
-                sync_mapped_groups(by=by, provider=provider, user=user, claims=claims)
-                return user
+                return SsoLogin(user=user, groups=groups)
         except IntegrityError:
             # Another first login of the same identity (or address) won the
             # race: the link or account now exists; look again.
             logger.info("sso %s: concurrent first login (attempt %d)", provider.id, attempt + 1)
     raise provider.fail(
         gettext_noop("the account could not be set up. Please try again."), "provision_failed"
+    )
+
+
+def resolve_user(*, by: Actor, provider, claims: dict) -> User:
+    """The account of `resolve_login` (linked or waiting for proof)."""
+    return resolve_login(by=by, provider=provider, claims=claims).user
+
+
+def mapped_group_names(provider, claims: dict) -> list[str]:
+    """The groups ROLE_MAP gives for the roles the provider asserts now."""
+    return sorted({g for role in provider.roles(claims) for g in provider.role_map.get(role, [])})
+
+
+def local_credentials(user: User) -> list[str]:
+    """What opens this account without the provider: "password" (a usable
+    one) and the kinds of its authenticators (totp, webauthn, recovery_codes)."""
+    from allauth.mfa.models import Authenticator
+
+    kinds = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    if user.has_usable_password():
+        kinds.add("password")
+    return sorted(kinds)
+
+
+def password_proves_link(user: User) -> bool:
+    """Whether the account's password can prove an SSO link: usable, and
+    chosen through a link mailed to the account's current address (not an
+    admin's initial one, not one chosen before the address changed)."""
+    proven_for = user.password_proven_for
+    return (
+        user.has_usable_password()
+        and bool(proven_for)
+        and normalize_email(proven_for) == normalize_email(user.email)
     )
 
 
@@ -114,7 +189,10 @@ def linked_providers(user) -> list:
     return [p for pid, p in providers().items() if pid in linked]
 
 
-def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
+def _first_login(*, by: Actor, provider, claims: dict) -> tuple[User, Identity | None, dict | None]:
+    """A first login: (account, its new link, None), or (account, None, the
+    pending link) when the account holds local credentials and proof must
+    come first."""
     profile = provider.profile(claims)
     if not profile.email:
         raise provider.fail(
@@ -128,6 +206,7 @@ def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
             f"email_not_verified:{profile.unvouched_why}",
         )
     user = user_get_by_email(profile.email)
+    proof = "provider_vouched"
     if user is None:
         if provider.strategy != "auto-provision":
             raise provider.fail(
@@ -136,27 +215,164 @@ def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
                 "no_account",
             )
         user = _provision(by=by, provider=provider, profile=profile)
+        proof = "new_account"
     elif user.identities.filter(provider=provider.id).exists():
         # The account is bound to another subject of this provider.
         raise provider.fail(
             f"the account {profile.email} is linked to another {provider.name} identity.",
             "linked_elsewhere",
         )
+    link = {
+        "provider": provider.id,
+        "issuer": claims["iss"],
+        "subject": claims["sub"],
+        "email": profile.email,
+        "extras": provider.link_extras(claims),
+    }
+    if proof == "provider_vouched" and local_credentials(user):
+        # Someone may hold this account's password or second factor (an
+        # address taken by an admin, an initial password they set): the
+        # provider vouches for the person, not for whoever holds those.
+        return user, None, {**link, "user": user.pk, "at": int(time.time())}
+    return user, _link(by=by, user=user, link=link, proof=proof), None
+
+
+def _link(
+    *, by: Actor, user: User, link: dict, proof: str, details: dict | None = None
+) -> Identity:
+    """Make the link (inside the caller's access write) and audit how it was proven."""
     identity = Identity.objects.create(
         user=user,
-        provider=provider.id,
-        issuer=claims["iss"],
-        subject=claims["sub"],
-        email=profile.email,
-        **provider.link_extras(claims),
+        provider=link["provider"],
+        issuer=link["issuer"],
+        subject=link["subject"],
+        email=link["email"],
+        last_login_at=timezone.now(),
+        **link.get("extras", {}),
     )
     audit(
         AuditAction.SSO_LINKED,
         by=by.as_user(user),
         target=user,
-        details={"provider": provider.id, "subject": claims["sub"]},
+        details={
+            "provider": link["provider"],
+            "subject": printable(link["subject"], 255),
+            "proof": proof,
+            **(details or {}),
+        },
     )
     return identity
+
+
+def pending_link_valid(pending) -> bool:
+    """A pending link of this session that has not expired."""
+    return isinstance(pending, dict) and pending.get("at", 0) > time.time() - LINK_TTL
+
+
+def _still_linkable(provider, pending: dict) -> User:
+    """The account a pending link is for, if it may still be linked now
+    (inside the access write that links it)."""
+    user = User.objects.select_for_update().filter(pk=pending["user"]).first()
+    if user is None or not user.is_active:
+        raise provider.fail(
+            gettext_noop("your account is blocked. Ask an administrator."), "blocked"
+        )
+    if normalize_email(user.email) != normalize_email(pending["email"]):
+        # The account's address changed since the provider vouched for it.
+        raise provider.fail(
+            gettext_noop("the account changed meanwhile. Please log in again."),
+            "link_address_changed",
+        )
+    taken = Identity.objects.filter(
+        provider=provider.id, issuer=pending["issuer"], subject=pending["subject"]
+    ).exists()
+    if taken or user.identities.filter(provider=provider.id).exists():
+        raise provider.fail(
+            f"the account {user.email} is linked to another {provider.name} identity.",
+            "linked_elsewhere",
+        )
+    return user
+
+
+def link_by_removing_credentials(*, by: Actor, provider, pending: dict) -> User:
+    """ "This is my account but I don't know its password": link the pending
+    identity and remove every local credential of the account (its password
+    made unusable, every authenticator deleted), end all its sessions and
+    revoke its API tokens, in one write. Whoever held those is out; the
+    provider's person logs in by SSO from now on."""
+    from allauth.mfa.models import Authenticator
+
+    try:
+        with access_write(by=by):
+            user = _still_linkable(provider, pending)
+            removed = local_credentials(user)
+            Authenticator.objects.filter(user=user).delete()
+            user.set_unusable_password()
+            user.password_proven_for = ""
+            user.save(update_fields=["password", "password_proven_for"])
+            ended = user_sessions_end(user)
+            actor = by.as_user(user)
+            extensions.credentials_replaced(user, reason=AuditAction.SSO_LINKED.value, by=actor)
+            # The MFA policy looks again on every session and token of the account.
+            access.changed(User.objects.filter(pk=user.pk))
+            _link(
+                by=by,
+                user=user,
+                link=pending,
+                proof="credentials_removed",
+                details={"removed": removed, "sessions_ended": ended},
+            )
+    except IntegrityError:  # linked by another request of the same person meanwhile
+        raise _linked_elsewhere(provider) from None
+    return User.objects.get(pk=user.pk)
+
+
+def link_refused(*, by: Actor, user: User, provider_id: str, reason: str) -> None:
+    """A proof that was not accepted (an admin's initial password)."""
+    audit(
+        AuditAction.SSO_LINK_REFUSED,
+        by=by.as_user(user),
+        target=user,
+        success=False,
+        details={"provider": provider_id, "reason": reason},
+    )
+
+
+def login_completed(*, by: Actor, user: User, completion: dict, mfa_passed: bool) -> None:
+    """The end of an SSO login, after its MFA step (sso.stages): make the
+    link a password proved (`completion["link"]`), then apply the mapped
+    groups. Raises SSOError when the link cannot be made any more."""
+    from sso.registry import get_provider
+
+    provider = get_provider(completion.get("provider", ""))
+    if provider is None:
+        return
+    wanted = completion.get("groups", [])
+    try:
+        with access_write(by=by):
+            link = completion.get("link")
+            if link:
+                _still_linkable(provider, link)
+                if link.get("user") != user.pk or not password_proves_link(
+                    User.objects.get(pk=user.pk)
+                ):
+                    # The password changed meanwhile: what was proven is gone.
+                    raise provider.fail(
+                        gettext_noop("the account changed meanwhile. Please log in again."),
+                        "link_proof_stale",
+                    )
+                proof = "password+mfa" if mfa_passed else "password"
+                _link(by=by, user=user, link=link, proof=proof)
+            _sync_groups(by=by, provider=provider, user=user, wanted_names=wanted)
+    except IntegrityError:  # linked by another request of the same person meanwhile
+        raise _linked_elsewhere(provider) from None
+
+
+def _linked_elsewhere(provider):
+    return provider.fail(
+        gettext_noop("this sign-in is linked to an account already. Please log in again."),
+        "linked_elsewhere",
+    )
 
 
 def _provision(*, by: Actor, provider, profile) -> User:
@@ -183,15 +399,22 @@ def _provision(*, by: Actor, provider, profile) -> User:
 
 def sync_mapped_groups(*, by: Actor, provider, user: User, claims: dict) -> None:
     """Bring the groups that came from this provider's role mapping in line
-    with the roles asserted now. Memberships given by hand are never touched.
+    with the roles asserted now (a re-authentication)."""
+    _sync_groups(
+        by=by, provider=provider, user=user, wanted_names=mapped_group_names(provider, claims)
+    )
+
+
+def _sync_groups(*, by: Actor, provider, user: User, wanted_names) -> None:
+    """The groups that came from this provider's role mapping become
+    `wanted_names`. Memberships given by hand are never touched.
 
     Runs inside an access write (the caller's). A sync that would leave
     nobody able to manage access (the provider dropped the last manager's
     role, or mapped them into a group that denies part of it) is held back
     whole: the login goes on with the groups as they were, and the operator
     finds `sso.groups.sync_held` in the audit trail."""
-    wanted_names = {g for role in provider.roles(claims) for g in provider.role_map.get(role, [])}
-    wanted = {g.pk: g for g in Group.objects.filter(name__in=wanted_names)}
+    wanted = {g.pk: g for g in Group.objects.filter(name__in=list(wanted_names))}
     source = f"sso:{provider.id}"
     current = {m.group_id: m for m in user.memberships.select_related("group")}
     added = [g for pk, g in wanted.items() if pk not in current]

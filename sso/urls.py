@@ -5,6 +5,10 @@ from sso import logout_views, views
 app_name = "sso"
 
 urlpatterns = [
+    path("link/", views.link, name="link"),
+    path("link/password/", views.link_with_password, name="link_password"),
+    path("link/takeover/", views.link_by_takeover, name="link_takeover"),
+    path("link/cancel/", views.link_cancel, name="link_cancel"),
     path("<slug:provider_id>/login/", views.login, name="login"),
     path("<slug:provider_id>/callback/", views.callback, name="callback"),
     path("<slug:provider_id>/reauthenticate/", views.reauthenticate, name="reauthenticate"),

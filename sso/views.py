@@ -7,19 +7,30 @@ from urllib.parse import urlencode
 from allauth.account.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import authenticated_now, complete_login
 from accounts.models import User
-from sso import flows, reauth, sessions
+from sso import flows, reauth, sessions, stages
 from sso.errors import SSOError, printable
 from sso.registry import get_provider
-from sso.services import linked_providers, reauthenticated_user, resolve_user
+from sso.services import (
+    link_by_removing_credentials,
+    link_refused,
+    linked_providers,
+    local_credentials,
+    password_proves_link,
+    pending_link_valid,
+    reauthenticated_user,
+    resolve_login,
+)
 
 logger = logging.getLogger("iam.sso")
 
@@ -117,20 +128,194 @@ def callback(request, provider_id: str):
         return _reauthenticated(request, provider, entry, next_url)
     try:
         claims, id_token = flows.complete(request, provider, entry)
-        user = resolve_user(by=Actor.system(request=request), provider=provider, claims=claims)
+        found = resolve_login(by=Actor.system(request=request), provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
     # The provider did MFA (`amr`): our MFA step is skipped and the policy
     # met. Otherwise a user who has MFA here is asked for the code first.
     amr = claims.get("amr")
+    mfa_by_idp = isinstance(amr, list) and "mfa" in amr
+    if found.pending is not None:
+        # An account with local credentials: the link waits for proof, in
+        # this browser's session (no token kept: the logout at the provider
+        # then goes without an id_token_hint).
+        extra = sessions.login_extra(provider, claims, id_token)
+        extra.pop("id_token", None)
+        request.session[LINK_SESSION_KEY] = {
+            **found.pending,
+            "groups": found.groups,
+            "next": next_url,
+            "mfa_by_idp": mfa_by_idp,
+            "extra": extra,
+        }
+        return redirect("sso:link")
+    return complete_login(
+        request,
+        found.user,
+        method=f"sso:{provider.id}",
+        mfa_by_idp=mfa_by_idp,
+        redirect_url=next_url,
+        extra=sessions.login_extra(provider, claims, id_token),
+        stage_data={stages.KEY: {"provider": provider.id, "groups": found.groups}},
+    )
+
+
+# --- "Link your account": a first login onto an account with local credentials ---
+
+LINK_SESSION_KEY = "sso_link"
+
+
+def _pending_link(request):
+    """This browser's pending link, its provider and account; None when there
+    is none (another browser, expired, provider or account gone)."""
+    pending = request.session.get(LINK_SESSION_KEY)
+    if not pending_link_valid(pending):
+        request.session.pop(LINK_SESSION_KEY, None)
+        return None
+    provider = get_provider(pending.get("provider", ""))
+    user = User.objects.filter(pk=pending.get("user")).first()
+    if provider is None or user is None:
+        request.session.pop(LINK_SESSION_KEY, None)
+        return None
+    return pending, provider, user
+
+
+def _nothing_to_link(request):
+    messages.error(
+        request,
+        _(
+            "There is no sign-in waiting to be linked in this browser (it expired after "
+            "10 minutes, or began in another browser). Please log in again."
+        ),
+    )
+    return redirect("account_login")
+
+
+def _link_page(request, pending, provider, user, *, error: str = "", status: int = 200):
+    credentials = local_credentials(user)
+    return render(
+        request,
+        "sso/link.html",
+        {
+            "provider": provider,
+            "email": user.email,
+            "password_proves": password_proves_link(user),
+            "has_password": "password" in credentials,
+            "second_factor": any(c in credentials for c in ("totp", "webauthn")),
+            "removed": [CREDENTIAL_NAMES[c] for c in credentials if c in CREDENTIAL_NAMES],
+            "error": error,
+        },
+        status=status,
+    )
+
+
+CREDENTIAL_NAMES = {
+    "password": gettext_lazy("its password"),
+    "totp": gettext_lazy("its authenticator app"),
+    "webauthn": gettext_lazy("its security keys and passkeys"),
+    "recovery_codes": gettext_lazy("its recovery codes"),
+}
+
+
+@require_GET
+def link(request):
+    found = _pending_link(request)
+    if found is None:
+        return _nothing_to_link(request)
+    return _link_page(request, *found)
+
+
+@require_POST
+def link_with_password(request):
+    """Prove it: the account's own password here, then its second factor in
+    the usual MFA step; the link is made when the login completes."""
+    found = _pending_link(request)
+    if found is None:
+        return _nothing_to_link(request)
+    pending, provider, user = found
+    by = Actor.system(request=request)
+    if not password_proves_link(user):
+        link_refused(by=by, user=user, provider_id=provider.id, reason="password_not_own")
+        return _link_page(
+            request,
+            *found,
+            error=_(
+                "This account's password was not chosen through a link mailed to this "
+                "address (an administrator set it, or the address changed since), so it "
+                "cannot show that the account is yours alone. Link it with the button below "
+                "instead: the password is removed, and you log in with %(name)s from now on."
+            )
+            % {"name": provider.name},
+        )
+    adapter = get_adapter(request)
+    try:
+        proven = adapter.authenticate(
+            request, email=user.email, password=str(request.POST.get("password", ""))
+        )
+    except ValidationError as error:  # too many attempts
+        return _link_page(request, *found, error=" ".join(error.messages), status=429)
+    if proven is None or proven.pk != user.pk:
+        return _link_page(request, *found, error=_("That is not this account's password."))
+    request.session.pop(LINK_SESSION_KEY, None)
+    link = {k: pending[k] for k in ("provider", "issuer", "subject", "email", "extras", "user")}
+    return complete_login(
+        request,
+        proven,
+        method=f"sso:{provider.id}",
+        mfa_by_idp=bool(pending.get("mfa_by_idp")),
+        redirect_url=pending.get("next") or "/",
+        extra=pending.get("extra") or {},
+        stage_data={
+            # The account's own second factor is part of the proof, whatever
+            # the provider did (its MFA still meets the policy afterwards).
+            "local_mfa": True,
+            stages.KEY: {"provider": provider.id, "groups": pending["groups"], "link": link},
+        },
+    )
+
+
+@require_POST
+def link_by_takeover(request):
+    """ "This is my account but I don't know its password": link, and every
+    local credential of the account goes (sso.services)."""
+    found = _pending_link(request)
+    if found is None:
+        return _nothing_to_link(request)
+    pending, provider, _user = found
+    request.session.pop(LINK_SESSION_KEY, None)
+    try:
+        user = link_by_removing_credentials(
+            by=Actor.system(request=request), provider=provider, pending=pending
+        )
+    except SSOError as error:
+        return _failed(request, provider, error)
     return complete_login(
         request,
         user,
         method=f"sso:{provider.id}",
-        mfa_by_idp=isinstance(amr, list) and "mfa" in amr,
-        redirect_url=next_url,
-        extra=sessions.login_extra(provider, claims, id_token),
+        mfa_by_idp=bool(pending.get("mfa_by_idp")),
+        redirect_url=pending.get("next") or "/",
+        extra=pending.get("extra") or {},
+        stage_data={stages.KEY: {"provider": provider.id, "groups": pending["groups"]}},
     )
+
+
+@require_POST
+def link_cancel(request):
+    """ "This is not my account": nothing is linked, and the operator finds in
+    the audit trail that an account holds an address someone else vouched for."""
+    found = _pending_link(request)
+    request.session.pop(LINK_SESSION_KEY, None)
+    if found is not None:
+        _pending, provider, user = found
+        link_refused(
+            by=Actor.system(request=request),
+            user=user,
+            provider_id=provider.id,
+            reason="not_my_account",
+        )
+    messages.info(request, _("Nothing was linked."))
+    return redirect("account_login")
 
 
 def _reauthenticated(request, provider, entry: dict, next_url: str):

@@ -146,6 +146,14 @@ class FakeIdP:
         }
         return f"{callback.path}?{urlencode({'code': code, 'state': params['state']})}"
 
+    def sso_login(self, client, claims: dict, pid: str = "fake", **data):
+        """A whole login through this provider in the test client's browser:
+        the "Log in with" button's POST, the provider's page, the callback.
+        Returns the callback's response."""
+        start = client.post(f"/sso/{pid}/login/", data)
+        assert start.status_code == 302, start
+        return client.get(self.authorize(start["Location"], claims))
+
     def _pkce_refusal(self, params: dict) -> str:
         sent = "code_challenge" in params
         if sent and params.get("code_challenge_method") != "S256":

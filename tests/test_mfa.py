@@ -290,6 +290,9 @@ class TestSSOAndMFA:
             setup = Client()
             login(setup, ada.email, PASSWORD)
             secret = activate_totp(setup)
+            # Linked at an earlier login (tests/test_sso_linking.py: a first
+            # login onto an account with a password waits for proof).
+            ada.identities.create(provider="fake", issuer=idp.issuer, subject=ADA["sub"])
             response = sso_login(client, idp, ADA)
             assert response["Location"] == "/2fa/authenticate/"
             assert client.get("/").status_code == 302  # not logged in before the code
@@ -313,7 +316,7 @@ class TestSSOAndMFA:
         try:
             settings.IAM_MFA_REQUIRED_GROUPS = ["root"]
             settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
-            UserFactory(email="ada@shop.example", groups=["root"])
+            UserFactory(email="ada@shop.example", groups=["root"], password="!")  # SSO only
             sso_login(client, idp, {**ADA, "amr": ["pwd", "mfa"]})
             assert client.get("/").status_code == 200
             other = Client()

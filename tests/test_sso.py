@@ -67,14 +67,14 @@ class TestLoginPage:
 
 class TestPKCE:
     def test_s256_is_sent_by_default_even_when_discovery_does_not_list_it(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         assert sso_login(client, fake, ADA)["Location"] == "/"
         assert fake.last_authorization["code_challenge_method"] == "S256"
         assert fake.last_authorization["code_challenge"]
         assert fake.last_token_form["code_verifier"]
 
     def test_pkce_false_for_a_provider_that_refuses_it(self, client, fake, settings):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.pkce = "refused"
         configure(settings, fake, pkce="false")
         assert sso_login(client, fake, ADA)["Location"] == "/"
@@ -86,7 +86,7 @@ class TestPKCE:
     def test_invalid_request_points_at_pkce_and_redirect_uri(
         self, client, fake, settings, behaviour, setting
     ):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.pkce = behaviour
         configure(settings, fake, pkce=setting)
         html = failure(sso_login(client, fake, ADA), client)
@@ -95,7 +95,7 @@ class TestPKCE:
         assert last_failure_reason() == "idp_error:invalid_request:check_pkce_and_redirect_uri"
 
     def test_invalid_request_at_the_token_endpoint(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.token_status, fake.token_error = 400, "invalid_request"
         html = failure(sso_login(client, fake, ADA), client)
         assert "IAM_SSO_FAKE_PKCE" in html and "redirect URI" in html
@@ -109,7 +109,7 @@ class TestPKCE:
 
 class TestPreRegistered:
     def test_existing_account_logs_in_and_is_linked(self, client, fake):
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         response = sso_login(client, fake, ADA, next="/users/")
         assert response.status_code == 302 and response["Location"] == "/users/"
         assert int(client.session["_auth_user_id"]) == user.pk
@@ -134,7 +134,7 @@ class TestPreRegistered:
         assert last_failure_reason() == "no_account"
 
     def test_link_holds_whatever_the_email_later_says(self, client, fake):
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         other = UserFactory(email="renamed@shop.example")
         client.post("/logout/")
@@ -142,34 +142,34 @@ class TestPreRegistered:
         assert int(client.session["_auth_user_id"]) == user.pk != other.pk
 
     def test_another_subject_cannot_take_a_linked_account(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         intruder = Client()
         html = failure(sso_login(intruder, fake, {**ADA, "sub": "someone-else"}), intruder)
         assert "linked to another Fake IdP identity" in html
 
     def test_unverified_email_cannot_match_an_account(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         html = failure(sso_login(client, fake, {**ADA, "email_verified": False}), client)
         assert "does not vouch for your email" in html
         assert not Identity.objects.exists()
 
     @pytest.mark.parametrize("verified", [True, "true"])
     def test_email_verified_true_matches(self, client, fake, verified):
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         assert sso_login(client, fake, {**ADA, "email_verified": verified})["Location"] == "/"
         assert int(client.session["_auth_user_id"]) == user.pk
 
     @pytest.mark.parametrize("verified", ["false", "True", "yes", 1, None, ["true"], {}])
     def test_email_verified_anything_but_true_never_matches(self, client, fake, verified):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         html = failure(sso_login(client, fake, {**ADA, "email_verified": verified}), client)
         assert "does not vouch for your email" in html
         assert last_failure_reason() == "email_not_verified:email_verified_not_true"
         assert not Identity.objects.exists()
 
     def test_missing_email_verified_never_matches(self, client, fake, settings):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         unproven = {k: v for k, v in ADA.items() if k != "email_verified"}
         assert "does not vouch" in failure(sso_login(client, fake, unproven), client)
         configure(settings, fake, strategy="auto-provision")
@@ -181,7 +181,7 @@ class TestPreRegistered:
     def test_email_verified_may_come_from_userinfo(self, client, fake):
         """A provider that keeps email_verified out of the ID token still
         vouches through userinfo (the ID token wins where both speak)."""
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         unproven = {k: v for k, v in ADA.items() if k != "email_verified"}
         fake.userinfo_claims = {"sub": "ada-sub-1", "email_verified": True}
         assert sso_login(client, fake, unproven)["Location"] == "/"
@@ -284,14 +284,14 @@ class TestTokenValidation:
         ],
     )
     def test_bad_tokens_never_log_in(self, client, fake, knob, value, reason):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         setattr(fake, knob, value)
         html = failure(sso_login(client, fake, ADA), client)
         assert "Log in with Fake IdP failed" in html
         assert last_failure_reason() == reason
 
     def test_foreign_signature(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.foreign_key = new_key("key-1")  # same kid, other key
         html = failure(sso_login(client, fake, ADA), client)
         assert "signature is not valid" in html
@@ -306,7 +306,7 @@ class TestTokenValidation:
         def b64(data):
             return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         now = int(time.time())
         fake.raw_id_token = (
             b64(header)
@@ -318,7 +318,7 @@ class TestTokenValidation:
         assert last_failure_reason() == "bad_alg"
 
     def test_state_is_single_use_and_bound_to_the_browser(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         callback = fake.authorize(start(client), ADA)
         elsewhere = Client()
         assert "not valid here" in failure(elsewhere.get(callback), elsewhere)
@@ -331,7 +331,7 @@ class TestTokenValidation:
         )
 
     def test_userinfo_fills_missing_email_and_must_match_sub(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         no_email = {k: v for k, v in ADA.items() if k != "email"}
         fake.userinfo_claims = {"sub": "ada-sub-1", "email": "ada@shop.example"}
         assert sso_login(client, fake, no_email)["Location"] == "/"
@@ -373,14 +373,14 @@ class TestProviderTrouble:
         assert event.details["provider_said"] == "a??b?[31m?c?"
 
     def test_token_endpoint_error_values_are_cleaned_too(self, client, fake, caplog):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.token_status, fake.token_error = 400, "bad\r\nWARNING forged"
         failure(sso_login(client, fake, ADA), client)
         assert last_failure_reason() == "token_error:bad??WARNING forged"
         assert all(r.getMessage().isprintable() for r in caplog.records)
 
     def test_callback_naming_another_issuer_is_refused(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         callback = fake.authorize(start(client), ADA)
         response = client.get(callback + "&iss=https%3A%2F%2Fevil.example")
         assert "came from another provider" in failure(response, client)
@@ -440,7 +440,7 @@ class TestProviderTrouble:
 
 class TestCachingAndKeys:
     def test_one_outbound_request_after_warm_up(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         fake.hits.clear()
         client.post("/logout/")
@@ -448,7 +448,7 @@ class TestCachingAndKeys:
         assert dict(fake.hits) == {"/realm/token": 1}
 
     def test_key_rotation_refetches_keys_once(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         fake.rotate_keys()
         fake.hits.clear()
@@ -457,7 +457,7 @@ class TestCachingAndKeys:
         assert fake.hits["/realm/jwks"] == 1
 
     def test_unknown_key_ids_do_not_hammer_the_provider(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         fake.foreign_key = new_key("unknown-kid")
         fake.hits.clear()
@@ -475,7 +475,7 @@ class TestCachingAndKeys:
         assert last_failure_reason() == "jwks_refresh_pending"
 
     def test_rotation_soon_after_a_refetch_asks_to_retry_then_works(self, client, fake):
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, ADA)
         fake.rotate_keys()  # a first rotation: refetched at once
         client.post("/logout/")
@@ -493,7 +493,9 @@ class TestRoleMapping:
         support = GroupFactory(name="support")
         GroupFactory(name="catalog")
         configure(settings, fake, role_map='{"admin": ["root"], "help": ["support", "catalog"]}')
-        user = UserFactory(email="ada@shop.example", groups=[support])  # support by hand
+        user = UserFactory(
+            email="ada@shop.example", groups=[support], password=make_password(None)
+        )  # support by hand
         UserFactory(groups=["root"])  # Ada is not the only one who can manage access
         sso_login(client, fake, {**ADA, "roles": ["admin", "help"]})
         sources = dict(Membership.objects.filter(user=user).values_list("group__name", "source"))
@@ -523,7 +525,7 @@ class TestRoleMapping:
     def test_role_claim_shapes(self, client, fake, settings, roles, groups):
         GroupFactory(name="support")
         configure(settings, fake, role_map='{"admin": ["root"], "help": ["support"]}')
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         assert sso_login(client, fake, {**ADA, "roles": roles})["Location"] == "/"
         assert set(user.groups.values_list("name", flat=True)) == groups
 
@@ -546,7 +548,7 @@ class TestAzure:
 
     def test_multi_tenant_login_with_upn_fallback(self, client, fake, settings):
         self._settings(settings, fake)
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         response = sso_login(client, fake, self._claims(), pid="azure")
         assert response["Location"] == "/"
         identity = Identity.objects.get(user=user)
@@ -555,7 +557,7 @@ class TestAzure:
 
     def test_tenant_not_allowed(self, client, fake, settings):
         self._settings(settings, fake)
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         other = "99999999-2222-3333-4444-555555555555"
         fake.claim_overrides = {"iss": f"{fake.base}/{other}/v2.0"}
         html = failure(sso_login(client, fake, self._claims(tid=other), pid="azure"), client)
@@ -563,14 +565,14 @@ class TestAzure:
 
     def test_issuer_must_match_the_tokens_own_tenant(self, client, fake, settings):
         self._settings(settings, fake)
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         fake.claim_overrides = {"iss": f"{fake.base}/99999999-2222-3333-4444-555555555555/v2.0"}
         failure(sso_login(client, fake, self._claims(), pid="azure"), client)
         assert last_failure_reason() == "bad_claim:iss"
 
     def test_single_tenant(self, client, fake, settings):
         self._settings(settings, fake, tenant=TENANT, allowed_tenants=[])
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         assert sso_login(client, fake, self._claims(), pid="azure")["Location"] == "/"
 
     def test_noauth_unverified_email_does_not_log_in_as_its_owner(self, client, fake, settings):
@@ -606,7 +608,7 @@ class TestAzure:
     @pytest.mark.parametrize("edov", [True, "1", "true", 1])
     def test_email_with_xms_edov_matches(self, client, fake, settings, edov):
         self._settings(settings, fake)
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         claims = self._claims(email="Ada@Shop.Example", xms_edov=edov, preferred_username="x")
         assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
         assert int(client.session["_auth_user_id"]) == user.pk
@@ -614,7 +616,7 @@ class TestAzure:
     @pytest.mark.parametrize("edov", [False, "false", "0", 0, "yes", None, [True]])
     def test_xms_edov_other_values_do_not_count(self, client, fake, settings, edov):
         self._settings(settings, fake)
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         claims = self._claims(email="ada@shop.example", xms_edov=edov, preferred_username="x")
         failure(sso_login(client, fake, claims, pid="azure"), client)
         assert last_failure_reason() == "email_not_verified:entra_email_without_xms_edov"
@@ -632,7 +634,7 @@ class TestAzure:
         self, client, fake, settings, authority
     ):
         self._settings(settings, fake, strategy="auto-provision")
-        UserFactory(email="ada@shop.example")
+        UserFactory(email="ada@shop.example", password=make_password(None))
         claims = self._claims(
             idp=authority, email="ada@shop.example", xms_edov=True, upn="ada@shop.example"
         )
@@ -643,14 +645,14 @@ class TestAzure:
 
     def test_idp_naming_the_issuer_itself_is_a_member(self, client, fake, settings):
         self._settings(settings, fake)
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         claims = self._claims(idp=f"{fake.base}/{TENANT}/v2.0")
         assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
         assert int(client.session["_auth_user_id"]) == user.pk
 
     def test_upn_of_a_member_counts(self, client, fake, settings):
         self._settings(settings, fake)
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         claims = self._claims(preferred_username="Ada Lovelace", upn="ADA@shop.example")
         assert sso_login(client, fake, claims, pid="azure")["Location"] == "/"
         assert int(client.session["_auth_user_id"]) == user.pk
@@ -658,7 +660,7 @@ class TestAzure:
     def test_a_linked_identity_keeps_logging_in(self, client, fake, settings):
         """The rule is for first logins: the (issuer, subject) link holds."""
         self._settings(settings, fake)
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(client, fake, self._claims(), pid="azure")
         client.post("/logout/")
         later = self._claims(preferred_username="mallory@shop.example", idp="live.com")
@@ -677,7 +679,7 @@ class TestAzure:
 
 class TestAdminScreens:
     def test_users_screen_lists_and_unlinks_identities(self, client, fake, root_user):
-        user = UserFactory(email="ada@shop.example")
+        user = UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(Client(), fake, ADA)
         login(client, root_user.email, PASSWORD)
         html = client.get(f"/users/{user.pk}/").content.decode()
@@ -896,8 +898,12 @@ class TestReauthentication:
         assert target.is_active
 
     def test_password_session_of_an_account_with_both_asks_the_password(self, client, fake):
-        ada = UserFactory(email="ada@shop.example", groups=["root"])
-        sso_login(Client(), fake, ADA)  # linked at some earlier SSO login
+        ada = UserFactory(
+            email="ada@shop.example", groups=["root"], password_proven_for="ada@shop.example"
+        )
+        earlier = Client()  # linked at some earlier SSO login, proven by the password
+        sso_login(earlier, fake, ADA)
+        earlier.post("/sso/link/password/", {"password": PASSWORD})
         login(client, ada.email, PASSWORD)
         age_authentication(client)
         target = UserFactory(email="target@shop.example")
@@ -908,8 +914,11 @@ class TestReauthentication:
         assert "/sso/fake/reauthenticate/?next=%2Fusers%2F" in html
 
     def test_sso_session_of_an_account_with_both_goes_to_the_provider(self, client, fake):
-        UserFactory(email="ada@shop.example", groups=["root"])
+        UserFactory(
+            email="ada@shop.example", groups=["root"], password_proven_for="ada@shop.example"
+        )
         sso_login(client, fake, ADA)
+        client.post("/sso/link/password/", {"password": PASSWORD})
         age_authentication(client)
         target = UserFactory(email="target@shop.example")
         html = client.get(self._asked(client, target)).content.decode()

@@ -9,12 +9,13 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.test import Client
 
 from accounts.login import SESSION_EXTRA
 from accounts.models import AuditEvent
 from sso import logout as sso_logout
-from sso.models import SsoSession
+from sso.models import Identity, SsoSession
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
 from tests.oidc_fake import CLIENT_ID, new_key
@@ -35,7 +36,11 @@ def fake(idp, settings):
 
 @pytest.fixture
 def people(db):
-    return UserFactory(email="ada@shop.example"), UserFactory(email="bob@shop.example")
+    # Accounts that only SSO opens: their first SSO login links at once.
+    return (
+        UserFactory(email="ada@shop.example", password=make_password(None)),
+        UserFactory(email="bob@shop.example", password=make_password(None)),
+    )
 
 
 def sso_client(idp, claims) -> Client:
@@ -374,6 +379,9 @@ class TestWithOurMFA:
         setup = Client()
         login(setup, ada.email, PASSWORD)
         secret = activate_totp(setup)
+        # Linked at an earlier login (a first login onto an account with a
+        # password waits for proof: tests/test_sso_linking.py).
+        Identity.objects.create(user=ada, provider="fake", issuer=fake.issuer, subject=ADA["sub"])
         client = Client()
         start = client.post("/sso/fake/login/")
         mid = client.get(fake.authorize(start["Location"], ADA))

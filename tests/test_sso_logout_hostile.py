@@ -34,7 +34,7 @@ def fake(idp, settings):
 
 @pytest.fixture
 def ada(fake, db):
-    UserFactory(email="ada@shop.example")
+    UserFactory(email="ada@shop.example", password="!")  # SSO only: linked at once
     return sso_client(fake, ADA)
 
 

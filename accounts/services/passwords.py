@@ -45,6 +45,10 @@ def password_reset_completed(*, user: User, keep_session_key: str | None, by: Ac
     """After a reset by link every other session of the user ends (whoever
     knew the old password is out), and the account's failed-login lock is
     lifted (the owner has just proved it by mail)."""
+    # Chosen by the mailbox of the account's address (the link dies with an
+    # address change): a password that proves an SSO link (sso.services).
+    User.objects.filter(pk=user.pk).update(password_proven_for=user.email)
+    user.password_proven_for = user.email
     _replaced(AuditAction.PASSWORD_RESET_COMPLETED, user=user, keep=keep_session_key, by=by)
     throttle.clear("login_failed", throttle.account_key(user.email))
 

@@ -64,7 +64,11 @@ def _age_authentication(page, seconds=11 * 60):
 def test_pre_registered_and_auto_provision(live_server, page, oidc_provider, settings):
     base = live_server.url
     GroupFactory(name="support")
-    ada = UserFactory(email="ada@shop.example", first_name="Ada", last_name="Lovelace")
+    # No local password: her first SSO login links at once (one with a
+    # password is linked only with proof: test_link_page_proves_with_the_password).
+    ada = UserFactory(
+        email="ada@shop.example", first_name="Ada", last_name="Lovelace", password="!"
+    )
 
     # pre-registered: Ada has an account, Alan has none.
     _sso(page, base, "ada")
@@ -89,6 +93,32 @@ def test_pre_registered_and_auto_provision(live_server, page, oidc_provider, set
     alan = User.objects.get(email="alan@shop.example")
     assert list(alan.groups.values_list("name", flat=True)) == ["backoffice-users"]
     assert not alan.has_usable_password()
+
+
+def test_link_page_proves_with_the_password(live_server, page, oidc_provider):
+    """Erin has an account with a password she chose: her first SSO login
+    asks her to prove it is hers before the link (and her mapped group)."""
+    from tests.factories import PASSWORD
+
+    base = live_server.url
+    GroupFactory(name="support")
+    erin = UserFactory(email="erin@shop.example", password_proven_for="erin@shop.example")
+    _sso(page, base, "erin")
+    page.wait_for_url(f"{base}/sso/link/")
+    assert page.get_by_role("heading", name="Link your account").is_visible()
+    assert "erin@shop.example" in page.locator("main").inner_text()
+    assert not Identity.objects.exists()
+    page.fill("input[name=password]", "not her password")
+    page.click("button:has-text('Confirm and link')")
+    assert "not this account" in page.locator("[role=alert]").inner_text()
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Confirm and link')")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("email").inner_text() == "erin@shop.example"
+    assert Identity.objects.get(user=erin).subject == "erin"
+    assert list(erin.groups.values_list("name", flat=True)) == ["support"]
+    event = AuditEvent.objects.get(action="sso.linked")
+    assert event.details == {"provider": "e2e", "subject": "erin", "proof": "password"}
 
 
 def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page, oidc_provider):

@@ -42,7 +42,7 @@ def _sso_login(page, base, account):
 
 def test_logout_here_logs_out_at_the_provider(live_server, page, provider):
     base = live_server.url
-    UserFactory(email="ada@shop.example")
+    UserFactory(email="ada@shop.example", password="!")
     _sso_login(page, base, "ada")
     assert SsoSession.objects.get().sid  # the provider's session id was kept
 
@@ -64,8 +64,8 @@ def test_logout_here_logs_out_at_the_provider(live_server, page, provider):
 def test_logout_at_the_provider_ends_the_back_office_session(live_server, browser, provider):
     base = live_server.url
     issuer, said = provider
-    UserFactory(email="ada@shop.example")
-    UserFactory(email="alan@shop.example")
+    UserFactory(email="ada@shop.example", password="!")
+    UserFactory(email="alan@shop.example", password="!")
     first, other, bystander = (browser.new_context() for _ in range(3))
     try:
         page = first.new_page()
