@@ -311,6 +311,7 @@ def _sso_provider(pid: str) -> dict:
         "allowed_tenants": env.list(prefix + "ALLOWED_TENANTS", default=[]),
         "pkce": env.str(prefix + "PKCE", default="true"),
         "logout": env.str(prefix + "LOGOUT", default="true"),
+        "frontchannel": env.str(prefix + "FRONTCHANNEL", default="false"),
     }
 
 

@@ -76,6 +76,16 @@ class Provider:
             return value
         return BOOLEAN_SETTINGS.get(str(value).strip().lower(), True)
 
+    @property
+    def frontchannel(self) -> bool:
+        """Accept OpenID Connect Front-Channel Logout from this provider only
+        when IAM_SSO_<ID>_FRONTCHANNEL says true: the call is an anonymous
+        cross-site GET that anyone knowing a sid could make."""
+        value = self.config.get("frontchannel", False)
+        if isinstance(value, bool):
+            return value
+        return BOOLEAN_SETTINGS.get(str(value).strip().lower(), False)
+
     # --- configuration -------------------------------------------------------
 
     @cached_property
@@ -100,6 +110,9 @@ class Provider:
         logout = self.config.get("logout", True)
         if not isinstance(logout, bool) and str(logout).strip().lower() not in BOOLEAN_SETTINGS:
             errors.append(f"{prefix}LOGOUT must be true or false")
+        front = self.config.get("frontchannel", False)
+        if not isinstance(front, bool) and str(front).strip().lower() not in BOOLEAN_SETTINGS:
+            errors.append(f"{prefix}FRONTCHANNEL must be true or false")
         try:
             raw = self.config.get("role_map") or "{}"
             data = json.loads(raw) if isinstance(raw, str) else raw
