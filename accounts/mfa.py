@@ -171,6 +171,22 @@ class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
         if no_self_service_password(self.user):
             self.fields.pop("passwordless", None)
 
+    def clean(self) -> dict:
+        """allauth's passwordless flag is what the browser reported about a
+        discoverable credential (credProps.rk), whichever box was ticked:
+        a key registered as a second factor records it as off, so that
+        "Log in with a passkey" refuses it (accounts.login.passkey_login)."""
+        cleaned = super().clean()
+        credential = cleaned.get("credential")
+        if isinstance(credential, dict) and not cleaned.get("passwordless"):
+            extensions = credential.get("clientExtensionResults")
+            extensions = extensions if isinstance(extensions, dict) else {}
+            props = extensions.get("credProps")
+            props = props if isinstance(props, dict) else {}
+            props = {**props, "rk": False}
+            credential["clientExtensionResults"] = {**extensions, "credProps": props}
+        return cleaned
+
 
 class ListWebAuthnView(webauthn_views.ListWebAuthnView):
     """allauth's list, with which key may be removed (no humanize here)."""
