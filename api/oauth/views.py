@@ -52,6 +52,7 @@ def oauth_error(error: str, description: str, status: int, **headers) -> JsonRes
     return response
 
 
+ONCE_GRANTS = {"authorization_code", "refresh_token"}
 NUL_REFUSAL = "A parameter or the client's credentials contain a NUL byte."
 
 
@@ -114,7 +115,11 @@ class TokenView(toolkit.TokenView):
                 hits, refused = self._count_password_attempt(request)
                 if refused is not None:
                     return refused
-            url, headers, body, status = self.create_token_response(request)
+            # A code or a refresh token is used once: the validator locks it
+            # for the length of this transaction (api.oauth.validator).
+            once = transaction.atomic() if grant in ONCE_GRANTS else contextlib.nullcontext()
+            with once:
+                url, headers, body, status = self.create_token_response(request)
             if hits is not None and outcome.password_ok:
                 hits.rollback()  # the password was right: as at login, not a failure
             response = HttpResponse(body, status=status, content_type="application/json")
@@ -208,7 +213,7 @@ class TokenView(toolkit.TokenView):
             )
         action = (
             AuditAction.API_TOKEN_REPLAYED
-            if outcome.reason == "replay"
+            if outcome.reason in ("replay", "code_reused")
             else AuditAction.API_TOKEN_REFUSED
         )
         token_event(
