@@ -73,7 +73,7 @@ def test_a_nul_byte_at_revoke_and_introspect_is_a_400(anonymous):
 
 
 def test_a_nul_byte_at_the_authorize_endpoint_is_a_400_page(anonymous):
-    assert anonymous.get("/oauth/authorize/", {"client_id": "\x00"}).status_code in (302, 400)
+    assert anonymous.get("/oauth/authorize/", {"client_id": "\x00"}).status_code == 400
     person = UserFactory(email="ada@shop.example")
     browser = Client()
     browser.raise_request_exception = False
