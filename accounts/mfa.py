@@ -188,6 +188,20 @@ class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
         return cleaned
 
 
+class LoginWebAuthnForm(webauthn_forms.LoginWebAuthnForm):
+    """allauth's "Log in with a passkey" form: a credential missing one of
+    its members (or not an object at all) is refused like a wrong key,
+    where python-fido2's parser would raise a KeyError (an anonymous 500)."""
+
+    def clean_credential(self):
+        from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+
+        try:
+            return super().clean_credential()
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError):
+            raise get_mfa_adapter().validation_error("incorrect_code") from None
+
+
 class ListWebAuthnView(webauthn_views.ListWebAuthnView):
     """allauth's list, with which key may be removed (no humanize here)."""
 

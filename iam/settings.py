@@ -252,6 +252,7 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_PASSKEY_SIGNUP_ENABLED = False
 MFA_FORMS = {
     "add_webauthn": "accounts.mfa.AddWebAuthnForm",  # no passkey for SSO-only
+    "login_webauthn": "accounts.mfa.LoginWebAuthnForm",  # a malformed credential: refused
     # The TOTP set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
     "activate_totp": "accounts.mfa.SetupTOTPForm",
 }

@@ -188,6 +188,25 @@ def test_a_key_registered_as_a_second_factor_cannot_log_in_alone(
     assert response.status_code == 302 and response["Location"] == "/"
 
 
+@pytest.mark.parametrize(
+    "credential",
+    [
+        '{"id": "abc"}',
+        '{"id": "\\u0000", "type": "public-key"}',
+        '{"rawId": 1}',
+        '{"id": "a", "rawId": "a"}',
+        '"x"',
+    ],
+)
+def test_a_malformed_credential_at_the_passkey_login_is_refused_not_a_500(client, credential):
+    client.raise_request_exception = False
+    client.get("/2fa/webauthn/login/", HTTP_ACCEPT="application/json")
+    response = client.post("/2fa/webauthn/login/", {"credential": credential})
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert "Incorrect code." in messages_of(client)
+    assert AuditEvent.objects.filter(action="login.failed", details__method="passkey").exists()
+
+
 def test_a_security_key_is_a_second_factor_after_the_password(client, root_user, mfa_policy):
     login(client, root_user.email, PASSWORD)
     key = SoftPasskey(user_verified=False)
