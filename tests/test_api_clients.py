@@ -186,3 +186,12 @@ def test_a_malformed_redirect_uri_is_a_form_error_on_the_screen(uri):
     with pytest.raises(CommandError, match="must be absolute"):
         call_command("apiclient", "create", "--name", "x", "--grant", "authorization_code",
                      "--redirect-uri", uri)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["App\r\nINFO iam.audit forged", "App\u202e", "\u2066App\u2069"])
+def test_a_client_name_refuses_control_and_bidi_characters(name):
+    http = browser(UserFactory(email="root@shop.example", groups=["root"]))
+    response = http.post("/api-clients/add/", {"name": name, "grant": "password", "scopes": "read"})
+    assert response.status_code == 200
+    assert "must not contain control or formatting characters" in response.content.decode()
+    assert not Client.objects.exists()
