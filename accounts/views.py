@@ -77,7 +77,7 @@ class PasskeyLoginView(LoginWebAuthnView):
 
     def form_valid(self, form):
         response = login.passkey_login(self.request, form.cleaned_data["credential"])
-        if isinstance(response, str):  # refused; blocked: the answer to a key we do not know
+        if isinstance(response, str):  # refused: its message, else an unknown key's answer
             message = response or get_mfa_adapter().error_messages["incorrect_code"]
             get_account_adapter().add_message(self.request, messages.ERROR, message=message)
             return HttpResponseRedirect(reverse("account_login"))

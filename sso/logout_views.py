@@ -119,8 +119,9 @@ def frontchannel_logout(request, provider_id: str):
     looked up among its sessions only), and an `iss` that is sent must be its
     issuer.
 
-    Off unless the operator switched it on for this provider
-    (IAM_SSO_<ID>_FRONTCHANNEL): then it is a 404, as for no provider."""
+    Only for a provider the operator switched it on for
+    (IAM_SSO_<ID>_FRONTCHANNEL, default false); otherwise a 404, as for an
+    unknown provider: it is an anonymous cross-site GET."""
     provider = _provider_or_404(provider_id)
     if not provider.frontchannel:
         raise Http404(_("No such identity provider."))
