@@ -63,7 +63,11 @@ def normalize_email(value) -> str:
     return f"{local}@{domain}"
 
 
-def _has_control(text: str) -> bool:
+def has_control(text: str) -> bool:
+    """Control characters (CR, LF, ESC…), line and paragraph separators, or
+    format characters other than the joiners (bidi overrides and isolates,
+    zero-width spaces): they can forge a log line or make text read as
+    something else. One rule for names, labels and addresses."""
     return any(
         unicodedata.category(c) in ("Cc", "Zl", "Zp")
         or (unicodedata.category(c) == "Cf" and c not in _ALLOWED_FORMAT)
@@ -76,7 +80,7 @@ def clean_email(value) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise InvalidInput(_("An email address is required."))
-    if _has_control(text):
+    if has_control(text):
         raise InvalidInput(
             _("The email address must not contain control or formatting characters.")
         )
@@ -116,7 +120,7 @@ def clean_name(value, label: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise InvalidInput(_("%(label)s is required.") % {"label": _(label)})
-    if _has_control(text):
+    if has_control(text):
         raise InvalidInput(
             _("%(label)s must not contain control or formatting characters.") % {"label": _(label)}
         )

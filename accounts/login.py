@@ -103,16 +103,29 @@ def passkey_login(request, authenticator):
     blocked account, and an SSO-only one (no local password, an identity
     link): a key it registered itself must not bring back someone the
     identity provider switched off, as a reset link must not
-    (accounts.extensions.no_self_service_password). Returns the response to
-    send, or None when refused."""
+    (accounts.extensions.no_self_service_password).
+
+    Refused with its own message: a key registered as a second factor
+    (allauth's passwordless flag off, accounts.mfa.AddWebAuthnForm): it
+    proves the key, not the password it was meant to follow.
+
+    Returns the response to send, or the refusal's message ("" for the
+    answer an unknown key gets)."""
     from allauth.mfa.base.internal.flows import post_authentication
+    from django.utils.translation import gettext as _
 
     from accounts.extensions import no_self_service_password
 
     user = authenticator.user
-    refused = "blocked" if not user.is_active else ""
+    refused, message = ("blocked" if not user.is_active else ""), ""
     if not refused and no_self_service_password(user):
         refused = "sso_only"
+    if not refused and not authenticator.wrap().is_passwordless:
+        refused = "second_factor_key"
+        message = _(
+            "This security key is registered as a second factor, not as a passkey: "
+            "log in with your password, then use the key when asked."
+        )
     if refused:
         audit(
             AuditAction.LOGIN_FAILED,
@@ -122,7 +135,7 @@ def passkey_login(request, authenticator):
             success=False,
             details={"method": PASSKEY, "reason": refused},
         )
-        return None
+        return message
     post_authentication(request, authenticator, passwordless=True)
     return complete_login(request, user, method=PASSKEY)
 

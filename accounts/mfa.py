@@ -171,6 +171,36 @@ class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
         if no_self_service_password(self.user):
             self.fields.pop("passwordless", None)
 
+    def clean(self) -> dict:
+        """allauth's passwordless flag is what the browser reported about a
+        discoverable credential (credProps.rk), whichever box was ticked:
+        a key registered as a second factor records it as off, so that
+        "Log in with a passkey" refuses it (accounts.login.passkey_login)."""
+        cleaned = super().clean()
+        credential = cleaned.get("credential")
+        if isinstance(credential, dict) and not cleaned.get("passwordless"):
+            extensions = credential.get("clientExtensionResults")
+            extensions = extensions if isinstance(extensions, dict) else {}
+            props = extensions.get("credProps")
+            props = props if isinstance(props, dict) else {}
+            props = {**props, "rk": False}
+            credential["clientExtensionResults"] = {**extensions, "credProps": props}
+        return cleaned
+
+
+class LoginWebAuthnForm(webauthn_forms.LoginWebAuthnForm):
+    """allauth's "Log in with a passkey" form: a credential missing one of
+    its members (or not an object at all) is refused like a wrong key,
+    where python-fido2's parser would raise a KeyError (an anonymous 500)."""
+
+    def clean_credential(self):
+        from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+
+        try:
+            return super().clean_credential()
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError):
+            raise get_mfa_adapter().validation_error("incorrect_code") from None
+
 
 class ListWebAuthnView(webauthn_views.ListWebAuthnView):
     """allauth's list, with which key may be removed (no humanize here)."""

@@ -102,8 +102,8 @@ class PasskeyLoginView(LoginWebAuthnView):
 
     def form_valid(self, form):
         response = login.passkey_login(self.request, form.cleaned_data["credential"])
-        if response is None:  # blocked: the same answer as a key we do not know
-            message = get_mfa_adapter().error_messages["incorrect_code"]
+        if isinstance(response, str):  # refused: its message, else an unknown key's answer
+            message = response or get_mfa_adapter().error_messages["incorrect_code"]
             get_account_adapter().add_message(self.request, messages.ERROR, message=message)
             return HttpResponseRedirect(reverse("account_login"))
         return response

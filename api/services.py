@@ -64,8 +64,14 @@ def clean_redirect_uris(uris, *, grant: str) -> list[str]:
         shown = uri[:80]
         if len(uri) > MAX_URI or any(c.isspace() or ord(c) < 32 for c in uri):
             raise AccountError(f"Redirect URI {shown!r} is too long or has spaces.")
-        parts = urlsplit(uri)
-        if "#" in uri or "@" in parts.netloc or not parts.hostname:
+        try:
+            # A bracket without its pair ("https://[::1/") or a port that is
+            # no number raises here, not a refusal further on.
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018
+        except ValueError:
+            parts = None
+        if parts is None or "#" in uri or "@" in parts.netloc or not parts.hostname:
             raise AccountError(
                 f"Redirect URI {shown!r} must be absolute, without a fragment or credentials."
             )

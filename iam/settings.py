@@ -252,6 +252,7 @@ MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_PASSKEY_SIGNUP_ENABLED = False
 MFA_FORMS = {
     "add_webauthn": "accounts.mfa.AddWebAuthnForm",  # no passkey for SSO-only
+    "login_webauthn": "accounts.mfa.LoginWebAuthnForm",  # a malformed credential: refused
     # The TOTP set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
     "activate_totp": "accounts.mfa.SetupTOTPForm",
 }
@@ -313,6 +314,7 @@ def _sso_provider(pid: str) -> dict:
         "logout": env.str(prefix + "LOGOUT", default="true"),
         "reauth": env.str(prefix + "REAUTH", default="max_age"),
         "trust_email": env.str(prefix + "TRUST_EMAIL", default="false"),
+        "frontchannel": env.str(prefix + "FRONTCHANNEL", default="false"),
     }
 
 

@@ -117,9 +117,18 @@ def frontchannel_logout(request, provider_id: str):
     that sid names ends. The only page the provider may frame. Entra ID sends
     `sid` without `iss`: the provider is already the one in our URL (a sid is
     looked up among its sessions only), and an `iss` that is sent must be its
-    issuer."""
+    issuer.
+
+    Only for a provider the operator switched it on for
+    (IAM_SSO_<ID>_FRONTCHANNEL, default false); otherwise a 404, as for an
+    unknown provider: it is an anonymous cross-site GET."""
     provider = _provider_or_404(provider_id)
+    if not provider.frontchannel:
+        raise Http404(_("No such identity provider."))
     iss, sid = request.GET.get("iss"), request.GET.get("sid", "")
+    if "\x00" in (iss or "") + sid:
+        # No issuer or sid holds one (PostgreSQL could not even look it up).
+        return _no_store(render(request, "400.html", status=400))
     ended = 0
     if sid and (iss is None or _is_issuer(provider, iss)):
         by = Actor.of(request, label=f"identity provider {provider.id}")

@@ -176,3 +176,43 @@ class TestRoles:
         RoleFactory(name="dup")
         response = admin.post("/roles/add/", {"name": "DUP", "rules": ""})
         assert "A role named DUP already exists." in response.content.decode()
+
+
+# --- names cannot forge log lines or read backwards ------------------------------------
+
+FORGED_NAMES = [
+    "ops\r\n2026-01-01 INFO iam.audit group.deleted outcome=success actor=root",
+    "ops\nroot",
+    "ops\x1b[2Jroot",
+    "root\u202e",  # RIGHT-TO-LEFT OVERRIDE
+    "\u2066root\u2069",  # LEFT-TO-RIGHT ISOLATE … POP DIRECTIONAL ISOLATE
+    "ro\u200bot",  # ZERO WIDTH SPACE
+    "ops\u2028root",  # LINE SEPARATOR
+]
+
+
+@pytest.mark.parametrize("name", FORGED_NAMES)
+def test_group_and_role_names_refuse_control_and_bidi_characters(admin, name):
+    group, role = GroupFactory(name="plain-group"), RoleFactory(name="plain-role")
+    groups, roles, events = Group.objects.count(), Role.objects.count(), AuditEvent.objects.count()
+    message = "Name must not contain control or formatting characters."
+    for path, data in [
+        ("/groups/add/", {"name": name, "description": ""}),
+        (f"/groups/{group.pk}/", {"name": name, "description": ""}),
+        ("/roles/add/", {"name": name, "rules": ""}),
+        (f"/roles/{role.pk}/", {"name": name, "rules": ""}),
+    ]:
+        response = admin.post(path, data)
+        assert response.status_code == 200, path
+        assert message in response.content.decode(), path
+    assert (Group.objects.count(), Role.objects.count()) == (groups, roles)
+    group.refresh_from_db()
+    role.refresh_from_db()
+    assert (group.name, role.name) == ("plain-group", "plain-role")
+    assert AuditEvent.objects.count() == events
+
+
+def test_names_keep_the_joiners_scripts_need(admin):
+    response = admin.post("/groups/add/", {"name": "تیم\u200cفروش", "description": ""})
+    assert response.status_code == 302
+    assert Group.objects.filter(name="تیم\u200cفروش").exists()

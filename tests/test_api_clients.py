@@ -164,3 +164,35 @@ def test_secret_hasher_is_constant_time_and_never_for_people():
     encoded = make_password("s" * 128, hasher="client_sha256")
     assert check_password("s" * 128, encoded) and not check_password("t" * 128, encoded)
     assert not make_password("a person's password").startswith(ClientSecretHasher.algorithm)
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://[::1/", "https://[::1/cb", "https://::1]/cb", "https://[::1]:99999/cb",
+            "https://app.example:port/cb", "http://[::1/cb"],
+)  # fmt: skip
+def test_a_malformed_redirect_uri_is_a_form_error_on_the_screen(uri):
+    admin = UserFactory(email="root@shop.example", groups=["root"])
+    http = browser(admin)
+    http.raise_request_exception = False
+    form = {"name": "App", "grant": "authorization_code", "scopes": "read"}
+    response = http.post("/api-clients/add/", {**form, "redirect_uris": uri})
+    assert response.status_code == 200, response.status_code
+    assert "must be absolute" in response.content.decode()
+    assert not Client.objects.exists()
+    client, _ = make_client("authorization_code", redirect_uris=["https://app.example/cb"])
+    response = http.post(f"/api-clients/{client.pk}/", {**form, "redirect_uris": uri})
+    assert response.status_code == 200 and "must be absolute" in response.content.decode()
+    client.refresh_from_db()
+    assert client.redirect_uris == "https://app.example/cb"
+    with pytest.raises(CommandError, match="must be absolute"):
+        call_command("apiclient", "create", "--name", "x", "--grant", "authorization_code",
+                     "--redirect-uri", uri)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["App\r\nINFO iam.audit forged", "App\u202e", "\u2066App\u2069"])
+def test_a_client_name_refuses_control_and_bidi_characters(name):
+    http = browser(UserFactory(email="root@shop.example", groups=["root"]))
+    response = http.post("/api-clients/add/", {"name": name, "grant": "password", "scopes": "read"})
+    assert response.status_code == 200
+    assert "must not contain control or formatting characters" in response.content.decode()
+    assert not Client.objects.exists()

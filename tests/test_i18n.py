@@ -534,7 +534,7 @@ def test_single_logout_pages_are_german(client, settings):
 
     idp = FakeIdP()
     try:
-        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config(frontchannel="true")}
         client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
         token = logout._fernet().encrypt(f"{idp.issuer}/logout?state=s".encode()).decode()
         page = client.get("/sso/fake/logout/", {"to": token})

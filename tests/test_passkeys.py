@@ -137,6 +137,61 @@ def test_a_key_without_user_verification_cannot_log_in_alone(client, user):
     assert fresh.get("/")["Location"].startswith("/login/")
 
 
+@pytest.mark.parametrize("browser_says_resident", [True, False])
+def test_a_key_registered_as_a_second_factor_cannot_log_in_alone(
+    client, root_user, mfa_policy, browser_says_resident
+):
+    """Even with user verification (a PIN, a fingerprint) and whatever the
+    browser reports about a discoverable credential: only a key registered
+    as passwordless logs in on its own."""
+    login(client, root_user.email, PASSWORD)
+    key = SoftPasskey()  # verifies its user
+    page = client.get("/2fa/webauthn/add/")
+    credential = key.create(
+        js_data(page.content.decode())["creation_options"], resident=browser_says_resident
+    )
+    client.post("/2fa/webauthn/add/", {"name": "YubiKey", "credential": json.dumps(credential)})
+    authenticator = Authenticator.objects.get(type="webauthn")
+    assert authenticator.wrap().is_passwordless is False  # allauth's flag
+    client.post("/logout/")
+
+    fresh = Client(HTTP_HOST=HOST)
+    response = passkey_login(fresh, key)
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert "registered as a second factor" in messages_of(fresh)
+    assert fresh.get("/")["Location"].startswith("/login/")
+    assert AuditEvent.objects.filter(
+        action="login.failed", target_id=str(root_user.pk), details__reason="second_factor_key"
+    ).exists()
+    assert not AuditEvent.objects.filter(action="mfa.passkey.login").exists()
+
+    # After the password it is the second factor it was registered as.
+    assert login(fresh, root_user.email, PASSWORD)["Location"] == "/2fa/authenticate/"
+    page = fresh.get("/2fa/authenticate/")
+    credential = key.get(js_data(page.content.decode())["request_options"])
+    response = fresh.post("/2fa/authenticate/", {"credential": json.dumps(credential)})
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        '{"id": "abc"}',
+        '{"id": "\\u0000", "type": "public-key"}',
+        '{"rawId": 1}',
+        '{"id": "a", "rawId": "a"}',
+        '"x"',
+    ],
+)
+def test_a_malformed_credential_at_the_passkey_login_is_refused_not_a_500(client, credential):
+    client.raise_request_exception = False
+    client.get("/2fa/webauthn/login/", HTTP_ACCEPT="application/json")
+    response = client.post("/2fa/webauthn/login/", {"credential": credential})
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert "Incorrect code." in messages_of(client)
+    assert AuditEvent.objects.filter(action="login.failed", details__method="passkey").exists()
+
+
 def test_a_security_key_is_a_second_factor_after_the_password(client, root_user, mfa_policy):
     login(client, root_user.email, PASSWORD)
     key = SoftPasskey(user_verified=False)

@@ -534,7 +534,7 @@ def test_the_migration_takes_the_proof_from_the_audit_trail():
     audit(AuditAction.PASSWORD_CHANGED, target=initial)  # in a session: no proof
     User.objects.filter(pk=moved.pk).update(email="moved@shop.example")
     User.objects.update(password_proven_for="")
-    importlib.import_module("accounts.migrations.0007_user_password_proven_for").from_audit_trail(
+    importlib.import_module("accounts.migrations.0009_user_password_proven_for").from_audit_trail(
         apps, None
     )
     proven = dict(User.objects.values_list("email", "password_proven_for"))

@@ -287,7 +287,55 @@ class TestBackchannelLogout:
         assert Client().post("/sso/nope/backchannel-logout/", {}).status_code == 404
 
 
+class TestFrontchannelLogoutIsOptIn:
+    """Anyone who knows a sid could end that session with a cross-site GET
+    (an image on any page): the front channel is accepted only from a
+    provider the operator switched it on for (IAM_SSO_<ID>_FRONTCHANNEL)."""
+
+    def test_off_by_default_the_endpoint_is_a_404_and_ends_nothing(self, fake, people):
+        ada = sso_client(fake, ADA)
+        for query in ({"iss": fake.issuer, "sid": "ada-sid-1"}, {"sid": "ada-sid-1"}):
+            response = Client().get("/sso/fake/frontchannel-logout/", query)
+            assert response.status_code == 404
+        assert logged_in(ada)
+        assert SsoSession.objects.filter(sid="ada-sid-1").exists()
+        assert not AuditEvent.objects.filter(action="sso.frontchannel_logout").exists()
+
+    def test_read_once_from_the_environment_default_false(self, monkeypatch):
+        import environ
+
+        from iam import settings as iam_settings
+
+        monkeypatch.setattr(iam_settings, "env", environ.Env())
+        monkeypatch.delenv("IAM_SSO_FAKE_FRONTCHANNEL", raising=False)
+        assert iam_settings._sso_provider("fake")["frontchannel"] == "false"
+        monkeypatch.setenv("IAM_SSO_FAKE_FRONTCHANNEL", "true")
+        assert iam_settings._sso_provider("fake")["frontchannel"] == "true"
+
+    def test_a_value_that_is_no_boolean_is_a_configuration_error(self, fake):
+        from sso.providers.oidc import OIDCProvider
+
+        provider = OIDCProvider(fake.oidc_config(frontchannel="maybe"))
+        assert "IAM_SSO_FAKE_FRONTCHANNEL must be true or false" in provider.config_errors()
+        assert provider.frontchannel is False
+        assert OIDCProvider(fake.oidc_config(frontchannel="on")).frontchannel is True
+
+    def test_a_nul_byte_is_a_400_page_and_ends_nothing(self, fake, people, settings):
+        settings.IAM_SSO_PROVIDERS = {"fake": fake.oidc_config(frontchannel="true")}
+        ada = sso_client(fake, ADA)
+        anonymous = Client()
+        anonymous.raise_request_exception = False
+        for query in ({"sid": "\x00"}, {"sid": "ada-sid-1\x00"}, {"iss": "\x00", "sid": "x"}):
+            response = anonymous.get("/sso/fake/frontchannel-logout/", query)
+            assert response.status_code == 400, response.status_code
+        assert logged_in(ada)
+
+
 class TestFrontchannelLogout:
+    @pytest.fixture(autouse=True)
+    def _switched_on(self, fake, settings):
+        settings.IAM_SSO_PROVIDERS = {"fake": fake.oidc_config(frontchannel="true")}
+
     def test_iss_and_sid_end_that_session_in_a_frame_the_provider_may_draw(self, fake, people):
         ada, bob = sso_client(fake, ADA), sso_client(fake, BOB)
         response = Client().get(

@@ -26,8 +26,8 @@ def fake(idp, settings):
     client id (another application registered at the same provider)."""
     idp.reset_behaviour()
     settings.IAM_SSO_PROVIDERS = {
-        "fake": idp.oidc_config(),
-        "other": idp.oidc_config("other", client_id="other-client"),
+        "fake": idp.oidc_config(frontchannel="true"),
+        "other": idp.oidc_config("other", client_id="other-client", frontchannel="true"),
     }
     return idp
 

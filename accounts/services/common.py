@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import Actor, AuditAction, audit
 from accounts.errors import AccountError
-from accounts.inputs import clean_email
+from accounts.inputs import clean_email, has_control
 from accounts.selectors import user_get_by_email
 
 ROOT_GROUP = "root"
@@ -43,9 +43,16 @@ def validate_password(password: str, user) -> None:
 
 
 def clean_label(value: str, label: str, max_length: int = 100) -> str:
+    """The name of a group or role: required, bounded, and with no control or
+    bidi formatting characters (accounts.inputs.has_control), which could
+    forge a line in the log or make a name read as another."""
     value = (value or "").strip()
     if not value:
         raise AccountError(_("%(label)s is required.") % {"label": _(label)})
+    if has_control(value):
+        raise AccountError(
+            _("%(label)s must not contain control or formatting characters.") % {"label": _(label)}
+        )
     if len(value) > max_length:
         raise AccountError(
             _("%(label)s must be at most %(max)d characters.")

@@ -14,6 +14,12 @@ back. This subclass adds only what the Back Office decides:
   token whose account has come to need MFA since;
 - a bearer token of a blocked account is refused (its tokens are revoked
   when it is blocked; this holds even for a row a crash left behind);
+- a code or refresh token is locked while it is checked and used (the view
+  runs those grants in one transaction), so two requests racing with the
+  same one cannot both pass: the second sees it used. A refresh token used
+  twice ends its family (the toolkit's reuse protection), and a code used
+  twice revokes the tokens it gave (RFC 6749 §4.1.2; remembered in the
+  cache for CODE_MEMORY_SECONDS after it was redeemed);
 - whatever happens is noted for the view's audit event (api.oauth.outcome).
 """
 
@@ -22,7 +28,11 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth import authenticate
+from django.core.cache import cache
+from django.db import transaction
 from oauth2_provider.oauth2_validators import GRANT_TYPE_MAPPING, OAuth2Validator
+from oauth2_provider.oauth2_validators import AccessToken as AccessTokenModel
+from oauth2_provider.oauth2_validators import Grant as GrantModel
 from oauth2_provider.oauth2_validators import RefreshToken as RefreshTokenModel
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -36,8 +46,29 @@ MFA_REFUSAL = (
 )
 
 
+# How long a redeemed code is remembered, so that its second use revokes
+# what the first one gave (a code itself lives 60 seconds).
+CODE_MEMORY_SECONDS = 600
+
+
 def _needs_browser(user) -> bool:
     return has_factor(user) or mfa_required(user)
+
+
+def _checksum(value) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def _locked(queryset) -> None:
+    """Hold the rows until the token request's transaction ends (the view
+    opens one for the code and refresh grants): a request racing with the
+    same code or refresh token waits here, then finds it used."""
+    if transaction.get_connection().in_atomic_block:
+        list(queryset.select_for_update().values_list("pk", flat=True))
+
+
+def _code_key(code) -> str:
+    return f"oauth-code-redeemed:{_checksum(code)}"
 
 
 class Validator(OAuth2Validator):
@@ -108,17 +139,55 @@ class Validator(OAuth2Validator):
     # --- codes and refresh tokens ---------------------------------------------------
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        _locked(GrantModel.objects.filter(code=code, application=client))
         ok = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if ok:
             note(user=request.user)
             if not request.user.is_active:
                 note(reason="account_blocked")
                 return False
-        else:
+        elif not self._revoke_what_the_code_gave(code, client):
             note(reason="invalid_code")
         return ok
 
+    @staticmethod
+    def _revoke_what_the_code_gave(code, client) -> bool:
+        """A code redeemed before comes back (RFC 6749 §4.1.2): its tokens,
+        and whatever their refresh tokens were rotated into, are revoked."""
+        redeemed = cache.get(_code_key(code))
+        if not isinstance(redeemed, dict) or redeemed.get("client") != client.pk:
+            return False
+        cache.delete(_code_key(code))
+        if redeemed.get("family"):
+            RefreshTokenModel.revoke_family(redeemed["family"])
+        AccessTokenModel.objects.filter(token_checksum=redeemed.get("access", "")).delete()
+        user = None
+        if redeemed.get("user"):
+            from accounts.models import User
+
+            user = User.objects.filter(pk=redeemed["user"]).first()
+        note(user=user, reason="code_reused", family_revoked=True)
+        return True
+
+    def _remember_redeemed_code(self, token, request) -> None:
+        refresh = token.get("refresh_token")
+        family = None
+        if refresh:
+            row = RefreshTokenModel.objects.filter(token_checksum=_checksum(refresh)).first()
+            family = str(row.token_family) if row is not None and row.token_family else None
+        cache.set(
+            _code_key(request.code),
+            {
+                "client": request.client.pk,
+                "user": getattr(request.user, "pk", None),
+                "family": family,
+                "access": _checksum(token.get("access_token", "")),
+            },
+            CODE_MEMORY_SECONDS,
+        )
+
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        _locked(RefreshTokenModel.objects.filter(token_checksum=_checksum(refresh_token)))
         ok = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
         if not ok:
             self._why_refresh_refused(refresh_token, client)
@@ -154,6 +223,8 @@ class Validator(OAuth2Validator):
 
     def save_bearer_token(self, token, request, *args, **kwargs):
         result = super().save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code":
+            self._remember_redeemed_code(token, request)
         note(scope=token.get("scope", ""), user=request.user)
         return result
 

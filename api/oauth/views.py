@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from urllib.parse import unquote_plus, urlsplit
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -50,6 +52,31 @@ def oauth_error(error: str, description: str, status: int, **headers) -> JsonRes
     return response
 
 
+ONCE_GRANTS = {"authorization_code", "refresh_token"}
+NUL_REFUSAL = "A parameter or the client's credentials contain a NUL byte."
+
+
+def _nul_in(request) -> bool:
+    """A NUL byte in a parameter (query or form) or the Basic credentials:
+    no client id, code, token or address holds one, and PostgreSQL cannot
+    even compare such a value, so it is refused before anything looks it up."""
+    texts = [request.META.get("HTTP_AUTHORIZATION", "")]
+    for params in (request.GET, request.POST):
+        for name, values in params.lists():
+            texts.append(name)
+            texts.extend(values)
+    header = texts[0]
+    if header.startswith("Basic "):
+        # Undecodable credentials are the toolkit's to refuse (invalid_client).
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+            texts.append(unquote_plus(base64.b64decode(header[6:], validate=True).decode()))
+    return any("\x00" in text for text in texts)
+
+
+def _printable(value: str, limit: int) -> str:
+    return "".join(c for c in str(value) if c.isprintable())[:limit]
+
+
 def _client_id_asked(request) -> str:
     """The client id a request names (Basic auth or body), for the audit
     trail only: printable, bounded."""
@@ -61,7 +88,7 @@ def _client_id_asked(request) -> str:
             client_id = unquote_plus(decoded.split(":", 1)[0])
         except (binascii.Error, UnicodeDecodeError, ValueError):
             client_id = ""
-    return "".join(c for c in client_id if c.isprintable())[:100]
+    return _printable(client_id, 100)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -71,13 +98,28 @@ class TokenView(toolkit.TokenView):
 
     def post(self, request, *args, **kwargs):
         grant = request.POST.get("grant_type", "")
+        if _nul_in(request):
+            token_event(
+                AuditAction.API_TOKEN_REFUSED,
+                by=Actor.of(request),
+                success=False,
+                grant=_printable(grant, 64),
+                error="invalid_request",
+                reason="nul_byte",
+                client_id=_client_id_asked(request),
+            )
+            return oauth_error("invalid_request", NUL_REFUSAL, 400)
         with recording(request) as outcome:
             hits = None
             if grant == "password":
                 hits, refused = self._count_password_attempt(request)
                 if refused is not None:
                     return refused
-            url, headers, body, status = self.create_token_response(request)
+            # A code or a refresh token is used once: the validator locks it
+            # for the length of this transaction (api.oauth.validator).
+            once = transaction.atomic() if grant in ONCE_GRANTS else contextlib.nullcontext()
+            with once:
+                url, headers, body, status = self.create_token_response(request)
             if hits is not None and outcome.password_ok:
                 hits.rollback()  # the password was right: as at login, not a failure
             response = HttpResponse(body, status=status, content_type="application/json")
@@ -171,7 +213,7 @@ class TokenView(toolkit.TokenView):
             )
         action = (
             AuditAction.API_TOKEN_REPLAYED
-            if outcome.reason == "replay"
+            if outcome.reason in ("replay", "code_reused")
             else AuditAction.API_TOKEN_REFUSED
         )
         token_event(
@@ -196,6 +238,17 @@ class RevokeView(toolkit.RevokeTokenView):
     refresh token too."""
 
     def post(self, request, *args, **kwargs):
+        if _nul_in(request):
+            token_event(
+                AuditAction.API_TOKEN_REFUSED,
+                by=Actor.of(request),
+                success=False,
+                endpoint="revoke",
+                error="invalid_request",
+                reason="nul_byte",
+                client_id=_client_id_asked(request),
+            )
+            return oauth_error("invalid_request", NUL_REFUSAL, 400)
         with recording(request) as outcome:
             response = super().post(request, *args, **kwargs)
             if response.status_code == 200 and outcome.reason == "revoked":
@@ -230,6 +283,8 @@ class IntrospectView(View):
     http_method_names = ["post"]
 
     def post(self, request, *args, **kwargs):
+        if _nul_in(request):
+            return oauth_error("invalid_request", NUL_REFUSAL, 400)
         client = self._client(request)
         if client is None:
             return oauth_error(
@@ -296,6 +351,13 @@ class AuthorizeView(toolkit.AuthorizationView):
     once. Only authorization-code clients get here (oauthlib refuses others)."""
 
     template_name = "api/authorize.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        """A NUL byte in the query or form: a page saying so (the client
+        named cannot even be looked up, so there is nowhere to redirect)."""
+        if _nul_in(request):
+            return render(request, "400.html", status=400)
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         if request.GET.get("approval_prompt") != "force":

@@ -104,6 +104,13 @@ class Provider:
         value = str(self.config.get("reauth") or "max_age").strip().lower()
         return value if value in REAUTH_MODES else "max_age"
 
+    @property
+    def frontchannel(self) -> bool:
+        """Accept OpenID Connect Front-Channel Logout from this provider only
+        when IAM_SSO_<ID>_FRONTCHANNEL says true: the call is an anonymous
+        cross-site GET that anyone knowing a sid could make."""
+        return self._flag("frontchannel", False)
+
     # --- configuration -------------------------------------------------------
 
     @cached_property
@@ -122,7 +129,12 @@ class Provider:
             errors.append(f"{prefix}STRATEGY must be one of {', '.join(STRATEGIES)}")
         if "openid" not in self.scopes:
             errors.append(f"{prefix}SCOPES must include openid")
-        for flag, default in (("pkce", True), ("logout", True), ("trust_email", False)):
+        for flag, default in (
+            ("pkce", True),
+            ("logout", True),
+            ("trust_email", False),
+            ("frontchannel", False),
+        ):
             error = self._flag_error(flag, default)
             if error:
                 errors.append(error)
