@@ -45,7 +45,7 @@ class AdoptionRefused(AccountError):
     uniqueness error (409), audited after the rollback."""
 
     def __init__(self, message: str, *, user: User, credentials: list[str], matched: str):
-        super().__init__(message, field="userName")
+        super().__init__(message, field="userName", code="conflict")
         self.user, self.credentials, self.matched = user, credentials, matched
 
 
@@ -96,7 +96,9 @@ def client_create(*, name: str, group_map=None, ceiling=(), by: Actor) -> tuple[
                 name=name, key=key, secret_hash=secret_hash, group_map=group_map, ceiling=ceiling
             )
     except IntegrityError:
-        raise AccountError(f"A SCIM client named {name} already exists.") from None
+        raise AccountError(
+            f"A SCIM client named {name} already exists.", code="name_taken"
+        ) from None
     audit(
         AuditAction.SCIM_CLIENT_CREATED,
         by=by,
@@ -172,7 +174,9 @@ def _taken_external_id(client: Client, external_id: str, user=None) -> None:
     if user is not None:
         clash = clash.exclude(user=user)
     if clash.exists():
-        raise AccountError("Another user of this client has this externalId.", field="externalId")
+        raise AccountError(
+            "Another user of this client has this externalId.", field="externalId", code="conflict"
+        )
 
 
 def local_credentials(user: User) -> list[str]:
@@ -273,7 +277,9 @@ def user_provision(*, client: Client, data: UserData, by: Actor, then=None) -> t
             else:
                 if Account.objects.filter(client=client, user=user).exists():
                     raise AccountError(
-                        "A user with this userName already exists.", field="userName"
+                        "A user with this userName already exists.",
+                        field="userName",
+                        code="email_taken",
                     )
                 account = _adopt(
                     client=client,
@@ -486,7 +492,11 @@ def group_create(*, client: Client, data: GroupData, by: Actor) -> Group:
     name = _clean_display_name(data.display_name)
     with access_write(by=by, target_label=name) as writer:
         if Group.objects.filter(client=client, display_name__iexact=name).exists():
-            raise AccountError("A group with this displayName already exists.", field="displayName")
+            raise AccountError(
+                "A group with this displayName already exists.",
+                field="displayName",
+                code="name_taken",
+            )
         group = Group.objects.create(client=client, display_name=name, external_id=data.external_id)
         members = _members(client, data.member_ids, writer)
         group.members.set(members)
@@ -526,7 +536,9 @@ def group_patch(*, client: Client, group: Group, change: GroupChange, by: Actor)
             clash = Group.objects.filter(client=client, display_name__iexact=name)
             if clash.exclude(pk=group.pk).exists():
                 raise AccountError(
-                    "A group with this displayName already exists.", field="displayName"
+                    "A group with this displayName already exists.",
+                    field="displayName",
+                    code="name_taken",
                 )
         external_id = group.external_id
         if change.external_id is not None:

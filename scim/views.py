@@ -87,11 +87,12 @@ def error(exc: SCIMException, **headers) -> HttpResponse:
 
 
 def _account_error(exc: AccountError) -> SCIMException:
+    """A service's refusal as SCIM's error, by its code (never its text):
+    beyond the client's bound 403, a clash with a stored value 409
+    (uniqueness), anything else an invalid value (400)."""
     if isinstance(exc, AccessRefused):
         return ForbiddenException(detail=str(exc))
-    if isinstance(exc, services.AdoptionRefused):
-        return UniquenessException(detail=str(exc))
-    if "already exists" in str(exc) or exc.field == "externalId":
+    if exc.code in {"email_taken", "name_taken", "conflict"}:
         return UniquenessException(detail=str(exc))
     return InvalidValueException(detail=str(exc))
 
