@@ -201,6 +201,14 @@ class Actor:
     site: str = ""
     label: str = ""
     ceiling: tuple[str, ...] = ()
+    # h4 (API clients), kept small for the lead's unification with h5's cap:
+    # `cap` bounds whatever the actor's account holds (None: no cap), so an
+    # API token acts with account ∩ secret holder ∩ scopes, applied by
+    # accounts.delegation.access_write like every other bound; `client`
+    # names the API client a token belongs to, in the actor label and in
+    # every audit row's details.
+    cap: frozenset[str] | None = None
+    client: str = ""
 
     @classmethod
     def of(cls, request, *, user=None, operator: bool = False, label: str = "") -> Actor:
@@ -235,7 +243,7 @@ class Actor:
 
     def as_user(self, user) -> Actor:
         """The same request's facts, with `user` acting (an SSO login's own events)."""
-        return replace(self, user=user, operator=False, label="", ceiling=())
+        return replace(self, user=user, operator=False, label="", ceiling=(), cap=None)
 
     def gone(self) -> Actor:
         """The same actor, whose account was deleted meanwhile: named, not linked."""
@@ -243,7 +251,7 @@ class Actor:
 
     def __str__(self) -> str:
         if self.user is not None:
-            return str(self.user)
+            return f"{self.user} via client {self.client}" if self.client else str(self.user)
         return self.label or ("operator" if self.operator else "")
 
 
@@ -263,6 +271,8 @@ def audit(
     and label instead."""
     action = AuditAction(action)  # an unknown action is a bug: ValueError
     by = by or Actor()
+    if by.client:
+        details = {"client": by.client, **(details or {})}
     event = AuditEvent.objects.create(
         actor=by.user,
         actor_label=str(by)[:254],

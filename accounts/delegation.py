@@ -202,7 +202,7 @@ def managers_remain() -> bool:
             matching(pattern) & MANAGE_ACCESS
         )
     poisoned = {pk for pk, denied in deny.items() if denied}
-    candidates = User.objects.filter(status=User.Status.ACTIVE)
+    candidates = User.objects.people().filter(status=User.Status.ACTIVE)
     if poisoned:
         candidates = candidates.exclude(memberships__group__in=poisoned)
     full = [pk for pk, allowed in allow.items() if allowed >= MANAGE_ACCESS and pk not in poisoned]
@@ -331,6 +331,8 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
                 # Blocked or deleted since the request began: nothing.
                 active = status == User.Status.ACTIVE
                 permissions = user_permissions(actor.pk) if active else frozenset()
+            if by.cap is not None:  # h4: an API token's bound (account ∩ holder ∩ scopes)
+                permissions = permissions & by.cap
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
             had_managers = managers_remain()

@@ -109,7 +109,7 @@ class TestRank:
 
     def test_a_client_bound_above_the_admin_is_read_only_and_its_secret_stays(self):
         root = UserFactory(email="root@shop.example", groups=["root"])
-        client, secret = make_client(account=root)
+        client, secret = make_client(groups_from=root)
         admin = admin_with("backoffice:api-clients:*", "backoffice:users:view", name="integrators")
         http = browser(admin)
         assert (
@@ -130,7 +130,7 @@ class TestRank:
 class TestChanges:
     def test_a_new_secret_stops_the_old_one_and_the_tokens(self):
         root = UserFactory(email="root@shop.example", groups=["root"])
-        client, secret = make_client(account=UserFactory())
+        client, secret = make_client(groups_from=UserFactory())
         http = Http()
         token = http.post("/oauth/token/", {"grant_type": "client_credentials"},
                           HTTP_AUTHORIZATION=basic(client.client_id, secret)).json()  # fmt: skip

@@ -90,7 +90,7 @@ def test_client_credentials_act_as_the_bound_account(base, capsys, monkeypatch):
 
 def test_client_credentials_refused_when_the_account_is_blocked(base):
     service = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
-    client, secret = make_client(account=service)
+    client, secret = make_client(groups_from=service)
     service.status = service.Status.BLOCKED
     service.save()
     with pytest.raises(OAuthError) as refused:
@@ -101,7 +101,7 @@ def test_client_credentials_refused_when_the_account_is_blocked(base):
 
 
 def test_a_wrong_secret_is_refused_and_audited_with_the_client_id(base):
-    client, _ = make_client(account=UserFactory())
+    client, _ = make_client(groups_from=UserFactory())
     with pytest.raises(OAuthError) as refused:
         session(client, "not-the-secret").fetch_token(
             base + "/oauth/token/", grant_type="client_credentials"
@@ -143,7 +143,7 @@ def test_password_grant_then_refresh_rotation_and_replay_kills_the_family(base):
 
 def test_password_grant_is_off_unless_the_client_is_made_for_it(base):
     UserFactory(email="ada@shop.example")
-    client, secret = make_client(account=UserFactory())  # a client-credentials client
+    client, secret = make_client(groups_from=UserFactory())  # a client-credentials client
     with pytest.raises(OAuthError) as refused:
         session(client, secret).fetch_token(
             base + "/oauth/token/", username="ada@shop.example", password=PASSWORD
@@ -302,7 +302,7 @@ def test_blocking_deleting_or_a_new_password_revokes_every_token_at_once(base, c
     client, secret = make_client("password")
     oauth = session(client, secret)
     token = oauth.fetch_token(base + "/oauth/token/", username=person.email, password=PASSWORD)
-    service_client, service_secret = make_client(account=person, name="svc")
+    service_client, service_secret = make_client(groups_from=person, name="svc")
     service = session(service_client, service_secret).fetch_token(
         base + "/oauth/token/", grant_type="client_credentials"
     )

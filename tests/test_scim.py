@@ -675,10 +675,10 @@ def test_token_guessing_is_throttled_and_stops_filling_the_trail(client):
 
 
 def test_deactivation_also_ends_the_accounts_api_tokens(scim, client):
-    from tests.api_support import bearer, service_token
+    from tests.api_support import bearer, account_token
 
     person = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
-    token = service_token(client, person, scopes=("read",))
+    token = account_token(client, person, scopes=("read",))
     assert client.get("/api/v1/me", **bearer(token)).status_code == 200
     response = scim.patch(
         f"Users/{person.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
