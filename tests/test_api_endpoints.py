@@ -10,7 +10,7 @@ from django.test import Client as Http
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, User
-from tests.api_support import admin_with, bearer, account_token
+from tests.api_support import account_token, admin_with, bearer
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -675,7 +675,7 @@ def test_token_guessing_is_throttled_and_stops_filling_the_trail(client):
 
 
 def test_deactivation_also_ends_the_accounts_api_tokens(scim, client):
-    from tests.api_support import bearer, account_token
+    from tests.api_support import account_token, bearer
 
     person = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
     token = account_token(client, person, scopes=("read",))
