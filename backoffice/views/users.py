@@ -13,6 +13,7 @@ from accounts.audit import Actor
 from accounts.delegation import held_by, locked_groups, names, user_reach
 from accounts.models import User
 from accounts.selectors import user_mfa_types, user_recent_events, user_search
+from api.selectors import capped_clients, clients_acting_for
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
 from backoffice.views.named import show_refusal
@@ -108,6 +109,7 @@ def user_detail(request, pk: int):
         "identities": user.identities.all(),
         "events": user_recent_events(user) if may_audit else None,
         "can_edit": can(request.user, "backoffice:users:edit"),
+        "api_clients": clients_acting_for(user),
     }
     return render(request, "backoffice/users/detail.html", context)
 
@@ -152,6 +154,7 @@ def user_edit(request, pk: int):
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
+            _tell_to_rotate(request, user)
             return redirect("backoffice:user-edit", pk=user.pk)
     has_mfa = bool(user_mfa_types(user))
     context = {
@@ -161,6 +164,28 @@ def user_edit(request, pk: int):
         "above": names(above) if above else "",
     }
     return render(request, "backoffice/users/edit.html", context)
+
+
+def _tell_to_rotate(request, user) -> None:
+    """A service account now reaching beyond the holder of its client's
+    secret: its tokens stay capped at the holder's rights until someone who
+    holds them replaces the secret; say so to whoever promoted it."""
+    for client, short in capped_clients(user):
+        messages.warning(
+            request,
+            _(
+                "%(email)s now reaches %(permissions)s, which %(holder)s, who holds the secret "
+                "of API client %(client)s, does not: its tokens carry none of it until the "
+                "secret is replaced by someone who holds it. Replace the secret on the "
+                "client's page."
+            )
+            % {
+                "email": user.email,
+                "permissions": names(short, limit=5),
+                "holder": client.secret_holder_label,
+                "client": client.name,
+            },
+        )
 
 
 def _user_action(request, pk: int, act, done: str):
