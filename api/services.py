@@ -26,6 +26,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
@@ -310,10 +311,16 @@ def _revoke(access_tokens, refresh_tokens) -> dict:
 
 def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
     """accounts.extensions: the account was blocked or deleted, or its password
-    replaced. Every token it holds (for any client, service clients bound to
-    it included) and every pending code stops working in this write."""
-    access = AccessToken.objects.filter(user=user)
-    revoked = _revoke(access, RefreshToken.objects.filter(user=user))
+    replaced. Every token it holds (for any client; a service account's
+    tokens when it is the one blocked) and every pending code stops working
+    in this write. A person blocked or deleted also ends the tokens of the
+    clients whose secret they hold (those carry nothing now, api.principal,
+    and the secret mints no more until someone replaces it)."""
+    mine = Q(user=user)
+    if reason in ("blocked", "deleted"):
+        mine |= Q(application__secret_holder=user, application__secret_by_operator=False)
+    access = AccessToken.objects.filter(mine)
+    revoked = _revoke(access, RefreshToken.objects.filter(mine))
     Grant.objects.filter(user=user).delete()
     if revoked:
         token_event(AuditAction.API_TOKEN_REVOKED, by=by, user=user, reason=reason, **revoked)
