@@ -169,7 +169,7 @@ def client_create(
             service = User.objects.create_user(
                 email=service_email(client),
                 first_name=name[:150],
-                last_name="API client",
+                last_name=client.client_id[:8],
                 kind=User.Kind.SERVICE,
             )
             Membership.objects.bulk_create(Membership(user=service, group=g) for g in groups)

@@ -26,7 +26,7 @@ def forwards(apps, schema_editor):
         service = User.objects.create(
             email=service_email(client),
             first_name=(client.name or client.client_id)[:150],
-            last_name="API client",
+            last_name=client.client_id[:8],
             kind="service",
             status=person.status,
             password="!",  # unusable: a service account never logs in
