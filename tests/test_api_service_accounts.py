@@ -271,3 +271,25 @@ def test_a_token_left_behind_carries_nothing_once_its_holder_is_blocked(root_use
     User.objects.filter(pk=admin.pk).update(status=User.Status.BLOCKED)  # no hooks run
     assert Http().get("/api/v1/users", **bearer(token)).status_code == 403
     assert me(token)["token"]["permissions"] == []
+
+
+def test_a_service_account_gets_no_reset_mail_and_no_password_grant(root_user, mailoutbox):
+    client, _ = make_client(groups_from=root_user)
+    service = client.account
+    service.set_password(PASSWORD)  # even were a password set somehow
+    service.save()
+    answer = Http().post("/password/reset/", {"email": service.email})
+    assert answer.status_code in (200, 302)
+    assert not [m for m in mailoutbox if service.email in m.to]
+    app, app_secret = make_client("password", scopes=["read"], name="Phone app")
+    refused = Http().post("/oauth/token/", {"grant_type": "password", "username": service.email,
+                                            "password": PASSWORD},
+                          HTTP_AUTHORIZATION=basic(app.client_id, app_secret))  # fmt: skip
+    assert refused.status_code in (400, 401) and "access_token" not in refused.json()
+
+
+def test_an_admin_cannot_send_a_service_account_a_reset_link(root_user, mailoutbox):
+    client, _ = make_client()
+    page = browser(root_user).post(f"/users/{client.account.pk}/password-reset/", follow=True)
+    assert "is a service account" in page.content.decode()
+    assert not mailoutbox
