@@ -9,10 +9,7 @@ real one: the screens over HTTP, the token endpoint with HTTP Basic client
 authentication, the JSON API with the bearer token.
 """
 
-import importlib
-
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.test import Client as Http
 from oauth2_provider.models import AccessToken
@@ -238,27 +235,29 @@ class TestCommandAndMigration:
         assert list(client.account.groups.values_list("name", flat=True)) == ["backoffice-users"]
         assert client.secret_by_operator and client.secret_holder is None
 
-    def test_the_migration_keeps_an_existing_bound_client_working(self, root_user):
-        """A client bound to a person before: it gets its own service account
-        with the person's groups, the person holds its secret, and both its
-        live token and its secret keep working."""
+    @pytest.mark.django_db(transaction=True)
+    def test_the_migration_keeps_an_existing_bound_client_working(self, seed_groups):
+        """A client bound to a person before: `manage.py migrate` gives it its
+        own service account with the person's groups, the person holds its
+        secret, and both its live token and its secret keep working."""
+        call_command("migrate", "api", "0002", verbosity=0)  # before the data migration
+        UserFactory(email="root@shop.example", groups=["root"])
         person = admin_with("backoffice:users:view", name="viewers", email="ops@shop.example")
-        client, secret = make_client(name="Legacy")
-        old_service = client.account
-        Client.objects.filter(pk=client.pk).update(account=person, secret_by_operator=False)
-        old_service.delete()
-        AccessToken.objects.create(user=person, application_id=client.pk, token="l" * 30,
+        client = Client(name="Legacy", client_type="confidential",
+                        authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS,
+                        account=person, scope="read", client_secret="s3cret-" * 6,
+                        hash_client_secret=True)  # fmt: skip
+        client.save()
+        AccessToken.objects.create(user=person, application=client, token="l" * 30,
                                    scope="read", expires="2999-01-01T00:00Z")  # fmt: skip
-        migration = importlib.import_module("api.migrations.0003_service_accounts")
-        migration.forwards(apps, None)
+        call_command("migrate", "api", verbosity=0)
         client.refresh_from_db()
         service = client.account
         assert service.is_service and service != person
         assert list(service.groups.values_list("name", flat=True)) == ["viewers"]
-        assert client.secret_holder == person
-        old = Http().get("/api/v1/users", **bearer("l" * 30))
-        assert old.status_code == 200
-        assert me(token_of(client, secret))["email"] == service.email
+        assert client.secret_holder == person and not client.secret_by_operator
+        assert Http().get("/api/v1/users", **bearer("l" * 30)).status_code == 200
+        assert me(token_of(client, "s3cret-" * 6))["email"] == service.email
 
 
 def test_a_token_left_behind_carries_nothing_once_its_holder_is_blocked(root_user):
