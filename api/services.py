@@ -106,9 +106,10 @@ def _clean_groups_from(person: User | None, *, grant: str) -> User | None:
 
 
 def service_email(client: Client) -> str:
-    """A service account's login name: unique, never deliverable (RFC 6761
-    `.invalid`), so no mail, reset link or SSO address ever reaches it."""
-    return f"svc-{client.pk}-{client.client_id[:8].lower()}@api-clients.invalid"
+    """A service account's login name: unique and never deliverable (RFC 2606
+    reserves `.example`), yet an address every door accepts and renders
+    (SCIM's scim2-models refuses the special-use `.invalid`, `.test`, …)."""
+    return f"svc-{client.pk}-{client.client_id[:8].lower()}@api-clients.example"
 
 
 def _holder(client: Client, by: Actor) -> None:

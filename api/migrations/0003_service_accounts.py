@@ -10,8 +10,8 @@ GRANT_CLIENT_CREDENTIALS = "client-credentials"
 
 
 def service_email(client) -> str:
-    # As api.services.service_email: never deliverable (RFC 6761 .invalid).
-    return f"svc-{client.pk}-{client.client_id[:8].lower()}@api-clients.invalid"
+    # As api.services.service_email: never deliverable (RFC 2606 .example).
+    return f"svc-{client.pk}-{client.client_id[:8].lower()}@api-clients.example"
 
 
 def forwards(apps, schema_editor):
