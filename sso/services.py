@@ -135,6 +135,11 @@ def _first_login(*, by: Actor, provider, claims: dict) -> Identity:
                 "no_account",
             )
         user = _provision(by=by, provider=provider, profile=profile)
+    elif user.is_service:
+        # An API client's service account never logs in, by SSO either (h4).
+        raise provider.fail(
+            f"{profile.email} is a service account: it never logs in.", "service_account"
+        )
     elif user.identities.filter(provider=provider.id).exists():
         # The account is bound to another subject of this provider.
         raise provider.fail(

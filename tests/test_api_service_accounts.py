@@ -292,3 +292,27 @@ def test_an_admin_cannot_send_a_service_account_a_reset_link(root_user, mailoutb
     page = browser(root_user).post(f"/users/{client.account.pk}/password-reset/", follow=True)
     assert "is a service account" in page.content.decode()
     assert not mailoutbox
+
+
+def test_sso_never_logs_in_as_a_service_account(client, settings):
+    """A provider vouching for a service account's address (an IdP user who
+    could choose it) gets no link, no ROLE_MAP groups and no session."""
+    from sso.models import Identity
+    from tests.oidc_fake import FakeIdP
+
+    api_client, _ = make_client()
+    service = api_client.account
+    idp = FakeIdP()
+    try:
+        settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
+        start = client.post("/sso/fake/login/")
+        claims = {"sub": "mallory", "email": service.email, "email_verified": True,
+                  "given_name": "M", "family_name": "M"}  # fmt: skip
+        response = client.get(idp.authorize(start["Location"], claims))
+    finally:
+        idp.close()
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert "_auth_user_id" not in client.session
+    assert not Identity.objects.filter(user=service).exists()
+    event = AuditEvent.objects.filter(action="sso.failed").latest("id")
+    assert event.details["reason"] == "service_account"
