@@ -191,7 +191,8 @@ class UserView(APIView):
         data = _valid(s.UserUpdateSerializer, request.data)
         try:
             user.refresh_from_db()
-            wanted = _groups(data["groups"]) if "groups" in data else list(user.groups.all())
+            # No groups given: None, the service keeps them as they are in its write.
+            wanted = _groups(data["groups"]) if "groups" in data else None
             services.user_update(
                 user=user,
                 email=user.email,
