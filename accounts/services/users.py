@@ -132,8 +132,8 @@ def user_update(
     language: str | None = None,
 ) -> User:
     """Edit names, email, groups, status and language (groups and language
-    None: unchanged, read inside the write) in one go. Each kind of change needs its own right (status: users:block;
-    the rest: users:edit), the account must not hold more than the actor,
+    None: unchanged, read inside the write) in one go. Each kind of change
+    needs its own right (status: users:block; the rest: users:edit), the account must not hold more than the actor,
     and every group given or taken away must lie within the actor's
     permissions."""
     new_email = unique_email(email, exclude_pk=user.pk)
