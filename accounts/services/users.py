@@ -133,9 +133,9 @@ def user_update(
 ) -> User:
     """Edit names, email, groups, status and language (groups and language
     None: unchanged, read inside the write) in one go. Each kind of change
-    needs its own right (status: users:block; the rest: users:edit), the account must not hold more than the actor,
-    and every group given or taken away must lie within the actor's
-    permissions."""
+    needs its own right (status: users:block; the rest: users:edit), the
+    account must not hold more than the actor, and every group given or
+    taken away must lie within the actor's permissions."""
     new_email = unique_email(email, exclude_pk=user.pk)
     first_name = about("first_name", clean_name, first_name, "First name")
     last_name = about("last_name", clean_name, last_name, "Last name")
