@@ -133,13 +133,17 @@ class TestEscalation:
         body["email"] = "b@shop.example"
         assert post_users(token, body).status_code == 403
 
-    def test_a_blocked_holder_leaves_the_client_nothing(self, root_user):
+    @pytest.mark.parametrize("change", ["block", "delete"])
+    def test_a_blocked_or_deleted_holder_leaves_the_client_nothing(self, root_user, change):
         admin = narrow_admin()
         client, secret = create_on_screen(admin)
         promote(client.account, by=root_user)
         token = token_of(client, secret)
         assert Http().get("/api/v1/users", **bearer(token)).status_code == 200
-        account_services.user_set_status(user=admin, active=False, by=Actor(user=root_user))
+        if change == "block":
+            account_services.user_set_status(user=admin, active=False, by=Actor(user=root_user))
+        else:
+            account_services.user_delete(user=admin, by=Actor(user=root_user))
         # Its tokens end with the holder (revoked; were one left, its cap is empty).
         assert Http().get("/api/v1/users", **bearer(token)).status_code == 401
         refused = client_token(Http(), client, secret)
