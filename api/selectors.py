@@ -24,12 +24,13 @@ def holder_shortfall(client: Client) -> frozenset[str]:
     return user_reach(client.account_id) - held
 
 
-def capped_clients(user: User) -> list[tuple[Client, frozenset[str]]]:
-    """For a service account: its clients whose secret holder holds less
-    than it reaches (the promoter is told to have the secret replaced)."""
-    if not user.is_service:
-        return []
-    rows = Client.objects.filter(account=user).select_related("secret_holder")
+def capped_clients(users) -> list[tuple[Client, frozenset[str]]]:
+    """Among these accounts (one user or a queryset), the service accounts'
+    clients whose secret holder holds less than the account reaches: after a
+    promotion, the promoter is told to have the secret replaced."""
+    accounts = [users.pk] if isinstance(users, User) else users.values("pk")
+    rows = Client.objects.filter(account__in=accounts, account__kind=User.Kind.SERVICE)
+    rows = rows.select_related("account").order_by("name", "id")
     return [(client, short) for client in rows if (short := holder_shortfall(client))]
 
 

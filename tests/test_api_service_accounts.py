@@ -320,3 +320,23 @@ def test_sso_never_logs_in_as_a_service_account(client, settings):
     assert not Identity.objects.filter(user=service).exists()
     event = AuditEvent.objects.filter(action="sso.failed").latest("id")
     assert event.details["reason"] == "service_account"
+
+
+def test_promoting_through_a_group_or_a_role_tells_to_rotate_too(root_user):
+    from tests.factories import GroupFactory, RoleFactory, RuleFactory
+
+    admin = narrow_admin()
+    client, _ = create_on_screen(admin)
+    role = RoleFactory(name="readers")
+    RuleFactory(role=role, pattern="backoffice:groups:view")
+    group = GroupFactory(name="integrations")
+    promote(client.account, by=root_user, group="integrations")
+    http = browser(root_user)
+    page = http.post(f"/groups/{group.pk}/", {"name": "integrations", "description": "",
+                                              "roles": [role.pk]}, follow=True)  # fmt: skip
+    assert "Replace the secret" in page.content.decode()
+    page = http.post(f"/roles/{role.pk}/", {"name": "readers", "description": "",
+                                            "rules": "allow backoffice:groups:view\n"
+                                                     "allow backoffice:roles:view"},
+                     follow=True)  # fmt: skip
+    assert "Replace the secret" in page.content.decode()

@@ -154,7 +154,7 @@ def user_edit(request, pk: int):
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
-            _tell_to_rotate(request, user)
+            tell_to_rotate(request, user)
             return redirect("backoffice:user-edit", pk=user.pk)
     has_mfa = bool(user_mfa_types(user))
     context = {
@@ -166,11 +166,12 @@ def user_edit(request, pk: int):
     return render(request, "backoffice/users/edit.html", context)
 
 
-def _tell_to_rotate(request, user) -> None:
-    """A service account now reaching beyond the holder of its client's
-    secret: its tokens stay capped at the holder's rights until someone who
-    holds them replaces the secret; say so to whoever promoted it."""
-    for client, short in capped_clients(user):
+def tell_to_rotate(request, users) -> None:
+    """Service accounts (among `users`) now reaching beyond the holder of
+    their client's secret: their tokens stay capped at the holder's rights
+    until someone who holds them replaces the secret; say so to whoever
+    promoted them (here, or through a group's or a role's change)."""
+    for client, short in capped_clients(users):
         messages.warning(
             request,
             _(
@@ -180,7 +181,7 @@ def _tell_to_rotate(request, user) -> None:
                 "client's page."
             )
             % {
-                "email": user.email,
+                "email": client.account.email,
                 "permissions": names(short, limit=5),
                 "holder": client.secret_holder_label,
                 "client": client.name,
