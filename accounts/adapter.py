@@ -36,7 +36,8 @@ class AccountAdapter(DefaultAccountAdapter):
         AuthenticationBackend.unstash_authenticated_user()
         user = authenticate(request, **credentials)
         user = user or AuthenticationBackend.unstash_authenticated_user()
-        if user is not None and user.is_active:
+        # may_log_in: active, and a person (a service account never logs in).
+        if user is not None and user.may_log_in:
             hits.rollback()
             return user
         self.authentication_failed(request, **credentials)

@@ -241,6 +241,9 @@ class Actor:
     ceiling: tuple[str, ...] = ()
     cap: frozenset[str] | None = None
     channel: str = ""
+    # The API client a token belongs to: named in the actor label and in
+    # every audit row's details.
+    client: str = ""
 
     @classmethod
     def of(
@@ -313,6 +316,8 @@ class Actor:
     def __str__(self) -> str:
         if self.user is not None:
             # An account acting through a client: both are named.
+            if self.client:
+                return f"{self.user} via client {self.client}"
             return f"{self.user} via {self.label}" if self.label else str(self.user)
         return self.label or ("operator" if self.operator else "")
 
@@ -333,6 +338,8 @@ def audit(
     and label instead."""
     action = AuditAction(action)  # an unknown action is a bug: ValueError
     by = by or Actor()
+    if by.client:
+        details = {"client": by.client, **(details or {})}
     event = AuditEvent.objects.create(
         actor=by.user,
         actor_label=str(by)[:254],

@@ -29,6 +29,11 @@ class EmailBackend(AuthenticationBackend):
             return None
         return self._check_password(user_get_by_email(email), password)
 
+    def user_can_authenticate(self, user):
+        """A service account never logs in (password, passkey, SSO or a
+        session it somehow got): only active people do."""
+        return super().user_can_authenticate(user) and getattr(user, "may_log_in", True)
+
     def get_user(self, user_id):
         """The user of every page, by a raw SELECT (the ORM would build the
         same statement anew on each page)."""

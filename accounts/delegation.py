@@ -222,7 +222,7 @@ def managers_remain() -> bool:
             matching(pattern) & MANAGE_ACCESS
         )
     poisoned = {pk for pk, denied in deny.items() if denied}
-    candidates = User.objects.filter(status=User.Status.ACTIVE)
+    candidates = User.objects.people().filter(status=User.Status.ACTIVE)
     if poisoned:
         candidates = candidates.exclude(memberships__group__in=poisoned)
     full = [pk for pk, allowed in allow.items() if allowed >= MANAGE_ACCESS and pk not in poisoned]

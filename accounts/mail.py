@@ -159,7 +159,8 @@ def password_reset_requested(*, email, base_url, host, ip, user_agent, language=
     from accounts.selectors import user_get_by_email
 
     user = user_get_by_email(email)
-    if user is None or not user.is_active:
+    # may_log_in: active, and a person (a service account has no password).
+    if user is None or not user.may_log_in:
         return {"outcome": "nothing"}
     # Asked for on the "Forgot password?" page: the screens' channel.
     facts = {"by": Actor(ip=ip or None, user_agent=user_agent, channel="web"), "target": user}

@@ -25,7 +25,15 @@ def new_access_stamp() -> int:
     return secrets.randbits(62)
 
 
-class UserManager(BaseUserManager):
+class UserQuerySet(models.QuerySet):
+    def people(self):
+        """Accounts of people: service accounts (an API client's own
+        principal, `User.Kind.SERVICE`) never log in, so they never count
+        as someone who can repair access at the screens."""
+        return self.filter(kind=User.Kind.PERSON)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def get_by_natural_key(self, email):
@@ -48,10 +56,19 @@ class User(AbstractBaseUser):
         ACTIVE = "active", _("Active")
         BLOCKED = "blocked", _("Blocked")
 
+    class Kind(models.TextChoices):
+        # A person logs in at the screens. A service account is a
+        # client-credentials API client's own principal (api.services): no
+        # password, no interactive login of any kind, groups given like a
+        # person's (grant bound, rank), never counted by the root invariant.
+        PERSON = "person", _("Person")
+        SERVICE = "service", _("Service account")
+
     email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=150)
     last_name = models.CharField(max_length=150)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PERSON)
     # The interface language (settings.LANGUAGES); blank: the browser decides.
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     # Changes with every write that may change what this user may do (their
@@ -110,6 +127,16 @@ class User(AbstractBaseUser):
         """Only active accounts may log in or keep a session (Django's
         backends and session checks read this)."""
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == self.Kind.SERVICE
+
+    @property
+    def may_log_in(self) -> bool:
+        """Interactive login (password, passkey, SSO, a session): active
+        people only; a service account acts through its client's tokens."""
+        return self.is_active and not self.is_service
 
     @property
     def full_name(self) -> str:

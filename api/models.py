@@ -2,9 +2,13 @@
 
 `Client` is the toolkit's Application (swapped in through
 OAUTH2_PROVIDER_APPLICATION_MODEL) plus what the Back Office needs:
-- `account`: the Back Office account a client-credentials client acts as
-  (a service account; its groups decide what the client may do). Binding one
-  needs rank over that account (api.services);
+- `account`: a client-credentials client's own service account
+  (`User.Kind.SERVICE`, made with the client, deleted with it); its groups
+  decide what the client may do and are given like a person's;
+- `secret_holder`: who created or last replaced the secret (None with
+  `secret_by_operator`: the command line). The client's tokens carry at most
+  what the holder holds at the time of use (api.principal); a holder who is
+  blocked or deleted leaves them nothing;
 - `scope`: the scopes the client may ask for (api.scopes), its ceiling.
 
 Tokens themselves are the toolkit's models; only SHA-256 checksums of them
@@ -33,6 +37,15 @@ class Client(AbstractApplication):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_by_label = models.CharField(max_length=254, blank=True)
+    secret_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="held_api_client_secrets",
+    )
+    secret_holder_label = models.CharField(max_length=254, blank=True)
+    secret_by_operator = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -45,8 +58,8 @@ class Client(AbstractApplication):
         return self.authorization_grant_type
 
     def is_usable(self, request) -> bool:
-        """A client-credentials client acts as its account: without one (it was
-        deleted) it has nothing to act as. Whether that account is active is
+        """A client-credentials client acts as its service account: without
+        one (it was deleted) it has nothing to act as. Whether that account is active is
         checked where tokens are made and used (api.oauth.validator)."""
         if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS:
             return self.account_id is not None or self.scope.split() == ["introspect"]

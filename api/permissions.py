@@ -1,11 +1,12 @@
 """What a token may do: the same `area:screen:action` resources as the
-screens, for the token's account, narrowed by the token's scopes.
+screens, for the token's account, within the token's cap (api.principal).
 
-A request needs the resource in both the account's effective permissions
+A request needs the resource in the account's effective permissions
 (accounts.access.can, the check every screen makes, so a group change applies
-on the next call) and the resources the token's scopes name (api.scopes).
-Writes go further (api.access): delegation's bounds are applied to the same
-narrowed set.
+on the next call), in the resources the token's scopes name (api.scopes) and,
+for a client-credentials token, in what the client's secret holder holds now.
+Writes go further: the services apply delegation's bounds to the same capped
+set (the actor carries the cap, api.principal.token_actor).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from accounts.access import can, permissions
+from accounts.access import can
 from accounts.resources import validate_registered
 from api import scopes
+from api.principal import token_cap, token_permissions
+
+__all__ = ["token_permissions"]
 
 
 class InsufficientScope(exceptions.PermissionDenied):
@@ -29,11 +33,6 @@ class Forbidden(exceptions.PermissionDenied):
 def token_resources(request) -> frozenset[str]:
     """The resources this request's token names (its scopes)."""
     return scopes.resources_of(request.auth.scope)
-
-
-def token_permissions(request) -> frozenset[str]:
-    """The account's effective permissions within the token's scopes."""
-    return permissions(request.user) & token_resources(request)
 
 
 class HasToken(BasePermission):
@@ -59,8 +58,15 @@ def requires(*resources: str):
                 raise InsufficientScope(
                     f"This token's scopes do not include {' or '.join(resources)}."
                 )
-            if not any(can(request.user, r) for r in in_scope):
+            held = [r for r in in_scope if can(request.user, r)]
+            if not held:
                 raise Forbidden(f"Your account may not use {' or '.join(in_scope)}.")
+            if not any(r in token_cap(request) for r in held):
+                raise Forbidden(
+                    f"The holder of this client's secret may not use {' or '.join(in_scope)} "
+                    "(or is blocked): a token never does more than they could. "
+                    "Have someone who may replace the secret."
+                )
             return True
 
     Requires.resources = resources

@@ -14,7 +14,7 @@ A client is created with the scopes it may ask for (its ceiling); a token
 request may ask for fewer. Scopes only narrow: a root account's token with
 `read` cannot write, and no scope makes an account's token reach a resource
 the account does not hold. Delegation rules then apply to the narrowed set
-(api.access), so a `write`-only token cannot act on users who hold view rights.
+(api.principal), so a `write`-only token cannot act on users who hold view rights.
 """
 
 from __future__ import annotations

@@ -3,11 +3,15 @@
 Who may do what, in the words of accounts.delegation:
 - creating, changing and deleting clients each needs its own resource
   (`backoffice:api-clients:create|edit|delete`);
-- a client bound to an account acts as that account, so binding one, and any
-  later change to a bound client (its secret above all), needs *rank* over
-  the account: whoever could read the secret could otherwise act as someone
-  above them (a narrow admin binding a client to a root account would hand
-  out root tokens);
+- a client-credentials client acts as its OWN service account
+  (`User.Kind.SERVICE`), made with the client and deleted with it: never as
+  a person's account. Its groups are given like anyone's (the user screens,
+  grant bound and rank); any later change to the client (its secret above
+  all) needs *rank* over that account;
+- whoever creates the client or replaces its secret becomes its secret
+  holder: the client's tokens carry at most what the holder holds at the
+  time of use (api.principal), so a secret never does more than the people
+  who have seen it could do;
 - a client acting for people (authorization code) holds their approvals:
   repointing its redirect URIs or replacing its secret drops them, and its
   tokens, so nobody collects codes on approvals given to another address.
@@ -22,15 +26,16 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write
+from accounts.delegation import access_write, group_scopes
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
-from accounts.models import User
+from accounts.models import Group, Membership, User
 from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import LOOPBACK_HOSTS, Approval, Client
@@ -84,7 +89,7 @@ def clean_redirect_uris(uris, *, grant: str) -> list[str]:
     return uris
 
 
-def clean_scopes(requested, *, grant: str, account: User | None) -> list[str]:
+def clean_scopes(requested, *, grant: str, account: User | None = None) -> list[str]:
     wanted = scope_rules.parse(requested) or list(DEFAULT_SCOPES)
     bad = scope_rules.unknown(wanted)
     if bad:
@@ -92,25 +97,32 @@ def clean_scopes(requested, *, grant: str, account: User | None) -> list[str]:
             f"Unknown scope {', '.join(sorted(bad))[:200]}: use read, write, introspect "
             "or a resource name (area:screen:action)."
         )
-    if grant == Client.GRANT_CLIENT_CREDENTIALS and account is None and wanted != ["introspect"]:
-        raise AccountError(
-            "A client-credentials client acts as a Back Office account: name it "
-            "(a client without one may only introspect tokens)."
-        )
     return wanted
 
 
-def _clean_account(account: User | None, *, grant: str) -> User | None:
-    if account is None:
+def _clean_groups_from(person: User | None, *, grant: str) -> User | None:
+    if person is None:
         return None
     if grant != Client.GRANT_CLIENT_CREDENTIALS:
         raise AccountError(
-            "Only client-credentials clients are bound to an account; the others act "
-            "for the person who logs in."
+            "Only client-credentials clients have a service account to give groups to; "
+            "the others act for the person who logs in."
         )
-    if not account.is_active:
-        raise AccountError(f"{account.email} is blocked: unblock the account first.")
-    return account
+    return person
+
+
+def service_email(client: Client) -> str:
+    """A service account's login name: unique and never deliverable (RFC 2606
+    reserves `.example`), yet an address every door accepts and renders
+    (SCIM's scim2-models refuses the special-use `.invalid`, `.test`, …)."""
+    return f"svc-{client.pk}-{client.client_id[:8].lower()}@api-clients.example"
+
+
+def _holder(client: Client, by: Actor) -> None:
+    """Whoever sees the secret now holds it (None and the flag: the operator)."""
+    client.secret_holder = by.user if not by.operator else None
+    client.secret_by_operator = bool(by.operator)
+    client.secret_holder_label = str(by.user or by)[:254]
 
 
 # --- clients -----------------------------------------------------------------------
@@ -121,41 +133,55 @@ def client_create(
     name: str,
     grant: str,
     redirect_uris=(),
-    account: User | None = None,
     scopes=(),
+    groups_from: User | None = None,
     by: Actor,
 ) -> tuple[Client, str]:
     """A new confidential client and its secret, in clear text this once (only
-    a hash is stored). Binding it to an account needs rank over that account."""
+    a hash is stored). A client-credentials client gets its own service
+    account, empty, or with the groups `groups_from` has now (each within
+    the actor's grant bound, as giving them on the user screen would be).
+    The actor becomes the secret's holder."""
     name = clean_name(name, "Name")
     if grant not in GRANTS:
         raise AccountError("The grant is one of authorization_code, client_credentials, password.")
     grant = GRANTS[grant]
     uris = clean_redirect_uris(redirect_uris, grant=grant)
-    account = _clean_account(account, grant=grant)
-    wanted = clean_scopes(scopes, grant=grant, account=account)
+    groups_from = _clean_groups_from(groups_from, grant=grant)
+    wanted = clean_scopes(scopes, grant=grant)
     secret = generate_client_secret()
     with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:api-clients:create", "create API clients")
-        if account is not None:
-            account = User.objects.filter(pk=account.pk).first()
-            if account is None:
-                raise AccountError("That account no longer exists.")
-            # Rank: the client will act as this account.
-            writer.outranks(account)
+        groups = []
+        if groups_from is not None:
+            groups = list(Group.objects.filter(memberships__user_id=groups_from.pk))
+            scopes_of = group_scopes([g.pk for g in groups])
+            for group in sorted(groups, key=lambda g: g.name):
+                writer.within(scopes_of.get(group.pk, frozenset()), f"give group {group.name}")
         client = Client(
             name=name,
             client_type=Client.CLIENT_CONFIDENTIAL,
             authorization_grant_type=grant,
             redirect_uris=" ".join(uris),
-            account=account,
             scope=" ".join(wanted),
             client_secret=secret,
             hash_client_secret=True,
             created_by=by.user,
             created_by_label=str(by),
         )
+        _holder(client, by)
         client.save()
+        service = None
+        if grant == Client.GRANT_CLIENT_CREDENTIALS:
+            service = User.objects.create_user(
+                email=service_email(client),
+                first_name=name[:150],
+                last_name=client.client_id[:8],
+                kind=User.Kind.SERVICE,
+            )
+            Membership.objects.bulk_create(Membership(user=service, group=g) for g in groups)
+            client.account = service
+            client.save(update_fields=["account"])
         audit(
             AuditAction.API_CLIENT_CREATED,
             by=by,
@@ -163,7 +189,10 @@ def client_create(
             details={
                 **client_facts(client),
                 "grant": grant,
-                "account": account.email if account else "",
+                "service_account": service.email if service else "",
+                "groups": sorted(g.name for g in groups),
+                "groups_from": groups_from.email if groups_from else "",
+                "secret_holder": client.secret_holder_label,
                 "scope": client.scope,
                 "redirect_uris": uris,
             },
@@ -195,7 +224,7 @@ def client_update(*, client: Client, name: str, redirect_uris=(), scopes=(), by:
         writer.require("backoffice:api-clients:edit", "edit API clients")
         _bound_rank(writer, client)
         uris = clean_redirect_uris(redirect_uris, grant=client.grant)
-        wanted = clean_scopes(scopes, grant=client.grant, account=client.account)
+        wanted = clean_scopes(scopes, grant=client.grant)
         before = {
             "name": client.name,
             "redirect_uris": client.redirect_uris.split(),
@@ -226,33 +255,40 @@ def client_rotate_secret(*, client: Client, by: Actor) -> str:
         writer.require("backoffice:api-clients:edit", "replace API client secrets")
         _bound_rank(writer, client)
         client.client_secret = secret
+        _holder(client, by)
         client.save()
         _forget_client_grants(client, by=by, reason="secret_rotated")
         audit(
             AuditAction.API_CLIENT_SECRET_ROTATED,
             by=by,
             target=client,
-            details=client_facts(client),
+            details={**client_facts(client), "secret_holder": client.secret_holder_label},
         )
     return secret
 
 
 def client_delete(*, client: Client, by: Actor) -> None:
-    """Delete (revoke) a client: its tokens and approvals go with it."""
+    """Delete (revoke) a client: its tokens and approvals go with it, and so
+    does its service account (it was the client's alone)."""
     with access_write(by=by, target=client) as writer:
         _reload(client)
         writer.require("backoffice:api-clients:delete", "delete API clients")
         _bound_rank(writer, client)
         facts, pk, label = client_facts(client), client.pk, str(client)
         tokens = AccessToken.objects.filter(application=client).count()
+        service = client.account if client.account_id else None
         client.delete()
+        gone = ""
+        if service is not None and service.is_service:
+            gone = service.email
+            service.delete()
         audit(
             AuditAction.API_CLIENT_DELETED,
             by=by,
             target_type="client",
             target_id=pk,
             target_label=label,
-            details={**facts, "access_tokens": tokens},
+            details={**facts, "access_tokens": tokens, "service_account": gone},
         )
 
 
@@ -282,10 +318,16 @@ def _revoke(access_tokens, refresh_tokens) -> dict:
 
 def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
     """accounts.extensions: the account was blocked or deleted, or its password
-    replaced. Every token it holds (for any client, service clients bound to
-    it included) and every pending code stops working in this write."""
-    access = AccessToken.objects.filter(user=user)
-    revoked = _revoke(access, RefreshToken.objects.filter(user=user))
+    replaced. Every token it holds (for any client; a service account's
+    tokens when it is the one blocked) and every pending code stops working
+    in this write. A person blocked or deleted also ends the tokens of the
+    clients whose secret they hold (those carry nothing now, api.principal,
+    and the secret mints no more until someone replaces it)."""
+    mine = Q(user=user)
+    if reason in ("blocked", "deleted"):
+        mine |= Q(application__secret_holder=user, application__secret_by_operator=False)
+    access = AccessToken.objects.filter(mine)
+    revoked = _revoke(access, RefreshToken.objects.filter(mine))
     Grant.objects.filter(user=user).delete()
     if revoked:
         token_event(AuditAction.API_TOKEN_REVOKED, by=by, user=user, reason=reason, **revoked)

@@ -1,6 +1,8 @@
 """The JSON API under /api/v1/: thin views over accounts' selectors and
 services, each guarded by the resource its screen declares (api.permissions)
-and, for writes, by delegation applied to what the token may do (api.access).
+and, for writes, by the services themselves: the actor carries the token's
+cap (api.principal), so delegation's bounds apply to what the token may do,
+in the services, the one place that decides.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.access import permissions as account_permissions
-from accounts.audit import Actor
-from accounts.inputs import normalize_email
 from accounts.models import Group, User
 from accounts.selectors import (
     audit_search,
@@ -25,9 +25,9 @@ from accounts.selectors import (
     user_search,
 )
 from api import serializers as s
-from api.access import token_write
 from api.errors import from_service
-from api.permissions import HasToken, requires, token_permissions
+from api.permissions import HasToken, requires
+from api.principal import client_name, token_actor, token_permissions
 from iam.paging import BoundedPaginator
 
 ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 406, 409, 415, 429, 503)}
@@ -99,7 +99,7 @@ class MeView(APIView):
                 "groups": sorted(user.groups.values_list("name", flat=True)),
                 "permissions": sorted(account_permissions(user)),
                 "token": {
-                    "client": str(token.application) if token.application else "",
+                    "client": client_name(token.application),
                     "scope": token.scope,
                     "expires": token.expires,
                     "permissions": sorted(token_permissions(request)),
@@ -146,33 +146,20 @@ class UsersView(APIView):
         groups = _groups(data["groups"])
         active = data["status"] == User.Status.ACTIVE
         try:
-            with token_write(request, target_label=data["email"][:254]) as writer:
-                writer.require("backoffice:users:create", "create accounts")
-                if not active:
-                    writer.require("backoffice:users:block", "create a blocked account")
-                _groups_within(writer, groups, "give")
-                user = services.user_create(
-                    email=data["email"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                    password=data.get("password"),
-                    groups=groups,
-                    active=active,
-                    by=Actor.of(request),
-                    via="api",
-                    invite=data["invite"],
-                )
+            user = services.user_create(
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                password=data.get("password"),
+                groups=groups,
+                active=active,
+                by=token_actor(request),
+                via="api",
+                invite=data["invite"],
+            )
         except services.AccountError as exc:
             raise from_service(exc) from None
         return Response(s.UserSerializer(user).data, status=201)
-
-
-def _groups_within(writer, groups, doing: str) -> None:
-    from accounts.delegation import group_scopes
-
-    scopes = group_scopes([g.pk for g in groups])
-    for group in sorted(groups, key=lambda g: g.name):
-        writer.within(scopes.get(group.pk, frozenset()), f"{doing} group {group.name}")
 
 
 class UserView(APIView):
@@ -206,36 +193,18 @@ class UserView(APIView):
         user = get_object_or_404(User, pk=pk)
         data = _valid(s.UserUpdateSerializer, request.data)
         try:
-            with token_write(request, target=user) as writer:
-                user.refresh_from_db()
-                current = list(user.groups.all())
-                wanted = _groups(data["groups"]) if "groups" in data else current
-                writer.outranks(user)
-                names = (
-                    data.get("first_name", user.first_name),
-                    data.get("last_name", user.last_name),
-                )
-                if names != (user.first_name, user.last_name):
-                    writer.require("backoffice:users:edit", "change names")
-                email = data.get("email", user.email)
-                if normalize_email(email) != user.email:
-                    writer.require("backoffice:users:edit", "change names, email or language")
-                if {g.pk for g in wanted} != {g.pk for g in current}:
-                    writer.require("backoffice:users:edit", "change groups")
-                    _groups_within(writer, [g for g in wanted if g not in current], "give")
-                    _groups_within(writer, [g for g in current if g not in wanted], "take away")
-                status = data.get("status", user.status)
-                if status != user.status:
-                    writer.require("backoffice:users:block", "block or unblock accounts")
-                services.user_update(
-                    user=user,
-                    email=email,
-                    first_name=names[0],
-                    last_name=names[1],
-                    groups=wanted,
-                    active=status == User.Status.ACTIVE,
-                    by=Actor.of(request),
-                )
+            user.refresh_from_db()
+            # No groups given: None, the service keeps them as they are in its write.
+            wanted = _groups(data["groups"]) if "groups" in data else None
+            services.user_update(
+                user=user,
+                email=data.get("email", user.email),
+                first_name=data.get("first_name", user.first_name),
+                last_name=data.get("last_name", user.last_name),
+                groups=wanted,
+                active=data.get("status", user.status) == User.Status.ACTIVE,
+                by=token_actor(request),
+            )
         except services.AccountError as exc:
             raise from_service(exc) from None
         except User.DoesNotExist:

@@ -216,6 +216,11 @@ def _first_login(*, by: Actor, provider, claims: dict) -> tuple[User, Identity |
             )
         user = _provision(by=by, provider=provider, profile=profile)
         proof = "new_account"
+    elif user.is_service:
+        # An API client's service account never logs in, by SSO either.
+        raise provider.fail(
+            f"{profile.email} is a service account: it never logs in.", "service_account"
+        )
     elif user.identities.filter(provider=provider.id).exists():
         # The account is bound to another subject of this provider.
         raise provider.fail(

@@ -135,7 +135,7 @@ def test_nothing_else_is_allowed(client, app_client, next_url):
 def test_a_client_credentials_client_is_no_way_out(client, user):
     """Even one with a redirect URI left in its row: only a client that may
     be sent there (an authorization-code client) opens an origin."""
-    machine, _ = make_client("client_credentials", account=user)
+    machine, _ = make_client("client_credentials", groups_from=user)
     Client.objects.filter(pk=machine.pk).update(redirect_uris=CALLBACK)
     page = client.get("/login/?" + urlencode({"next": authorize_url(machine.client_id)}))
     assert form_action(page) == ["'self'"]

@@ -1,6 +1,7 @@
-"""API clients: `manage.py apiclient` and the "API clients" screen. Binding
-a client to an account needs rank over it (a narrow admin must not hand out
-a root account's tokens); the secret is shown once and only hashed."""
+"""API clients: `manage.py apiclient` and the "API clients" screen. A
+client-credentials client acts as its own service account, never a person's
+(a narrow admin must not hand out a root account's tokens); changing a client
+needs rank over that account; the secret is shown once and only hashed."""
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -40,7 +41,8 @@ class TestCommand:
         assert [line.split("=")[0] for line in lines] == ["client_id", "client_secret"]
         client_id, secret = (line.split("=", 1)[1] for line in lines)
         client = Client.objects.get(client_id=client_id)
-        assert client.scope == "read write" and client.account.email == "svc@shop.example"
+        assert client.scope == "read write" and client.account.is_service
+        assert client.account.email != "svc@shop.example"
         assert secret not in client.client_secret
         assert token_status(client_id, secret) == 200
         call_command("apiclient", "list")
@@ -54,7 +56,6 @@ class TestCommand:
     @pytest.mark.parametrize(
         ("args", "message"),
         [
-            (["--grant", "client_credentials"], "acts as a Back Office account"),
             (["--grant", "client_credentials", "--user", "nobody@shop.example"], "No account"),
             (["--grant", "authorization_code"], "at least one redirect URI"),
             (["--grant", "authorization_code", "--redirect-uri", "http://app.example/cb"], "https"),
@@ -78,6 +79,8 @@ class TestCommand:
 
 class TestRank:
     def test_a_narrow_admin_cannot_bind_a_client_to_root(self):
+        """The form has no account to bind any more: a named account is
+        ignored, and the client acts as its own new, empty service account."""
         root = UserFactory(email="root@shop.example", groups=["root"])
         admin = admin_with("backoffice:api-clients:*", "backoffice:users:view", name="integrators")
         response = browser(admin).post(
@@ -85,21 +88,18 @@ class TestRank:
             {"name": "Backdoor", "grant": "client_credentials", "account": root.email,
              "scopes": "read write"},
         )  # fmt: skip
-        html = response.content.decode()
-        assert response.status_code == 200 and "holds permissions you do not" in html
-        assert not Client.objects.exists()
-        event = AuditEvent.objects.get(action="access.grant_refused")
-        assert event.actor == admin and event.details["reason"] == "rank"
+        assert response.status_code == 200
+        client = Client.objects.get()
+        assert client.account != root and client.account.is_service
+        assert not client.account.groups.exists()
 
-    def test_binding_to_an_account_below_shows_the_secret_once(self):
+    def test_a_new_client_shows_its_secret_once(self):
         admin = admin_with("backoffice:api-clients:*", "backoffice:users:view", name="integrators")
-        worker = admin_with("backoffice:users:view", name="readers", email="worker@shop.example")
         http = browser(admin)
         response = http.post(
             "/api-clients/add/",
-            {"name": "Reports", "grant": "client_credentials", "account": worker.email,
-             "scopes": "read"},
-        )  # fmt: skip
+            {"name": "Reports", "grant": "client_credentials", "scopes": "read"},
+        )
         html = response.content.decode()
         client = Client.objects.get()
         secret = html.split('data-testid="client-secret">')[1].split("<")[0]
@@ -108,9 +108,9 @@ class TestRank:
         assert secret not in http.get(f"/api-clients/{client.pk}/").content.decode()
         assert "API clients" in http.get("/").content.decode()
 
-    def test_a_client_bound_above_the_admin_is_read_only_and_its_secret_stays(self):
+    def test_a_client_whose_account_is_above_the_admin_is_read_only_and_its_secret_stays(self):
         root = UserFactory(email="root@shop.example", groups=["root"])
-        client, secret = make_client(account=root)
+        client, secret = make_client(groups_from=root)
         admin = admin_with("backoffice:api-clients:*", "backoffice:users:view", name="integrators")
         http = browser(admin)
         assert (
@@ -131,7 +131,7 @@ class TestRank:
 class TestChanges:
     def test_a_new_secret_stops_the_old_one_and_the_tokens(self):
         root = UserFactory(email="root@shop.example", groups=["root"])
-        client, secret = make_client(account=UserFactory())
+        client, secret = make_client(groups_from=UserFactory())
         http = Http()
         token = http.post("/oauth/token/", {"grant_type": "client_credentials"},
                           HTTP_AUTHORIZATION=basic(client.client_id, secret)).json()  # fmt: skip

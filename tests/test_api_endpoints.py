@@ -10,7 +10,7 @@ from django.test import Client as Http
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.models import AuditEvent, Group, User
-from tests.api_support import bearer, service_token
+from tests.api_support import account_token, bearer
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.support.people import admin_with
 
@@ -43,7 +43,7 @@ def refusals(**filters):
 
 class TestReads:
     def test_me_names_the_account_and_what_this_token_may_do(self, http, root):
-        token = service_token(http, root, scopes=["read", "write"], scope="read")
+        token = account_token(http, root, scopes=["read", "write"], scope="read")
         me = get(http, token, "me").json()
         assert me["email"] == "root@shop.example" and me["groups"] == ["root"]
         assert "backoffice:users:delete" in me["permissions"]
@@ -55,7 +55,7 @@ class TestReads:
         for n in range(55):
             UserFactory(email=f"u{n:02}@shop.example", groups=[support] if n < 3 else [])
         UserFactory(email="blocked@shop.example", status="blocked", last_name="Zed")
-        token = service_token(http, root)
+        token = account_token(http, root)
         first = get(http, token, "users").json()
         assert first["count"] == 57 and first["pages"] == 2 and len(first["results"]) == 50
         assert first["next"].endswith("page=2") and first["previous"] is None
@@ -77,11 +77,11 @@ class TestReads:
          {"page": 0}, {"q": "x" * 101}],
     )  # fmt: skip
     def test_a_bad_filter_is_a_json_400(self, http, root, params):
-        response = get(http, service_token(http, root), "users", **params)
+        response = get(http, account_token(http, root), "users", **params)
         assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
     def test_groups_roles_and_audit(self, http, root):
-        token = service_token(http, root)
+        token = account_token(http, root)
         groups = get(http, token, "groups").json()["results"]
         assert {"name": "root", "roles": ["administrator"]}.items() <= next(
             g for g in groups if g["name"] == "root"
@@ -96,20 +96,20 @@ class TestReads:
 
 class TestScopesOnlyNarrow:
     def test_a_read_token_of_root_cannot_write(self, http, root):
-        token = service_token(http, root, scopes=["read"])
+        token = account_token(http, root, scopes=["read"])
         body = {"email": "new@shop.example", "first_name": "N", "last_name": "W"}
         response = send(http, token, "post", "users", body)
         assert response.status_code == 403 and response.json()["error"] == "insufficient_scope"
         assert not User.objects.filter(email="new@shop.example").exists()
 
     def test_a_resource_scope_opens_that_resource_only(self, http, root):
-        token = service_token(http, root, scopes=["backoffice:users:view"])
+        token = account_token(http, root, scopes=["backoffice:users:view"])
         assert get(http, token, "users").status_code == 200
         assert get(http, token, "groups").json()["error"] == "insufficient_scope"
 
     def test_no_scope_reaches_beyond_the_account(self, http):
         viewer = admin_with("backoffice:users:view", name="viewers")
-        token = service_token(http, viewer, scopes=["read", "write"])
+        token = account_token(http, viewer, scopes=["read", "write"])
         assert get(http, token, "users").status_code == 200
         response = get(http, token, "groups")
         assert response.status_code == 403 and response.json()["error"] == "forbidden"
@@ -118,13 +118,13 @@ class TestScopesOnlyNarrow:
         """A write-only token of root cannot act on a user who holds view
         rights: within its scopes, that user is above it."""
         viewer = admin_with("backoffice:users:view", name="viewers")
-        write_only = service_token(http, root, scopes=["write"])
+        write_only = account_token(http, root, scopes=["write"])
         response = send(http, write_only, "patch", f"users/{viewer.pk}", {"first_name": "X"})
         assert (
             response.status_code == 403
             and "backoffice:users:view" in response.json()["error_description"]
         )
-        both = service_token(http, root, scopes=["read", "write"])
+        both = account_token(http, root, scopes=["read", "write"])
         assert (
             send(http, both, "patch", f"users/{viewer.pk}", {"first_name": "X"}).json()[
                 "first_name"
@@ -134,7 +134,7 @@ class TestScopesOnlyNarrow:
 
     def test_a_token_without_block_scope_cannot_block_even_for_root(self, http, root):
         target = UserFactory(email="t@shop.example")
-        token = service_token(http, root, scopes=["read", "backoffice:users:edit"])
+        token = account_token(http, root, scopes=["read", "backoffice:users:edit"])
         response = send(http, token, "patch", f"users/{target.pk}", {"status": "blocked"})
         assert response.status_code == 403
         target.refresh_from_db()
@@ -144,7 +144,7 @@ class TestScopesOnlyNarrow:
 class TestDelegationThroughTheApi:
     def test_user_editor_cannot_put_themself_in_root(self, http):
         editor = admin_with("backoffice:users:view", "backoffice:users:edit", name="editors")
-        token = service_token(http, editor)
+        token = account_token(http, editor)
         response = send(http, token, "patch", f"users/{editor.pk}",
                         {"groups": ["editors", "root"]})  # fmt: skip
         assert response.status_code == 403
@@ -154,7 +154,7 @@ class TestDelegationThroughTheApi:
 
     def test_user_editor_cannot_edit_someone_above_them(self, http, root):
         editor = admin_with("backoffice:users:view", "backoffice:users:edit", name="editors")
-        token = service_token(http, editor)
+        token = account_token(http, editor)
         response = send(http, token, "patch", f"users/{root.pk}", {"first_name": "Mallory"})
         assert (
             response.status_code == 403
@@ -165,7 +165,7 @@ class TestDelegationThroughTheApi:
 
     def test_a_creator_cannot_create_an_account_in_root(self, http):
         creator = admin_with("backoffice:users:view", "backoffice:users:create", name="hr")
-        token = service_token(http, creator)
+        token = account_token(http, creator)
         body = {"email": "mallory@shop.example", "first_name": "M", "last_name": "M",
                 "groups": ["root"]}  # fmt: skip
         assert send(http, token, "post", "users", body).status_code == 403
@@ -178,7 +178,7 @@ class TestDelegationThroughTheApi:
     def test_blocking_needs_block_and_not_edit(self, http):
         blocker = admin_with("backoffice:users:view", "backoffice:users:block", name="blockers")
         target = UserFactory(email="t@shop.example")
-        token = service_token(http, blocker)
+        token = account_token(http, blocker)
         assert (
             send(http, token, "patch", f"users/{target.pk}", {"first_name": "X"}).status_code == 403
         )
@@ -186,7 +186,7 @@ class TestDelegationThroughTheApi:
         assert blocked.status_code == 200 and blocked.json()["status"] == "blocked"
 
     def test_nobody_blocks_themselves_nor_the_last_manager(self, http, root):
-        token = service_token(http, root)
+        token = account_token(http, root)
         response = send(http, token, "patch", f"users/{root.pk}", {"status": "blocked"})
         assert response.status_code == 409 and response.json()["error"] == "conflict"
         response = send(http, token, "patch", f"users/{root.pk}", {"groups": []})
@@ -195,7 +195,7 @@ class TestDelegationThroughTheApi:
 
     def test_a_permission_change_applies_on_the_next_call(self, http, root):
         viewer = admin_with("backoffice:users:view", name="viewers")
-        token = service_token(http, viewer)
+        token = account_token(http, viewer)
         assert get(http, token, "users").status_code == 200
         account_services.user_update(
             user=viewer, email=viewer.email, first_name=viewer.first_name,
@@ -204,7 +204,7 @@ class TestDelegationThroughTheApi:
         assert get(http, token, "users").status_code == 403
 
     def test_create_reports_bad_input_and_duplicates(self, http, root):
-        token = service_token(http, root)
+        token = account_token(http, root)
         bad = send(http, token, "post", "users", {"email": "nope", "first_name": "A",
                                                   "last_name": "B"})  # fmt: skip
         assert bad.status_code == 400 and "not a valid email" in bad.json()["error_description"]
@@ -227,7 +227,7 @@ class TestJsonErrors:
         assert response.status_code == 401 and response["Content-Type"] == "application/json"
 
     def test_a_token_in_the_query_string_is_not_accepted(self, http, root):
-        token = service_token(http, root)
+        token = account_token(http, root)
         assert http.get(f"/api/v1/me?access_token={token}").status_code == 401
 
     @pytest.mark.parametrize(
@@ -237,13 +237,13 @@ class TestJsonErrors:
          ("get", "/oauth/introspect/", 405), ("put", "/api/v1/me", 405)],
     )  # fmt: skip
     def test_every_error_is_json(self, http, root, method, path, status):
-        response = getattr(http, method)(path, **bearer(service_token(http, root)))
+        response = getattr(http, method)(path, **bearer(account_token(http, root)))
         assert response.status_code == status
         assert response["Content-Type"].startswith("application/json")
         assert "error" in response.json()
 
     def test_bad_bodies(self, http, root):
-        token = service_token(http, root)
+        token = account_token(http, root)
         broken = http.post("/api/v1/users", "{", content_type="application/json", **bearer(token))
         assert broken.status_code == 400 and broken.json()["error"] == "invalid_request"
         form = http.post("/api/v1/users", {"email": "x"}, **bearer(token))
@@ -273,7 +273,7 @@ def test_roles_with_denies_and_rank_on_latent_permissions(http, root):
     RuleFactory(role=role, effect="deny", pattern="backoffice:roles:delete")
     hidden = UserFactory(email="hidden@shop.example", groups=[GroupFactory(roles=[role])])
     editor = admin_with("backoffice:users:*", "backoffice:roles:view", name="editors")
-    token = service_token(http, editor)
+    token = account_token(http, editor)
     response = send(http, token, "patch", f"users/{hidden.pk}", {"first_name": "X"})
     assert response.status_code == 403
     assert Group.objects.filter(memberships__user=hidden).count() == 1

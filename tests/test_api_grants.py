@@ -62,18 +62,19 @@ def test_metadata_names_the_endpoints_grants_and_scopes(base):
     assert meta["code_challenge_methods_supported"] == ["S256"]
 
 
-def test_client_credentials_act_as_the_bound_account(base, capsys, monkeypatch):
-    service = UserFactory(email="warehouse@shop.example", groups=["root"])
+def test_client_credentials_act_as_the_clients_service_account(base, capsys, monkeypatch):
+    person = UserFactory(email="warehouse@shop.example", groups=["root"])
     call_command(
         "apiclient", "create", "--name", "Warehouse", "--grant", "client_credentials",
-        "--user", service.email, "--scope", "read",
+        "--user", person.email, "--scope", "read",
     )  # fmt: skip
     out = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    service = Client.objects.get(client_id=out["client_id"]).account
     oauth = OAuth2Session(out["client_id"], out["client_secret"], scope="read")
     token = oauth.fetch_token(base + "/oauth/token/", grant_type="client_credentials")
     assert token["expires_in"] == 30 * 60 and "refresh_token" not in token
     me = api(base, token["access_token"]).json()
-    assert me["email"] == "warehouse@shop.example"
+    assert me["email"] == service.email and service.is_service and me["groups"] == ["root"]
     assert me["token"]["client"] == "Warehouse" and me["token"]["scope"] == "read"
     event = events("api.token.issued").get()
     assert event.details["client"] == "Warehouse" and event.target_label == service.email
@@ -88,9 +89,9 @@ def test_client_credentials_act_as_the_bound_account(base, capsys, monkeypatch):
     assert api(base, again["access_token"]).status_code == 200
 
 
-def test_client_credentials_refused_when_the_account_is_blocked(base):
-    service = UserFactory(email="svc@shop.example", groups=["backoffice-users"])
-    client, secret = make_client(account=service)
+def test_client_credentials_refused_when_the_service_account_is_blocked(base):
+    client, secret = make_client()
+    service = client.account
     service.status = service.Status.BLOCKED
     service.save()
     with pytest.raises(OAuthError) as refused:
@@ -101,7 +102,7 @@ def test_client_credentials_refused_when_the_account_is_blocked(base):
 
 
 def test_a_wrong_secret_is_refused_and_audited_with_the_client_id(base):
-    client, _ = make_client(account=UserFactory())
+    client, _ = make_client(groups_from=UserFactory())
     with pytest.raises(OAuthError) as refused:
         session(client, "not-the-secret").fetch_token(
             base + "/oauth/token/", grant_type="client_credentials"
@@ -143,7 +144,7 @@ def test_password_grant_then_refresh_rotation_and_replay_kills_the_family(base):
 
 def test_password_grant_is_off_unless_the_client_is_made_for_it(base):
     UserFactory(email="ada@shop.example")
-    client, secret = make_client(account=UserFactory())  # a client-credentials client
+    client, secret = make_client(groups_from=UserFactory())  # a client-credentials client
     with pytest.raises(OAuthError) as refused:
         session(client, secret).fetch_token(
             base + "/oauth/token/", username="ada@shop.example", password=PASSWORD
@@ -302,7 +303,8 @@ def test_blocking_deleting_or_a_new_password_revokes_every_token_at_once(base, c
     client, secret = make_client("password")
     oauth = session(client, secret)
     token = oauth.fetch_token(base + "/oauth/token/", username=person.email, password=PASSWORD)
-    service_client, service_secret = make_client(account=person, name="svc")
+    # A client whose secret this person holds (they made it).
+    service_client, service_secret = make_client(name="svc", by=Actor(user=person))
     service = session(service_client, service_secret).fetch_token(
         base + "/oauth/token/", grant_type="client_credentials"
     )
@@ -316,13 +318,16 @@ def test_blocking_deleting_or_a_new_password_revokes_every_token_at_once(base, c
         account_services.password_changed_by_user(
             user=person, keep_session_key=None, by=Actor(user=person)
         )
-    for access in (token["access_token"], service["access_token"]):
-        assert api(base, access).status_code == 401
+    assert api(base, token["access_token"]).status_code == 401
+    # Blocked or deleted, the holder ends the tokens of the clients they hold the
+    # secret of; a new password of theirs does not change the client's secret.
+    held = 200 if change == "password" else 401
+    assert api(base, service["access_token"]).status_code == held
     with pytest.raises(OAuthError):
         oauth.refresh_token(base + "/oauth/token/", refresh_token=token["refresh_token"])
     if change != "delete":
         event = events("api.token.revoked", target_label=person.email).get()
-        assert event.details["access_tokens"] == 2
+        assert event.details["access_tokens"] == (1 if change == "password" else 2)
 
 
 def test_lifetimes_come_from_the_environment():

@@ -34,7 +34,7 @@ def token(live_server, seed_groups):
     root = UserFactory(email="root@shop.example", groups=["root"])
     for n in range(3):
         UserFactory(email=f"u{n}@shop.example", groups=[GroupFactory()])
-    client, secret = make_client(account=root, scopes=["read", "write"])
+    client, secret = make_client(groups_from=root, scopes=["read", "write"])
     response = requests.post(
         live_server.url + "/oauth/token/",
         data={"grant_type": "client_credentials"},

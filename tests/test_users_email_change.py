@@ -21,6 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent, User
+from tests.api_support import account_token
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
 
@@ -422,28 +423,6 @@ class TestManagedByAProvider:
 # --- the API ---------------------------------------------------------------------------
 
 
-def person_token(user: User, scopes=("read", "write")) -> str:
-    """A token of `user` themself (the password grant), fetched over HTTP."""
-    import base64
-
-    from accounts.audit import Actor
-    from api import services
-
-    client, secret = services.client_create(
-        name="password-client", grant="password", account=None, scopes=list(scopes),
-        by=Actor.system(),
-    )  # fmt: skip
-    basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
-    response = Client().post(
-        "/oauth/token/",
-        {"grant_type": "password", "username": user.email, "password": PASSWORD,
-         "scope": " ".join(scopes)},
-        HTTP_AUTHORIZATION=f"Basic {basic}",
-    )  # fmt: skip
-    assert response.status_code == 200, response.content
-    return response.json()["access_token"]
-
-
 def patch(token: str, pk: int, body: dict):
     return Client().patch(
         f"/api/v1/users/{pk}",
@@ -455,7 +434,7 @@ def patch(token: str, pk: int, body: dict):
 
 class TestApi:
     def test_an_editor_cannot_change_their_own_address_without_the_link(self, editor):
-        token = person_token(editor)
+        token = account_token(Client(), editor)
         response = patch(token, editor.pk, {"email": FUTURE_ADMIN})
         assert response.status_code == 200, response.content
         body = response.json()
@@ -470,7 +449,7 @@ class TestApi:
         assert stored(editor).email == FUTURE_ADMIN
 
     def test_the_same_address_in_any_case_changes_nothing(self, editor):
-        token = person_token(editor)
+        token = account_token(Client(), editor)
         response = patch(token, editor.pk, {"email": "MALLORY@shop.example"})
         assert response.status_code == 200 and response.json()["pending_email"] is None
         assert mail.outbox == []
@@ -480,13 +459,13 @@ class TestApi:
             "backoffice:users:view", "backoffice:users:block", email="blocker@shop.example"
         )
         low = UserFactory(email="low@shop.example")
-        response = patch(person_token(blocker), low.pk, {"email": "low2@shop.example"})
+        response = patch(account_token(Client(), blocker), low.pk, {"email": "low2@shop.example"})
         assert response.status_code == 403 and "backoffice:users:edit" in response.content.decode()
         assert mail.outbox == []
 
     def test_a_taken_or_bad_address_is_a_400_or_409(self, editor):
         low = UserFactory(email="low@shop.example")
-        token = person_token(editor)
+        token = account_token(Client(), editor)
         bad = patch(token, low.pk, {"email": "not an address"})
         assert bad.status_code == 400
         taken = patch(token, low.pk, {"email": "MALLORY@shop.example"})
@@ -502,7 +481,7 @@ class TestApi:
         editor = person_with(
             "backoffice:users:view", "backoffice:users:edit", email="ed@shop.example"
         )
-        response = patch(person_token(editor), sam.pk, {"email": "sam.x@shop.example"})
+        response = patch(account_token(Client(), editor), sam.pk, {"email": "sam.x@shop.example"})
         assert response.status_code == 400
         assert "managed by the identity provider okta" in response.json()["error_description"]
         assert stored(sam).email == "sam@shop.example" and mail.outbox == []

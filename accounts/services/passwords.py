@@ -26,6 +26,11 @@ def user_send_password_link(*, user: User, invitation: bool, by: Actor) -> None:
                 _("%(email)s is blocked: unblock the account first.") % {"email": user.email},
                 code="conflict",
             )
+        if user.is_service:
+            raise AccountError(
+                _("%(email)s is a service account: it has no password, its API client's secret.")
+                % {"email": user.email}
+            )
         mail_password_link(user=user, invitation=invitation, by=by)
 
 

@@ -129,16 +129,16 @@ def user_update(
     email: str,
     first_name: str,
     last_name: str,
-    groups: list[Group],
+    groups: list[Group] | None,
     active: bool,
     by: Actor,
     language: str | None = None,
 ) -> User:
-    """Edit names, email, groups, status and language (None: unchanged) in
-    one go. Each kind of change needs its own right (status: users:block;
-    the rest: users:edit), the account must not hold more than the actor,
-    and every group given or taken away must lie within the actor's
-    permissions.
+    """Edit names, email, groups, status and language (groups and language
+    None: unchanged, read inside the write) in one go. Each kind of change
+    needs its own right (status: users:block; the rest: users:edit), the
+    account must not hold more than the actor, and every group given or
+    taken away must lie within the actor's permissions.
 
     A new address from a person (the screens, the API) is only asked for:
     it takes effect when the link mailed to it is followed
@@ -148,7 +148,7 @@ def user_update(
     new_email = unique_email(email, exclude_pk=user.pk)
     first_name = about("first_name", clean_name, first_name, "First name")
     last_name = about("last_name", clean_name, last_name, "Last name")
-    wanted = {g.pk: g for g in groups}
+    wanted = {g.pk: g for g in groups} if groups is not None else None
     status = User.Status.ACTIVE if active else User.Status.BLOCKED
     language = _language(language) if language is not None else None
     with access_write(by=by, target=user) as writer:
@@ -157,6 +157,8 @@ def user_update(
             language = user.language
         current = {m.group_id: m for m in user.memberships.select_related("group")}
         before = _snapshot(user, [m.group.name for m in current.values()])
+        if wanted is None:  # unchanged (the API's PATCH without groups)
+            wanted = {gid: m.group for gid, m in current.items()}
         removing = [m for gid, m in current.items() if gid not in wanted]
         adding = [g for gid, g in wanted.items() if gid not in current]
         writer.outranks(user)

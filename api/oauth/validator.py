@@ -5,7 +5,9 @@ authentication with constant-time secret checks, PKCE, codes, rotation of
 refresh tokens and revocation of a family whose used refresh token comes
 back. This subclass adds only what the Back Office decides:
 
-- client credentials act as the client's account, which must be active;
+- client credentials act as the client's own service account, which must be
+  active, and only while the holder of the client's secret is (api.principal
+  caps every use of the token at what the holder holds then);
 - the password grant checks the password through the same backend as the
   login form, refuses accounts that have or must have MFA (they log in
   through the browser: authorization code), and tells the view whether the
@@ -94,13 +96,13 @@ class Validator(OAuth2Validator):
         return True
 
     def _bind_account(self, request) -> None:
-        """Client credentials: the token is the client's account's."""
+        """Client credentials: the token is the client's service account's."""
         client = request.client
         account = client.account if client.account_id else None
-        if account is None:
+        if account is None or not account.is_service:
             note(reason="no_account")
             raise errors.UnauthorizedClientError(
-                description="This client has no Back Office account to act as.", request=request
+                description="This client has no service account to act as.", request=request
             )
         note(user=account)
         if not account.is_active:
@@ -108,6 +110,15 @@ class Validator(OAuth2Validator):
             raise errors.UnauthorizedClientError(
                 description="The client's Back Office account is blocked.", request=request
             )
+        if not client.secret_by_operator:
+            holder = client.secret_holder if client.secret_holder_id else None
+            if holder is None or not holder.is_active:
+                note(reason="secret_holder_gone")
+                raise errors.UnauthorizedClientError(
+                    description="Whoever holds this client's secret is blocked or deleted: "
+                    "replace the secret.",
+                    request=request,
+                )
         request.user = account
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):

@@ -1,6 +1,8 @@
 """API clients screen: list, add (the secret shown once), edit, replace the
-secret, delete. The rules are api.services' (rank over a bound account
-above all); this module parses forms and shows the answers."""
+secret, delete. The rules are api.services' (a client-credentials client
+gets its own service account, whose groups are given on the user screens;
+rank over it for any change; whoever sees the secret caps its tokens);
+this module parses forms and shows the answers."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from django.views.decorators.http import require_POST
 from accounts import services as account_services
 from accounts.audit import Actor
 from accounts.delegation import held_by, names, user_reach
-from accounts.selectors import user_get_by_email
 from api import services
 from api.models import Client
+from api.selectors import holder_shortfall
 from backoffice.permissions import requires
 
 GRANT_CHOICES = [
@@ -27,7 +29,7 @@ GRANT_CHOICES = [
     ),
     (
         "client_credentials",
-        gettext_lazy("Client credentials: a service acting as one Back Office account"),
+        gettext_lazy("Client credentials: a service acting as its own service account"),
     ),
     (
         "password",
@@ -66,25 +68,8 @@ class ClientCreateForm(ClientForm):
     grant = forms.ChoiceField(
         label=gettext_lazy("Grant"), choices=GRANT_CHOICES, widget=forms.RadioSelect
     )
-    account = forms.CharField(
-        label=gettext_lazy("Account (client credentials)"),
-        required=False,
-        max_length=254,
-        help_text=gettext_lazy(
-            "The email of the account the service acts as; you must outrank it."
-        ),
-    )
 
-    field_order = ["name", "grant", "account", "redirect_uris", "scopes"]
-
-    def clean_account(self):
-        email = self.cleaned_data.get("account", "").strip()
-        if not email:
-            return None
-        user = user_get_by_email(email)
-        if user is None:
-            raise forms.ValidationError(_("No account has this email."))
-        return user
+    field_order = ["name", "grant", "redirect_uris", "scopes"]
 
 
 def _uris(text: str) -> list[str]:
@@ -93,7 +78,7 @@ def _uris(text: str) -> list[str]:
 
 @requires("backoffice:api-clients:view")
 def client_list(request):
-    clients = Client.objects.select_related("account").order_by("name", "id")
+    clients = Client.objects.select_related("account", "secret_holder").order_by("name", "id")
     return render(request, "backoffice/api_clients/list.html", {"clients": clients})
 
 
@@ -108,7 +93,6 @@ def client_create(request):
                 name=data["name"],
                 grant=data["grant"],
                 redirect_uris=_uris(data["redirect_uris"]),
-                account=data["account"],
                 scopes=data["scopes"].split(),
                 by=Actor.of(request),
             )
@@ -129,7 +113,7 @@ def _secret_page(request, client, secret, *, created: bool):
 
 
 def _above(request, client) -> str:
-    """What a bound client's account holds beyond this admin (rank)."""
+    """What a client's service account holds beyond this admin (rank)."""
     if client.account_id is None:
         return ""
     beyond = user_reach(client.account_id) - held_by(request.user)
@@ -161,7 +145,13 @@ def client_edit(request, pk: int):
         else:
             messages.success(request, _("API client %(name)s saved.") % {"name": client.name})
             return redirect("backoffice:api-clients")
-    context = {"form": form, "subject": client, "above": above}
+    short = holder_shortfall(client)
+    context = {
+        "form": form,
+        "subject": client,
+        "above": above,
+        "holder_short": names(short) if short else "",
+    }
     return render(request, "backoffice/api_clients/form.html", context)
 
 

@@ -12,6 +12,7 @@ from accounts.selectors import groups_with_counts
 from backoffice.forms import GroupForm
 from backoffice.permissions import requires
 from backoffice.views.named import confirm_delete, save_form
+from backoffice.views.users import tell_to_rotate
 
 TEMPLATE = "backoffice/groups/form.html"
 
@@ -72,13 +73,25 @@ def group_edit(request, pk: int):
     return save_form(
         request,
         form,
-        partial(services.group_update, group=group),
+        _telling(request, partial(services.group_update, group=group), group.users.all()),
         done=_("Group %(name)s saved."),
         back="backoffice:groups",
         template=TEMPLATE,
         subject=group,
         context=context,
     )
+
+
+def _telling(request, save, members):
+    """The save, then a word to rotate for any service account among the
+    members that the change put beyond its client's secret holder."""
+
+    def run(**data):
+        saved = save(**data)
+        tell_to_rotate(request, members)
+        return saved
+
+    return run
 
 
 @requires("backoffice:groups:delete")

@@ -7,12 +7,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.delegation import held_by, names, scope_of
-from accounts.models import Role
+from accounts.models import Role, User
 from accounts.resources import REGISTRY
 from accounts.selectors import roles_with_counts
 from backoffice.forms import RoleForm
 from backoffice.permissions import requires
 from backoffice.views.named import confirm_delete, save_form
+from backoffice.views.users import tell_to_rotate
 
 TEMPLATE = "backoffice/roles/form.html"
 
@@ -48,7 +49,7 @@ def role_edit(request, pk: int):
     return save_form(
         request,
         form,
-        partial(services.role_update, role=role),
+        _telling(request, partial(services.role_update, role=role), role),
         done=_("Role %(name)s saved."),
         back="backoffice:roles",
         template=TEMPLATE,
@@ -59,6 +60,18 @@ def role_edit(request, pk: int):
             "resources": REGISTRY,
         },
     )
+
+
+def _telling(request, save, role):
+    """The save, then a word to rotate for any service account the role's
+    change put beyond its client's secret holder."""
+
+    def run(**data):
+        saved = save(**data)
+        tell_to_rotate(request, User.objects.filter(groups__roles=role).distinct())
+        return saved
+
+    return run
 
 
 @requires("backoffice:roles:delete")

@@ -18,6 +18,7 @@ from accounts.selectors import (
     user_recent_events,
     user_search,
 )
+from api.selectors import capped_clients, clients_acting_for
 from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
 from backoffice.permissions import requires
 from backoffice.views.named import show_refusal
@@ -114,6 +115,7 @@ def user_detail(request, pk: int):
         "events": user_recent_events(user) if may_audit else None,
         "can_edit": can(request.user, "backoffice:users:edit"),
         "pending_email": email_change_pending(user),
+        "api_clients": clients_acting_for(user),
     }
     return render(request, "backoffice/users/detail.html", context)
 
@@ -160,6 +162,7 @@ def user_edit(request, pk: int):
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
             if saved.requested_email:
                 messages.info(request, _email_requested(saved.requested_email))
+            tell_to_rotate(request, user)
             return redirect("backoffice:user-edit", pk=user.pk)
     has_mfa = bool(user_mfa_types(user))
     context = {
@@ -187,6 +190,29 @@ def user_email_change_cancel(request, pk: int):
         services.user_email_change_cancel(user=user, by=Actor.of(request))
 
     return _user_action(request, pk, act, gettext_lazy("The change of address was cancelled."))
+
+
+def tell_to_rotate(request, users) -> None:
+    """Service accounts (among `users`) now reaching beyond the holder of
+    their client's secret: their tokens stay capped at the holder's rights
+    until someone who holds them replaces the secret; say so to whoever
+    promoted them (here, or through a group's or a role's change)."""
+    for client, short in capped_clients(users):
+        messages.warning(
+            request,
+            _(
+                "%(email)s now reaches %(permissions)s, which %(holder)s, who holds the secret "
+                "of API client %(client)s, does not: its tokens carry none of it until the "
+                "secret is replaced by someone who holds it. Replace the secret on the "
+                "client's page."
+            )
+            % {
+                "email": client.account.email,
+                "permissions": names(short, limit=5),
+                "holder": client.secret_holder_label,
+                "client": client.name,
+            },
+        )
 
 
 def _user_action(request, pk: int, act, done: str):

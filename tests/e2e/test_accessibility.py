@@ -179,6 +179,8 @@ def test_admin_pages(live_server, page):
     audit.visit(f"{base}/api-clients/")
     audit.visit(f"{base}/api-clients/add/")
     audit.visit(f"{base}/api-clients/{client.pk}/", "api client")
+    audit.visit(f"{base}/users/{client.account.pk}/view/", "service account detail")
+    audit.visit(f"{base}/users/{root.pk}/view/", "user detail with the clients acting for them")
     audit.visit(f"{base}/reauthenticate/")
     audit.visit(f"{base}/2fa/totp/activate/", "MFA set-up (voluntary)")
     secret = page.locator("#authenticator_secret").input_value()

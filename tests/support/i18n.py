@@ -116,7 +116,7 @@ def make_world(root_user) -> dict:
     role = RoleFactory(name="viewer")
     group = GroupFactory(name="staff", roles=[role])
     other = UserFactory(email="bob@shop.example", groups=[group])
-    client, _secret = make_client(account=root_user, name="shop-sync")
+    client, _secret = make_client(groups_from=root_user, name="shop-sync")
     return {"user": other, "group": group, "role": role, "client": client}
 
 

@@ -6,7 +6,12 @@
     apiclient revoke CLIENT_ID
 
 `create` prints `client_id=…` and `client_secret=…`: the secret this once
-(only a hash is kept). The operator is trusted like root (Actor.system), as
+(only a hash is kept). A client_credentials client gets its own service
+account (it never acts as a person's account); `--user EMAIL` gives that
+service account the groups the person has now (a copy: later changes to the
+person do not follow), and is refused for the other grants. The operator
+holds the secret, so no holder cap applies (api.principal) until someone
+replaces it on the screen. The operator is trusted like root (Actor.system), as
 for `createuser`; every other rule of api.services holds. A refusal is one
 line (`CommandError: …`) and exit status 1; nothing is written.
 """
@@ -31,7 +36,11 @@ class Command(BaseCommand):
         create.add_argument("--name", required=True)
         create.add_argument("--grant", required=True, choices=sorted(services.GRANTS))
         create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
-        create.add_argument("--user", default=None, help="The account a service client acts as.")
+        create.add_argument(
+            "--user",
+            default=None,
+            help="client_credentials: give the new service account this person's groups.",
+        )
         create.add_argument("--scope", action="append", default=[], dest="scopes")
         sub.add_parser("list", help="List clients (never their secrets).")
         revoke = sub.add_parser("revoke", help="Delete a client and every token it holds.")
@@ -44,17 +53,17 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _create(self, *, name, grant, redirect_uris, user, scopes, **_):
-        account = None
+        person = None
         if user:
-            account = user_get_by_email(user)
-            if account is None:
+            person = user_get_by_email(user)
+            if person is None:
                 raise CommandError(f"No account with email {user[:254]}.")
         scopes = [word for value in scopes for word in value.split()]
         client, secret = services.client_create(
             name=name,
             grant=grant,
             redirect_uris=redirect_uris,
-            account=account,
+            groups_from=person,
             scopes=scopes,
             by=Actor.system(label="cli"),
         )

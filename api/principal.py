@@ -1,0 +1,70 @@
+"""Who a token acts as, and within what: the API's principal.
+
+A token acts as its account (the person who logged in, for the
+authorization-code and password grants; the client's own service account,
+for client credentials) *within a cap*, read at every use:
+
+    cap = the resources the token's scopes name
+          ∩ what the client's secret holder holds now (client credentials)
+
+The holder is whoever created the client or last replaced its secret; the
+command line (the operator) sets no holder cap; a holder who is blocked or
+deleted leaves the cap empty. The cap rides on the `Actor` (`Actor.cap`), so
+reads (api.permissions) and writes (the services' `access_write`) bound the
+token the same way, in one place: account ∩ cap. The actor also names the
+client, so every audit row an API action writes names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from accounts.access import permissions
+from accounts.audit import Actor
+from accounts.models import User
+from api import scopes
+
+
+def holder_permissions(client) -> frozenset[str] | None:
+    """What a client-credentials client's secret holder holds now (None:
+    no holder cap, the operator holds the secret or the client acts for
+    people, who log in themselves)."""
+    if client is None or client.authorization_grant_type != client.GRANT_CLIENT_CREDENTIALS:
+        return None
+    if client.secret_by_operator:
+        return None
+    holder = User.objects.filter(pk=client.secret_holder_id).first()
+    if holder is None or not holder.is_active:
+        return frozenset()  # blocked or deleted: the secret carries nothing
+    return permissions(holder)
+
+
+def token_cap(request) -> frozenset[str]:
+    """The token's scopes ∩ its holder's permissions, once per request."""
+    token = request.auth
+    cached = getattr(token, "_iam_cap", None)
+    if cached is None:
+        cached = scopes.resources_of(token.scope)
+        held = holder_permissions(token.application)
+        if held is not None:
+            cached = cached & held
+        token._iam_cap = cached
+    return cached
+
+
+def token_permissions(request) -> frozenset[str]:
+    """What this request's token may do: its account's permissions ∩ cap."""
+    return permissions(request.user) & token_cap(request)
+
+
+def client_name(client) -> str:
+    return (client.name or client.client_id) if client is not None else ""
+
+
+def token_actor(request) -> Actor:
+    """The actor of an API write: the token's account, capped, naming the client."""
+    return replace(
+        Actor.of(request),
+        cap=token_cap(request),
+        client=client_name(request.auth.application),
+    )
