@@ -310,6 +310,14 @@ def user_write(*, client: Client, user: User, data, by: Actor) -> User:
         with access_write(by=by, target=user) as writer:
             reload(user)
             writer.outranks(user)
+            if not Account.objects.filter(client=client, user=user).exists():
+                wanted = data(user, None) if callable(data) else data
+                if _only_deactivation(user, wanted) and local_credentials(user):
+                    # Not the client's to take (it cannot vouch for the
+                    # password or second factor), but ending a leaver's
+                    # access never waits for a link: block, do not link.
+                    _status_write(client=client, user=user, active=False, writer=writer)
+                    return user
             account = _adopt(client=client, user=user, writer=writer, matched="id")
             if callable(data):
                 data = data(user, account)
@@ -357,19 +365,39 @@ def _user_write(*, client, user, account, data: UserData, writer) -> None:
             by=by,
         )
     if data.active != user.is_active:
-        details = user_status_apply(writer, user=user, active=data.active)
-        if details is not None:
-            details = {"client": client.name, **details}
-            if not data.active:
-                details["tokens_revoked"] = True
-            audit(
-                AuditAction.SCIM_USER_DEACTIVATED
-                if not data.active
-                else AuditAction.SCIM_USER_REACTIVATED,
-                by=by,
-                target=user,
-                details=details,
-            )
+        _status_write(client=client, user=user, active=data.active, writer=writer)
+
+
+def _only_deactivation(user: User, data: UserData) -> bool:
+    """A write that asks nothing but `active: false` (Entra ID's
+    deprovisioning PATCH): names and address as they are."""
+    first, last = _names(data)
+    same = (normalize_email(data.email), first, last) == (
+        user.email,
+        user.first_name,
+        user.last_name,
+    )
+    return same and not data.active
+
+
+def _status_write(*, client, user: User, active: bool, writer) -> None:
+    """Block (its sessions and API tokens end at once) or unblock, under the
+    account services' rules (users:block, rank), audited once naming the
+    client; an account the client has not linked is named so."""
+    details = user_status_apply(writer, user=user, active=active)
+    if details is None:
+        return
+    details = {"client": client.name, **details}
+    if not active:
+        details["tokens_revoked"] = True
+    if not Account.objects.filter(client=client, user=user).exists():
+        details["linked"] = False
+    audit(
+        AuditAction.SCIM_USER_DEACTIVATED if not active else AuditAction.SCIM_USER_REACTIVATED,
+        by=writer.by,
+        target=user,
+        details=details,
+    )
 
 
 def user_remove(*, client: Client, user: User, by: Actor) -> None:

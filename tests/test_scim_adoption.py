@@ -73,6 +73,38 @@ def test_patch_by_id_does_not_adopt_either(mapped):
     assert refused.details["matched"] == "id"
 
 
+def test_a_deactivation_of_an_account_it_cannot_adopt_still_blocks_it(mapped):
+    """Entra's deprovisioning PATCH for a leaver whose account has a
+    password: the account is blocked and its session ends, but not linked
+    (the client still cannot give it groups or take it over)."""
+    from django.test import Client
+
+    from tests.conftest import login
+    from tests.factories import PASSWORD
+
+    account = squatter()
+    browser = Client()
+    assert login(browser, account.email, PASSWORD).status_code == 302
+    response = mapped.patch(
+        f"Users/{account.pk}", entra_patch({"op": "Replace", "path": "active", "value": "False"})
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["active"] is False
+    account.refresh_from_db()
+    assert not account.is_active
+    assert browser.get("/").status_code == 302  # the live session ended
+    assert not Account.objects.filter(user=account).exists()
+    event = AuditEvent.objects.get(action="scim.user_deactivated")
+    assert event.details["linked"] is False
+    # Anything more than a deactivation still needs the link it cannot have.
+    response = mapped.patch(
+        f"Users/{account.pk}", entra_patch({"op": "Replace", "path": "active", "value": "True"})
+    )
+    assert_error(response, 409, "uniqueness")
+    account.refresh_from_db()
+    assert not account.is_active
+
+
 def test_a_group_member_with_a_password_is_left_out(mapped):
     account = squatter()
     response = mapped.post("Groups", entra_group("Admins", [account.pk]))
