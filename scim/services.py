@@ -205,6 +205,14 @@ def _adopt(*, client: Client, user: User, writer, matched: str, external_id: str
         return account
     writer.require(EDIT, "link accounts")
     writer.outranks(user)
+    if user.is_service:
+        raise AdoptionRefused(
+            "This address belongs to an API client's service account; "
+            "a provisioning client cannot take it.",
+            user=user,
+            credentials=["service_account"],
+            matched=matched,
+        )
     held = local_credentials(user)
     if held:
         raise AdoptionRefused(
@@ -479,7 +487,7 @@ def _members(client: Client, user_ids: set[int], writer) -> list[Account]:
     Its queries do not depend on the size of any group."""
     if not user_ids:
         return []
-    users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
+    users = {u.pk: u for u in User.objects.people().filter(pk__in=user_ids)}
     unknown = sorted(set(user_ids) - users.keys())
     if unknown:
         raise AccountError(f"No user with id {', '.join(map(str, unknown))}.", field="members")

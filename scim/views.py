@@ -308,7 +308,9 @@ def _user_json(request, user, account=None) -> dict:
 
 
 def _get_user(pk) -> User:
-    user = User.objects.filter(pk=to_id(pk)).first() if to_id(pk) is not None else None
+    # People only: an API client's service account is no provider's to manage.
+    people = User.objects.people()
+    user = people.filter(pk=to_id(pk)).first() if to_id(pk) is not None else None
     if user is None:
         raise NotFoundException(detail=f"No user {str(pk)[:40]}.")
     return user
@@ -336,7 +338,7 @@ def users(request):
 
 def _users_list(request):
     client = request.scim_client
-    queryset = User.objects.order_by("pk")
+    queryset = User.objects.people().order_by("pk")
     if _query(request).get("filter"):
         queryset = queryset.filter(filters.users_q(_query(request)["filter"], client)).distinct()
 

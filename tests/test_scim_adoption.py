@@ -165,3 +165,23 @@ def test_an_account_the_client_made_stays_its_own(mapped):
         f"Users/{pk}", entra_patch({"op": "Replace", "path": "name.givenName", "value": "Joanna"})
     )
     assert response.status_code == 200, response.content
+
+
+def test_an_api_clients_service_account_is_out_of_scims_reach(mapped):
+    """Neither listed, nor found by id, nor taken by its address: a SCIM
+    group map must never give groups to what an API client acts as."""
+    from tests.api_support import make_client
+
+    api_client, _secret = make_client("client_credentials", name="shop-sync")
+    service = api_client.account
+    listed = mapped.get("Users").json()
+    assert service.email not in {r["userName"] for r in listed["Resources"]}
+    assert mapped.get(f"Users/{service.pk}").status_code == 404
+    patch = entra_patch({"op": "Replace", "path": "active", "value": "False"})
+    assert mapped.patch(f"Users/{service.pk}", patch).status_code == 404
+    response = mapped.post("Users", entra_user(service.email, external_id="svc"))
+    assert_error(response, 409, "uniqueness")
+    assert "service account" in response.json()["detail"]
+    assert not Account.objects.filter(user=service).exists()
+    service.refresh_from_db()
+    assert service.is_active and not service.groups.exists()
