@@ -11,11 +11,13 @@ class ApiConfig(AppConfig):
 
     def ready(self):
         from accounts.extensions import registry
-        from api import services
+        from api import selectors, services
 
         # Tokens die with the account's sessions, in the same write.
         registry.account_disabled.append(services.tokens_revoke_for_account)
         registry.credentials_replaced.append(services.tokens_revoke_for_account)
+        # A service account's address belongs to its client.
+        registry.address_managers.append(selectors.service_address_manager)
         # A login that goes on to an approved client's redirect URI.
         from api.oauth.login_redirects import origins_after_login
 

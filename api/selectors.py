@@ -47,3 +47,15 @@ def clients_acting_for(user: User) -> dict[str, list[Client]]:
     )
     tokens = list(Client.objects.filter(pk__in=live).order_by("name", "id"))
     return {"service": own, "held": held, "tokens": tokens}
+
+
+def service_address_manager(user) -> str | None:
+    """A service account's address is its client's: made with it, never
+    mailed, so never changed on the screens or through the API."""
+    from django.utils.translation import gettext as _
+
+    if not user.is_service:
+        return None
+    client = Client.objects.filter(account=user).first()
+    name = client.name if client is not None else "?"
+    return _("the API client %(name)s") % {"name": name}

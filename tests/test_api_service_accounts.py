@@ -16,7 +16,7 @@ from oauth2_provider.models import AccessToken
 
 from accounts import services as account_services
 from accounts.audit import Actor
-from accounts.models import AuditEvent, Group, User
+from accounts.models import AuditEvent, EmailChange, Group, User
 from api.models import Client
 from tests.api_support import basic, bearer, client_token, make_client
 from tests.conftest import login
@@ -341,3 +341,24 @@ def test_promoting_through_a_group_or_a_role_tells_to_rotate_too(root_user):
                                                      "allow backoffice:roles:view"},
                      follow=True)  # fmt: skip
     assert "Replace the secret" in page.content.decode()
+
+
+def test_a_service_accounts_address_cannot_be_changed_on_the_screens(client, root_user):
+    """Its address is made with the client and never mailed: no change of
+    address is asked for (a confirmation link nobody could follow)."""
+    api_client, _secret = make_client("client_credentials", name="shop-sync")
+    service = api_client.account
+    login(client, root_user.email, PASSWORD)
+    response = client.post(
+        f"/users/{service.pk}/",
+        {
+            "email": "someone@shop.example",
+            "first_name": service.first_name,
+            "last_name": service.last_name,
+            "status": "active",
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "managed by the API client shop-sync" in html
+    assert not EmailChange.objects.filter(user=service).exists()
