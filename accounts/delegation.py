@@ -172,6 +172,19 @@ def rank_beyond(held: frozenset[str], user) -> frozenset[str]:
     return user_reach(getattr(user, "pk", user)) - held
 
 
+def group_beyond(held: frozenset[str], group) -> frozenset[str]:
+    """The grant bound, asked by a screen: what `group` reaches beyond
+    `held` (empty: whoever holds `held` may edit it). Writes ask
+    `Writer.within_groups`."""
+    return group_scopes([group.pk]).get(group.pk, frozenset()) - held
+
+
+def rules_beyond(held: frozenset[str], rules: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The grant bound for a role's rules ((effect, pattern) pairs), asked
+    by a screen; writes ask `Writer.within_roles` / `within_rules`."""
+    return scope_of(rules) - held
+
+
 def _groups_reaching_beyond(held: frozenset[str]) -> list[int]:
     """Groups whose allow rules name something outside `held`: a member of
     one of them is above whoever holds `held` (a user's reach is the union

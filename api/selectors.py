@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
-from accounts.delegation import user_reach
+from accounts.delegation import rank_beyond
 from accounts.models import User
 from api.models import Client
 from api.principal import holder_permissions
@@ -21,7 +21,7 @@ def holder_shortfall(client: Client) -> frozenset[str]:
     held = holder_permissions(client)
     if held is None:
         return frozenset()
-    return user_reach(client.account_id) - held
+    return rank_beyond(held, client.account_id)
 
 
 def capped_clients(users) -> list[tuple[Client, frozenset[str]]]:

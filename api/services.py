@@ -32,7 +32,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes
+from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
 from accounts.models import Group, Membership, User
@@ -155,9 +155,7 @@ def client_create(
         groups = []
         if groups_from is not None:
             groups = list(Group.objects.filter(memberships__user_id=groups_from.pk))
-            scopes_of = group_scopes([g.pk for g in groups])
-            for group in sorted(groups, key=lambda g: g.name):
-                writer.within(scopes_of.get(group.pk, frozenset()), f"give group {group.name}")
+            writer.within_groups(groups, "give group %(name)s")
         client = Client(
             name=name,
             client_type=Client.CLIENT_CONFIDENTIAL,

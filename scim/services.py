@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes
+from accounts.delegation import access_write
 from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
@@ -670,14 +670,10 @@ def _sync(*, client: Client, writer, accounts) -> None:
             right = refusal.reason == "right"
             refused = {"right": EDIT} if right else {"rank": refusal.resources}
             adding, removing = [], []
-        scopes = group_scopes([g.pk for g in adding + removing]) if adding or removing else {}
-        for kept, key, doing in ((adding, "give", "give"), (removing, "take_away", "take away")):
-            for group in list(kept):
-                try:
-                    writer.within(scopes.get(group.pk, frozenset()), f"{doing} {group.name}")
-                except AccessRefused:
-                    refused.setdefault(key, []).append(group.name)
-                    kept.remove(group)
+        for kept, key in ((adding, "give"), (removing, "take_away")):
+            for group in writer.groups_beyond(kept):  # beyond the client: left out
+                refused.setdefault(key, []).append(group.name)
+                kept.remove(group)
         if refused:
             _sync_refused(client, by, user, refused)
         if not adding and not removing:

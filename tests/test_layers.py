@@ -101,3 +101,24 @@ def test_no_test_module_imports_another():
             if any(n.rsplit(".", 1)[-1].startswith("test_") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
+
+
+# The parts the rank rule and the grant bound are made of: asked only inside
+# accounts/delegation.py, whose Writer methods (writes) and rank_beyond /
+# group_beyond / rules_beyond / locked_* (screens) are the one place they
+# are decided; a door that computed them itself would be a second copy.
+RULE_PARTS = {"user_reach", "scope_of", "group_scopes", "role_scopes"}
+
+
+def test_the_rank_rule_and_grant_bound_are_decided_in_one_place():
+    offenders = []
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            if path == ROOT / "accounts" / "delegation.py" or "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "accounts.delegation":
+                    used = RULE_PARTS & {a.name for a in node.names}
+                    if used:
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {sorted(used)}")
+    assert not offenders, offenders

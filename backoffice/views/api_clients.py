@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
 from accounts.audit import Actor
-from accounts.delegation import held_by, names, user_reach
+from accounts.delegation import held_by, names, rank_beyond
 from api import services
 from api.models import Client
 from api.selectors import holder_shortfall
@@ -116,7 +116,7 @@ def _above(request, client) -> str:
     """What a client's service account holds beyond this admin (rank)."""
     if client.account_id is None:
         return ""
-    beyond = user_reach(client.account_id) - held_by(request.user)
+    beyond = rank_beyond(held_by(request.user), client.account_id)
     return names(beyond) if beyond else ""
 
 

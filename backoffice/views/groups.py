@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.delegation import group_scopes, held_by, locked_roles, names
+from accounts.delegation import group_beyond, held_by, locked_roles, names
 from accounts.models import Group
 from accounts.selectors import groups_with_counts
 from backoffice.forms import GroupForm
@@ -45,7 +45,7 @@ def group_edit(request, pk: int):
     }
     held = held_by(request.user)
     # A group reaching beyond this admin's permissions is shown, not changed.
-    above = group_scopes([group.pk]).get(group.pk, frozenset()) - held
+    above = group_beyond(held, group)
     # What the service would refuse is not offered: renaming or deleting a
     # group the configuration names, deleting one that has members.
     configured = services.configured_group_names().get(group.name, "")

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.delegation import held_by, names, scope_of
+from accounts.delegation import held_by, names, rules_beyond
 from accounts.models import Role, User
 from accounts.resources import REGISTRY
 from accounts.selectors import roles_with_counts
@@ -44,7 +44,7 @@ def role_edit(request, pk: int):
     rules = "\n".join(f"{effect} {pattern}" for effect, pattern in rows)
     initial = {"name": role.name, "description": role.description, "rules": rules}
     # A role reaching beyond this admin's permissions is shown, not changed.
-    above = scope_of(rows) - held_by(request.user)
+    above = rules_beyond(held_by(request.user), rows)
     form = RoleForm(request.POST or None, initial=initial, read_only=bool(above))
     return save_form(
         request,

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services
 from accounts.access import can
 from accounts.audit import Actor
-from accounts.delegation import held_by, locked_groups, names, user_reach
+from accounts.delegation import held_by, locked_groups, names, rank_beyond
 from accounts.models import User
 from accounts.selectors import (
     email_change_pending,
@@ -133,7 +133,7 @@ def user_edit(request, pk: int):
     }
     held = held_by(request.user)
     # Rank: an account holding what this admin does not is shown, not changed.
-    above = user_reach(user.pk) - held
+    above = rank_beyond(held, user)
     form = UserEditForm(
         request.POST or None,
         initial=initial,
