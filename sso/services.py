@@ -232,6 +232,8 @@ def _first_login(*, by: Actor, provider, claims: dict) -> tuple[User, Identity |
         "issuer": claims["iss"],
         "subject": claims["sub"],
         "email": profile.email,
+        # How the address was vouched for (email_verified, trust_email, entra).
+        "vouched_by": profile.vouched_by,
         "extras": provider.link_extras(claims),
     }
     if proof == "provider_vouched" and local_credentials(user):
@@ -263,6 +265,7 @@ def _link(
             "provider": link["provider"],
             "subject": printable(link["subject"], 255),
             "proof": proof,
+            "email_vouched_by": link.get("vouched_by", ""),
             **(details or {}),
         },
     )

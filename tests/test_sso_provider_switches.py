@@ -208,6 +208,9 @@ class TestTrustEmail:
         assert sso_login(client, fake, UNPROVEN)["Location"] == "/"
         assert int(client.session["_auth_user_id"]) == ada.pk
         assert Identity.objects.get(user=ada).subject == "ada-sub-1"
+        # The trail says the link rests on the operator's word, not the provider's.
+        linked = AuditEvent.objects.get(action="sso.linked")
+        assert linked.details["email_vouched_by"] == "trust_email"
 
     def test_trust_email_provisions_too(self, client, fake, settings):
         configure(settings, fake, trust_email="yes", strategy="auto-provision")
