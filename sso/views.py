@@ -258,6 +258,7 @@ def link_with_password(request):
         return _link_page(request, *found, error=_("That is not this account's password."))
     request.session.pop(LINK_SESSION_KEY, None)
     link = {k: pending[k] for k in ("provider", "issuer", "subject", "email", "extras", "user")}
+    link["vouched_by"] = pending.get("vouched_by", "")
     return complete_login(
         request,
         proven,
