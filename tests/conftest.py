@@ -82,23 +82,3 @@ def age_authentication(session, seconds: float = 11 * 60) -> None:
     record["at"] -= seconds
     session[SESSION_AUTHENTICATED] = record
     session.save()
-
-
-@pytest.fixture(scope="session")
-def oidc_server():
-    """One in-process OpenID provider (tests/oidc_fake.py) for the session."""
-    from tests.oidc_fake import FakeIdP
-
-    server = FakeIdP()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def oidc(oidc_server, settings):
-    """The provider `fake`, configured and behaving normally; tests change
-    its settings with `settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(...)}`."""
-    oidc_server.reset_behaviour()
-    oidc_server.hits.clear()
-    settings.IAM_SSO_PROVIDERS = {"fake": oidc_server.oidc_config()}
-    return oidc_server

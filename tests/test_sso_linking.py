@@ -97,14 +97,14 @@ def linked(proof=None):
 
 
 @pytest.fixture
-def role_map(oidc, settings, root_user):
+def role_map(fake, settings, root_user):
     """ROLE_MAP: the provider's `it-admin` role gives root (operator trust);
     `ops` gives the group ops. root_user keeps access manageable."""
     GroupFactory(name="ops")
     settings.IAM_SSO_PROVIDERS = {
-        "fake": oidc.oidc_config(role_map='{"it-admin": ["root"], "ops": ["ops"]}')
+        "fake": fake.oidc_config(role_map='{"it-admin": ["root"], "ops": ["ops"]}')
     }
-    return oidc
+    return fake
 
 
 def password_login(client, email, password, code_secret=None):
@@ -228,11 +228,11 @@ class TestProofs:
         event = AuditEvent.objects.get(action="sso.linked")
         assert event.details["subject"] == CLAIMS["sub"] and event.target_id == str(user.pk)
 
-    def test_auto_provisioned_account_is_a_new_account(self, oidc, settings):
+    def test_auto_provisioned_account_is_a_new_account(self, fake, settings):
         Group.objects.get_or_create(name="backoffice-users")
-        settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(strategy="auto-provision")}
+        settings.IAM_SSO_PROVIDERS = {"fake": fake.oidc_config(strategy="auto-provision")}
         client = Client()
-        oidc.sso_login(client, CLAIMS)
+        fake.sso_login(client, CLAIMS)
         assert logged_in_as(client) == User.objects.get(email=OWNER).pk
         assert linked() == [{"provider": "fake", "proof": "new_account"}]
 

@@ -24,7 +24,7 @@ from accounts.models import AuditEvent, User
 from sso.models import Identity
 from tests import conftest
 from tests.factories import UserFactory
-from tests.oidc_fake import FakeIdP
+from tests.support.sso import configure, sso_login, start
 
 pytestmark = pytest.mark.django_db
 
@@ -36,35 +36,6 @@ ADA = {
     "family_name": "Lovelace",
 }
 UNPROVEN = {k: v for k, v in ADA.items() if k != "email_verified"}
-
-
-@pytest.fixture(scope="module")
-def idp():
-    server = FakeIdP()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake(idp, settings):
-    idp.reset_behaviour()
-    idp.hits.clear()
-    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config()}
-    return idp
-
-
-def configure(settings, idp, **extra):
-    settings.IAM_SSO_PROVIDERS = {"fake": idp.oidc_config(**extra)}
-
-
-def start(client, pid="fake", **data):
-    response = client.post(f"/sso/{pid}/login/", data)
-    assert response.status_code == 302, response
-    return response["Location"]
-
-
-def sso_login(client, idp, claims, pid="fake", **data):
-    return client.get(idp.authorize(start(client, pid, **data), claims))
 
 
 def failure(response, client) -> str:

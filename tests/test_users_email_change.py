@@ -23,7 +23,8 @@ from django.utils import timezone
 from accounts.models import AuditEvent, User
 from tests.api_support import account_token
 from tests.conftest import login
-from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.factories import PASSWORD, UserFactory
+from tests.support.people import admin_with, browser_of, user_form
 
 pytestmark = pytest.mark.django_db
 
@@ -32,39 +33,12 @@ LINK = re.compile(r"http://testserver(/email/confirm/[^/\s]+/)")
 RESET_LINK = re.compile(r"http://testserver(/password/reset/key/\S+/)")
 
 
-def person_with(*allow, email: str) -> User:
-    """An account in a group of its own whose one role allows `allow`."""
-    role = RoleFactory()
-    for pattern in allow:
-        RuleFactory(role=role, pattern=pattern)
-    return UserFactory(email=email, groups=[GroupFactory(roles=[role])])
-
-
 @pytest.fixture
 def editor():
     """An admin holding only users:view and users:edit."""
-    return person_with(
+    return admin_with(
         "backoffice:users:view", "backoffice:users:edit", email="mallory@shop.example"
     )
-
-
-def browser(user: User) -> Client:
-    http = Client()
-    assert login(http, user.email, PASSWORD).status_code == 302
-    return http
-
-
-def edit_form(user: User, **overrides) -> dict:
-    data = {
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "status": user.status,
-        "groups": [g.pk for g in user.groups.all()],
-        "language": user.language,
-    }
-    data.update(overrides)
-    return data
 
 
 def mails_to(address: str) -> list:
@@ -106,8 +80,8 @@ def can_log_in(email: str) -> bool:
 
 class TestOwnAddress:
     def test_an_editor_cannot_make_their_own_address_take_effect_without_the_link(self, editor):
-        http = browser(editor)
-        response = http.post(f"/users/{editor.pk}/", edit_form(editor, email=FUTURE_ADMIN))
+        http = browser_of(editor)
+        response = http.post(f"/users/{editor.pk}/", user_form(editor, email=FUTURE_ADMIN))
         assert response.status_code == 302
         # Nothing changed yet: the old address is still the login, the new one is not.
         assert stored(editor).email == "mallory@shop.example"
@@ -129,8 +103,8 @@ class TestOwnAddress:
         assert not AuditEvent.objects.filter(action="user.email_changed").exists()
 
     def test_my_account_shows_the_pending_address_and_cancels_it(self, editor):
-        http = browser(editor)
-        http.post(f"/users/{editor.pk}/", edit_form(editor, email="mallory.m@shop.example"))
+        http = browser_of(editor)
+        http.post(f"/users/{editor.pk}/", user_form(editor, email="mallory.m@shop.example"))
         page = http.get("/account/").content.decode()
         assert 'data-testid="pending-email"' in page and "mallory.m@shop.example" in page
         assert http.get("/account/email-change/cancel/").status_code == 405
@@ -146,8 +120,8 @@ class TestOwnAddress:
         assert cancelled.actor == editor
 
     def test_the_owner_follows_the_link_once_and_keeps_their_sessions(self, editor):
-        http = browser(editor)
-        http.post(f"/users/{editor.pk}/", edit_form(editor, email="mallory.m@shop.example"))
+        http = browser_of(editor)
+        http.post(f"/users/{editor.pk}/", user_form(editor, email="mallory.m@shop.example"))
         link = confirm_link("mallory.m@shop.example")
         follower = opened(link)
         page = follower.get(CONFIRM)
@@ -178,8 +152,8 @@ class TestOwnAddress:
 class TestAnotherAccount:
     def test_an_editor_cannot_give_a_low_account_someone_elses_address(self, editor):
         low = UserFactory(email="low@shop.example", first_name="Lou")
-        http = browser(editor)
-        response = http.post(f"/users/{low.pk}/", edit_form(low, email=FUTURE_ADMIN))
+        http = browser_of(editor)
+        response = http.post(f"/users/{low.pk}/", user_form(low, email=FUTURE_ADMIN))
         assert response.status_code == 302
         assert stored(low).email == "low@shop.example"
         for path in (f"/users/{low.pk}/", f"/users/{low.pk}/view/"):
@@ -190,10 +164,10 @@ class TestAnotherAccount:
 
     def test_root_too_changes_an_address_only_through_the_link(self, root_user):
         ada = UserFactory(email="ada@shop.example", first_name="Ada", last_name="L")
-        http = browser(root_user)
+        http = browser_of(root_user)
         response = http.post(
             f"/users/{ada.pk}/",
-            edit_form(ada, email="ada.l@shop.example", last_name="Lovelace"),
+            user_form(ada, email="ada.l@shop.example", last_name="Lovelace"),
         )
         assert response.status_code == 302
         ada = stored(ada)
@@ -206,10 +180,10 @@ class TestAnotherAccount:
 
     def test_a_password_reset_link_sent_to_the_old_address_dies(self, root_user):
         ada = UserFactory(email="ada@shop.example")
-        http = browser(root_user)
+        http = browser_of(root_user)
         http.post(f"/users/{ada.pk}/password-reset/")
         reset = RESET_LINK.search(mails_to("ada@shop.example")[0].body)[1]
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
         follow(confirm_link("ada.l@shop.example"))
         assert stored(ada).email == "ada.l@shop.example"
         response = Client().get(reset)
@@ -217,8 +191,8 @@ class TestAnotherAccount:
 
     def test_an_admin_cancels_a_pending_change(self, root_user):
         ada = UserFactory(email="ada@shop.example")
-        http = browser(root_user)
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+        http = browser_of(root_user)
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
         assert http.get(f"/users/{ada.pk}/email-change/cancel/").status_code == 405
         http.post(f"/users/{ada.pk}/email-change/cancel/")
         assert 'data-testid="pending-email"' not in http.get(f"/users/{ada.pk}/").content.decode()
@@ -227,20 +201,22 @@ class TestAnotherAccount:
 
     def test_cancelling_needs_edit_and_rank(self, editor, root_user):
         other_root = UserFactory(email="root2@shop.example", groups=["root"])
-        browser(root_user).post(
-            f"/users/{other_root.pk}/", edit_form(other_root, email="r2@shop.example")
+        browser_of(root_user).post(
+            f"/users/{other_root.pk}/", user_form(other_root, email="r2@shop.example")
         )
-        refused = browser(editor).post(f"/users/{other_root.pk}/email-change/cancel/", follow=True)
+        refused = browser_of(editor).post(
+            f"/users/{other_root.pk}/email-change/cancel/", follow=True
+        )
         assert "holds permissions you do not" in refused.content.decode()
         follow(confirm_link("r2@shop.example"))
         assert stored(other_root).email == "r2@shop.example"
 
     def test_a_new_request_replaces_the_pending_one(self, root_user):
         ada = UserFactory(email="ada@shop.example")
-        http = browser(root_user)
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="first@shop.example"))
+        http = browser_of(root_user)
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="first@shop.example"))
         first = confirm_link("first@shop.example")
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="second@shop.example"))
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="second@shop.example"))
         assert follow(first).status_code == 400
         assert stored(ada).email == "ada@shop.example"
         follow(confirm_link("second@shop.example"))
@@ -248,9 +224,9 @@ class TestAnotherAccount:
 
     def test_saving_other_fields_keeps_the_pending_change(self, root_user):
         ada = UserFactory(email="ada@shop.example", first_name="Ada")
-        http = browser(root_user)
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
-        http.post(f"/users/{ada.pk}/", edit_form(stored(ada), first_name="Augusta"))
+        http = browser_of(root_user)
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
+        http.post(f"/users/{ada.pk}/", user_form(stored(ada), first_name="Augusta"))
         assert 'data-testid="pending-email"' in http.get(f"/users/{ada.pk}/").content.decode()
         follow(confirm_link("ada.l@shop.example"))
         assert (stored(ada).first_name, stored(ada).email) == ("Augusta", "ada.l@shop.example")
@@ -260,7 +236,7 @@ class TestBadLinks:
     @pytest.fixture
     def pending(self, root_user):
         ada = UserFactory(email="ada@shop.example")
-        browser(root_user).post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+        browser_of(root_user).post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
         return ada, confirm_link("ada.l@shop.example")
 
     def _refused(self, response, text: str, ada: User) -> None:
@@ -305,12 +281,12 @@ class TestBadLinks:
 
     def test_a_blocked_account_is_not_changed(self, pending, root_user):
         ada, link = pending
-        browser(root_user).post(f"/users/{ada.pk}/block/")
+        browser_of(root_user).post(f"/users/{ada.pk}/block/")
         self._refused(follow(link), "This link is no longer valid", ada)
 
     def test_the_requester_lost_the_right_meanwhile(self, editor):
         low = UserFactory(email="low@shop.example")
-        browser(editor).post(f"/users/{low.pk}/", edit_form(low, email="low2@shop.example"))
+        browser_of(editor).post(f"/users/{low.pk}/", user_form(low, email="low2@shop.example"))
         link = confirm_link("low2@shop.example")
         editor.memberships.all().delete()
         from accounts.access import changed
@@ -323,8 +299,8 @@ class TestBadLinks:
 
     def test_the_requester_was_deleted_meanwhile(self, editor, root_user):
         low = UserFactory(email="low@shop.example")
-        browser(editor).post(f"/users/{low.pk}/", edit_form(low, email="low2@shop.example"))
-        browser(root_user).post(f"/users/{editor.pk}/delete/")
+        browser_of(editor).post(f"/users/{low.pk}/", user_form(low, email="low2@shop.example"))
+        browser_of(root_user).post(f"/users/{editor.pk}/delete/")
         response = follow(confirm_link("low2@shop.example"))
         assert response.status_code == 400
         assert "no longer has an account" in response.content.decode()
@@ -383,8 +359,8 @@ class TestManagedByAProvider:
         )  # fmt: skip
         assert created.status_code == 201, created.content
         jo = User.objects.get(email="jo@shop.example")
-        http = browser(root_user)
-        response = http.post(f"/users/{jo.pk}/", edit_form(jo, email="jo.b@shop.example"))
+        http = browser_of(root_user)
+        response = http.post(f"/users/{jo.pk}/", user_form(jo, email="jo.b@shop.example"))
         assert response.status_code == 200
         assert "managed by the provisioning (SCIM) client entra" in response.content.decode()
         assert stored(jo).email == "jo@shop.example" and mail.outbox == []
@@ -402,8 +378,8 @@ class TestManagedByAProvider:
 
         sam = UserFactory(email="sam@shop.example", password="!")
         Identity.objects.create(user=sam, provider="okta", issuer="https://idp", subject="s-1")
-        http = browser(root_user)
-        response = http.post(f"/users/{sam.pk}/", edit_form(sam, email="sam.x@shop.example"))
+        http = browser_of(root_user)
+        response = http.post(f"/users/{sam.pk}/", user_form(sam, email="sam.x@shop.example"))
         assert response.status_code == 200
         assert "managed by the identity provider okta" in response.content.decode()
         assert stored(sam).email == "sam@shop.example" and mail.outbox == []
@@ -413,8 +389,8 @@ class TestManagedByAProvider:
 
         ada = UserFactory(email="ada@shop.example")
         Identity.objects.create(user=ada, provider="okta", issuer="https://idp", subject="s-2")
-        http = browser(root_user)
-        http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+        http = browser_of(root_user)
+        http.post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
         assert stored(ada).email == "ada@shop.example"
         follow(confirm_link("ada.l@shop.example"))
         assert stored(ada).email == "ada.l@shop.example"
@@ -455,7 +431,7 @@ class TestApi:
         assert mail.outbox == []
 
     def test_changing_an_address_needs_edit(self):
-        blocker = person_with(
+        blocker = admin_with(
             "backoffice:users:view", "backoffice:users:block", email="blocker@shop.example"
         )
         low = UserFactory(email="low@shop.example")
@@ -478,7 +454,7 @@ class TestApi:
 
         sam = UserFactory(email="sam@shop.example", password="!")
         Identity.objects.create(user=sam, provider="okta", issuer="https://idp", subject="s-1")
-        editor = person_with(
+        editor = admin_with(
             "backoffice:users:view", "backoffice:users:edit", email="ed@shop.example"
         )
         response = patch(account_token(Client(), editor), sam.pk, {"email": "sam.x@shop.example"})
@@ -497,9 +473,9 @@ class TestApi:
 
 def test_the_mails_and_pages_speak_german(root_user):
     ada = UserFactory(email="ada@shop.example", first_name="Ada", language="de")
-    http = browser(root_user)
+    http = browser_of(root_user)
     http.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
-    saved = http.post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"), follow=True)
+    saved = http.post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"), follow=True)
     html = saved.content.decode()
     assert "Ein Bestätigungslink wurde an ada.l@shop.example gesendet" in html
     assert "wartet auf Bestätigung" in html
@@ -518,7 +494,7 @@ def test_an_account_linked_to_a_provider_meanwhile_keeps_its_address(root_user):
     from sso.models import Identity
 
     ada = UserFactory(email="ada@shop.example")
-    browser(root_user).post(f"/users/{ada.pk}/", edit_form(ada, email="ada.l@shop.example"))
+    browser_of(root_user).post(f"/users/{ada.pk}/", user_form(ada, email="ada.l@shop.example"))
     User.objects.filter(pk=ada.pk).update(password="!")  # now SSO only
     Identity.objects.create(user=ada, provider="okta", issuer="https://idp", subject="s-3")
     response = follow(confirm_link("ada.l@shop.example"))

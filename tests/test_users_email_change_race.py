@@ -3,16 +3,16 @@ followed twice at once applies once; two accounts confirming the same new
 address at once end with exactly one of them holding it."""
 
 import re
-import threading
 
 import pytest
 from django.core import mail
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from accounts.models import AuditEvent, User
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support.races import race
 
 ROUNDS = 8
 
@@ -22,25 +22,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="races need a server database (CI runs it)"
     ),
 ]
-
-
-def _race(first, second) -> list[int]:
-    barrier = threading.Barrier(2)
-    statuses = [0, 0]
-
-    def run(index, request):
-        try:
-            barrier.wait()
-            statuses[index] = request().status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate((first, second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return statuses
 
 
 def _ask(admin: Client, user: User, email: str) -> str:
@@ -82,7 +63,7 @@ def test_one_link_followed_twice_at_once_applies_once(admin):
     for round_ in range(ROUNDS):
         link = _ask(admin, ada, f"ada{round_ + 1}@shop.example")
         first, second = _opened(link), _opened(link)
-        statuses = _race(lambda a=first: a.post(CONFIRM), lambda b=second: b.post(CONFIRM))
+        statuses = race(lambda a=first: a.post(CONFIRM), lambda b=second: b.post(CONFIRM))
         assert sorted(statuses) == [200, 400], f"round {round_}: {statuses}"
         assert User.objects.get(pk=ada.pk).email == f"ada{round_ + 1}@shop.example"
     assert AuditEvent.objects.filter(action="user.email_changed").count() == ROUNDS
@@ -95,7 +76,7 @@ def test_two_accounts_confirming_one_address_at_once_end_with_one_holder(admin):
         shared = f"shared{round_}@shop.example"
         first, second = _opened(_ask(admin, ada, shared)), _opened(_ask(admin, bob, shared))
         before = dict(User.objects.values_list("pk", "email"))
-        statuses = _race(lambda a=first: a.post(CONFIRM), lambda b=second: b.post(CONFIRM))
+        statuses = race(lambda a=first: a.post(CONFIRM), lambda b=second: b.post(CONFIRM))
         assert sorted(statuses) == [200, 400], f"round {round_}: {statuses}"
         assert User.objects.filter(email=shared).count() == 1
         # The loser keeps its address.

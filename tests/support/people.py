@@ -31,6 +31,7 @@ def user_form(user: User, **overrides) -> dict:
         "email": user.email,
         "status": user.status,
         "groups": [g.pk for g in user.groups.all()],
+        "language": user.language,
     }
     data.update(overrides)
     return data

@@ -24,7 +24,7 @@ def start(client, pid="fake", **data):
 
 def sso_login(client, idp, claims, pid="fake", **data):
     """The whole round trip; returns the callback's response."""
-    return client.get(idp.authorize(start(client, pid, **data), claims))
+    return idp.sso_login(client, claims, pid, **data)
 
 
 def last_failure_reason() -> str:
