@@ -155,15 +155,23 @@ class UserData:
     external_id: str
 
 
-def _names(data: UserData) -> tuple[str, str]:
+def _names(data: UserData, user: User | None = None) -> tuple[str, str]:
     """Both names are required here; IdPs often lack one (a service account
-    has no surname): fall back on the other, then on the address."""
+    has no surname): fall back on the other, then on the address.
+    With `user`, a name the request leaves as stored is kept as stored and
+    not judged again: a write that repeats the account (a deactivation
+    PATCH is applied to the stored account) never fails on what an older
+    rule let in, so deprovisioning never depends on it (issue 20, 3)."""
+    sent = ((data.first_name or "").strip(), (data.last_name or "").strip())
+    stored = (user.first_name, user.last_name) if user is not None else None
+    if sent == stored:
+        return stored
     fallback = data.email.split("@", 1)[0]
-    first = (data.first_name or "").strip() or (data.last_name or "").strip() or fallback
-    last = (data.last_name or "").strip() or first
+    first = sent[0] or sent[1] or fallback
+    last = sent[1] or first
     return (
-        clean_name(first, "name.givenName"),
-        clean_name(last, "name.familyName"),
+        first if stored and first == stored[0] else clean_name(first, "name.givenName"),
+        last if stored and last == stored[1] else clean_name(last, "name.familyName"),
     )
 
 
@@ -345,7 +353,7 @@ def _user_write(*, client, user, account, data: UserData, writer) -> None:
     once), audited as one `scim.user_deactivated` naming the client; the
     externalId, which only SCIM keeps: `scim.user_updated`."""
     by = writer.by
-    first, last = _names(data)
+    first, last = _names(data, user)
     email = normalize_email(data.email)  # its spelling here (accounts.inputs)
     profile = (email, first, last) != (user.email, user.first_name, user.last_name)
     if data.external_id != account.external_id:
@@ -379,7 +387,7 @@ def _user_write(*, client, user, account, data: UserData, writer) -> None:
 def _only_deactivation(user: User, data: UserData) -> bool:
     """A write that asks nothing but `active: false` (Entra ID's
     deprovisioning PATCH): names and address as they are."""
-    first, last = _names(data)
+    first, last = _names(data, user)
     same = (normalize_email(data.email), first, last) == (
         user.email,
         user.first_name,
