@@ -328,10 +328,11 @@ def user_write(*, client: Client, user: User, data, by: Actor) -> User:
             writer.outranks(user)
             if not Account.objects.filter(client=client, user=user).exists():
                 wanted = data(user, None) if callable(data) else data
-                if _only_deactivation(user, wanted) and local_credentials(user):
-                    # Not the client's to take (it cannot vouch for the
-                    # password or second factor), but ending a leaver's
-                    # access never waits for a link: block, do not link.
+                if _only_deactivation(user, wanted):
+                    # Ending a leaver's access never waits for a link, nor
+                    # makes one: a block is users:block's (and rank), a
+                    # link users:edit's, and an account with a password or
+                    # second factor is not the client's to take at all.
                     _status_write(client=client, user=user, active=False, writer=writer)
                     return user
             account = _adopt(client=client, user=user, writer=writer, matched="id")
