@@ -204,6 +204,9 @@ def _body(request) -> dict:
         exc = SCIMException(detail="The body must be a JSON object.")
         exc.scim_type = "invalidSyntax"
         raise exc
+    if not filters.storable(json.dumps(payload, ensure_ascii=False)):
+        # A lone surrogate ("\ud800"): valid JSON, but no database takes it.
+        raise InvalidValueException(detail="The body holds text that is not valid Unicode.")
     return payload
 
 
