@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes
+from accounts.delegation import access_write, bound_of, group_scopes
 from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
@@ -38,6 +38,7 @@ from scim.tokens import new_token
 
 NAME_MAX = Client._meta.get_field("name").max_length
 EDIT = "backoffice:users:edit"
+VIEW = "backoffice:users:view"
 
 
 class AdoptionRefused(AccountError):
@@ -142,6 +143,18 @@ def no_self_service_password(user) -> bool:
 
 
 # --- accounts ------------------------------------------------------------------------
+
+
+def users_readable(by: Actor) -> None:
+    """Reading accounts (listing, filtering, fetching one) is users:view's,
+    as on the screens and through the API: within the client's bound, read
+    now (an operator-trusted client holds every permission)."""
+    if VIEW not in bound_of(by)[0]:
+        raise AccessRefused(
+            f"Reading accounts needs {VIEW}, which this client's ceiling does not hold.",
+            reason="right",
+            resources=[VIEW],
+        )
 
 
 @dataclass
