@@ -77,3 +77,26 @@ def test_a_trusted_client_deactivating_an_unlinked_account_does_not_link_it(clie
     leaver.refresh_from_db()
     assert not leaver.is_active
     assert not Account.objects.filter(user=leaver).exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a deactivation bundled with other changes on an account the client "
+    "cannot adopt is refused whole (409) and the leaver stays active; blocking "
+    "while refusing the rest conflicts with 'an error changes nothing' and needs "
+    "a decision (e.g. block, answer 200 with the account as stored)",
+)
+def test_a_deactivation_bundled_with_a_rename_still_blocks(client):
+    """Entra sends one PATCH per sync cycle with every attribute that
+    changed: a person disabled and renamed in Entra in the same cycle."""
+    UserFactory(email="boss@shop.example", groups=["root"])
+    scim = Scim(client, make_token("entra"))
+    leaver = UserFactory(email="leaver@shop.example")  # has a password: not adoptable
+    patch = entra_patch(
+        {"op": "Replace", "path": "name.familyName", "value": "Married-Name"},
+        {"op": "Replace", "path": "active", "value": "False"},
+    )
+    scim.patch(f"Users/{leaver.pk}", patch)
+    leaver.refresh_from_db()
+    assert not leaver.is_active
+    assert not Account.objects.filter(user=leaver).exists()
