@@ -84,9 +84,22 @@ def _q(node, eq, client) -> Q:
     raise InvalidFilterException(detail="Only eq comparisons joined by and/or are supported.")
 
 
+def storable(text: str) -> bool:
+    """Text with a UTF-8 form: not a lone surrogate (a JSON or filter
+    escape such as \\ud800), which every database driver refuses with a
+    UnicodeEncodeError rather than a DatabaseError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _compare(attr: str, node: Comparison, eq, client) -> Q:
     if node.op != CompareOperator.eq or not isinstance(node.value, str):
         raise InvalidFilterException(detail="Only eq comparisons with a string are supported.")
+    if not storable(node.value):
+        raise InvalidFilterException(detail="The filter holds text that is not valid Unicode.")
     return eq(attr, node.value, client)
 
 

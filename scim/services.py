@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write
+from accounts.delegation import access_write, bound_of
 from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
@@ -38,6 +38,7 @@ from scim.tokens import new_token
 
 NAME_MAX = Client._meta.get_field("name").max_length
 EDIT = "backoffice:users:edit"
+VIEW = "backoffice:users:view"
 
 
 class AdoptionRefused(AccountError):
@@ -144,6 +145,18 @@ def no_self_service_password(user) -> bool:
 # --- accounts ------------------------------------------------------------------------
 
 
+def users_readable(by: Actor) -> None:
+    """Reading accounts (listing, filtering, fetching one) is users:view's,
+    as on the screens and through the API: within the client's bound, read
+    now (an operator-trusted client holds every permission)."""
+    if VIEW not in bound_of(by)[0]:
+        raise AccessRefused(
+            f"Reading accounts needs {VIEW}, which this client's ceiling does not hold.",
+            reason="right",
+            resources=[VIEW],
+        )
+
+
 @dataclass
 class UserData:
     """What a SCIM User says that this service keeps."""
@@ -155,15 +168,23 @@ class UserData:
     external_id: str
 
 
-def _names(data: UserData) -> tuple[str, str]:
+def _names(data: UserData, user: User | None = None) -> tuple[str, str]:
     """Both names are required here; IdPs often lack one (a service account
-    has no surname): fall back on the other, then on the address."""
+    has no surname): fall back on the other, then on the address.
+    With `user`, a name the request leaves as stored is kept as stored and
+    not judged again: a write that repeats the account (a deactivation
+    PATCH is applied to the stored account) never fails on what an older
+    rule let in, so deprovisioning never depends on it (issue 20, 3)."""
+    sent = ((data.first_name or "").strip(), (data.last_name or "").strip())
+    stored = (user.first_name, user.last_name) if user is not None else None
+    if sent == stored:
+        return stored
     fallback = data.email.split("@", 1)[0]
-    first = (data.first_name or "").strip() or (data.last_name or "").strip() or fallback
-    last = (data.last_name or "").strip() or first
+    first = sent[0] or sent[1] or fallback
+    last = sent[1] or first
     return (
-        clean_name(first, "name.givenName"),
-        clean_name(last, "name.familyName"),
+        first if stored and first == stored[0] else clean_name(first, "name.givenName"),
+        last if stored and last == stored[1] else clean_name(last, "name.familyName"),
     )
 
 
@@ -320,10 +341,11 @@ def user_write(*, client: Client, user: User, data, by: Actor) -> User:
             writer.outranks(user)
             if not Account.objects.filter(client=client, user=user).exists():
                 wanted = data(user, None) if callable(data) else data
-                if _only_deactivation(user, wanted) and local_credentials(user):
-                    # Not the client's to take (it cannot vouch for the
-                    # password or second factor), but ending a leaver's
-                    # access never waits for a link: block, do not link.
+                if _only_deactivation(user, wanted):
+                    # Ending a leaver's access never waits for a link, nor
+                    # makes one: a block is users:block's (and rank), a
+                    # link users:edit's, and an account with a password or
+                    # second factor is not the client's to take at all.
                     _status_write(client=client, user=user, active=False, writer=writer)
                     return user
             account = _adopt(client=client, user=user, writer=writer, matched="id")
@@ -345,7 +367,7 @@ def _user_write(*, client, user, account, data: UserData, writer) -> None:
     once), audited as one `scim.user_deactivated` naming the client; the
     externalId, which only SCIM keeps: `scim.user_updated`."""
     by = writer.by
-    first, last = _names(data)
+    first, last = _names(data, user)
     email = normalize_email(data.email)  # its spelling here (accounts.inputs)
     profile = (email, first, last) != (user.email, user.first_name, user.last_name)
     if data.external_id != account.external_id:
@@ -379,7 +401,7 @@ def _user_write(*, client, user, account, data: UserData, writer) -> None:
 def _only_deactivation(user: User, data: UserData) -> bool:
     """A write that asks nothing but `active: false` (Entra ID's
     deprovisioning PATCH): names and address as they are."""
-    first, last = _names(data)
+    first, last = _names(data, user)
     same = (normalize_email(data.email), first, last) == (
         user.email,
         user.first_name,

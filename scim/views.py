@@ -204,6 +204,9 @@ def _body(request) -> dict:
         exc = SCIMException(detail="The body must be a JSON object.")
         exc.scim_type = "invalidSyntax"
         raise exc
+    if not filters.storable(json.dumps(payload, ensure_ascii=False)):
+        # A lone surrogate ("\ud800"): valid JSON, but no database takes it.
+        raise InvalidValueException(detail="The body holds text that is not valid Unicode.")
     return payload
 
 
@@ -338,6 +341,7 @@ def users(request):
 
 def _users_list(request):
     client = request.scim_client
+    services.users_readable(request.scim_actor)
     queryset = User.objects.people().order_by("pk")
     if _query(request).get("filter"):
         queryset = queryset.filter(filters.users_q(_query(request)["filter"], client)).distinct()
@@ -360,6 +364,8 @@ def _users_list(request):
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def user(request, pk):
     client, by = request.scim_client, request.scim_actor
+    if request.method == "GET":
+        services.users_readable(by)  # before the lookup: a 404 would say who exists
     user = _get_user(pk)
     if request.method == "GET":
         return _json(_user_json(request, user))

@@ -130,7 +130,8 @@ def test_an_account_without_credentials_is_adopted_and_the_proof_audited(mapped)
 
 
 def test_a_link_needs_users_edit(client):
-    """A client whose ceiling may block but not edit cannot link."""
+    """A client whose ceiling may block but not edit cannot link (a
+    deactivation alone blocks without a link: test_scim_deprovision_without_link)."""
     role = RoleFactory(name="blockers")
     RuleFactory(role=role, pattern="backoffice:users:view")
     RuleFactory(role=role, pattern="backoffice:users:block")
@@ -138,7 +139,7 @@ def test_a_link_needs_users_edit(client):
     api = Scim(client, make_token("narrow", ceiling=["blockers"]))
     account = squatter(password="!")
     response = api.patch(
-        f"Users/{account.pk}", entra_patch({"op": "Replace", "path": "active", "value": False})
+        f"Users/{account.pk}", entra_patch({"op": "Replace", "path": "externalId", "value": "x"})
     )
     assert_error(response, 403)
     account.refresh_from_db()
