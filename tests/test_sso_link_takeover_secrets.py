@@ -80,3 +80,41 @@ def test_a_takeover_ends_the_secrets_the_previous_holder_saw(role_map):
     # The client page says the secret needs replacing (nobody holds it).
     page = owner.get(f"/api-clients/{client.pk}/")
     assert page.status_code == 200
+
+
+def test_a_takeover_forgets_the_approvals_the_previous_holder_gave(role_map):
+    """The squatter approved their own client ("Evil", redirecting to their
+    host) as the squatted account. After the owner's takeover (root by
+    ROLE_MAP), a link to that client's authorization request must not send
+    the owner's code to the squatter's host without asking the owner."""
+    import re
+    from urllib.parse import urlsplit
+
+    from tests.api_support import make_client
+    from tests.test_api_authorize_after_login import authorize_url
+
+    evil, _secret = make_client(
+        "authorization_code",
+        redirect_uris=["https://evil.example/cb"],
+        scopes=["read", "write"],
+        name="Evil",
+    )
+    UserFactory(email=OWNER)
+    squatter = Http()
+    assert login(squatter, OWNER, PASSWORD).status_code == 302
+    url = authorize_url(evil.client_id, redirect_uri="https://evil.example/cb", scope="read write")
+    page = squatter.get(url)
+    assert page.status_code == 200, page
+    fields = dict(re.findall(r'name="([a-z_]+)"[^>]*value="([^"]*)"', page.content.decode()))
+    fields["allow"] = "Authorize"
+    given = squatter.post(url, fields)
+    assert given.status_code == 302 and given["Location"].startswith("https://evil.example/cb")
+
+    owner = Http()
+    assert role_map.sso_login(owner, CLAIMS)["Location"] == "/sso/link/"
+    assert owner.post("/sso/link/takeover/").status_code == 302
+    # The owner follows the squatter's link: asked first, no code sent away.
+    answer = owner.get(url)
+    sent_away = answer.status_code == 302 and urlsplit(answer["Location"]).netloc == "evil.example"
+    assert not sent_away, answer["Location"]
+    assert answer.status_code == 200  # the approval page
