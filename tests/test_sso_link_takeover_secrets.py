@@ -34,6 +34,19 @@ CLAIMS = {
 }
 
 
+def authorize_url(client_id, *, redirect_uri, scope) -> str:
+    """An authorization request with PKCE, as the squatter's client sends it."""
+    import base64
+    import hashlib
+    from urllib.parse import urlencode
+
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 64).digest()).rstrip(b"=")
+    query = {"response_type": "code", "client_id": client_id, "scope": scope, "state": "s1",
+             "code_challenge": challenge.decode(), "code_challenge_method": "S256",
+             "redirect_uri": redirect_uri}  # fmt: skip
+    return "/oauth/authorize/?" + urlencode(query)
+
+
 @pytest.fixture
 def role_map(oidc, settings, root_user):
     settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(role_map='{"it-admin": ["root"]}')}
@@ -91,7 +104,6 @@ def test_a_takeover_forgets_the_approvals_the_previous_holder_gave(role_map):
     from urllib.parse import urlsplit
 
     from tests.api_support import make_client
-    from tests.test_api_authorize_after_login import authorize_url
 
     evil, _secret = make_client(
         "authorization_code",

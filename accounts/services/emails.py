@@ -116,6 +116,24 @@ def user_email_change_cancel(*, user: User, by: Actor) -> bool:
     return True
 
 
+def email_change_void(*, user: User, by: Actor, reason: str) -> None:
+    """The account changed hands (a password reset by link, an SSO link that
+    removed its credentials): a change of its address asked for before,
+    under credentials whoever held them then, dies with them, so its link
+    cannot move the new holder's address to the old holder's mailbox.
+    Inside the caller's write."""
+    change = EmailChange.objects.filter(user=user).first()
+    if change is None:
+        return
+    change.delete()
+    audit(
+        AuditAction.USER_EMAIL_CHANGE_CANCELLED,
+        by=by,
+        target=user,
+        details={"email": [change.old_email, change.new_email], "reason": reason},
+    )
+
+
 def _void() -> LinkRefused:
     return LinkRefused(
         _(
