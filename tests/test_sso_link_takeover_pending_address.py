@@ -121,3 +121,32 @@ def test_a_password_reset_by_link_voids_the_change_the_old_password_asked_for(ro
     opened.get(confirm)
     opened.post("/email/confirm/")
     assert User.objects.get(pk=ada.pk).email == ada.email
+
+
+def test_a_takeover_voids_the_changes_the_previous_holder_asked_for_others(role_map):
+    """As the squatted account the squatter asks to move a colleague's
+    address to their own mailbox; once the owner has taken the account over
+    (root by ROLE_MAP), that link would be applied with root's rights."""
+    role = RoleFactory()
+    for pattern in ("backoffice:users:view", "backoffice:users:edit"):
+        RuleFactory(role=role, pattern=pattern)
+    squatted = UserFactory(email=OWNER, groups=[GroupFactory(name="editors", roles=[role])])
+    colleague = UserFactory(email="colleague@shop.example")
+    squatter = Client()
+    assert login(squatter, OWNER, PASSWORD).status_code == 302
+    squatter.post(
+        f"/users/{colleague.pk}/",
+        {"first_name": colleague.first_name, "last_name": colleague.last_name,
+         "email": SQUATTER, "status": "active", "groups": [], "language": ""},
+    )  # fmt: skip
+    confirm = link_to(SQUATTER, CONFIRM_LINK)
+
+    owner = Client()
+    assert role_map.sso_login(owner, CLAIMS)["Location"] == "/sso/link/"
+    assert owner.post("/sso/link/takeover/").status_code == 302
+    assert User.objects.get(pk=squatted.pk).groups.filter(name="root").exists()
+
+    opened = Client()
+    opened.get(confirm)
+    opened.post("/email/confirm/")
+    assert User.objects.get(pk=colleague.pk).email == "colleague@shop.example"

@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -118,20 +119,20 @@ def user_email_change_cancel(*, user: User, by: Actor) -> bool:
 
 def email_change_void(*, user: User, by: Actor, reason: str) -> None:
     """The account changed hands (a password reset by link, an SSO link that
-    removed its credentials): a change of its address asked for before,
-    under credentials whoever held them then, dies with them, so its link
-    cannot move the new holder's address to the old holder's mailbox.
-    Inside the caller's write."""
-    change = EmailChange.objects.filter(user=user).first()
-    if change is None:
-        return
-    change.delete()
-    audit(
-        AuditAction.USER_EMAIL_CHANGE_CANCELLED,
-        by=by,
-        target=user,
-        details={"email": [change.old_email, change.new_email], "reason": reason},
-    )
+    removed its credentials): the changes of address asked for under its
+    old credentials die with them: its own (whose link would move the new
+    holder's address to the old holder's mailbox) and those it asked for
+    other accounts (which would be applied with the new holder's rights,
+    ROLE_MAP's root perhaps). Inside the caller's write."""
+    asked = EmailChange.objects.filter(Q(user=user) | Q(requested_by=user)).select_related("user")
+    for change in asked:
+        change.delete()
+        audit(
+            AuditAction.USER_EMAIL_CHANGE_CANCELLED,
+            by=by,
+            target=change.user,
+            details={"email": [change.old_email, change.new_email], "reason": reason},
+        )
 
 
 def _void() -> LinkRefused:
