@@ -194,7 +194,15 @@ def user_email_change_confirm(*, token: str, by: Actor) -> User:
             reason="requester",
         )
     user, new = change.user, change.new_email
-    asker = Actor(user=requester, ip=by.ip, user_agent=by.user_agent, site=by.site)
+    # The asker as they act now, within any cap they act within at every
+    # use (an API client's service account: its secret holder's rights).
+    asker = Actor(
+        user=requester,
+        ip=by.ip,
+        user_agent=by.user_agent,
+        site=by.site,
+        cap=extensions.standing_cap(requester),
+    )
     try:
         with access_write(by=asker, target=user) as writer:
             reload(user)
