@@ -30,6 +30,11 @@ class Extensions:
     # (user) -> bool: the account may not get a local password by a reset
     # link it asks for itself (someone an identity provider switched off).
     no_self_service_password: list = field(default_factory=list)
+    # (user) -> frozenset | None: the cap an account always acts within,
+    # whatever the door (an API client's service account: what its secret's
+    # holder holds now); None: no standing cap. Read where an action the
+    # account asked for earlier is carried out later (a mailed link).
+    standing_caps: list = field(default_factory=list)
     # (user) -> str | None: who keeps this account's address, if not the
     # screens and the API ("the identity provider X", said to the admin),
     # since the account follows its provider (SSO-only, provisioned by SCIM).
@@ -87,6 +92,16 @@ def address_manager(user) -> str | None:
 
 def configured_group_names() -> set[str]:
     return {name for source in registry.configured_group_names for name in source()}
+
+
+def standing_cap(user) -> frozenset | None:
+    """The cap `user` acts within at every use (registry.standing_caps)."""
+    cap = None
+    for source in registry.standing_caps:
+        found = source(user)
+        if found is not None:
+            cap = found if cap is None else cap & found
+    return cap
 
 
 def account_disabled(user, *, reason: str, by) -> None:

@@ -16,6 +16,10 @@ class ApiConfig(AppConfig):
         # Tokens die with the account's sessions, in the same write.
         registry.account_disabled.append(services.tokens_revoke_for_account)
         registry.credentials_replaced.append(services.tokens_revoke_for_account)
+        # A service account acts within its holder's cap, however late.
+        from api.principal import service_account_cap
+
+        registry.standing_caps.append(service_account_cap)
         # A service account's address belongs to its client.
         registry.address_managers.append(selectors.service_address_manager)
         # A login that goes on to an approved client's redirect URI.

@@ -39,6 +39,20 @@ def holder_permissions(client) -> frozenset[str] | None:
     return permissions(holder)
 
 
+def service_account_cap(user) -> frozenset[str] | None:
+    """accounts.extensions.standing_caps: a service account acts within its
+    client's holder cap at every use, a request it asked for followed
+    later included (a mailed link); nothing once its client is gone."""
+    if not getattr(user, "is_service", False):
+        return None
+    from api.models import Client
+
+    client = Client.objects.filter(account=user).first()
+    if client is None:
+        return frozenset()
+    return holder_permissions(client)
+
+
 def token_cap(request) -> frozenset[str]:
     """The token's scopes ∩ its holder's permissions, once per request."""
     token = request.auth

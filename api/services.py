@@ -317,16 +317,28 @@ def _revoke(access_tokens, refresh_tokens) -> dict:
 def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
     """accounts.extensions: the account was blocked or deleted, or its password
     replaced. Every token it holds (for any client; a service account's
-    tokens when it is the one blocked) and every pending code stops working
-    in this write. A person blocked or deleted also ends the tokens of the
-    clients whose secret they hold (those carry nothing now, api.principal,
-    and the secret mints no more until someone replaces it)."""
+    tokens when it is the one blocked), every pending code and every
+    remembered approval stops working in this write. A person blocked or
+    deleted also ends the tokens of the clients whose secret they hold
+    (those carry nothing now, api.principal, and the secret mints no more
+    until someone replaces it). So does an
+    account taken over at an SSO link (sso.services: its credentials
+    removed): whoever saw those secrets is out, and the account's new
+    holder (and the groups ROLE_MAP gives it) never saw them; the clients
+    hold no secret holder until someone replaces the secret."""
     mine = Q(user=user)
-    if reason in ("blocked", "deleted"):
+    held = Q(secret_holder=user, secret_by_operator=False)
+    taken_over = reason == AuditAction.SSO_LINKED.value
+    if reason in ("blocked", "deleted") or taken_over:
         mine |= Q(application__secret_holder=user, application__secret_by_operator=False)
     access = AccessToken.objects.filter(mine)
     revoked = _revoke(access, RefreshToken.objects.filter(mine))
+    if taken_over:
+        Client.objects.filter(held).update(secret_holder=None)
     Grant.objects.filter(user=user).delete()
+    # Approvals too: one given under the old credentials (by whoever held
+    # them) must not send the account's next code to a client unasked.
+    Approval.objects.filter(user=user).delete()
     if revoked:
         token_event(AuditAction.API_TOKEN_REVOKED, by=by, user=user, reason=reason, **revoked)
     return revoked

@@ -37,6 +37,7 @@ from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email
 from accounts.services import AccountError, user_create
+from accounts.services.emails import email_change_void
 from accounts.services.sessions import user_sessions_end
 from sso.errors import printable
 from sso.models import Identity
@@ -320,6 +321,7 @@ def link_by_removing_credentials(*, by: Actor, provider, pending: dict) -> User:
             user.save(update_fields=["password", "password_proven_for"])
             ended = user_sessions_end(user)
             actor = by.as_user(user)
+            email_change_void(user=user, by=actor, reason=AuditAction.SSO_LINKED.value)
             extensions.credentials_replaced(user, reason=AuditAction.SSO_LINKED.value, by=actor)
             # The MFA policy looks again on every session and token of the account.
             access.changed(User.objects.filter(pk=user.pk))

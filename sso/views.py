@@ -143,6 +143,7 @@ def callback(request, provider_id: str):
         extra.pop("id_token", None)
         request.session[LINK_SESSION_KEY] = {
             **found.pending,
+            "session_user": _session_user(request),
             "groups": found.groups,
             "next": next_url,
             "mfa_by_idp": mfa_by_idp,
@@ -165,11 +166,18 @@ def callback(request, provider_id: str):
 LINK_SESSION_KEY = "sso_link"
 
 
+def _session_user(request):
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None
+
+
 def _pending_link(request):
     """This browser's pending link, its provider and account; None when there
-    is none (another browser, expired, provider or account gone)."""
+    is none (another browser, expired, provider or account gone, or someone
+    logged in or out in this browser since: a shared computer's next person
+    never finishes the link another person's login left waiting)."""
     pending = request.session.get(LINK_SESSION_KEY)
-    if not pending_link_valid(pending):
+    if not pending_link_valid(pending) or pending.get("session_user") != _session_user(request):
         request.session.pop(LINK_SESSION_KEY, None)
         return None
     provider = get_provider(pending.get("provider", ""))

@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -116,6 +117,24 @@ def user_email_change_cancel(*, user: User, by: Actor) -> bool:
     return True
 
 
+def email_change_void(*, user: User, by: Actor, reason: str) -> None:
+    """The account changed hands (a password reset by link, an SSO link that
+    removed its credentials): the changes of address asked for under its
+    old credentials die with them: its own (whose link would move the new
+    holder's address to the old holder's mailbox) and those it asked for
+    other accounts (which would be applied with the new holder's rights,
+    ROLE_MAP's root perhaps). Inside the caller's write."""
+    asked = EmailChange.objects.filter(Q(user=user) | Q(requested_by=user)).select_related("user")
+    for change in asked:
+        change.delete()
+        audit(
+            AuditAction.USER_EMAIL_CHANGE_CANCELLED,
+            by=by,
+            target=change.user,
+            details={"email": [change.old_email, change.new_email], "reason": reason},
+        )
+
+
 def _void() -> LinkRefused:
     return LinkRefused(
         _(
@@ -175,7 +194,15 @@ def user_email_change_confirm(*, token: str, by: Actor) -> User:
             reason="requester",
         )
     user, new = change.user, change.new_email
-    asker = Actor(user=requester, ip=by.ip, user_agent=by.user_agent, site=by.site)
+    # The asker as they act now, within any cap they act within at every
+    # use (an API client's service account: its secret holder's rights).
+    asker = Actor(
+        user=requester,
+        ip=by.ip,
+        user_agent=by.user_agent,
+        site=by.site,
+        cap=extensions.standing_cap(requester),
+    )
     try:
         with access_write(by=asker, target=user) as writer:
             reload(user)

@@ -9,6 +9,7 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.models import User
+from accounts.services.emails import email_change_void
 from accounts.services.sessions import user_sessions_end
 
 
@@ -54,6 +55,7 @@ def password_reset_completed(*, user: User, keep_session_key: str | None, by: Ac
     # address change): a password that proves an SSO link (sso.services).
     User.objects.filter(pk=user.pk).update(password_proven_for=user.email)
     user.password_proven_for = user.email
+    email_change_void(user=user, by=by, reason=AuditAction.PASSWORD_RESET_COMPLETED.value)
     _replaced(AuditAction.PASSWORD_RESET_COMPLETED, user=user, keep=keep_session_key, by=by)
     throttle.clear("login_failed", throttle.account_key(user.email))
 
