@@ -69,6 +69,20 @@ def fake(idp, settings):
     return idp
 
 
+@pytest.fixture
+def role_map(fake, settings, root_user):
+    """`fake` with a ROLE_MAP: the provider's `it-admin` role gives root
+    (operator trust), `ops` gives the group ops; root_user keeps access
+    manageable."""
+    from tests.factories import GroupFactory
+
+    GroupFactory(name="ops")
+    settings.IAM_SSO_PROVIDERS = {
+        "fake": fake.oidc_config(role_map='{"it-admin": ["root"], "ops": ["ops"]}')
+    }
+    return fake
+
+
 def login(client, email, password, **extra):
     return client.post("/login/", {"login": email, "password": password}, **extra)
 

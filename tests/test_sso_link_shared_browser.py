@@ -15,24 +15,9 @@ from accounts.models import User
 from sso.models import Identity
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support.sso import CLAIMS, OWNER
 
 pytestmark = pytest.mark.django_db
-
-OWNER = "it.admin@shop.example"
-CLAIMS = {
-    "sub": "it-admin-sub",
-    "email": OWNER,
-    "email_verified": True,
-    "given_name": "Irene",
-    "family_name": "Admin",
-    "roles": ["it-admin"],
-}
-
-
-@pytest.fixture
-def role_map(oidc, settings, root_user):
-    settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(role_map='{"it-admin": ["root"]}')}
-    return oidc
 
 
 def test_a_login_by_someone_else_ends_the_pending_link(role_map):

@@ -20,27 +20,13 @@ from django.test import Client
 from accounts.models import User
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.support.sso import CLAIMS, OWNER
 
 pytestmark = pytest.mark.django_db
 
-OWNER = "it.admin@shop.example"
 SQUATTER = "mallory@evil.example"
-CLAIMS = {
-    "sub": "it-admin-sub",
-    "email": OWNER,
-    "email_verified": True,
-    "given_name": "Irene",
-    "family_name": "Admin",
-    "roles": ["it-admin"],
-}
 CONFIRM_LINK = re.compile(r"http://testserver(/email/confirm/[^/\s]+/)")
 RESET_LINK = re.compile(r"http://testserver(/password/reset/key/\S+/)")
-
-
-@pytest.fixture
-def role_map(oidc, settings, root_user):
-    settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(role_map='{"it-admin": ["root"]}')}
-    return oidc
 
 
 def link_to(address: str, pattern) -> str:

@@ -20,18 +20,9 @@ from api.models import Client
 from tests.api_support import bearer, client_token
 from tests.conftest import login
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.support.sso import CLAIMS, OWNER
 
 pytestmark = pytest.mark.django_db
-
-OWNER = "it.admin@shop.example"
-CLAIMS = {
-    "sub": "it-admin-sub",
-    "email": OWNER,
-    "email_verified": True,
-    "given_name": "Irene",
-    "family_name": "Admin",
-    "roles": ["it-admin"],
-}
 
 
 def authorize_url(client_id, *, redirect_uri, scope) -> str:
@@ -45,12 +36,6 @@ def authorize_url(client_id, *, redirect_uri, scope) -> str:
              "code_challenge": challenge.decode(), "code_challenge_method": "S256",
              "redirect_uri": redirect_uri}  # fmt: skip
     return "/oauth/authorize/?" + urlencode(query)
-
-
-@pytest.fixture
-def role_map(oidc, settings, root_user):
-    settings.IAM_SSO_PROVIDERS = {"fake": oidc.oidc_config(role_map='{"it-admin": ["root"]}')}
-    return oidc
 
 
 def test_a_takeover_ends_the_secrets_the_previous_holder_saw(role_map):

@@ -14,12 +14,7 @@ Everything goes through the doors a browser uses: the login and user pages,
 the in-process OpenID provider (tests/oidc_fake.py), the link page.
 """
 
-import base64
-import hashlib
-import hmac
 import re
-import struct
-import time
 from datetime import timedelta
 
 import pytest
@@ -31,49 +26,16 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Group, Membership, User
 from sso.models import Identity
 from tests.conftest import login
-from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.factories import PASSWORD, UserFactory
+from tests.support.mfa import activate_totp, totp
+from tests.support.people import admin_with
+from tests.support.sso import CLAIMS, OWNER
 
 pytestmark = pytest.mark.django_db
 
-OWNER = "it.admin@shop.example"
-CLAIMS = {
-    "sub": "it-admin-sub",
-    "email": OWNER,
-    "email_verified": True,
-    "given_name": "Irene",
-    "family_name": "Admin",
-    "roles": ["it-admin"],
-}
 INITIAL = "an initial password 4 the owner"
 OWN = "my very own secret passphrase 9"
 LINK_PAGE = "/sso/link/"
-
-
-def totp(secret: str, step: int = 0) -> str:
-    """RFC 6238 (SHA-1, 6 digits, 30 s), as an authenticator app shows it."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    counter = int(time.time() // 30) + step
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
-
-
-def activate_totp(client) -> str:
-    """Set up an authenticator app on the logged-in browser's account."""
-    page = client.get("/2fa/totp/activate/").content.decode()
-    secret = re.search(r'value="([A-Z2-7]{16,})"', page).group(1)
-    response = client.post("/2fa/totp/activate/", {"code": totp(secret, step=1)})
-    assert response.status_code == 302, response.content.decode()[:500]
-    return secret
-
-
-def admin_with(*allow, email) -> User:
-    """A narrow admin: a group of their own whose one role allows `allow`."""
-    role = RoleFactory()
-    for pattern in allow:
-        RuleFactory(role=role, pattern=pattern)
-    return UserFactory(email=email, groups=[GroupFactory(roles=[role])])
 
 
 def logged_in_as(client) -> int | None:
@@ -94,17 +56,6 @@ def linked(proof=None):
     return [
         {k: v for k, v in d.items() if k not in ("subject", "email_vouched_by")} for d in details
     ]
-
-
-@pytest.fixture
-def role_map(fake, settings, root_user):
-    """ROLE_MAP: the provider's `it-admin` role gives root (operator trust);
-    `ops` gives the group ops. root_user keeps access manageable."""
-    GroupFactory(name="ops")
-    settings.IAM_SSO_PROVIDERS = {
-        "fake": fake.oidc_config(role_map='{"it-admin": ["root"], "ops": ["ops"]}')
-    }
-    return fake
 
 
 def password_login(client, email, password, code_secret=None):

@@ -16,10 +16,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from tests.support.sso import OWNER
 
 pytestmark = pytest.mark.django_db
-
-OWNER = "it.admin@shop.example"
 
 
 def claims(sub, roles=()):
@@ -33,17 +32,17 @@ def claims(sub, roles=()):
     "(sso.services._first_login counts only passwords and authenticators); needs a "
     "'prove it by logging in through the other provider' option on the link page",
 )
-def test_another_providers_link_is_not_handed_roles_it_never_proved(oidc, settings, root_user):
+def test_another_providers_link_is_not_handed_roles_it_never_proved(fake, settings, root_user):
     settings.IAM_SSO_PROVIDERS = {
-        "partner": oidc.oidc_config("partner", strategy="auto-provision"),
-        "corp": oidc.oidc_config("corp", role_map='{"it-admin": ["root"]}'),
+        "partner": fake.oidc_config("partner", strategy="auto-provision"),
+        "corp": fake.oidc_config("corp", role_map='{"it-admin": ["root"]}'),
     }
     squatter = Client()
-    assert oidc.sso_login(squatter, claims("contractor-7"), pid="partner").status_code == 302
+    assert fake.sso_login(squatter, claims("contractor-7"), pid="partner").status_code == 302
     account = User.objects.get(email=OWNER)
 
     owner = Client()
-    answer = oidc.sso_login(owner, claims("irene-corp", ["it-admin"]), pid="corp")
+    answer = fake.sso_login(owner, claims("irene-corp", ["it-admin"]), pid="corp")
     # Secure: corp's login waits for proof; the account is not root.
     assert answer["Location"] == "/sso/link/"
     assert not account.groups.filter(name="root").exists()

@@ -29,3 +29,16 @@ def sso_login(client, idp, claims, pid="fake", **data):
 
 def last_failure_reason() -> str:
     return AuditEvent.objects.filter(action="sso.failed").latest("id").details["reason"]
+
+
+# The future IT admin of the linking tests: their address, and what the
+# provider says of them at their first login (the role ROLE_MAP makes root).
+OWNER = "it.admin@shop.example"
+CLAIMS = {
+    "sub": "it-admin-sub",
+    "email": OWNER,
+    "email_verified": True,
+    "given_name": "Irene",
+    "family_name": "Admin",
+    "roles": ["it-admin"],
+}
