@@ -118,7 +118,12 @@ def test_link_page_proves_with_the_password(live_server, page, oidc_provider):
     assert Identity.objects.get(user=erin).subject == "erin"
     assert list(erin.groups.values_list("name", flat=True)) == ["support"]
     event = AuditEvent.objects.get(action="sso.linked")
-    assert event.details == {"provider": "e2e", "subject": "erin", "proof": "password"}
+    assert event.details == {
+        "provider": "e2e",
+        "subject": "erin",
+        "proof": "password",
+        "email_vouched_by": "email_verified",
+    }
 
 
 def test_sensitive_action_asks_the_provider_for_a_fresh_login(live_server, page, oidc_provider):
