@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import User
+from tests.e2e.axe import Audit
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -42,11 +43,15 @@ def test_own_address_changes_only_through_the_mailed_link(live_server, browser):
     holder.goto(link)
     assert holder.url == f"{base}/email/confirm/"  # the token left the address bar
     assert "mallory@shop.example" in holder.locator("main").inner_text()
+    axe = Audit(holder)
+    axe.check("confirm the new address")
     holder.click("main button:has-text('Confirm the new address')")
     assert (
         "mallory.m@shop.example is now the address"
         in holder.get_by_test_id("email-change-done").inner_text()
     )
+    axe.check("address confirmed")
+    axe.assert_clean()
     assert User.objects.get(pk=me.pk).email == "mallory.m@shop.example"
 
     admin.goto(f"{base}/account/")

@@ -13,6 +13,7 @@ import pytest
 
 from accounts.models import AuditEvent, User
 from sso.models import Identity
+from tests.e2e.axe import Audit
 from tests.e2e.provider import e2e_provider, log_in_at_provider, start_provider
 from tests.factories import GroupFactory, UserFactory
 
@@ -108,9 +109,13 @@ def test_link_page_proves_with_the_password(live_server, page, oidc_provider):
     assert page.get_by_role("heading", name="Link your account").is_visible()
     assert "erin@shop.example" in page.locator("main").inner_text()
     assert not Identity.objects.exists()
+    axe = Audit(page)
+    axe.check("link your account")
     page.fill("input[name=password]", "not her password")
     page.click("button:has-text('Confirm and link')")
     assert "not this account" in page.locator("[role=alert]").inner_text()
+    axe.check("link your account, wrong password")
+    axe.assert_clean()
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Confirm and link')")
     page.wait_for_url(f"{base}/")
