@@ -5,6 +5,9 @@ authorization-code and password grants; the client's own service account,
 for client credentials) *within a cap*, read at every use:
 
     cap = the resources the token's scopes name
+          ∩ the resources the client's scopes name now (its ceiling: an
+            admin who narrows them narrows every token it holds, and those
+            its refresh tokens give)
           ∩ what the client's secret holder holds now (client credentials)
 
 The holder is whoever created the client or last replaced its secret; the
@@ -39,12 +42,20 @@ def holder_permissions(client) -> frozenset[str] | None:
     return permissions(holder)
 
 
+def token_scope_resources(token) -> frozenset[str]:
+    """What the token's scopes name, within its client's scopes now."""
+    named = scopes.resources_of(token.scope)
+    if token.application is not None:
+        named &= scopes.resources_of(token.application.scope)
+    return named
+
+
 def token_cap(request) -> frozenset[str]:
-    """The token's scopes ∩ its holder's permissions, once per request."""
+    """The token's scopes ∩ its client's ∩ its holder's permissions, once per request."""
     token = request.auth
     cached = getattr(token, "_iam_cap", None)
     if cached is None:
-        cached = scopes.resources_of(token.scope)
+        cached = token_scope_resources(token)
         held = holder_permissions(token.application)
         if held is not None:
             cached = cached & held
