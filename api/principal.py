@@ -42,6 +42,23 @@ def holder_permissions(client) -> frozenset[str] | None:
     return permissions(holder)
 
 
+def secret_refused(client) -> str:
+    """Why a client-credentials client's secret carries nothing now (the
+    reason for the audit trail; "" while it carries something): its service
+    account is blocked, or whoever holds the secret is blocked or deleted.
+    Every door a secret opens asks this: the token endpoint and the
+    introspection endpoint."""
+    if client is None or client.authorization_grant_type != client.GRANT_CLIENT_CREDENTIALS:
+        return ""
+    if client.account_id is not None and not client.account.is_active:
+        return "account_blocked"
+    if not client.secret_by_operator:
+        holder = client.secret_holder if client.secret_holder_id else None
+        if holder is None or not holder.is_active:
+            return "secret_holder_gone"
+    return ""
+
+
 def token_scope_resources(token) -> frozenset[str]:
     """What the token's scopes name, within its client's scopes now."""
     named = scopes.resources_of(token.scope)

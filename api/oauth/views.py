@@ -40,6 +40,7 @@ from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import Approval, Client
 from api.oauth.outcome import recording
+from api.principal import secret_refused
 
 logger = logging.getLogger("iam.security")
 
@@ -313,6 +314,10 @@ class IntrospectView(View):
         oauth_request = Request(uri, method, body, headers)
         validator: OAuth2Validator = core.server.request_validator
         if validator.authenticate_client(oauth_request):
+            # A secret whose holder (or service account) is blocked or
+            # deleted carries nothing here either (api.principal).
+            if secret_refused(oauth_request.client):
+                return None
             return oauth_request.client
         return None
 
