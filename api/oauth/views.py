@@ -22,6 +22,7 @@ import json
 import logging
 from urllib.parse import unquote_plus, urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -54,6 +55,8 @@ def oauth_error(error: str, description: str, status: int, **headers) -> JsonRes
 
 
 ONCE_GRANTS = {"authorization_code", "refresh_token"}
+# What the metadata offers (settings.OAUTH2_PROVIDER), and all the token endpoint takes.
+GRANTS_OFFERED = tuple(settings.OAUTH2_PROVIDER["OAUTH2_GRANT_TYPES_SUPPORTED"])
 NUL_REFUSAL = "A parameter or the client's credentials contain a NUL byte."
 
 
@@ -110,6 +113,24 @@ class TokenView(toolkit.TokenView):
                 client_id=_client_id_asked(request),
             )
             return oauth_error("invalid_request", NUL_REFUSAL, 400)
+        if grant not in GRANTS_OFFERED:
+            # The toolkit's server knows more grants than the metadata offers
+            # (the device code grant, with no device endpoint here: an unknown
+            # code was a 500). Refused here, before anything is looked up.
+            token_event(
+                AuditAction.API_TOKEN_REFUSED,
+                by=Actor.of(request),
+                success=False,
+                grant=_printable(grant, 64),
+                error="unsupported_grant_type",
+                reason="unsupported_grant_type",
+                client_id=_client_id_asked(request),
+            )
+            return oauth_error(
+                "unsupported_grant_type",
+                f"The grant type is one of {', '.join(GRANTS_OFFERED)}.",
+                400,
+            )
         with recording(request) as outcome:
             hits = None
             if grant == "password":
