@@ -67,6 +67,17 @@ def token_scope_resources(token) -> frozenset[str]:
     return named
 
 
+def token_scope_now(token) -> str:
+    """The token's scopes its client still allows, as words (introspection
+    tells resource servers these): a scope the client no longer has is
+    dropped."""
+    words = scopes.parse(token.scope)
+    if token.application is not None:
+        allowed = set(scopes.parse(token.application.scope))
+        words = [w for w in words if w in allowed]
+    return " ".join(words)
+
+
 def token_cap(request) -> frozenset[str]:
     """The token's scopes ∩ its client's ∩ its holder's permissions, once per request."""
     token = request.auth

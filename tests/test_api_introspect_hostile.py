@@ -58,3 +58,26 @@ def test_a_secret_whose_holder_is_gone_introspects_nothing(root_user, change):
     refused = introspect(client, secret, token)
     assert refused.status_code == 401, refused.content
     assert "username" not in refused.json()
+
+
+def test_introspection_reports_a_token_as_its_client_bounds_it_now(root_user):
+    """A resource server reads a token's scope from introspection: after an
+    admin narrows the client's scopes, or blocks whoever holds a
+    client-credentials secret (its tokens carry nothing then), introspection
+    says so, as the JSON API does (api.principal)."""
+    gateway, gateway_secret = make_client(scopes=["introspect"], name="Gateway")
+    admin = admin_with("backoffice:api-clients:*", "backoffice:users:*", name="integrators")
+    sync, sync_secret = make_client(scopes=["read", "write"], name="Sync", by=Actor(user=admin))
+    token = Http().post(
+        TOKEN, {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic(sync.client_id, sync_secret),
+    ).json()["access_token"]  # fmt: skip
+    assert introspect(gateway, gateway_secret, token).json()["scope"] == "read write"
+    from api import services
+
+    services.client_update(client=sync, name="Sync", scopes=["read"], by=Actor.system())
+    assert introspect(gateway, gateway_secret, token).json()["scope"] == "read"
+    from accounts.models import User
+
+    User.objects.filter(pk=admin.pk).update(status=User.Status.BLOCKED)  # a token left behind
+    assert introspect(gateway, gateway_secret, token).json() == {"active": False}

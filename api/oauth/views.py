@@ -41,7 +41,7 @@ from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import Approval, Client
 from api.oauth.outcome import recording
-from api.principal import secret_refused
+from api.principal import secret_refused, token_scope_now
 
 logger = logging.getLogger("iam.security")
 
@@ -299,8 +299,9 @@ class RevokeView(toolkit.RevokeTokenView):
 class IntrospectView(View):
     """POST /oauth/introspect/ (RFC 7662), for resource servers: the caller
     authenticates as a client (Basic or body credentials) holding the
-    `introspect` scope. A token is active while unexpired and its account
-    is active."""
+    `introspect` scope. A token is active while unexpired, its account is
+    active and, for client credentials, whoever holds its client's secret is
+    too; its scope is what its client still allows (api.principal)."""
 
     http_method_names = ["post"]
 
@@ -354,10 +355,12 @@ class IntrospectView(View):
         )
         if token is None or not token.is_valid() or (token.user and not token.user.is_active):
             return {"active": False}
+        if secret_refused(token.application):
+            return {"active": False}  # its secret's holder is gone: it carries nothing
         data = {
             "active": True,
             "token_type": "Bearer",
-            "scope": token.scope,
+            "scope": token_scope_now(token),
             "exp": int(token.expires.timestamp()),
             "iat": int(token.created.timestamp()),
         }
