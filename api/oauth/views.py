@@ -442,6 +442,10 @@ class AuthorizeView(toolkit.AuthorizationView):
         return context
 
     def form_valid(self, form):
+        # The form's client id is the browser's to send: one naming no client
+        # (a tampered form) was the toolkit's Client.DoesNotExist, a 500.
+        if not Client.objects.filter(client_id=form.cleaned_data.get("client_id")).exists():
+            return render(self.request, "400.html", status=400)
         response = super().form_valid(form)
         if form.cleaned_data.get("allow") and 300 <= response.status_code < 400:
             self._remember(form.cleaned_data)
