@@ -28,13 +28,20 @@ from accounts.models import User
 from api import scopes
 
 
+def holder_permissions_apply(client) -> bool:
+    """A client-credentials client whose secret a person holds (not the operator)."""
+    return (
+        client is not None
+        and client.authorization_grant_type == client.GRANT_CLIENT_CREDENTIALS
+        and not client.secret_by_operator
+    )
+
+
 def holder_permissions(client) -> frozenset[str] | None:
     """What a client-credentials client's secret holder holds now (None:
     no holder cap, the operator holds the secret or the client acts for
     people, who log in themselves)."""
-    if client is None or client.authorization_grant_type != client.GRANT_CLIENT_CREDENTIALS:
-        return None
-    if client.secret_by_operator:
+    if not holder_permissions_apply(client):
         return None
     holder = User.objects.filter(pk=client.secret_holder_id).first()
     if holder is None or not holder.is_active:
@@ -105,5 +112,15 @@ def token_actor(request) -> Actor:
     return replace(
         Actor.of(request),
         cap=token_cap(request),
+        cap_holder=holder_id(request.auth.application),
         client=client_name(request.auth.application),
     )
+
+
+def holder_id(client) -> int | None:
+    """Whose permissions cap the client's writes, read again under the
+    access lock (accounts.delegation.bound_of): the secret holder's id, 0
+    when they were deleted, None when no holder caps the client."""
+    if holder_permissions_apply(client):
+        return client.secret_holder_id or 0
+    return None
