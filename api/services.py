@@ -328,6 +328,12 @@ def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
         mine |= Q(application__secret_holder=user, application__secret_by_operator=False)
     access = AccessToken.objects.filter(mine)
     revoked = _revoke(access, RefreshToken.objects.filter(mine))
+    if reason in ("blocked", "deleted"):
+        # The secrets they held are void for good: unblocking them later does
+        # not revive one (the label keeps who held it; a replacement does).
+        Client.objects.filter(secret_holder=user, secret_by_operator=False).update(
+            secret_holder=None
+        )
     Grant.objects.filter(user=user).delete()
     if revoked:
         token_event(AuditAction.API_TOKEN_REVOKED, by=by, user=user, reason=reason, **revoked)
