@@ -34,6 +34,11 @@ class Extensions:
     # screens and the API ("the identity provider X", said to the admin),
     # since the account follows its provider (SSO-only, provisioned by SCIM).
     address_managers: list = field(default_factory=list)
+    # (user) -> int | None: whose permissions also cap what `user` asked for
+    # when it is carried out later, out of that request (a change of address
+    # confirmed by its link): an API client's service account's secret
+    # holder, read then (0: nobody holds it now). None: no such cap.
+    cap_holders: list = field(default_factory=list)
     # () -> iterable of group names the configuration refers to.
     configured_group_names: list = field(default_factory=list)
     # (user, *, reason, by) at the moments an account's other
@@ -82,6 +87,15 @@ def address_manager(user) -> str | None:
         manager = check(user)
         if manager:
             return manager
+    return None
+
+
+def cap_holder(user) -> int | None:
+    """The cap_holders' answer for `user` (Actor.cap_holder), or None."""
+    for check in registry.cap_holders:
+        holder = check(user)
+        if holder is not None:
+            return holder
     return None
 
 

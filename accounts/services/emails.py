@@ -175,7 +175,14 @@ def user_email_change_confirm(*, token: str, by: Actor) -> User:
             reason="requester",
         )
     user, new = change.user, change.new_email
-    asker = Actor(user=requester, ip=by.ip, user_agent=by.user_agent, site=by.site)
+    # An API client's service account asked: capped by its secret's holder now.
+    asker = Actor(
+        user=requester,
+        ip=by.ip,
+        user_agent=by.user_agent,
+        site=by.site,
+        cap_holder=extensions.cap_holder(requester),
+    )
     try:
         with access_write(by=asker, target=user) as writer:
             reload(user)
