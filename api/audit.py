@@ -41,7 +41,8 @@ def token_event(
     someone_else = by.user is not None and known is not None and by.user.pk != known.pk
     if known is not None and not someone_else:
         by = by.as_user(known)
-    elif user is None and client is not None:
+    elif user is None and client is not None and by.user is None and not by.operator:
+        # Nobody identified (the token endpoint): the client is who called.
         by = replace(by, user=None, label=f"client {client.name}")
     audit(
         action,

@@ -1,8 +1,9 @@
-"""Whom the audit trail names when an API client's token acts on someone
-else: a service account's token (client Sync) blocks bob, whose own tokens
-(another client's) end with it. The revocation row must name who did it
-(the service account via client Sync), with bob as the target: it said
-"bob via client Sync", as if bob had acted through a client he never used."""
+"""Whom the audit trail names when a token is revoked by someone else's
+write. A service account's token (client Sync) blocks bob, whose own tokens
+(another client's) end with it: the row said "bob via client Sync", as if
+bob had acted through a client he never used. Root replaces a client's
+secret: the row named "client Sync", not root. Each row names who did it
+(and the client they acted through), with the token's account as target."""
 
 import pytest
 from django.test import Client as Http
@@ -32,3 +33,13 @@ def test_a_revocation_a_client_caused_names_the_client_and_its_account(root_user
     assert revoked.actor_label == f"{sync.account.email} via client Sync"
     assert revoked.details["client"] == "Sync"
     assert not AuditEvent.objects.filter(actor_label=f"{bob.email} via client Sync").exists()
+
+
+def test_a_revocation_a_replaced_secret_caused_names_who_replaced_it(root_user):
+    from tests.support.people import browser_of
+
+    sync, secret = make_client(groups_from=root_user, scopes=["read"], name="Sync")
+    client_token(Http(), sync, secret)
+    assert browser_of(root_user).post(f"/api-clients/{sync.pk}/secret/").status_code == 200
+    revoked = AuditEvent.objects.get(action="api.token.revoked")
+    assert revoked.actor == root_user and revoked.details["client"] == "Sync"
