@@ -225,7 +225,9 @@ class Actor:
       (an API token's scopes, its secret holder's permissions), None for
       no cap. `ceiling` (group names) is a cap read from the database at
       each write: what a member of exactly those groups holds (a SCIM
-      client's --max-group).
+      client's --max-group). `cap_holder` is a cap read the same way: the
+      permissions of that user id (an API client's secret holder) while
+      active, nothing otherwise (0: the holder was deleted).
     - `channel`: the door ("web", "api", "scim", "sso", "cli"), recorded
       with every audit event; `label` names a principal that is not a user,
       or the client acting for `user` ("client <name>").
@@ -240,6 +242,7 @@ class Actor:
     label: str = ""
     ceiling: tuple[str, ...] = ()
     cap: frozenset[str] | None = None
+    cap_holder: int | None = None
     channel: str = ""
     # The API client a token belongs to: named in the actor label and in
     # every audit row's details.
@@ -293,7 +296,7 @@ class Actor:
 
     @property
     def bounded_by_cap(self) -> bool:
-        return self.cap is not None or bool(self.ceiling)
+        return self.cap is not None or bool(self.ceiling) or self.cap_holder is not None
 
     @property
     def principal(self) -> str:
@@ -303,11 +306,19 @@ class Actor:
     def key(self) -> tuple:
         """What decides this actor's permissions (one Writer per key in a
         write: accounts.delegation)."""
-        return (getattr(self.user, "pk", None), self.operator, self.ceiling, self.cap)
+        return (
+            getattr(self.user, "pk", None),
+            self.operator,
+            self.ceiling,
+            self.cap,
+            self.cap_holder,
+        )
 
     def as_user(self, user) -> Actor:
         """The same request's facts, with `user` acting (an SSO login's own events)."""
-        return replace(self, user=user, operator=False, label="", ceiling=(), cap=None)
+        return replace(
+            self, user=user, operator=False, label="", ceiling=(), cap=None, cap_holder=None
+        )
 
     def gone(self) -> Actor:
         """The same actor, whose account was deleted meanwhile: named, not linked."""

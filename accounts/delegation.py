@@ -15,7 +15,8 @@ permission for the operator (the command line, the SSO ROLE_MAP:
 `Actor.system()`) and for a machine principal without an account that has
 a cap; the cap is `Actor.cap` (an API token's scopes: `Actor.capped`) and
 `Actor.ceiling` (a SCIM client's --max-group: what a member of exactly those
-groups holds, read at each write). A capped operator is bound like an admin
+groups holds, read at each write) and `Actor.cap_holder` (an API client's
+secret holder: what they hold, read at each write). A capped operator is bound like an admin
 holding its cap.
 1. Grant bound: a group given to or taken from a user, a role given to or
    taken from a group, and a rule added to or removed from a role must have
@@ -406,6 +407,10 @@ def bound_of(by: Actor) -> tuple[frozenset[str], bool]:
         base &= groups_permissions(by.ceiling)
     if by.cap is not None:
         base &= by.cap
+    if by.cap_holder is not None:
+        # An API client's secret holder, read under the lock like the account.
+        held = User.objects.filter(pk=by.cap_holder).values_list("status", flat=True).first()
+        base &= user_permissions(by.cap_holder) if held == User.Status.ACTIVE else frozenset()
     return frozenset(base), exists
 
 

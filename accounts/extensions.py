@@ -30,15 +30,15 @@ class Extensions:
     # (user) -> bool: the account may not get a local password by a reset
     # link it asks for itself (someone an identity provider switched off).
     no_self_service_password: list = field(default_factory=list)
-    # (user) -> frozenset | None: the cap an account always acts within,
-    # whatever the door (an API client's service account: what its secret's
-    # holder holds now); None: no standing cap. Read where an action the
-    # account asked for earlier is carried out later (a mailed link).
-    standing_caps: list = field(default_factory=list)
     # (user) -> str | None: who keeps this account's address, if not the
     # screens and the API ("the identity provider X", said to the admin),
     # since the account follows its provider (SSO-only, provisioned by SCIM).
     address_managers: list = field(default_factory=list)
+    # (user) -> int | None: whose permissions also cap what `user` asked for
+    # when it is carried out later, out of that request (a change of address
+    # confirmed by its link): an API client's service account's secret
+    # holder, read then (0: nobody holds it now). None: no such cap.
+    cap_holders: list = field(default_factory=list)
     # () -> iterable of group names the configuration refers to.
     configured_group_names: list = field(default_factory=list)
     # (user, *, reason, by) at the moments an account's other
@@ -90,18 +90,17 @@ def address_manager(user) -> str | None:
     return None
 
 
+def cap_holder(user) -> int | None:
+    """The cap_holders' answer for `user` (Actor.cap_holder), or None."""
+    for check in registry.cap_holders:
+        holder = check(user)
+        if holder is not None:
+            return holder
+    return None
+
+
 def configured_group_names() -> set[str]:
     return {name for source in registry.configured_group_names for name in source()}
-
-
-def standing_cap(user) -> frozenset | None:
-    """The cap `user` acts within at every use (registry.standing_caps)."""
-    cap = None
-    for source in registry.standing_caps:
-        found = source(user)
-        if found is not None:
-            cap = found if cap is None else cap & found
-    return cap
 
 
 def account_disabled(user, *, reason: str, by) -> None:

@@ -16,12 +16,10 @@ class ApiConfig(AppConfig):
         # Tokens die with the account's sessions, in the same write.
         registry.account_disabled.append(services.tokens_revoke_for_account)
         registry.credentials_replaced.append(services.tokens_revoke_for_account)
-        # A service account acts within its holder's cap, however late.
-        from api.principal import service_account_cap
-
-        registry.standing_caps.append(service_account_cap)
         # A service account's address belongs to its client.
         registry.address_managers.append(selectors.service_address_manager)
+        # ... and its secret's holder caps what it asked for, when carried out.
+        registry.cap_holders.append(selectors.service_cap_holder)
         # A login that goes on to an approved client's redirect URI.
         from api.oauth.login_redirects import origins_after_login
 

@@ -16,8 +16,7 @@ from rest_framework.permissions import BasePermission
 
 from accounts.access import can
 from accounts.resources import validate_registered
-from api import scopes
-from api.principal import token_cap, token_permissions
+from api.principal import token_cap, token_permissions, token_scope_resources
 
 __all__ = ["token_permissions"]
 
@@ -31,8 +30,9 @@ class Forbidden(exceptions.PermissionDenied):
 
 
 def token_resources(request) -> frozenset[str]:
-    """The resources this request's token names (its scopes)."""
-    return scopes.resources_of(request.auth.scope)
+    """The resources this request's token names (its scopes, within its
+    client's scopes now)."""
+    return token_scope_resources(request.auth)
 
 
 class HasToken(BasePermission):

@@ -9,7 +9,7 @@ from oauth2_provider.models import AccessToken
 from accounts.delegation import rank_beyond
 from accounts.models import User
 from api.models import Client
-from api.principal import holder_permissions
+from api.principal import holder_id, holder_permissions
 
 
 def holder_shortfall(client: Client) -> frozenset[str]:
@@ -59,3 +59,15 @@ def service_address_manager(user) -> str | None:
     client = Client.objects.filter(account=user).first()
     name = client.name if client is not None else "?"
     return _("the API client %(name)s") % {"name": name}
+
+
+def service_cap_holder(user) -> int | None:
+    """A service account's writes are capped by its client's secret holder,
+    also when one it asked for is carried out later (a change of address
+    confirmed by its link): the holder's id, 0 when nothing holds it."""
+    if not user.is_service:
+        return None
+    client = Client.objects.filter(account=user).first()
+    if client is None:
+        return 0
+    return holder_id(client)

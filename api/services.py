@@ -327,14 +327,18 @@ def tokens_revoke_for_account(user: User, *, reason: str, by: Actor) -> dict:
     holder (and the groups ROLE_MAP gives it) never saw them; the clients
     hold no secret holder until someone replaces the secret."""
     mine = Q(user=user)
-    held = Q(secret_holder=user, secret_by_operator=False)
-    taken_over = reason == AuditAction.SSO_LINKED.value
-    if reason in ("blocked", "deleted") or taken_over:
+    void_secrets = reason in ("blocked", "deleted", AuditAction.SSO_LINKED.value)
+    if void_secrets:
         mine |= Q(application__secret_holder=user, application__secret_by_operator=False)
     access = AccessToken.objects.filter(mine)
     revoked = _revoke(access, RefreshToken.objects.filter(mine))
-    if taken_over:
-        Client.objects.filter(held).update(secret_holder=None)
+    if void_secrets:
+        # The secrets they held are void for good: unblocking them later (or
+        # the account's new holder after a takeover) does not revive one;
+        # the label keeps who held it, and a replacement restores the client.
+        Client.objects.filter(secret_holder=user, secret_by_operator=False).update(
+            secret_holder=None
+        )
     Grant.objects.filter(user=user).delete()
     # Approvals too: one given under the old credentials (by whoever held
     # them) must not send the account's next code to a client unasked.

@@ -194,14 +194,13 @@ def user_email_change_confirm(*, token: str, by: Actor) -> User:
             reason="requester",
         )
     user, new = change.user, change.new_email
-    # The asker as they act now, within any cap they act within at every
-    # use (an API client's service account: its secret holder's rights).
+    # An API client's service account asked: capped by its secret's holder now.
     asker = Actor(
         user=requester,
         ip=by.ip,
         user_agent=by.user_agent,
         site=by.site,
-        cap=extensions.standing_cap(requester),
+        cap_holder=extensions.cap_holder(requester),
     )
     try:
         with access_write(by=asker, target=user) as writer:

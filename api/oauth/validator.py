@@ -41,12 +41,18 @@ from oauthlib.oauth2.rfc6749 import errors
 from accounts.mfa import has_factor, mfa_required
 from accounts.selectors import user_get_by_email
 from api.oauth.outcome import current, note
+from api.principal import secret_refused
 
 MFA_REFUSAL = (
     "This account uses two-factor authentication, so it cannot use the password grant: "
     "use an authorization-code client (the browser login, with MFA)."
 )
 
+SECRET_REFUSALS = {
+    "account_blocked": "The client's Back Office account is blocked.",
+    "secret_holder_gone": "Whoever holds this client's secret is blocked or deleted: "
+    "replace the secret.",
+}
 
 # How long a redeemed code is remembered, so that its second use revokes
 # what the first one gave (a code itself lives 60 seconds).
@@ -105,20 +111,12 @@ class Validator(OAuth2Validator):
                 description="This client has no service account to act as.", request=request
             )
         note(user=account)
-        if not account.is_active:
-            note(reason="account_blocked")
+        refused = secret_refused(client)
+        if refused:
+            note(reason=refused)
             raise errors.UnauthorizedClientError(
-                description="The client's Back Office account is blocked.", request=request
+                description=SECRET_REFUSALS[refused], request=request
             )
-        if not client.secret_by_operator:
-            holder = client.secret_holder if client.secret_holder_id else None
-            if holder is None or not holder.is_active:
-                note(reason="secret_holder_gone")
-                raise errors.UnauthorizedClientError(
-                    description="Whoever holds this client's secret is blocked or deleted: "
-                    "replace the secret.",
-                    request=request,
-                )
         request.user = account
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):

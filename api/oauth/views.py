@@ -22,6 +22,7 @@ import json
 import logging
 from urllib.parse import unquote_plus, urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -40,6 +41,7 @@ from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import Approval, Client
 from api.oauth.outcome import recording
+from api.principal import secret_refused, token_scope_now
 
 logger = logging.getLogger("iam.security")
 
@@ -53,6 +55,8 @@ def oauth_error(error: str, description: str, status: int, **headers) -> JsonRes
 
 
 ONCE_GRANTS = {"authorization_code", "refresh_token"}
+# What the metadata offers (settings.OAUTH2_PROVIDER), and all the token endpoint takes.
+GRANTS_OFFERED = tuple(settings.OAUTH2_PROVIDER["OAUTH2_GRANT_TYPES_SUPPORTED"])
 NUL_REFUSAL = "A parameter or the client's credentials contain a NUL byte."
 
 
@@ -109,6 +113,24 @@ class TokenView(toolkit.TokenView):
                 client_id=_client_id_asked(request),
             )
             return oauth_error("invalid_request", NUL_REFUSAL, 400)
+        if grant not in GRANTS_OFFERED:
+            # The toolkit's server knows more grants than the metadata offers
+            # (the device code grant, with no device endpoint here: an unknown
+            # code was a 500). Refused here, before anything is looked up.
+            token_event(
+                AuditAction.API_TOKEN_REFUSED,
+                by=Actor.of(request),
+                success=False,
+                grant=_printable(grant, 64),
+                error="unsupported_grant_type",
+                reason="unsupported_grant_type",
+                client_id=_client_id_asked(request),
+            )
+            return oauth_error(
+                "unsupported_grant_type",
+                f"The grant type is one of {', '.join(GRANTS_OFFERED)}.",
+                400,
+            )
         with recording(request) as outcome:
             hits = None
             if grant == "password":
@@ -277,8 +299,9 @@ class RevokeView(toolkit.RevokeTokenView):
 class IntrospectView(View):
     """POST /oauth/introspect/ (RFC 7662), for resource servers: the caller
     authenticates as a client (Basic or body credentials) holding the
-    `introspect` scope. A token is active while unexpired and its account
-    is active."""
+    `introspect` scope. A token is active while unexpired, its account is
+    active and, for client credentials, whoever holds its client's secret is
+    too; its scope is what its client still allows (api.principal)."""
 
     http_method_names = ["post"]
 
@@ -313,6 +336,10 @@ class IntrospectView(View):
         oauth_request = Request(uri, method, body, headers)
         validator: OAuth2Validator = core.server.request_validator
         if validator.authenticate_client(oauth_request):
+            # A secret whose holder (or service account) is blocked or
+            # deleted carries nothing here either (api.principal).
+            if secret_refused(oauth_request.client):
+                return None
             return oauth_request.client
         return None
 
@@ -328,10 +355,12 @@ class IntrospectView(View):
         )
         if token is None or not token.is_valid() or (token.user and not token.user.is_active):
             return {"active": False}
+        if secret_refused(token.application):
+            return {"active": False}  # its secret's holder is gone: it carries nothing
         data = {
             "active": True,
             "token_type": "Bearer",
-            "scope": token.scope,
+            "scope": token_scope_now(token),
             "exp": int(token.expires.timestamp()),
             "iat": int(token.created.timestamp()),
         }
@@ -413,6 +442,10 @@ class AuthorizeView(toolkit.AuthorizationView):
         return context
 
     def form_valid(self, form):
+        # The form's client id is the browser's to send: one naming no client
+        # (a tampered form) was the toolkit's Client.DoesNotExist, a 500.
+        if not Client.objects.filter(client_id=form.cleaned_data.get("client_id")).exists():
+            return render(self.request, "400.html", status=400)
         response = super().form_valid(form)
         if form.cleaned_data.get("allow") and 300 <= response.status_code < 400:
             self._remember(form.cleaned_data)
