@@ -362,3 +362,18 @@ def test_a_service_accounts_address_cannot_be_changed_on_the_screens(client, roo
     html = response.content.decode()
     assert "managed by the API client shop-sync" in html
     assert not EmailChange.objects.filter(user=service).exists()
+
+
+def test_apiclient_list_names_who_holds_each_secret(capsys, root_user):
+    """The operator's view of the caps: the last column of `apiclient list`."""
+    by_cli, _ = make_client("client_credentials", name="by-cli")
+    boss = UserFactory(email="boss@shop.example", groups=["root"])
+    make_client("client_credentials", name="by-boss", by=Actor(user=boss))
+    call_command("apiclient", "list")
+    rows = {line.split("\t")[1]: line.split("\t") for line in capsys.readouterr().out.splitlines()}
+    assert rows["by-cli"][-1] == "operator"
+    assert rows["by-boss"][-1] == "boss@shop.example"
+    account_services.user_set_status(user=boss, active=False, by=Actor(user=root_user))
+    call_command("apiclient", "list")
+    rows = {line.split("\t")[1]: line.split("\t") for line in capsys.readouterr().out.splitlines()}
+    assert rows["by-boss"][-1] == "none"

@@ -2,7 +2,7 @@
 
     apiclient create --name NAME --grant authorization_code|client_credentials|password
                      [--redirect-uri URI]... [--user EMAIL] [--scope S]...
-    apiclient list
+    apiclient list      (tab-separated; the last column: who holds the secret)
     apiclient revoke CLIENT_ID
 
 `create` prints `client_id=…` and `client_secret=…`: the secret this once
@@ -71,12 +71,12 @@ class Command(BaseCommand):
         self.stdout.write(f"client_secret={secret}")
 
     def _list(self, **_):
-        rows = Client.objects.select_related("account").order_by("name", "id")
+        rows = Client.objects.select_related("account", "secret_holder").order_by("name", "id")
         for client in rows:
             account = client.account.email if client.account else "-"
             self.stdout.write(
                 f"{client.client_id}\t{client.name}\t{GRANT_NAMES.get(client.grant, client.grant)}"
-                f"\t{account}\t{client.scope}\t{client.created:%Y-%m-%d}"
+                f"\t{account}\t{client.scope}\t{client.created:%Y-%m-%d}\t{_holder(client)}"
             )
 
     def _revoke(self, *, client_id, **_):
@@ -85,3 +85,14 @@ class Command(BaseCommand):
             raise CommandError(f"No API client {client_id[:100]}.")
         services.client_delete(client=client, by=Actor.system(label="cli"))
         self.stdout.write(f"revoked client_id={client_id}")
+
+
+def _holder(client) -> str:
+    """Who holds a client-credentials client's secret, and so caps its
+    tokens (api.principal): `operator`, a person's address, or `none` (the
+    holder was blocked or deleted: it mints nothing until it is replaced)."""
+    if client.authorization_grant_type != Client.GRANT_CLIENT_CREDENTIALS:
+        return "-"
+    if client.secret_by_operator:
+        return "operator"
+    return client.secret_holder.email if client.secret_holder else "none"
