@@ -114,6 +114,16 @@ def user_mfa_types(user) -> set[str]:
     return set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
 
 
+def user_local_credentials(user) -> list[str]:
+    """What opens an account without an identity provider, sorted: "password"
+    (a usable one) and the kinds of its authenticators. An SSO link or a SCIM
+    client may take over an account only when this is empty, or with proof."""
+    kinds = user_mfa_types(user)
+    if user.has_usable_password():
+        kinds.add("password")
+    return sorted(kinds)
+
+
 def user_recent_events(user, limit: int = 10) -> list[AuditEvent]:
     """The latest events by or about one user, newest first (their detail page)."""
     about = Q(target_type="user", target_id=str(user.pk)) | Q(actor=user)

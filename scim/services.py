@@ -29,7 +29,7 @@ from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
 from accounts.models import Membership, User
-from accounts.selectors import user_get_by_email
+from accounts.selectors import user_get_by_email, user_local_credentials
 from accounts.services import user_create, user_delete, user_update
 from accounts.services.common import reload
 from accounts.services.users import user_status_apply
@@ -200,17 +200,6 @@ def _taken_external_id(client: Client, external_id: str, user=None) -> None:
         )
 
 
-def local_credentials(user: User) -> list[str]:
-    """What lets someone log in to `user` without the provider: a usable
-    password, and each kind of allauth authenticator (TOTP, recovery codes,
-    security keys and passkeys)."""
-    from allauth.mfa.models import Authenticator
-
-    held = ["password"] if user.has_usable_password() else []
-    kinds = Authenticator.objects.filter(user=user).values_list("type", flat=True)
-    return held + sorted(set(kinds))
-
-
 def _adopt(*, client: Client, user: User, writer, matched: str, external_id: str = "") -> Account:
     """The client's link to `user`, made now if the client never wrote it.
 
@@ -234,7 +223,7 @@ def _adopt(*, client: Client, user: User, writer, matched: str, external_id: str
             credentials=["service_account"],
             matched=matched,
         )
-    held = local_credentials(user)
+    held = user_local_credentials(user)
     if held:
         raise AdoptionRefused(
             f"An account with this userName already exists and has local credentials "

@@ -35,7 +35,7 @@ from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User, normalize_email
-from accounts.selectors import user_get_by_email
+from accounts.selectors import user_get_by_email, user_local_credentials
 from accounts.services import AccountError, user_create
 from accounts.services.emails import email_change_void
 from accounts.services.sessions import user_sessions_end
@@ -110,17 +110,6 @@ def resolve_user(*, by: Actor, provider, claims: dict) -> User:
 def mapped_group_names(provider, claims: dict) -> list[str]:
     """The groups ROLE_MAP gives for the roles the provider asserts now."""
     return sorted({g for role in provider.roles(claims) for g in provider.role_map.get(role, [])})
-
-
-def local_credentials(user: User) -> list[str]:
-    """What opens this account without the provider: "password" (a usable
-    one) and the kinds of its authenticators (totp, webauthn, recovery_codes)."""
-    from allauth.mfa.models import Authenticator
-
-    kinds = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
-    if user.has_usable_password():
-        kinds.add("password")
-    return sorted(kinds)
 
 
 def password_proves_link(user: User) -> bool:
@@ -237,7 +226,7 @@ def _first_login(*, by: Actor, provider, claims: dict) -> tuple[User, Identity |
         "vouched_by": profile.vouched_by,
         "extras": provider.link_extras(claims),
     }
-    if proof == "provider_vouched" and local_credentials(user):
+    if proof == "provider_vouched" and user_local_credentials(user):
         # Someone may hold this account's password or second factor (an
         # address taken by an admin, an initial password they set): the
         # provider vouches for the person, not for whoever holds those.
@@ -314,7 +303,7 @@ def link_by_removing_credentials(*, by: Actor, provider, pending: dict) -> User:
     try:
         with access_write(by=by):
             user = _still_linkable(provider, pending)
-            removed = local_credentials(user)
+            removed = user_local_credentials(user)
             Authenticator.objects.filter(user=user).delete()
             user.set_unusable_password()
             user.password_proven_for = ""

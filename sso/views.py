@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import authenticated_now, complete_login
 from accounts.models import User
+from accounts.selectors import user_local_credentials
 from sso import flows, reauth, sessions, stages
 from sso.errors import SSOError, printable
 from sso.registry import get_provider
@@ -25,7 +26,6 @@ from sso.services import (
     link_by_removing_credentials,
     link_refused,
     linked_providers,
-    local_credentials,
     password_proves_link,
     pending_link_valid,
     reauthenticated_user,
@@ -200,7 +200,7 @@ def _nothing_to_link(request):
 
 
 def _link_page(request, pending, provider, user, *, error: str = "", status: int = 200):
-    credentials = local_credentials(user)
+    credentials = user_local_credentials(user)
     return render(
         request,
         "sso/link.html",
@@ -267,20 +267,9 @@ def link_with_password(request):
     request.session.pop(LINK_SESSION_KEY, None)
     link = {k: pending[k] for k in ("provider", "issuer", "subject", "email", "extras", "user")}
     link["vouched_by"] = pending.get("vouched_by", "")
-    return complete_login(
-        request,
-        proven,
-        method=f"sso:{provider.id}",
-        mfa_by_idp=bool(pending.get("mfa_by_idp")),
-        redirect_url=pending.get("next") or "/",
-        extra=pending.get("extra") or {},
-        stage_data={
-            # The account's own second factor is part of the proof, whatever
-            # the provider did (its MFA still meets the policy afterwards).
-            "local_mfa": True,
-            stages.KEY: {"provider": provider.id, "groups": pending["groups"], "link": link},
-        },
-    )
+    # The account's own second factor is part of the proof, whatever the
+    # provider did (its MFA still meets the policy afterwards).
+    return _log_in_pending(request, proven, pending, provider, link=link, local_mfa=True)
 
 
 @require_POST
@@ -298,6 +287,18 @@ def link_by_takeover(request):
         )
     except SSOError as error:
         return _failed(request, provider, error)
+    return _log_in_pending(request, user, pending, provider)
+
+
+def _log_in_pending(request, user, pending, provider, *, link=None, local_mfa=False):
+    """The pending SSO login goes on through the usual stages (MFA, then
+    sso.stages: `link` made if given, the mapped groups applied)."""
+    completion = {"provider": provider.id, "groups": pending["groups"]}
+    if link is not None:
+        completion["link"] = link
+    stage_data = {stages.KEY: completion}
+    if local_mfa:
+        stage_data["local_mfa"] = True
     return complete_login(
         request,
         user,
@@ -305,7 +306,7 @@ def link_by_takeover(request):
         mfa_by_idp=bool(pending.get("mfa_by_idp")),
         redirect_url=pending.get("next") or "/",
         extra=pending.get("extra") or {},
-        stage_data={stages.KEY: {"provider": provider.id, "groups": pending["groups"]}},
+        stage_data=stage_data,
     )
 
 
