@@ -100,36 +100,34 @@ def _client_id_asked(request) -> str:
 class TokenView(toolkit.TokenView):
     """POST /oauth/token/: every grant, counted and audited."""
 
+    @staticmethod
+    def _refused(request, grant: str, error: str, reason: str, description: str):
+        """A request refused before the toolkit sees it: audited, a 400."""
+        token_event(
+            AuditAction.API_TOKEN_REFUSED,
+            by=Actor.of(request),
+            success=False,
+            grant=_printable(grant, 64),
+            error=error,
+            reason=reason,
+            client_id=_client_id_asked(request),
+        )
+        return oauth_error(error, description, 400)
+
     def post(self, request, *args, **kwargs):
         grant = request.POST.get("grant_type", "")
         if _nul_in(request):
-            token_event(
-                AuditAction.API_TOKEN_REFUSED,
-                by=Actor.of(request),
-                success=False,
-                grant=_printable(grant, 64),
-                error="invalid_request",
-                reason="nul_byte",
-                client_id=_client_id_asked(request),
-            )
-            return oauth_error("invalid_request", NUL_REFUSAL, 400)
+            return self._refused(request, grant, "invalid_request", "nul_byte", NUL_REFUSAL)
         if grant not in GRANTS_OFFERED:
             # The toolkit's server knows more grants than the metadata offers
             # (the device code grant, with no device endpoint here: an unknown
             # code was a 500). Refused here, before anything is looked up.
-            token_event(
-                AuditAction.API_TOKEN_REFUSED,
-                by=Actor.of(request),
-                success=False,
-                grant=_printable(grant, 64),
-                error="unsupported_grant_type",
-                reason="unsupported_grant_type",
-                client_id=_client_id_asked(request),
-            )
-            return oauth_error(
+            return self._refused(
+                request,
+                grant,
+                "unsupported_grant_type",
                 "unsupported_grant_type",
                 f"The grant type is one of {', '.join(GRANTS_OFFERED)}.",
-                400,
             )
         with recording(request) as outcome:
             hits = None
