@@ -4,8 +4,6 @@ normal login page takes their password and MFA code, they approve the
 client once, and the app exchanges the code (with its verifier) for tokens.
 A second authorization of the same client and scopes is not asked again."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,43 +19,6 @@ from tests.factories import PASSWORD, UserFactory
 from tests.support.mfa import totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-class App:
-    """The app's side of the redirect: a real HTTP server on loopback that
-    records the callback URLs the browser is sent to."""
-
-    def __init__(self):
-        self.urls: list[str] = []
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.startswith("/callback"):  # not the browser's favicon
-                    app.urls.append(f"{app.callback_base}{self.path}")
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"app callback")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.callback_base = f"http://127.0.0.1:{self.server.server_port}"
-        self.callback = self.callback_base + "/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def last(self, page) -> str:
-        page.wait_for_url(lambda url: url.startswith(self.callback))
-        return self.urls[-1]
-
-
-@pytest.fixture
-def app():
-    app = App()
-    yield app
-    app.server.shutdown()
 
 
 def test_code_flow_with_pkce_mfa_login_and_one_approval(live_server, page, settings, app):

@@ -3,9 +3,7 @@ who approved an app before comes back to it not logged in, logs in (with and
 without an MFA code) and lands at the app's redirect URI with a code. The
 browser checks that chain against the login pages' CSP form-action."""
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,39 +16,6 @@ from tests.api_support import make_client
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-class App:
-    """The app's redirect URI: a real HTTP server on loopback that records
-    the callback URLs the browser reaches."""
-
-    def __init__(self):
-        self.urls: list[str] = []
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.startswith("/callback"):
-                    app.urls.append(f"{app.base}{self.path}")
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"app callback")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        self.callback = self.base + "/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def app():
-    app = App()
-    yield app
-    app.server.shutdown()
 
 
 @pytest.mark.parametrize("with_mfa", [False, True])
@@ -81,7 +46,6 @@ def test_back_to_an_approved_app_through_the_login_page(live_server, page, app, 
         page.wait_for_url(f"{base}/2fa/authenticate/")
         page.fill("input[name=code]", format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
         page.click("main button[type=submit]")
-    page.wait_for_url(lambda u: u.startswith(app.callback))
     assert blocked == []
-    query = parse_qs(urlsplit(app.urls[-1]).query)
+    query = parse_qs(urlsplit(app.last(page)).query)
     assert query["state"] == [state] and query["code"]
