@@ -150,11 +150,18 @@ class UserCreateForm(_UserFields):
 
 
 class UserEditForm(_UserFields):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, address_manager: str = "", **kwargs):
+        """`address_manager` names who keeps the address (its provider, or an
+        API client for its service account): said beside it (a change is
+        refused, with the same words)."""
         super().__init__(*args, **kwargs)
         self.fields["email"].help_text = _(
             "A new address takes effect when the link mailed to it is followed."
         )
+        if address_manager:
+            self.fields["email"].help_text = _(
+                "The address of this account is managed by %(manager)s; change it there."
+            ) % {"manager": address_manager}
 
 
 class LanguageForm(forms.Form):

@@ -377,3 +377,14 @@ def test_apiclient_list_names_who_holds_each_secret(capsys, root_user):
     call_command("apiclient", "list")
     rows = {line.split("\t")[1]: line.split("\t") for line in capsys.readouterr().out.splitlines()}
     assert rows["by-boss"][-1] == "none"
+
+
+def test_a_service_accounts_page_offers_no_mailed_link(client, root_user):
+    """Its edit page says whose its address is and offers no password reset
+    mail (a service account never logs in)."""
+    api_client, _secret = make_client("client_credentials", name="shop-sync")
+    login(client, root_user.email, PASSWORD)
+    html = client.get(f"/users/{api_client.account.pk}/").content.decode()
+    assert "managed by the API client shop-sync" in html
+    assert "A new address takes effect when the link" not in html
+    assert "Send password reset email" not in html

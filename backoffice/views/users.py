@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import extensions, services
 from accounts.access import can
 from accounts.audit import Actor
 from accounts.delegation import held_by, locked_groups, names, rank_beyond
@@ -141,6 +141,7 @@ def user_edit(request, pk: int):
         locked_groups=locked_groups(held),
         may_set_status="backoffice:users:block" in held,
         read_only=bool(above),
+        address_manager=extensions.address_manager(user) or "",
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
