@@ -5,6 +5,7 @@ the Back Office session by a back-channel logout token."""
 
 import re
 import threading
+import time
 
 import pytest
 import requests
@@ -86,7 +87,13 @@ def test_logout_at_the_provider_ends_the_back_office_session(live_server, browse
         elsewhere.click("button:has-text('Yes, sign me out')")
         elsewhere.wait_for_load_state()
 
-        calls = [line for line in said if line.startswith("backchannel")]
+        # The provider's log is read by a thread of its own: give it a moment.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            calls = [line for line in said if line.startswith("backchannel")]
+            if any(line.startswith("backchannel ok ada with sid") for line in calls):
+                break
+            time.sleep(0.05)
         assert any(line.startswith("backchannel ok ada with sid") for line in calls), calls
         event = AuditEvent.objects.get(action="sso.backchannel_logout")
         assert event.details == {"provider": "e2e", "by_sid": True, "ended": 1}
