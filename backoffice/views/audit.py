@@ -1,13 +1,15 @@
 """Audit log: read-only for everyone; filter, page, export as CSV."""
 
 import csv
+import unicodedata
 
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from accounts.audit import KNOWN_ACTIONS
+from accounts.audit import KNOWN_ACTIONS, action_label
 from accounts.models import AuditEvent
 from accounts.selectors import audit_search
 from backoffice.audit_display import details_json
@@ -15,20 +17,42 @@ from backoffice.forms import AuditFilterForm
 from backoffice.permissions import requires
 from iam.paging import page_of
 
+# The export's columns: a stable name (the header in English, and what a
+# script reads) and the header in the reader's language. The action's code
+# stays beside its label, so tools can parse it.
 CSV_COLUMNS = [
-    "time_utc",
-    "action",
-    "outcome",
-    "actor",
-    "target_type",
-    "target_id",
-    "target",
-    "ip",
-    "user_agent",
-    "details",
-    "channel",
+    ("time_utc", gettext_lazy("Time (UTC)")),
+    ("action", gettext_lazy("Action code")),
+    ("action_label", gettext_lazy("Action")),
+    ("outcome", gettext_lazy("Outcome")),
+    ("actor", gettext_lazy("Actor")),
+    ("target_type", gettext_lazy("Target type")),
+    ("target_id", gettext_lazy("Target ID")),
+    ("target", gettext_lazy("Target")),
+    ("ip", gettext_lazy("IP")),
+    ("user_agent", gettext_lazy("User agent")),
+    ("details", gettext_lazy("Details (JSON)")),
+    ("channel", gettext_lazy("Channel")),
 ]
 EXPORT_LIMIT = 100_000
+
+
+def _sort_key(text: str) -> str:
+    """Ä sorts with A, as a reader looks for it."""
+    plain = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def action_choices(chosen: str = "") -> list[tuple[str, str]]:
+    """The Action filter's options: every action, named in the reader's
+    language and sorted by that name. A code that is not one of them (an
+    old link's prefix, such as "mfa.") stays offered, and chosen."""
+    choices = sorted(
+        ((a, str(action_label(a))) for a in KNOWN_ACTIONS), key=lambda c: _sort_key(c[1])
+    )
+    if chosen and chosen not in KNOWN_ACTIONS:
+        choices.insert(0, (chosen, chosen))
+    return choices
 
 
 @requires("backoffice:audit:view")
@@ -40,12 +64,14 @@ def audit_list(request):
     page = page_of(request, events.select_related(None))
     query = request.GET.copy()
     query.pop("page", None)
+    action = (request.GET.get("action") or "").strip()[:64]
     context = {
         "page": page,
         "filters": filters,
         "problems": filters.problems() if request.GET else [],
         "query": query.urlencode(),
-        "actions": KNOWN_ACTIONS,
+        "actions": action_choices(action),
+        "action": action,
     }
     return render(request, "backoffice/audit_list.html", context)
 
@@ -72,16 +98,24 @@ def audit_export(request):
         }
         return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
     events = audit_search(**chosen)[:EXPORT_LIMIT]
-    writer = csv.writer(_Echo())
+    # Where a comma is the decimal separator (German), spreadsheets split on
+    # ";" and read UTF-8 only after a byte order mark.
+    comma = formats.get_format("DECIMAL_SEPARATOR") == ","
+    writer = csv.writer(_Echo(), delimiter=";" if comma else ",")
+    english = not comma and (getattr(request, "LANGUAGE_CODE", "") or "en").startswith("en")
+    header = [name if english else str(title) for name, title in CSV_COLUMNS]
+    # Named now, in this request's language: the rows are written later.
+    labels = {code: str(action_label(code)) for code in KNOWN_ACTIONS}
 
     def rows():
-        yield writer.writerow(CSV_COLUMNS)
+        yield ("\ufeff" if comma else "") + writer.writerow(header)
         for e in events.iterator(chunk_size=2000):
             yield writer.writerow(
                 _safe(v)
                 for v in (
                     e.created_at.isoformat(),
                     e.action,
+                    labels.get(e.action, e.action),
                     e.outcome,
                     e.actor_label,
                     e.target_type,
