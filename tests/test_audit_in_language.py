@@ -59,6 +59,37 @@ class TestActionFilter:
         assert "mfa@shop.example" in rows and "added@shop.example" not in rows
 
 
+class TestOutcomeAndChannel:
+    def _events(self):
+        audit(
+            AuditAction.LOGIN_FAILED,
+            by=Actor(channel="web"),
+            target_label="web-failed@x",
+            success=False,
+        )
+        audit(AuditAction.API_TOKEN_ISSUED, by=Actor(channel="api"), target_label="api-ok@x")
+        audit(AuditAction.LOGIN_SUCCEEDED, by=Actor(channel="web"), target_label="web-ok@x")
+
+    def test_lists_of_outcomes_and_channels_filter_the_page_and_the_export(self, admin):
+        self._events()
+        html = admin.get("/audit/?outcome=failure", **GERMAN).content.decode()
+        assert '<option value="">Jedes Ergebnis</option>' in html
+        rows = _rows(html)
+        assert "web-failed@x" in rows and "web-ok@x" not in rows and "api-ok@x" not in rows
+        rows = _rows(admin.get("/audit/?channel=api&outcome=success").content.decode())
+        assert "api-ok@x" in rows and "web-ok@x" not in rows and "web-failed@x" not in rows
+        body = b"".join(admin.get("/audit/export.csv?channel=web").streaming_content).decode()
+        assert "web-ok@x" in body and "web-failed@x" in body and "api-ok@x" not in body
+
+    def test_a_value_not_in_the_list_is_an_error_not_everything(self, admin):
+        self._events()
+        response = admin.get("/audit/?channel=carrier-pigeon")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "Channel:" in html and "web-ok@x" not in _rows(html)
+        assert admin.get("/audit/export.csv?outcome=maybe").status_code == 400
+
+
 class TestDetails:
     def _page(self, admin, **headers) -> str:
         by = Actor(channel="web")

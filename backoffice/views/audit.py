@@ -3,13 +3,14 @@
 import csv
 import unicodedata
 
+from django import forms
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.audit import KNOWN_ACTIONS, action_label
+from accounts.audit import CHANNELS, KNOWN_ACTIONS, action_label
 from accounts.models import AuditEvent
 from accounts.selectors import audit_search
 from backoffice.audit_display import details_json
@@ -37,6 +38,35 @@ CSV_COLUMNS = [
 EXPORT_LIMIT = 100_000
 
 
+class AuditScreenFilter(AuditFilterForm):
+    """The shared audit filters, and two the screens offer as lists: the
+    outcome and the door (channel). A value not in the list is an error
+    that lists nothing, as every other filter's."""
+
+    outcome = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Outcome"),
+        choices=[("", gettext_lazy("Any outcome")), *AuditEvent.Outcome.choices],
+        widget=forms.Select(attrs={"aria-label": gettext_lazy("Outcome")}),
+    )
+    channel = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Channel"),
+        choices=[("", gettext_lazy("Any channel")), *((c, c) for c in sorted(CHANNELS))],
+        widget=forms.Select(attrs={"aria-label": gettext_lazy("Channel")}),
+    )
+
+    def search(self):
+        """The events these filters name, or None when one is not valid."""
+        if not self.data:
+            return audit_search()
+        chosen = self.filters()
+        if chosen is None:
+            return None
+        lists = {n: self.cleaned_data[n] for n in ("outcome", "channel") if self.cleaned_data[n]}
+        return audit_search(**chosen).filter(**lists)
+
+
 def _sort_key(text: str) -> str:
     """Ä sorts with A, as a reader looks for it."""
     plain = unicodedata.normalize("NFKD", text)
@@ -57,10 +87,10 @@ def action_choices(chosen: str = "") -> list[tuple[str, str]]:
 
 @requires("backoffice:audit:view")
 def audit_list(request):
-    filters = AuditFilterForm(request.GET or None)
-    chosen = filters.filters() if request.GET else {}
+    filters = AuditScreenFilter(request.GET or None)
+    events = filters.search()
     # A filter that is not valid lists nothing (and says why), as the export refuses.
-    events = AuditEvent.objects.none() if chosen is None else audit_search(**chosen)
+    events = AuditEvent.objects.none() if events is None else events
     page = page_of(request, events.select_related(None))
     query = request.GET.copy()
     query.pop("page", None)
@@ -89,15 +119,15 @@ def _safe(value) -> str:
 
 @requires("backoffice:audit:export")
 def audit_export(request):
-    filters = AuditFilterForm(request.GET or None)
-    chosen = filters.filters() if request.GET else {}
-    if chosen is None:
+    filters = AuditScreenFilter(request.GET or None)
+    events = filters.search()
+    if events is None:
         # Never "everything" instead of what was asked for.
         body = _("The export was refused: %(problems)s") % {
             "problems": " ".join(filters.problems())
         }
         return HttpResponseBadRequest(body, content_type="text/plain; charset=utf-8")
-    events = audit_search(**chosen)[:EXPORT_LIMIT]
+    events = events[:EXPORT_LIMIT]
     # Where a comma is the decimal separator (German), spreadsheets split on
     # ";" and read UTF-8 only after a byte order mark.
     comma = formats.get_format("DECIMAL_SEPARATOR") == ","
