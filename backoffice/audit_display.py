@@ -103,13 +103,16 @@ KEYS = {
 # value (a name, an address, a number) is shown as stored.
 _KINDS = {
     "password": gettext_lazy("password"),
-    "passkey": gettext_lazy("passkey"),
     "totp": gettext_lazy("authenticator app"),
     "recovery_codes": gettext_lazy("recovery codes"),
     "webauthn": gettext_lazy("security key or passkey"),
 }
 VALUES = {
-    "method": {**_KINDS, "api_password": gettext_lazy("password (API)")},
+    "method": {
+        **_KINDS,
+        "passkey": gettext_lazy("passkey login"),
+        "api_password": gettext_lazy("password (API)"),
+    },
     "type": _KINDS,
     "removed": _KINDS,
     "credentials": _KINDS,
@@ -130,10 +133,10 @@ VALUES = {
         "account_blocked": gettext_lazy("account blocked"),
         "sso_only": gettext_lazy("single sign-on only"),
         "passkey not accepted": gettext_lazy("passkey not accepted"),
-        "expired": gettext_lazy("expired"),
-        "revoked": gettext_lazy("revoked"),
-        "deleted": gettext_lazy("deleted"),
-        "invalid": gettext_lazy("invalid"),
+        "expired": gettext_lazy("past its expiry"),
+        "revoked": gettext_lazy("revoked earlier"),
+        "deleted": gettext_lazy("since deleted"),
+        "invalid": gettext_lazy("not valid"),
         "last_manager": gettext_lazy("would remove the last manager"),
         "throttled": gettext_lazy("too many attempts"),
         "no_account": gettext_lazy("no such account"),
