@@ -10,11 +10,11 @@ from accounts.models import Group, Role, User
 from tests.support.mfa import totp
 
 ADMIN_EMAIL = "admin@example.com"  # as `manage.py demoadmin`
-SUBMIT = "main form[method=post] button[type=submit]"
 
 
-def submit(page, form="main form[method=post]"):
-    page.locator(f"{form} button[type=submit]").last.click()
+def submit(page, field="#id_name"):
+    """The submit button of the form holding `field` (a page has other forms)."""
+    page.locator(f"main form:has({field}) button[type=submit]").first.click()
 
 
 def log_in(page, base, email, password):
@@ -65,7 +65,7 @@ def create_user(page, base, email, first, last) -> User:
     page.fill("#id_first_name", first)
     page.fill("#id_last_name", last)
     page.fill("#id_email", email)
-    submit(page)
+    submit(page, "#id_email")
     page.wait_for_url(lambda url: not url.endswith("/users/add/"))
     return User.objects.get(email=email)
 
@@ -105,7 +105,7 @@ def give_role_to_group(page, base, role, group):
 def give_group_to_user(page, base, group, user):
     page.goto(f"{base}/users/{user.pk}/")
     check_option(page, group.name)
-    submit(page)
+    submit(page, "#id_email")
     page.wait_for_load_state()
 
 
@@ -117,7 +117,7 @@ def user_pages(base, user) -> list[str]:
 
 def block(page, base, user):
     page.goto(f"{base}/users/{user.pk}/block/")
-    submit(page)
+    page.locator("main form[method=post] button[type=submit]").click()
     page.wait_for_load_state()
 
 
