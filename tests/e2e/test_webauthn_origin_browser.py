@@ -43,7 +43,7 @@ def _log_in(page, base, email):
     page.goto(f"{base}/login/")
     page.fill("#id_login", email)
     page.fill("#id_password", PASSWORD)
-    page.click("main button:has-text('Log in')")
+    page.click("main form[action='/login/'] button[type=submit]")
 
 
 def test_at_localhost_a_key_is_added_and_then_asked_for(
@@ -95,3 +95,46 @@ def test_on_an_ip_address_the_page_says_keys_cannot_work_here(live_server, page,
     page.goto(f"{base}/login/")
     assert page.get_by_test_id("webauthn-note").inner_text() == UNSUPPORTED
     assert page.locator("#passkey_login").is_disabled()
+
+
+def test_mfa_pages_in_german_fit_1280_and_pass_axe(live_server, browser):
+    """The MFA overview, the key list (two keys, long German names), add,
+    rename, remove, recovery codes: axe clean, and the key list fits."""
+    from tests.e2e.axe import Audit
+
+    base = live_server.url
+    context = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True}
+    options |= {"hasUserVerification": True, "isUserVerified": True}
+    ada = UserFactory(email="ada.lovelace-byron@shop.example", language="de")
+    _log_in(page, base, ada.email)
+    page.wait_for_url(f"{base}/")
+    previous = None
+    for name in ("Arbeitslaptop im Büro Hauptsitz", "Sicherheitsschlüssel Schreibtisch"):
+        if previous:  # a second key is another authenticator (the first one is known)
+            cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": previous})
+        found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+        previous = found["authenticatorId"]
+        page.goto(f"{base}/2fa/webauthn/add/")
+        page.fill("input[name=name]", name)
+        page.check("input[name=passwordless]")
+        page.click("#mfa_webauthn_add")
+        page.wait_for_url(lambda url: "/add/" not in url)
+    assert Authenticator.objects.filter(user=ada, type="webauthn").count() == 2
+    audit = Audit(page)
+    audit.visit(f"{base}/2fa/recovery-codes/")
+    key = Authenticator.objects.filter(user=ada, type="webauthn").first()
+    for url in ("/2fa/", "/2fa/webauthn/", "/2fa/webauthn/add/", "/2fa/recovery-codes/generate/"):
+        audit.visit(f"{base}{url}")
+    audit.visit(f"{base}/2fa/webauthn/keys/{key.pk}/edit/")
+    audit.visit(f"{base}/2fa/webauthn/keys/{key.pk}/remove/")
+    page.goto(f"{base}/2fa/webauthn/")
+    assert page.locator("h1").inner_text() == "Sicherheitsschlüssel und Passkeys"
+    wrap = page.locator(".table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
+    context.close()
+    audit.assert_clean()
