@@ -77,6 +77,11 @@ def test_at_localhost_a_key_is_added_and_then_asked_for(
     page.wait_for_url(f"{base}/2fa/authenticate/")
     page.click("button:has-text('Use a security key')")
     page.wait_for_url(f"{base}/")
+
+    # And it re-authenticates for a sensitive change.
+    page.goto(f"{base}/2fa/webauthn/reauthenticate/?next=/account/")
+    page.click("#mfa_webauthn_reauthenticate")
+    page.wait_for_url(f"{base}/account/")
     assert script_errors == []
 
 
