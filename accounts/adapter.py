@@ -80,14 +80,14 @@ class AccountAdapter(DefaultAccountAdapter):
         account/password_reset_from_key_done.html)."""
         from allauth.core import context
 
-        request = context.request
+        session = getattr(context.request, "session", None)
         first = not user.has_usable_password()
         super().set_password(user, password)
-        if request is not None:
+        if session is not None:
             if first:
-                request.session[FIRST_PASSWORD] = True
+                session[FIRST_PASSWORD] = True
             else:
-                request.session.pop(FIRST_PASSWORD, None)
+                session.pop(FIRST_PASSWORD, None)
 
     def add_message(self, request, level, message_template=None, message_context=None, **kw):
         if message_template == PASSWORD_CHANGED and request.session.get(FIRST_PASSWORD):
