@@ -17,6 +17,10 @@ from accounts import extensions, login, throttle
 from accounts.audit import Actor, AuditAction, audit
 from accounts.selectors import user_get_by_email
 
+# The session's note that the password just set was the account's first.
+FIRST_PASSWORD = "iam_first_password"
+PASSWORD_CHANGED = "account/messages/password_changed.txt"
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
@@ -68,6 +72,29 @@ class AccountAdapter(DefaultAccountAdapter):
             success=False,
             details={"reason": "blocked" if user is not None and not user.is_active else ""},
         )
+
+    def set_password(self, user, password) -> None:
+        """Every password set through allauth (a reset link, a change)
+        notes whether it is the account's first one (an invitation), so the
+        pages after it say "set", not "changed" (`add_message`,
+        account/password_reset_from_key_done.html)."""
+        from allauth.core import context
+
+        session = getattr(context.request, "session", None)
+        first = not user.has_usable_password()
+        super().set_password(user, password)
+        if session is not None:
+            if first:
+                session[FIRST_PASSWORD] = True
+            else:
+                session.pop(FIRST_PASSWORD, None)
+
+    def add_message(self, request, level, message_template=None, message_context=None, **kw):
+        if message_template == PASSWORD_CHANGED and request.session.get(FIRST_PASSWORD):
+            return super().add_message(
+                request, level, message=_("Your password is set. You can now log in.")
+            )
+        return super().add_message(request, level, message_template, message_context, **kw)
 
     def post_login(self, request, user, **kwargs):
         # Every login ends here, whatever the way in (accounts.login).

@@ -57,3 +57,15 @@ class ResetPasswordForm(allauth_forms.ResetPasswordForm):
         email = self.cleaned_data["email"]
         mail.queue_reset_request(by=Actor.of(request), email=email)
         return email
+
+
+class ChangePasswordForm(allauth_forms.ChangePasswordForm):
+    """allauth's, with labels in sentence case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["oldpassword"].label = _("Current password")
+        self.fields["password1"].label = _("New password")
+        self.fields["password2"].label = _("New password (again)")
+        for name in ("oldpassword", "password1", "password2"):
+            self.fields[name].widget.attrs.pop("placeholder", None)

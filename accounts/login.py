@@ -36,6 +36,7 @@ from allauth.account.utils import perform_login
 from allauth.mfa.stages import AuthenticateStage
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts import mfa
 from accounts.audit import Actor, AuditAction, audit
@@ -59,6 +60,12 @@ _EXTRA = "iam_extra"
 _STAGE_DATA = "iam_stage_data"
 
 PASSKEY = "passkey"
+
+# What a refused passkey login says, whatever the reason (a key not
+# registered here, a blocked or SSO-only account): as a blocked account's
+# password login looks like a wrong password, a blocked account's passkey
+# looks like an unknown key. No code was typed, so not "Incorrect code".
+PASSKEY_REFUSED = gettext_lazy("This passkey was not accepted.")
 
 
 def complete_login(
@@ -110,7 +117,7 @@ def passkey_login(request, authenticator):
     proves the key, not the password it was meant to follow.
 
     Returns the response to send, or the refusal's message ("" for the
-    answer an unknown key gets)."""
+    answer an unknown key gets: PASSKEY_REFUSED)."""
     from allauth.mfa.base.internal.flows import post_authentication
     from django.utils.translation import gettext as _
 

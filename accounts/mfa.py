@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.base import forms as allauth_base_forms
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm
 from allauth.mfa.totp.internal import auth as totp_auth
@@ -68,6 +69,11 @@ def mfa_required(user) -> bool:
     return bool(user_permissions(user.pk) & _required_permissions())
 
 
+# Where a forced set-up (accounts.middleware) interrupted the user: the
+# recovery codes page, its last step, offers "Continue" to it.
+SETUP_NEXT = "iam_mfa_setup_next"
+
+
 def has_factor(user) -> bool:
     return Authenticator.objects.filter(user=user, type__in=FACTORS).exists()
 
@@ -79,10 +85,24 @@ def setup_required(user, *, vouched_by_idp: bool = False) -> bool:
 
 
 LAST_FACTOR_REFUSED = gettext_lazy(
-    "Your group requires two-factor authentication, so it cannot be turned off: "
+    "Your account must use two-factor authentication, so it cannot be turned off: "
     "your last second factor stays. Add another one first (an authenticator app "
     "or a security key), or replace the authenticator app."
 )
+
+
+def required_reason(user) -> str:
+    """Why the policy covers `user`, in words that are true for them: a
+    member of a required group is told so; someone covered only by a
+    permission such a group gives is told that, not "your group"."""
+    from django.utils.translation import gettext as _
+
+    groups = settings.IAM_MFA_REQUIRED_GROUPS
+    if user.memberships.filter(group__name__in=groups).exists():
+        return _("Your group requires two-factor authentication.")
+    return _(
+        "Accounts with rights like those of %(groups)s must use two-factor authentication."
+    ) % {"groups": ", ".join(groups)}
 
 
 class MFAAdapter(DefaultMFAAdapter):
@@ -110,6 +130,41 @@ class SetupTOTPForm(ActivateTOTPForm):
         self.user = kwargs.pop("user")
         forms.Form.__init__(self, *args, **kwargs)
         self.secret = totp_auth.get_totp_secret(regenerate=False)
+        self.fields["code"].label = CODE_LABEL
+
+
+# Our words for allauth's fields (sentence case, no "Passwordless").
+CODE_LABEL = gettext_lazy("Code from your authenticator app")
+NAME_LABEL = gettext_lazy("Name")
+PASSKEY_LABEL = gettext_lazy("Passkey: log in with this key alone, without a password")
+PASSKEY_HELP = gettext_lazy(
+    "The key then asks for its PIN or fingerprint. Leave it off for a key that only "
+    "confirms your password login."
+)
+
+
+class AuthenticateForm(allauth_base_forms.AuthenticateForm):
+    """The code of the login's second step (an app's code or a recovery code)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].label = CODE_LABEL
+        self.fields["code"].help_text = gettext_lazy("Or one of your recovery codes.")
+        self.fields["code"].widget.attrs.pop("placeholder", None)
+
+
+class ReauthenticateForm(allauth_base_forms.ReauthenticateForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].label = CODE_LABEL
+        self.fields["code"].help_text = gettext_lazy("Or one of your recovery codes.")
+        self.fields["code"].widget.attrs.pop("placeholder", None)
+
+
+class EditWebAuthnForm(webauthn_forms.EditWebAuthnForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = NAME_LABEL
 
 
 def lock_factors(user) -> None:
@@ -168,8 +223,12 @@ class AddWebAuthnForm(webauthn_forms.AddWebAuthnForm):
         from accounts.extensions import no_self_service_password
 
         super().__init__(*args, **kwargs)
+        self.fields["name"].label = NAME_LABEL
         if no_self_service_password(self.user):
             self.fields.pop("passwordless", None)
+        elif "passwordless" in self.fields:
+            self.fields["passwordless"].label = PASSKEY_LABEL
+            self.fields["passwordless"].help_text = PASSKEY_HELP
 
     def clean(self) -> dict:
         """allauth's passwordless flag is what the browser reported about a
@@ -213,6 +272,7 @@ class ListWebAuthnView(webauthn_views.ListWebAuthnView):
         context["rows"] = [
             (a, adapter.can_delete_authenticator(a)) for a in context["authenticators"]
         ]
+        context["all_removable"] = all(removable for _, removable in context["rows"])
         return context
 
 

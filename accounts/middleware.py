@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts import login
+from accounts import login, mfa
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
 
@@ -163,13 +163,17 @@ class MfaPolicyMiddleware:
         ):
             if login.mfa_setup_required(user, request.session):
                 login.forget_mfa_check(request.session)
-                messages.warning(
-                    request,
-                    _(
-                        "Your group requires two-factor authentication. "
-                        "Set up an authenticator app or a security key to continue."
-                    ),
-                )
+                reason = mfa.required_reason(user)
+                then = _("Set up an authenticator app or a security key to continue.")
+                messages.warning(request, f"{reason} {then}")
+                if request.method == "GET":  # where to go on once set up (a path here)
+                    request.session[mfa.SETUP_NEXT] = request.get_full_path()
                 return HttpResponseRedirect(reverse("mfa_activate_totp"))
             login.mark_mfa_met(user, request.session)
+        if (
+            user.is_authenticated
+            and mfa.SETUP_NEXT in request.session
+            and not request.path.startswith(MFA_SETUP_PATHS)
+        ):
+            request.session.pop(mfa.SETUP_NEXT)  # the set-up's "Continue" was followed
         return self.get_response(request)

@@ -5,7 +5,6 @@ import logging
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.views import LoginView as AllauthLoginView
 from allauth.core.ratelimit import respond_429
-from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.base.views import AuthenticateView
 from allauth.mfa.webauthn.views import LoginWebAuthnView
 from django.contrib import messages
@@ -85,6 +84,22 @@ class MfaAuthenticateView(AuthenticateView):
         allow_form_action(response, extensions.login_redirect_origins(request, next_url))
         return response
 
+    def get_context_data(self, **kwargs):
+        """Offer only what this user has: the code field for an
+        authenticator app or recovery codes, "Use a security key" for a
+        registered key (allauth offers the button to everyone)."""
+        from allauth.mfa.models import Authenticator
+
+        context = super().get_context_data(**kwargs)
+        kinds = set(
+            Authenticator.objects.filter(user=self.stage.login.user).values_list("type", flat=True)
+        )
+        context["has_webauthn"] = Authenticator.Type.WEBAUTHN in kinds
+        context["has_code"] = bool(
+            kinds & {Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES}
+        )
+        return context
+
 
 class PasskeyLoginView(LoginWebAuthnView):
     """allauth's "Log in with a passkey" (its rate limit, its checks of the
@@ -92,18 +107,22 @@ class PasskeyLoginView(LoginWebAuthnView):
     like every login; a refused key is audited."""
 
     def form_invalid(self, form):
+        """An unknown or malformed key: one message, the one a blocked
+        account's key gets too (allauth's would say "Incorrect code")."""
         audit(
             AuditAction.LOGIN_FAILED,
             by=Actor.of(self.request),
             success=False,
             details={"method": login.PASSKEY, "reason": "passkey not accepted"},
         )
-        return super().form_invalid(form)
+        message = str(login.PASSKEY_REFUSED)
+        get_account_adapter().add_message(self.request, messages.ERROR, message=message)
+        return HttpResponseRedirect(reverse("account_login"))
 
     def form_valid(self, form):
         response = login.passkey_login(self.request, form.cleaned_data["credential"])
         if isinstance(response, str):  # refused: its message, else an unknown key's answer
-            message = response or get_mfa_adapter().error_messages["incorrect_code"]
+            message = response or str(login.PASSKEY_REFUSED)
             get_account_adapter().add_message(self.request, messages.ERROR, message=message)
             return HttpResponseRedirect(reverse("account_login"))
         return response

@@ -199,6 +199,7 @@ ACCOUNT_FORMS = {
     "login": "accounts.forms.LoginForm",
     # "Forgot password?" queues the request; the mail worker looks the address up.
     "reset_password": "accounts.forms.ResetPasswordForm",
+    "change_password": "accounts.forms.ChangePasswordForm",  # labels in sentence case
 }
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -255,6 +256,10 @@ MFA_FORMS = {
     "login_webauthn": "accounts.mfa.LoginWebAuthnForm",  # a malformed credential: refused
     # The TOTP set-up keeps its secret across visits (accounts.mfa.SetupTOTPForm).
     "activate_totp": "accounts.mfa.SetupTOTPForm",
+    # Our labels ("Code from your authenticator app", "Name").
+    "authenticate": "accounts.mfa.AuthenticateForm",
+    "reauthenticate": "accounts.mfa.ReauthenticateForm",
+    "edit_webauthn": "accounts.mfa.EditWebAuthnForm",
 }
 # allauth would ask for the password again even right after login; our own
 # rule (accounts.reauth: last authentication within 10 minutes) guards the

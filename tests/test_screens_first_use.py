@@ -358,7 +358,7 @@ class TestMakeRunAndDemoAdmin:
             text=True,
             check=True,
         ).stdout
-        assert "demoadmin --port 8001" in plan and "runserver 127.0.0.1:8001" in plan
+        assert "demoadmin --port 8001" in plan and "runserver localhost:8001" in plan
 
     def test_demoadmin_prints_the_port_and_a_lost_password_can_be_replaced(self, seed_groups):
         from django.core.management import call_command
@@ -366,7 +366,7 @@ class TestMakeRunAndDemoAdmin:
         out = io.StringIO()
         call_command("demoadmin", "--port", "8001", stdout=out)
         text = out.getvalue()
-        assert "http://127.0.0.1:8001/login/" in text and "8000" not in text
+        assert "http://localhost:8001/login/" in text and "8000" not in text
         first = re.search(r"password: (\S+)", text).group(1)
         assert login(Client(), "admin@example.com", first).status_code == 302
 

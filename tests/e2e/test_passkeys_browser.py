@@ -132,7 +132,7 @@ def test_a_blocked_account_cannot_log_in_with_its_passkey(
     User.objects.filter(pk=ada.pk).update(status=User.Status.BLOCKED)
     page.click("button:has-text('Log in with a passkey')")
     # (the page already says "You have signed out": wait for the answer)
-    page.wait_for_selector(".messages:has-text('Incorrect code.')")
+    page.wait_for_selector(".messages:has-text('This passkey was not accepted.')")
     assert page.url == f"{base}/login/"
     page.goto(f"{base}/")
     assert page.url.startswith(f"{base}/login/")

@@ -1,7 +1,9 @@
 """`manage.py demoadmin`: a local admin for `make run`, its password printed once.
 
 `--port` is the port `make run` serves (its PORT), so the printed address is
-the one to open; `--new-password` gives the existing demo admin a new
+the one to open: http://localhost:PORT/, where security keys and passkeys
+work (a browser refuses them on an IP address such as 127.0.0.1);
+`--new-password` gives the existing demo admin a new
 password (printed once) when the first one is lost."""
 
 import secrets
@@ -14,6 +16,11 @@ from accounts.audit import Actor
 from accounts.selectors import groups_by_names, user_get_by_email
 
 DEMO_EMAIL = "admin@example.com"
+
+
+def login_url(port: int) -> str:
+    """localhost, not 127.0.0.1: WebAuthn needs a host name as relying party."""
+    return f"http://localhost:{port}/login/"
 
 
 class Command(BaseCommand):
@@ -58,12 +65,12 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Demo admin {DEMO_EMAIL} exists (its password was printed once; "
-                f"`make run` then log in at http://127.0.0.1:{port}/login/, or "
+                f"`make run` then log in at {login_url(port)}, or "
                 f"`.venv/bin/python manage.py demoadmin --new-password` for a new one)."
             )
             return
         self.stdout.write(
-            f"{done} Log in at http://127.0.0.1:{port}/login/ with\n"
+            f"{done} Log in at {login_url(port)} with\n"
             f"  email:    {DEMO_EMAIL}\n  password: {password}\n"
             f"This password is shown only now."
         )
