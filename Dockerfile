@@ -17,12 +17,9 @@ COPY sso ./sso
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale
-# The translations are compiled here (.mo files are not committed); gettext
-# is needed for that only, and leaves the image afterwards.
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gettext >/dev/null \
-    && DJANGO_SECRET_KEY=compilemessages-only python manage.py compilemessages -v0 \
-    && apt-get purge -y -qq gettext >/dev/null && apt-get autoremove -y -qq >/dev/null \
-    && rm -rf /var/lib/apt/lists/*
+# The translations are compiled here (.mo files are not committed), by
+# Python alone (iam/catalogues.py): no gettext in the image.
+RUN python -m iam.catalogues
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0
 
 # The production server. granian has no configuration file: it reads each

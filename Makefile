@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The translations (locale/*/LC_MESSAGES/django.po) compiled to .mo, which
-# are not committed; needs gettext's msgfmt (README "Languages").
+# are not committed; by Python alone (iam/catalogues.py), no gettext needed.
 MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 $(MO): %.mo: %.po $(STAMP)
-	@command -v msgfmt >/dev/null || { echo "msgfmt not found: install gettext (apt-get install gettext)"; exit 1; }
-	$(PY) manage.py compilemessages --ignore=.venv -v0
+	$(PY) -m iam.catalogues >/dev/null
 
 install: $(STAMP) $(MO)
 

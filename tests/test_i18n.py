@@ -7,6 +7,7 @@ English msgid whose German differs must not show on a German page, so a
 string marked but not translated fails here, and so does a page that uses
 an English wording already translated elsewhere without marking it."""
 
+import gettext
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from django.utils import translation
 from accounts.audit import LABELS, AuditAction
 from accounts.models import AuditEvent, User
 from accounts.throttle import wait_text
+from iam.catalogues import compile_po
 from tests.api_support import make_client
 from tests.conftest import login
 from tests.factories import PASSWORD
@@ -595,3 +597,17 @@ def test_the_scim_actions_are_labelled_in_german(german_browser):
     page = german_browser.get("/audit/?action=scim.user_created")
     assert_german(page)
     assert "Benutzer durch Provisionierung (SCIM) angelegt" in page.content.decode()
+
+
+def test_the_python_compiler_gives_msgfmts_translations(tmp_path):
+    """`make install` compiles the catalogue with iam.catalogues (no gettext
+    needed); every message must come out as GNU msgfmt makes it."""
+    ours, theirs = tmp_path / "ours.mo", tmp_path / "msgfmt.mo"
+    compile_po(PO, ours)
+    subprocess.run([shutil.which("msgfmt") or "msgfmt", "-o", str(theirs), str(PO)], check=True)
+    with ours.open("rb") as a, theirs.open("rb") as b:
+        mine, gnu = gettext.GNUTranslations(a), gettext.GNUTranslations(b)
+    messages = {k: v for k, v in gnu._catalog.items() if k != ""}  # "": msgfmt trims the header
+    assert len(messages) > 300
+    assert {k: v for k, v in mine._catalog.items() if k != ""} == messages
+    assert mine.plural(2) == gnu.plural(2) and mine.charset() == gnu.charset() == "UTF-8"

@@ -26,7 +26,7 @@ CHROME_LINUX = (
 
 
 def _secret(html: str) -> str:
-    return re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]{16,})"', html).group(1)
+    return re.search(r'id="authenticator_secret"[^>]*>([A-Z2-7]{16,})<', html).group(1)
 
 
 class TestForcedMfaSetup:

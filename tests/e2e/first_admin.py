@@ -28,7 +28,7 @@ def log_in(page, base, email, password):
 def set_up_app(page, base) -> str:
     """The forced set-up after the first login: the authenticator app."""
     page.wait_for_url(f"{base}/2fa/totp/activate/")
-    secret = page.locator("#authenticator_secret").input_value()
+    secret = page.locator("#authenticator_secret").text_content()
     page.fill("input[name=code]", totp(secret, step=1))
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base}/2fa/recovery-codes/")
@@ -123,18 +123,18 @@ def block(page, base, user):
 
 def audit_filtered(page, base, action):
     page.goto(f"{base}/audit/")
-    page.fill("input[name=action]", action)
-    page.locator("input[name=action]").press("Enter")
+    page.select_option("select[name=action]", action)
+    page.locator("main form:has(select[name=action]) button[type=submit]").first.click()
     page.wait_for_url(lambda url: f"action={action}" in url)
 
 
-def export_csv(page) -> list[list[str]]:
+def export_csv(page, delimiter=",") -> list[list[str]]:
     """The export link of the audit page as it stands (filters kept)."""
     with page.expect_download() as info:
         page.locator("main a[href*='/audit/export.csv']").click()
     with open(info.value.path(), encoding="utf-8-sig", newline="") as f:
         text = f.read()
-    return list(csv.reader(io.StringIO(text)))
+    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
 def create_api_client(page, base, name) -> str:

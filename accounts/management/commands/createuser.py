@@ -47,9 +47,9 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser):
-        parser.add_argument("--email", required=True)
-        parser.add_argument("--first-name", required=True)
-        parser.add_argument("--last-name", required=True)
+        parser.add_argument("--email", required=True, help="the login address")
+        parser.add_argument("--first-name", required=True, help="first name")
+        parser.add_argument("--last-name", required=True, help="last name")
         parser.add_argument(
             "--group", action="append", default=[], help="group name; repeat for several"
         )

@@ -58,7 +58,7 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action")
         sub.add_parser("list", help="queued, sending and failed mails (the default)")
         retry = sub.add_parser("retry", help="queue failed mails again")
-        retry.add_argument("ids", nargs="*", metavar="ID")
+        retry.add_argument("ids", nargs="*", metavar="ID", help="the ids `mailqueue list` shows")
         retry.add_argument(
             "--all", action="store_true", dest="every", help="every failed mail not retried yet"
         )

@@ -33,18 +33,32 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a client; prints its id and secret.")
-        create.add_argument("--name", required=True)
-        create.add_argument("--grant", required=True, choices=sorted(services.GRANTS))
-        create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
+        create.add_argument("--name", required=True, help="The client's name.")
+        create.add_argument(
+            "--grant", required=True, choices=sorted(services.GRANTS), help="The OAuth grant type."
+        )
+        create.add_argument(
+            "--redirect-uri",
+            action="append",
+            default=[],
+            dest="redirect_uris",
+            help="authorization_code: an allowed redirect URI; repeat for several.",
+        )
         create.add_argument(
             "--user",
             default=None,
             help="client_credentials: give the new service account this person's groups.",
         )
-        create.add_argument("--scope", action="append", default=[], dest="scopes")
+        create.add_argument(
+            "--scope",
+            action="append",
+            default=[],
+            dest="scopes",
+            help="A scope the client may ask for (read, write); repeat for several.",
+        )
         sub.add_parser("list", help="List clients (never their secrets).")
         revoke = sub.add_parser("revoke", help="Delete a client and every token it holds.")
-        revoke.add_argument("client_id")
+        revoke.add_argument("client_id", help="The client's client_id.")
 
     def handle(self, *args, action, **options):
         try:

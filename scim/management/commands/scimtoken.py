@@ -29,12 +29,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a client; prints its token once.")
-        create.add_argument("--name", required=True)
+        create.add_argument("--name", required=True, help="The client's name (unique).")
         create.add_argument("--group-map", default="{}", help="JSON: SCIM group → local group(s).")
-        create.add_argument("--max-group", action="append", default=[], dest="ceiling")
+        create.add_argument(
+            "--max-group",
+            action="append",
+            default=[],
+            dest="ceiling",
+            help="The ceiling: the client may do only what a member of exactly these groups "
+            "may; repeat for several. Without it the client has the operator's trust.",
+        )
         sub.add_parser("list", help="List clients (never their tokens).")
         revoke = sub.add_parser("revoke", help="Revoke a client's token.")
-        revoke.add_argument("name")
+        revoke.add_argument("name", help="The client's name.")
 
     def handle(self, *args, action, **options):
         try:
