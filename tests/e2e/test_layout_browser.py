@@ -47,3 +47,11 @@ def test_lists_and_forms_share_the_left_edge_and_messages_fit_the_cards(live_ser
     page.click("button:has-text('Save language')")  # back to the account's form cards
     page.wait_for_selector(".msg")
     assert page.locator(".msg").evaluate(BOX) == page.locator("main .card").first.evaluate(BOX)
+
+
+def test_allauth_pages_sit_where_the_forms_do(live_server, wide):
+    page, base = wide, live_server.url
+    page.goto(f"{base}/account/")
+    form_left = page.locator("main .card").first.evaluate(BOX)[0]
+    page.goto(f"{base}/password/change/")
+    assert page.locator("main").evaluate(BOX)[0] == form_left
