@@ -138,7 +138,7 @@ class TestForcedSetupEndsWithContinue:
         client.post("/login/?next=/users/", {"login": root_user.email, "password": PASSWORD})
         assert client.get("/users/")["Location"] == "/2fa/totp/activate/"
         page = client.get("/2fa/totp/activate/").content.decode()
-        secret = re.search(r'value="([A-Z2-7]{16,})"', page).group(1)
+        secret = re.search(r'id="authenticator_secret"[^>]*>([A-Z2-7]{16,})<', page).group(1)
         done = client.post("/2fa/totp/activate/", {"code": totp(secret)})
         assert done["Location"] == "/2fa/recovery-codes/"
         codes = client.get("/2fa/recovery-codes/").content.decode()

@@ -51,7 +51,7 @@ class TestPolicy:
     def test_wrong_code_changes_nothing_then_setup_unlocks(self, client, root_user, mfa_policy):
         login(client, root_user.email, PASSWORD)
         page = client.get("/2fa/totp/activate/").content.decode()
-        secret = re.search(r'value="([A-Z2-7]{16,})"', page).group(1)
+        secret = re.search(r'id="authenticator_secret"[^>]*>([A-Z2-7]{16,})<', page).group(1)
         bad = client.post("/2fa/totp/activate/", {"code": "000000"})
         assert bad.status_code == 200 and "Incorrect code." in bad.content.decode()
         assert not Authenticator.objects.filter(user=root_user).exists()
@@ -367,7 +367,7 @@ class TestMfaPages:
         assert Authenticator.objects.filter(user=root_user, type="totp").exists()
         # Replace: the new app's code must be right before the old one goes.
         page = client.get("/2fa/totp/replace/").content.decode()
-        new_secret = re.search(r'value="([A-Z2-7]{16,})"', page).group(1)
+        new_secret = re.search(r'id="authenticator_secret"[^>]*>([A-Z2-7]{16,})<', page).group(1)
         assert new_secret != old_secret
         bad = client.post("/2fa/totp/replace/", {"code": totp(old_secret)})
         assert "Incorrect code." in bad.content.decode()
