@@ -23,6 +23,15 @@ def in_reader_language(text):
     return gettext(text) if text in SEEDED else text
 
 
+def as_seeded(text):
+    """Back to the seed's English: an edit form saved unchanged by a German
+    reader must not store the German (English readers would see it)."""
+    for seed in SEEDED:
+        if text == gettext(seed):
+            return seed
+    return text
+
+
 class SeededDescription(models.CharField):
     """A description column whose seeded texts read translated.
 
@@ -30,6 +39,9 @@ class SeededDescription(models.CharField):
 
     def from_db_value(self, value, expression, connection):
         return in_reader_language(value)
+
+    def get_prep_value(self, value):
+        return as_seeded(super().get_prep_value(value))
 
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()

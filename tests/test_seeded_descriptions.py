@@ -51,3 +51,12 @@ def test_the_stored_text_stays_english():
         assert cursor.fetchone() == ("Every screen and action.",)
     with translation.override("en"):
         assert Role.objects.get(name="administrator").description == "Every screen and action."
+
+
+def test_a_german_reader_saving_a_seeded_text_unchanged_stores_the_english():
+    with translation.override("de"):
+        root = Group.objects.get(name="root")
+        assert root.description == "Administratoren mit allen Rechten."
+        root.save()
+    with translation.override("en"):
+        assert Group.objects.get(name="root").description == "Full administrators."
