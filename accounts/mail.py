@@ -229,7 +229,8 @@ def _render(mail: dict):
         template = LINK_TEMPLATES[kind]
     else:
         template = mail["template"]
-    site = {"name": mail.get("host", ""), "domain": mail.get("host", "")}
+    # The mail names the product, and the host only as where it came from.
+    site = {"name": settings.IAM_PRODUCT_NAME, "domain": mail.get("host", "")}
     context.update(user=user, email=mail["to"], current_site=site)
     with translation.override(mail_language(user, mail)):
         return get_adapter().render_mail(template, mail["to"], context)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.inputs import normalize_email
 from accounts.resources import validate_pattern
+from accounts.seeds import SeededDescription
 from accounts.tokens import EMAIL_CHANGE_TIMEOUT
 
 __all__ = ["normalize_email"]  # the one comparison key of addresses (accounts.inputs)
@@ -157,7 +158,7 @@ class Role(models.Model):
     """A named bundle of access rules, given to users through groups."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.CharField(max_length=255, blank=True)
+    description = SeededDescription(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,7 +196,7 @@ class Group(models.Model):
     """Users belong to groups; groups hold roles."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.CharField(max_length=255, blank=True)
+    description = SeededDescription(max_length=255, blank=True)
     roles = models.ManyToManyField(Role, related_name="groups", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -20,3 +20,26 @@ ALLAUTH_MSGIDS = (
         "You are about to deactivate authenticator app based authentication. Are you sure?"
     ),
 )
+
+# allauth's messages whose German breaks docs/glossary.md (e.g.
+# "Authentifizierungs-App", "Passwortlos", a stray quote after the date):
+# translated along the glossary in our catalogue.
+ALLAUTH_GLOSSARY_MSGIDS = (
+    gettext_noop("MFA"),
+    gettext_noop("Use authenticator app or code"),
+    gettext_noop("Recovery Codes"),
+    gettext_noop("Passwordless"),
+    gettext_noop(
+        "Enabling passwordless operation allows you to sign in using just this key, "
+        "but imposes additional requirements such as biometrics or PIN protection."
+    ),
+    gettext_noop("Change Email"),
+    gettext_noop(
+        "If you do not recognize this change then please take proper security "
+        "precautions immediately. The change to your account originates from:\n"
+        "\n"
+        "- IP address: %(ip)s\n"
+        "- Browser: %(user_agent)s\n"
+        "- Date: %(timestamp)s"
+    ),
+)

@@ -136,7 +136,12 @@ CACHE_IS_SHARED = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "Dum
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Back Office <no-reply@localhost>")
+# The product's name in mails (greeting, subject prefix, closing, sender):
+# never the request's host name.
+IAM_PRODUCT_NAME = env.str("IAM_PRODUCT_NAME", default="Back Office")
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default=f"{IAM_PRODUCT_NAME} <no-reply@localhost>"
+)
 # A hanging SMTP server must not hold the mail worker for ever: the attempt
 # fails after this many seconds and is retried later (accounts.mail).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
@@ -215,7 +220,7 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_CHANGE_EMAIL = False
 ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "accounts.tokens.PasswordResetTokens"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Back Office] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{IAM_PRODUCT_NAME}] "
 # Password logins are throttled by accounts.throttle (one round trip per
 # check), with allauth's rate syntax.
 IAM_LOGIN_THROTTLES = {

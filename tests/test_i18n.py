@@ -302,7 +302,7 @@ def test_a_reset_mail_to_a_german_user_is_german(client, user):
     client.post("/password/reset/", {"email": user.email}, HTTP_ACCEPT_LANGUAGE="en")
     (message,) = mail.outbox
     assert message.subject.endswith("Setzen Sie Ihr Back-Office-Passwort zurück")
-    assert "jemand (hoffentlich Sie) hat angefordert" in message.body
+    assert "Jemand (hoffentlich Sie) hat angefordert" in message.body
     assert not english_left(message.body.replace("\n", "<br>"))
 
 

@@ -221,9 +221,9 @@ def test_notifications_go_through_the_queue(queue, ada, client):
     assert mail.outbox == []
     work()
     changed, activated = mail.outbox
-    assert changed.to == [ADA] and changed.subject == "[Back Office] Password Changed"
+    assert changed.to == [ADA] and changed.subject == "[Back Office] Your password was changed"
     assert "IP address: 127.0.0.1" in changed.body and "testserver" in changed.body
-    assert activated.subject == "[Back Office] Authenticator App Activated"
+    assert activated.subject == "[Back Office] Authenticator app added"
 
 
 def test_smtp_failure_is_retried_with_backoff_and_nothing_is_lost(smtp, ada, caplog):

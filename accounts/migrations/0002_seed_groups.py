@@ -3,6 +3,9 @@
 - `root`: role `administrator`, which allows everything (`*:*:*`).
 - `backoffice-users`: no roles; the default group of SSO-provisioned users,
   who see the dashboard only until an admin gives them more.
+
+The descriptions stay English here: accounts.seeds shows these exact texts
+in the reader's language.
 """
 
 from django.db import migrations

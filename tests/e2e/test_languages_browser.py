@@ -36,7 +36,7 @@ def test_log_in_in_german_and_see_german_pages(live_server, german_page):
     for link, heading in (
         ("Benutzer", "Benutzer"),
         ("Gruppen", "Gruppen"),
-        ("Protokoll", "Protokoll"),
+        ("Überwachungsprotokoll", "Überwachungsprotokoll"),
     ):
         nav.get_by_role("link", name=link).click()
         assert page.get_by_role("heading", name=heading, exact=True).is_visible()
