@@ -266,10 +266,11 @@ class RoleForm(_ReadOnlyWhenAsked):
                     cells.append(None)
                     continue
                 field = self[cell_name(resource)]
+                # A cell set in the grid says so itself; an empty one shows the text rule.
                 cells.append(
                     {
                         "field": field,
-                        "by": _granted_by(resource, extra),
+                        "by": "" if field.value() else _granted_by(resource, extra),
                         "reason": getattr(field.field, "reason", ""),
                     }
                 )
