@@ -225,7 +225,7 @@ class RoleForm(_ReadOnlyWhenAsked):
         initial.update({cell_name(r): effect for r, effect in grid.items()})
         super().__init__(*args, initial=initial, **kwargs)
         self.held = held
-        for resource in REGISTRY:
+        for resource in GRID:
             _area, screen, action = resource.split(":")
             label = f"{SCREENS.get(screen, screen)}: {ACTIONS.get(action, action)}"
             field = forms.ChoiceField(label=label, required=False, choices=CELL_CHOICES)
@@ -234,6 +234,7 @@ class RoleForm(_ReadOnlyWhenAsked):
             if held is not None and resource not in held:
                 field.widget.attrs["disabled"] = True
                 field.reason = _("you do not hold it")
+                field.widget.attrs["aria-describedby"] = f"{cell_name(resource)}-why"
             self.fields[cell_name(resource)] = field
 
     def clean_rules(self):
@@ -244,7 +245,7 @@ class RoleForm(_ReadOnlyWhenAsked):
 
     def clean(self):
         data = super().clean()
-        cells = [(data.pop(cell_name(r), "") or "", r) for r in REGISTRY]
+        cells = [(data.pop(cell_name(r), "") or "", r) for r in GRID]
         grid = [(effect, r) for effect, r in cells if effect]
         if "rules" in data:
             data["rules"] = grid + [rule for rule in data["rules"] if rule not in grid]
@@ -254,7 +255,7 @@ class RoleForm(_ReadOnlyWhenAsked):
         """Rows of the picker: a screen and, per action, its cell (or None)."""
         text = self["rules"].value() or ""
         try:
-            extra = [(e, p) for e, p in parse_rules(text) if p not in REGISTRY]
+            extra = parse_rules(text)
         except AccountError:
             extra = []
         rows = []
@@ -262,7 +263,7 @@ class RoleForm(_ReadOnlyWhenAsked):
             cells = []
             for action in ACTIONS:
                 resource = f"backoffice:{screen}:{action}"
-                if resource not in REGISTRY:
+                if resource not in GRID:
                     cells.append(None)
                     continue
                 field = self[cell_name(resource)]
@@ -298,6 +299,12 @@ ACTIONS = {
     "reset-mfa": _("Reset two-factor authentication"),
     "export": _("Export"),
 }
+# The resources the grid shows; any other (a future area) stays in the text.
+GRID = tuple(
+    r
+    for r in REGISTRY
+    if r.startswith("backoffice:") and r.split(":")[1] in SCREENS and r.split(":")[2] in ACTIONS
+)
 CELL_CHOICES = (("", "—"), ("allow", _("Allow")), ("deny", _("Deny")))
 
 
@@ -312,7 +319,7 @@ def split_rules(rows) -> tuple[dict, str]:
     allow and a deny) to the text, so nothing is lost or expanded."""
     rows = list(rows)
     count = Counter(pattern for _effect, pattern in rows)
-    grid = {p: e for e, p in rows if p in REGISTRY and count[p] == 1}
+    grid = {p: e for e, p in rows if p in GRID and count[p] == 1}
     text = "\n".join(f"{e} {p}" for e, p in rows if p not in grid)
     return grid, text
 

@@ -59,7 +59,8 @@ class TestBound:
         delete = re.search(r'<select name="cell-users-delete"[^>]*>', html).group(0)
         view = re.search(r'<select name="cell-users-view"[^>]*>', html).group(0)
         assert "disabled" in delete and "disabled" not in view
-        assert "you do not hold it" in html
+        assert 'aria-describedby="cell-users-delete-why"' in delete
+        assert 'id="cell-users-delete-why">you do not hold it<' in html
 
     def test_a_forged_disabled_cell_is_refused_by_the_service(self, db):
         narrow = admin_with("backoffice:roles:*", "backoffice:users:view", name="narrow")
