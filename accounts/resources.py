@@ -12,6 +12,7 @@ rights that exist, and a pattern that matches none grants nothing.
 """
 
 import re
+from difflib import get_close_matches
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -133,19 +134,28 @@ def parse_rules(text: str) -> list[tuple[str, str]]:
         try:
             split_resource(parts[1])
         except ValueError:
-            errors.append(f"line {number}: '{parts[1][:60]}' is not area:screen:action")
+            bad = f"line {number}: '{parts[1][:60]}' is not area:screen:action"
+            errors.append(bad + _hint(parts[1]))
             continue
         if not matching(parts[1]):
-            errors.append(f"line {number}: '{parts[1][:60]}' matches no resource that exists")
+            bad = f"line {number}: '{parts[1][:60]}' matches no resource that exists"
+            errors.append(bad + _hint(parts[1]))
             continue
         rule = (parts[0].lower(), parts[1])
         if rule not in rules:
             rules.append(rule)
     if errors:
-        raise AccountError(
-            "; ".join(errors)
-            + ". Each part is a lower-case name or *; the resources are "
-            + ", ".join(REGISTRY)
-            + "."
-        )
+        raise AccountError("; ".join(errors) + ".")
     return rules
+
+
+def nearest(pattern: str) -> str:
+    """The registered resource closest to a mistyped pattern ("" if none is
+    close): a typo is answered with one suggestion, not the whole registry."""
+    found = get_close_matches(pattern.lower()[:100], REGISTRY, n=1, cutoff=0.6)
+    return found[0] if found else ""
+
+
+def _hint(pattern: str) -> str:
+    guess = nearest(pattern)
+    return f" (did you mean {guess}?)" if guess else ""

@@ -5,6 +5,8 @@ admin may give) lives in `accounts.services`; its refusals come back as
 AccountError, shown on the field they name (backoffice.views.named).
 """
 
+from collections import Counter
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +20,7 @@ from accounts.filters import (  # noqa: F401  (the screens' filters come from th
     UserFilterForm,
 )
 from accounts.models import Group, Role, User
-from accounts.resources import parse_rules
+from accounts.resources import REGISTRY, matching, parse_rules
 
 
 class GrantChoices(forms.CheckboxSelectMultiple):
@@ -196,13 +198,18 @@ class GroupForm(_ReadOnlyWhenAsked):
 
 
 class RoleForm(_ReadOnlyWhenAsked):
+    """A role's rules: the grid holds the rules on single resources (one
+    cell each), the text the others (wildcards); saved together, the text's
+    rules added to the grid's. Cells the actor may not give are disabled and
+    say why; a forged value still reaches the service, which refuses it."""
+
     name = forms.CharField(label=_("Name"), max_length=100)
     description = forms.CharField(label=_("Description"), max_length=255, required=False)
     rules = forms.CharField(
         label=_("Rules"),
         required=False,
         max_length=20_000,  # a role's rules, not a place to upload megabytes
-        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text=_(
             "One rule per line: allow or deny, then area:screen:action. Each part is a "
             "lower-case name or * for any, e.g. 'allow backoffice:users:*' or "
@@ -211,8 +218,118 @@ class RoleForm(_ReadOnlyWhenAsked):
         ),
     )
 
+    def __init__(self, *args, held: frozenset | None = None, **kwargs):
+        initial = dict(kwargs.pop("initial", None) or {})
+        grid, text = split_rules(initial.pop("rule_rows", ()))
+        initial.setdefault("rules", text)
+        initial.update({cell_name(r): effect for r, effect in grid.items()})
+        super().__init__(*args, initial=initial, **kwargs)
+        self.held = held
+        for resource in GRID:
+            _area, screen, action = resource.split(":")
+            label = f"{SCREENS.get(screen, screen)}: {ACTIONS.get(action, action)}"
+            field = forms.ChoiceField(label=label, required=False, choices=CELL_CHOICES)
+            field.disabled = self.fields["name"].disabled
+            field.widget.attrs["aria-label"] = label
+            if held is not None and resource not in held:
+                field.widget.attrs["disabled"] = True
+                field.reason = _("you do not hold it")
+                field.widget.attrs["aria-describedby"] = f"{cell_name(resource)}-why"
+            self.fields[cell_name(resource)] = field
+
     def clean_rules(self):
         try:
             return parse_rules(self.cleaned_data["rules"])
         except AccountError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        data = super().clean()
+        cells = [(data.pop(cell_name(r), "") or "", r) for r in GRID]
+        grid = [(effect, r) for effect, r in cells if effect]
+        if "rules" in data:
+            data["rules"] = grid + [rule for rule in data["rules"] if rule not in grid]
+        return data
+
+    def grid(self):
+        """Rows of the picker: a screen and, per action, its cell (or None)."""
+        text = self["rules"].value() or ""
+        try:
+            extra = parse_rules(text)
+        except AccountError:
+            extra = []
+        rows = []
+        for screen, screen_label in SCREENS.items():
+            cells = []
+            for action in ACTIONS:
+                resource = f"backoffice:{screen}:{action}"
+                if resource not in GRID:
+                    cells.append(None)
+                    continue
+                field = self[cell_name(resource)]
+                # A cell set in the grid says so itself; an empty one shows the text rule.
+                cells.append(
+                    {
+                        "field": field,
+                        "by": "" if field.value() else _granted_by(resource, extra),
+                        "reason": getattr(field.field, "reason", ""),
+                    }
+                )
+            rows.append({"label": screen_label, "cells": cells})
+        return rows
+
+    def actions(self):
+        return list(ACTIONS.values())
+
+
+SCREENS = {
+    "users": _("Users"),
+    "groups": _("Groups"),
+    "roles": _("Roles"),
+    "audit": _("Audit log"),
+    "api-clients": _("API clients"),
+}
+ACTIONS = {
+    "view": _("View"),
+    "create": _("Create"),
+    "edit": _("Edit"),
+    "block": _("Block"),
+    "delete": _("Delete"),
+    "reset-password": _("Reset password"),
+    "reset-mfa": _("Reset two-factor authentication"),
+    "export": _("Export"),
+}
+# The resources the grid shows; any other (a future area) stays in the text.
+GRID = tuple(
+    r
+    for r in REGISTRY
+    if r.startswith("backoffice:") and r.split(":")[1] in SCREENS and r.split(":")[2] in ACTIONS
+)
+CELL_CHOICES = (("", "—"), ("allow", _("Allow")), ("deny", _("Deny")))
+
+
+def cell_name(resource: str) -> str:
+    """The grid field of one resource: `cell-users-view`."""
+    return "cell-" + resource.split(":", 1)[1].replace(":", "-")
+
+
+def split_rules(rows) -> tuple[dict, str]:
+    """A role's stored rules as the form shows them: one rule per single
+    resource to the grid, the rest (wildcards, or a resource with both an
+    allow and a deny) to the text, so nothing is lost or expanded."""
+    rows = list(rows)
+    count = Counter(pattern for _effect, pattern in rows)
+    grid = {p: e for e, p in rows if p in GRID and count[p] == 1}
+    text = "\n".join(f"{e} {p}" for e, p in rows if p not in grid)
+    return grid, text
+
+
+def _granted_by(resource: str, rules) -> str:
+    """What a text rule does to a resource, for the grid to show: 'deny P'
+    when a deny matches, else 'allow P', else ''."""
+    hits = [(e, p) for e, p in rules if resource in matching(p)]
+    for effect in ("deny", "allow"):
+        for e, p in hits:
+            if e == effect:
+                return f"{e} {p}"
+    return ""

@@ -8,7 +8,6 @@ from django.utils.translation import gettext_lazy as _
 from accounts import services
 from accounts.delegation import held_by, names, rules_beyond
 from accounts.models import Role, User
-from accounts.resources import REGISTRY
 from accounts.selectors import roles_with_counts
 from backoffice.forms import RoleForm
 from backoffice.permissions import requires
@@ -25,7 +24,7 @@ def role_list(request):
 
 @requires("backoffice:roles:create")
 def role_create(request):
-    form = RoleForm(request.POST or None)
+    form = RoleForm(request.POST or None, held=held_by(request.user))
     return save_form(
         request,
         form,
@@ -33,7 +32,6 @@ def role_create(request):
         done=_("Role %(name)s added."),
         back="backoffice:roles",
         template=TEMPLATE,
-        context={"resources": REGISTRY},
     )
 
 
@@ -41,11 +39,15 @@ def role_create(request):
 def role_edit(request, pk: int):
     role = get_object_or_404(Role, pk=pk)
     rows = [(r.effect, r.pattern) for r in role.rules.all()]
-    rules = "\n".join(f"{effect} {pattern}" for effect, pattern in rows)
-    initial = {"name": role.name, "description": role.description, "rules": rules}
+    initial = {"name": role.name, "description": role.description, "rule_rows": rows}
     # A role reaching beyond this admin's permissions is shown, not changed.
     above = rules_beyond(held_by(request.user), rows)
-    form = RoleForm(request.POST or None, initial=initial, read_only=bool(above))
+    form = RoleForm(
+        request.POST or None,
+        initial=initial,
+        read_only=bool(above),
+        held=held_by(request.user),
+    )
     return save_form(
         request,
         form,
@@ -57,7 +59,6 @@ def role_edit(request, pk: int):
         context={
             "groups": role.groups.order_by("name"),
             "above": names(above) if above else "",
-            "resources": REGISTRY,
         },
     )
 

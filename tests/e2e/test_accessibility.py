@@ -116,6 +116,7 @@ def test_admin_pages(live_server, page):
     audit.visit(f"{base}/groups/{support.pk}/", "group support")
     audit.visit(f"{base}/roles/")
     audit.visit(f"{base}/roles/add/")
+    page.click("summary:has-text('rules as text')")
     page.fill("textarea", "allow backoffice:usres:view")
     page.click("main button[type=submit]")
     audit.check("add role with errors")
