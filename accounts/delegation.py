@@ -102,7 +102,7 @@ DOINGS = (
     gettext_noop("edit roles"),
     gettext_noop("invite new accounts"),
     gettext_noop("replace API client secrets"),
-    gettext_noop("reset MFA"),
+    gettext_noop("reset two-factor authentication"),
     gettext_noop("send password resets"),
     gettext_noop("unlink identities"),
 )

@@ -271,7 +271,7 @@ class TestAdminMfaReset:
         event = AuditEvent.objects.get(action="mfa.reset")
         assert event.actor == root_user and event.details["removed"] == ["recovery_codes", "totp"]
         follow = client.post(f"/users/{victim.pk}/mfa-reset/", follow=True)
-        assert "has no MFA to reset" in follow.content.decode()
+        assert "has no two-factor authentication to reset" in follow.content.decode()
 
     def test_plain_user_cannot_reset(self, client, user):
         login(client, user.email, PASSWORD)

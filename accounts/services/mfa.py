@@ -19,12 +19,13 @@ def user_mfa_reset(*, user: User, by: Actor) -> int:
     from allauth.mfa.models import Authenticator
 
     with access_write(by=by, target=user) as writer:
-        writer.require("backoffice:users:reset-mfa", "reset MFA")
+        writer.require("backoffice:users:reset-mfa", "reset two-factor authentication")
         writer.outranks(user)
         types = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
         if not types:
             raise AccountError(
-                _("%(email)s has no MFA to reset.") % {"email": user.email}, code="conflict"
+                _("%(email)s has no two-factor authentication to reset.") % {"email": user.email},
+                code="conflict",
             )
         Authenticator.objects.filter(user=user).delete()
         access.changed(User.objects.filter(pk=user.pk))

@@ -7,6 +7,7 @@ import csv
 import io
 
 from accounts.models import Group, Role, User
+from backoffice.forms import cell_name
 from tests.support.mfa import totp
 
 ADMIN_EMAIL = "admin@example.com"  # as `manage.py demoadmin`
@@ -80,11 +81,14 @@ def create_group(page, base, name, description) -> Group:
 
 
 def create_role(page, base, name, description, rules) -> Role:
-    """Today: rules typed in a textarea. After the merge: the picker."""
+    """Rules picked in the grid of screens x actions: `allow backoffice:users:view`
+    is the cell `cell-users-view` set to "allow"."""
     page.goto(f"{base}/roles/add/")
     page.fill("#id_name", name)
     page.fill("#id_description", description)
-    page.fill("#id_rules", "\n".join(rules))
+    for rule in rules:
+        effect, resource = rule.split()
+        page.select_option(f"select[name={cell_name(resource)}]", effect)
     submit(page)
     page.wait_for_url(lambda url: not url.endswith("/roles/add/"))
     return Role.objects.get(name=name)
