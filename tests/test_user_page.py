@@ -89,6 +89,15 @@ class TestOnlyWhatTheServicesAllow:
         admin.post(f"/users/{root_user.pk}/delete/")
         assert status_of(root_user) == User.Status.ACTIVE
 
+    def test_own_status_is_shown_not_offered_with_the_reason(self, admin, root_user):
+        html = admin.get(f"/users/{root_user.pk}/").content.decode()
+        blocked = html.split('value="blocked"', 1)[1].split(">", 1)[0]
+        assert "disabled" in blocked
+        assert "You cannot block your own account." in html
+        form = {"first_name": "G", "last_name": "H", "email": root_user.email}
+        admin.post(f"/users/{root_user.pk}/", {**form, "status": "blocked", "language": ""})
+        assert status_of(root_user) == User.Status.ACTIVE
+
     def test_the_last_root_cannot_be_blocked_or_deleted(self, admin, root_user):
         # The only root is the actor: the one path to leaving no root is oneself.
         assert User.objects.filter(groups__name="root").count() == 1

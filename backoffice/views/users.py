@@ -117,7 +117,7 @@ def _page(request, user, tab: str, **extra) -> dict:
         "subject": user,
         "tab": tab,
         "tabs": [{"key": k, "url": reverse(n, args=[user.pk]), "label": t} for k, n, t in tabs],
-        "actions": subject_actions(request.user, user),
+        "actions": extra.pop("actions", None) or subject_actions(request.user, user),
         "has_mfa": bool(user_mfa_types(user)),
         "may_audit": may_audit,
         **extra,
@@ -173,6 +173,13 @@ def user_edit(request, pk: int):
         read_only=bool(above),
         address_manager=extensions.address_manager(user) or "",
     )
+    actions = subject_actions(request.user, user)
+    status = form.fields["status"]
+    may_block = "backoffice:users:block" in held
+    if may_block and not (above or actions.block or actions.unblock):
+        # Blocking oneself: the service refuses it; the form says so up front.
+        status.disabled = True
+        status.help_text = actions.refused.get("block", "")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -199,6 +206,7 @@ def user_edit(request, pk: int):
         request,
         user,
         "details",
+        actions=actions,
         form=form,
         above=names(above) if above else "",
         pending_email=email_change_pending(user),
