@@ -166,6 +166,16 @@ class UserEditForm(_UserFields):
             ) % {"manager": address_manager}
 
 
+class UserGroupsForm(forms.Form):
+    """The Groups tab: the account's groups alone (its other fields stay)."""
+
+    groups = GroupsField(label=_("Groups"))
+
+    def __init__(self, *args, locked_groups: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["groups"].lock(locked_groups or {})
+
+
 class LanguageForm(forms.Form):
     """My account: the user's own interface language."""
 

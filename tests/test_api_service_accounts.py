@@ -190,9 +190,9 @@ class TestServiceAccounts:
                                       "password": PASSWORD},
                     HTTP_AUTHORIZATION=basic(person_client.client_id, person_secret))  # fmt: skip
         http = browser(root_user)
-        service_page = http.get(f"/users/{client.account.pk}/view/").content.decode()
+        service_page = http.get(f"/users/{client.account.pk}/security/").content.decode()
         assert "Reports" in service_page and "acts as this service account" in service_page
-        person_page = http.get(f"/users/{admin.pk}/view/").content.decode()
+        person_page = http.get(f"/users/{admin.pk}/security/").content.decode()
         assert "Reports" in person_page and "holds its secret" in person_page
         assert "Phone app" in person_page and "live tokens" in person_page
 

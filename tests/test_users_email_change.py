@@ -157,7 +157,7 @@ class TestAnotherAccount:
         assert response.status_code == 302
         assert stored(low).email == "low@shop.example"
         for path in (f"/users/{low.pk}/", f"/users/{low.pk}/view/"):
-            page = http.get(path).content.decode()
+            page = http.get(path, follow=True).content.decode()
             assert 'data-testid="pending-email"' in page and FUTURE_ADMIN in page
         assert confirm_link(FUTURE_ADMIN)
         assert len(mails_to("low@shop.example")) == 1

@@ -263,12 +263,9 @@ def user_status_apply(writer, *, user: User, active: bool) -> dict | None:
     user's sessions and API tokens end at once. The caller audits (a door
     with its own event, such as SCIM's deactivation, writes one event for
     the whole action): returns the details, or None when nothing changed."""
-    writer.require("backoffice:users:block", "block or unblock accounts")
-    writer.outranks(user)
+    status_guard(writer, user=user, active=active)
     if user.is_active == active:
         return None
-    if not active:
-        writer.not_self(user, "block")
     user.status = User.Status.ACTIVE if active else User.Status.BLOCKED
     user.save(update_fields=["status", "updated_at"])
     if active:
@@ -276,6 +273,23 @@ def user_status_apply(writer, *, user: User, active: bool) -> dict | None:
     ended = user_sessions_end(user)
     extensions.account_disabled(user, reason="blocked", by=writer.by)
     return {"status": ["active", "blocked"], "sessions_ended": ended}
+
+
+def status_guard(writer, *, user: User, active: bool) -> None:
+    """What blocking (`active` False) or unblocking `user` needs: users:block,
+    rank, and never oneself blocked. Raises the refusal; the user page asks
+    it too (accounts.subject_actions) to offer only what would pass."""
+    writer.require("backoffice:users:block", "block or unblock accounts")
+    writer.outranks(user)
+    if not active:
+        writer.not_self(user, "block")
+
+
+def delete_guard(writer, *, user: User) -> None:
+    """What deleting `user` needs: users:delete, rank, not oneself."""
+    writer.require("backoffice:users:delete", "delete accounts")
+    writer.outranks(user)
+    writer.not_self(user, "delete")
 
 
 def _status_changed(user: User, *, by: Actor, details: dict | None = None) -> None:
@@ -296,9 +310,7 @@ def user_delete(*, user: User, by: Actor) -> None:
     """Delete the account; its audit events keep the email they were about."""
     with access_write(by=by, target=user) as writer:
         reload(user)  # deleted meanwhile by someone else: said once, not twice
-        writer.require("backoffice:users:delete", "delete accounts")
-        writer.outranks(user)
-        writer.not_self(user, "delete")
+        delete_guard(writer, user=user)
         snapshot = _snapshot(user)
         user_sessions_end(user)
         extensions.account_disabled(user, reason="deleted", by=by)

@@ -3,6 +3,7 @@
 from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,8 +19,9 @@ from accounts.selectors import (
     user_recent_events,
     user_search,
 )
+from accounts.subject_actions import subject_actions
 from api.selectors import capped_clients, clients_acting_for
-from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm
+from backoffice.forms import UserCreateForm, UserEditForm, UserFilterForm, UserGroupsForm
 from backoffice.permissions import requires
 from backoffice.views.named import show_refusal
 from iam.paging import page_of
@@ -99,24 +101,52 @@ def user_create(request):
     return render(request, "backoffice/users/create.html", {"form": form})
 
 
+def _page(request, user, tab: str, **extra) -> dict:
+    """What every tab of the user page shows: the header (who, status, the
+    actions the services would allow on this account) and the tabs."""
+    may_audit = can(request.user, "backoffice:audit:view")
+    tabs = [
+        ("details", "backoffice:user-edit", gettext_lazy("Details")),
+        ("groups", "backoffice:user-groups", gettext_lazy("Groups")),
+        ("security", "backoffice:user-security", gettext_lazy("Security")),
+        ("sessions", "backoffice:user-sessions", gettext_lazy("Sessions")),
+    ]
+    if may_audit:
+        tabs.append(("events", "backoffice:user-events", gettext_lazy("Events")))
+    return {
+        "subject": user,
+        "tab": tab,
+        "tabs": [{"key": k, "url": reverse(n, args=[user.pk]), "label": t} for k, n, t in tabs],
+        "actions": extra.pop("actions", None) or subject_actions(request.user, user),
+        "has_mfa": bool(user_mfa_types(user)),
+        "may_audit": may_audit,
+        **extra,
+    }
+
+
 @requires("backoffice:users:view")
 def user_detail(request, pk: int):
-    """Read-only: who this is, what they belong to, where they are logged in,
-    and (for those who may read the audit log, where IPs are shown anyway)
-    what happened lately and from which IPs."""
+    """The old address of the read-only page: now the user page's first tab."""
+    get_object_or_404(User, pk=pk)
+    return redirect("backoffice:user-edit", pk=pk)
+
+
+@requires("backoffice:users:view")
+def user_details(request, pk: int):
+    """Details tab: the edit form for whoever the service lets edit this
+    account, its facts read-only for everyone else."""
     user = get_object_or_404(User, pk=pk)
-    may_audit = can(request.user, "backoffice:audit:view")
-    context = {
-        "subject": user,
-        "groups": user.groups.order_by("name"),
-        "has_mfa": bool(user_mfa_types(user)),
-        "sessions": UserSession.objects.filter(user=user).order_by("-last_seen_at"),
-        "identities": user.identities.all(),
-        "events": user_recent_events(user) if may_audit else None,
-        "can_edit": can(request.user, "backoffice:users:edit"),
-        "pending_email": email_change_pending(user),
-        "api_clients": clients_acting_for(user),
-    }
+    if request.method == "POST" or subject_actions(request.user, user).edit:
+        return user_edit(request, pk)
+    above = rank_beyond(held_by(request.user), user)
+    context = _page(
+        request,
+        user,
+        "details",
+        above=names(above) if above else "",
+        pending_email=email_change_pending(user),
+        groups=user.groups.order_by("name"),
+    )
     return render(request, "backoffice/users/detail.html", context)
 
 
@@ -143,6 +173,13 @@ def user_edit(request, pk: int):
         read_only=bool(above),
         address_manager=extensions.address_manager(user) or "",
     )
+    actions = subject_actions(request.user, user)
+    status = form.fields["status"]
+    may_block = "backoffice:users:block" in held
+    if may_block and not (above or actions.block or actions.unblock):
+        # Blocking oneself: the service refuses it; the form says so up front.
+        status.disabled = True
+        status.help_text = actions.refused.get("block", "")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -165,15 +202,102 @@ def user_edit(request, pk: int):
                 messages.info(request, _email_requested(saved.requested_email))
             tell_to_rotate(request, user)
             return redirect("backoffice:user-edit", pk=user.pk)
-    has_mfa = bool(user_mfa_types(user))
-    context = {
-        "form": form,
-        "subject": user,
-        "has_mfa": has_mfa,
-        "above": names(above) if above else "",
-        "pending_email": email_change_pending(user),
-    }
+    context = _page(
+        request,
+        user,
+        "details",
+        actions=actions,
+        form=form,
+        above=names(above) if above else "",
+        pending_email=email_change_pending(user),
+    )
     return render(request, "backoffice/users/edit.html", context)
+
+
+@requires("backoffice:users:view")
+def user_groups(request, pk: int):
+    """Groups tab: the account's groups; the picker (groups beyond the actor
+    disabled, with the reason) when the service would let the actor change them."""
+    if request.method == "POST":
+        return user_groups_save(request, pk)
+    user = get_object_or_404(User, pk=pk)
+    form = None
+    if subject_actions(request.user, user).groups:
+        form = _groups_form(request, user)
+    context = _page(request, user, "groups", form=form, groups=user.groups.order_by("name"))
+    return render(request, "backoffice/users/groups.html", context)
+
+
+def _groups_form(request, user):
+    return UserGroupsForm(
+        request.POST or None,
+        initial={"groups": list(user.groups.all())},
+        locked_groups=locked_groups(held_by(request.user)),
+    )
+
+
+@requires("backoffice:users:edit")
+def user_groups_save(request, pk: int):
+    """The picker's save: the same service as the edit form decides."""
+    user = get_object_or_404(User, pk=pk)
+    form = _groups_form(request, user)
+    if form.is_valid():
+        try:
+            services.user_update(
+                user=user,
+                email=user.email,
+                first_name=user.first_name,
+                last_name=user.last_name,
+                groups=list(form.cleaned_data["groups"]),
+                active=user.is_active,
+                by=Actor.of(request),
+                language=user.language,
+            )
+        except services.AccountError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("User %(email)s saved.") % {"email": user.email})
+            tell_to_rotate(request, user)
+    else:
+        messages.error(request, _("Choose groups from the list."))
+    return redirect("backoffice:user-groups", pk=pk)
+
+
+@requires("backoffice:users:view")
+def user_security(request, pk: int):
+    """Security tab: how the account logs in, and who acts for it."""
+    from allauth.mfa.models import Authenticator
+
+    user = get_object_or_404(User, pk=pk)
+    kinds = list(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    context = _page(
+        request,
+        user,
+        "security",
+        mfa_app="totp" in kinds,
+        mfa_keys=kinds.count("webauthn"),
+        mfa_codes="recovery_codes" in kinds,
+        identities=user.identities.all(),
+        api_clients=clients_acting_for(user),
+    )
+    return render(request, "backoffice/users/security.html", context)
+
+
+@requires("backoffice:users:view")
+def user_sessions(request, pk: int):
+    """Sessions tab: where the account is logged in (IPs for audit readers)."""
+    user = get_object_or_404(User, pk=pk)
+    sessions = UserSession.objects.filter(user=user).order_by("-last_seen_at")
+    context = _page(request, user, "sessions", sessions=sessions)
+    return render(request, "backoffice/users/sessions.html", context)
+
+
+@requires("backoffice:audit:view")
+def user_events(request, pk: int):
+    """Events tab: the latest events by or about the account."""
+    user = get_object_or_404(User, pk=pk)
+    context = _page(request, user, "events", events=user_recent_events(user))
+    return render(request, "backoffice/users/events.html", context)
 
 
 def _email_requested(email: str) -> str:
