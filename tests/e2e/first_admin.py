@@ -113,14 +113,24 @@ def give_group_to_user(page, base, group, user):
     page.wait_for_load_state()
 
 
-def user_pages(base, user) -> list[str]:
-    """The user's screens. Today: the detail and the edit page; after the
-    merge: its tabs."""
-    return [f"{base}/users/{user.pk}/view/", f"{base}/users/{user.pk}/"]
+def user_tabs(page, base, user) -> list[str]:
+    """Opens the user's page from the list, then each of its tabs by its link
+    in the tab bar; returns the addresses seen."""
+    page.goto(f"{base}/users/")
+    page.locator(f"main a[href='/users/{user.pk}/']").first.click()
+    page.wait_for_url(f"{base}/users/{user.pk}/")
+    tabs = page.locator("nav.tabs a, main nav a[aria-current], main nav[aria-label] a")
+    return [
+        f"{base}{href}"
+        for href in dict.fromkeys(tabs.evaluate_all("as => as.map(a => a.getAttribute('href'))"))
+    ]
 
 
 def block(page, base, user):
-    page.goto(f"{base}/users/{user.pk}/block/")
+    """From the user's page: its "Block…" action, then the confirmation."""
+    page.goto(f"{base}/users/{user.pk}/")
+    page.locator(f"main a[href='/users/{user.pk}/block/']").click()
+    page.wait_for_url(f"{base}/users/{user.pk}/block/")
     page.locator("main form[method=post] button[type=submit]").click()
     page.wait_for_load_state()
 

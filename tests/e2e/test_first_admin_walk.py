@@ -3,11 +3,8 @@ logs in, sets up an authenticator app and a security key, creates a user, a
 group and a role, gives the role to the group and the group to the user,
 opens the user's pages, blocks the user, reads the audit log and exports it;
 in English and German, at 1,280 and 1,920 px. Every page visited goes
-through the four checkers of tests/e2e/checks.py.
-
-KNOWN lists what the checkers find on the screens before issue 21's merge;
-the walk xfails (not strict) while only those are found, and fails on
-anything new. The merge deletes the entries it fixes."""
+through the four checkers of tests/e2e/checks.py (no clipped table, the
+product's layout, no English on a German page, axe): any finding fails."""
 
 import io
 import re
@@ -40,26 +37,6 @@ CSV_HEADER = {
     "de": ["Zeit (UTC)", "Aktionscode", "Aktion"],
 }
 
-# (step, checker) -> what it found before issue 21's merge (2026-12-06).
-KNOWN: dict[tuple[str, str], str] = {
-    (
-        "demoadmin",
-        "printed url",
-    ): "prints http://127.0.0.1:<port>/login/, where no key can be added",
-    ("app set-up", "layout"): 'allauth label "Authenticator code:" (de "Authentifizierungscode:")',
-    ("recovery codes", "layout"): 'allauth heading "Recovery Codes" (en)',
-    ("key add", "layout"): 'labels "Name:", "Passwordless:"; heading "Add Security Key" (en)',
-    ("2fa", "layout"): 'headings "Two-Factor Authentication", "Authenticator App", '
-    '"Security Keys", "Recovery Codes" (en)',
-    ("keys", "clipped"): "/2fa/webauthn/ table 615 px (de 784 px) in 590 px",
-    ("audit", "clipped"): "/audit/ table 1,286 px (de 1,423 px) in 1,070 px, at 1,280 and 1,920",
-    ("audit filtered", "clipped"): "/audit/?action= table 1,157 px (de 1,210 px) in 1,070 px",
-    ("group edit", "english"): '"Full administrators." (the root group\'s description) on /groups/',
-    ("user page", "english"): '"via:" in the history on /users/<id>/view/',
-    ("audit", "english"): '"method:", "via:", "sessions ended" in the details',
-    ("audit filtered", "english"): '"sessions ended" in the details of user.blocked',
-}
-
 
 def _demo_admin(port: str) -> tuple[str, str]:
     """`manage.py demoadmin --port`, as `make run` does: the address it prints
@@ -87,9 +64,9 @@ def test_first_admin_walk(live_server, browser, settings, language, width):
     page.set_default_timeout(15_000)
     walk.virtual_key(page)
     seen = Findings(page, german=language == "de")
-    if not printed.startswith("http://localhost:"):
-        # WebAuthn refuses an IP address as the relying party: no key there.
-        seen.by_checker["printed url"] = [f"demoadmin /login/: prints {printed}"]
+    # WebAuthn refuses an IP address as the relying party: the printed address
+    # must be one where keys work.
+    assert printed.startswith("http://localhost:"), printed
     try:
         page.goto(f"{base}/login/")
         seen.check("login")
@@ -127,13 +104,14 @@ def test_first_admin_walk(live_server, browser, settings, language, width):
         walk.give_group_to_user(page, base, group, ada)
         assert list(ada.groups.values_list("name", flat=True)) == ["customer-support"]
         assert list(group.roles.values_list("name", flat=True)) == ["support-agent"]
-        for url in walk.user_pages(base, ada):
+        tabs = walk.user_tabs(page, base, ada)
+        assert len(tabs) == 5, tabs  # details, groups, security, sessions, events
+        for url in tabs:
             page.goto(url)
             seen.check("user page")
 
-        page.goto(f"{base}/users/{ada.pk}/block/")
-        seen.check("block")
         walk.block(page, base, ada)
+        seen.check("blocked")
         ada.refresh_from_db()
         assert ada.status == ada.Status.BLOCKED
 
@@ -148,12 +126,4 @@ def test_first_admin_walk(live_server, browser, settings, language, width):
     finally:
         context.close()
 
-    new = {
-        (line.split(" /")[0], name): line
-        for name, lines in seen.by_checker.items()
-        for line in lines
-        if (line.split(" /")[0], name) not in KNOWN
-    }
-    assert not new, seen.report()
-    if seen.by_checker:
-        pytest.xfail("known before issue 21's merge:\n" + seen.report())
+    assert not seen.by_checker, seen.report()
