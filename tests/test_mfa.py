@@ -265,7 +265,9 @@ class TestAdminMfaReset:
         login(phone, victim.email, PASSWORD)
         activate_totp(phone)
         login(client, root_user.email, PASSWORD)
-        assert "Reset MFA" in client.get(f"/users/{victim.pk}/").content.decode()
+        assert (
+            "Reset two-factor authentication" in client.get(f"/users/{victim.pk}/").content.decode()
+        )
         assert client.post(f"/users/{victim.pk}/mfa-reset/").status_code == 302
         assert not Authenticator.objects.filter(user=victim).exists()
         event = AuditEvent.objects.get(action="mfa.reset")

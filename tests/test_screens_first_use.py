@@ -186,7 +186,7 @@ class TestAskFirst:
         login(phone, user.email, PASSWORD)
         activate_totp(phone)
         page = admin.get(f"/users/{user.pk}/mfa-reset/").content.decode()
-        assert "Reset the MFA of ada@shop.example?" in page
+        assert "Reset the two-factor authentication of ada@shop.example?" in page
         assert AuditEvent.objects.filter(action="mfa.reset").count() == 0
         admin.post(f"/users/{user.pk}/mfa-reset/")
         assert AuditEvent.objects.filter(action="mfa.reset").count() == 1

@@ -415,7 +415,9 @@ def user_mfa_reset(request, pk: int):
     def act(user):
         services.user_mfa_reset(user=user, by=Actor.of(request))
 
-    return _user_action(request, pk, act, gettext_lazy("MFA of %(email)s was reset."))
+    return _user_action(
+        request, pk, act, gettext_lazy("The two-factor authentication of %(email)s was reset.")
+    )
 
 
 @require_POST

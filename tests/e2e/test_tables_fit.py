@@ -100,8 +100,6 @@ PAGES = [
     "/account/sessions/",
     "/audit/",
     "/2fa/webauthn/",
-    "user:security",
-    "user:sessions",
     "user:events",
 ]
 
