@@ -241,7 +241,8 @@ def group_change(patch) -> GroupChange:
     change = GroupChange()
     for operation in patch.operations or []:
         op = operation.op.value
-        if operation.path is None:
+        # An empty path ("") parses to no expression: it is a pathless operation.
+        if operation.path is None or operation.path.ast is None:
             if not isinstance(operation.value, dict):
                 raise _path_error("An operation without a path needs an object as its value.")
             for name, value in operation.value.items():

@@ -391,3 +391,17 @@ def test_pathless_replace_of_a_group(entra):
     assert list(group.members.values_list("user_id", flat=True)) == [int(jo)]
     bad = entra.patch(f"Groups/{gid}", patch({"op": "replace", "value": {"colour": "red"}}))
     assert_error(bad, 400)
+
+
+def test_an_empty_path_is_a_pathless_operation_not_a_500(entra):
+    """`"path": ""` parses to no expression: it acts as no path at all (found
+    by tests/test_scim_fuzz.py: it was a 500)."""
+    gid = create_group(entra)["id"]
+    response = entra.patch(
+        f"Groups/{gid}",
+        patch({"op": "replace", "path": "", "value": {"displayName": "Empty path"}}),
+    )
+    assert_no_content(response)
+    assert ScimGroup.objects.get(pk=gid).display_name == "Empty path"
+    bad = entra.patch(f"Groups/{gid}", patch({"op": "replace", "path": "", "value": {"colour": 1}}))
+    assert_error(bad, 400)
