@@ -81,11 +81,13 @@ def test_shots_first_admin(live_server, browser, settings):
     page.goto(f"{base}/roles/{role.pk}/")
     page.screenshot(path=f"{OUT}/role-{TAG}.png", full_page=True)
     walk.block(page, base, ada)
-    detail, edit = walk.user_pages(base, ada)
-    page.goto(detail)
-    page.screenshot(path=f"{OUT}/user-view-{TAG}.png", full_page=True)
-    page.goto(edit)
-    page.screenshot(path=f"{OUT}/user-{TAG}.png", full_page=True)
+    # Before issue 21: the edit form (user) and the detail page (user-view);
+    # after: the tabs (user = details, then security and events).
+    for url in walk.user_tabs(page, base, ada):
+        tab = url.rstrip("/").rsplit("/", 1)[-1]
+        name = "user" if tab.isdigit() else f"user-{tab}"
+        page.goto(url)
+        page.screenshot(path=f"{OUT}/{name}-{TAG}.png", full_page=True)
     walk.create_api_client(page, base, "Warehouse sync")
     page.screenshot(path=f"{OUT}/api-secret-{TAG}.png", full_page=True)
     page.goto(f"{base}/audit/")
@@ -95,3 +97,5 @@ def test_shots_first_admin(live_server, browser, settings):
     page.screenshot(path=f"{OUT}/audit-de-{TAG}.png", full_page=True)
     page.goto(f"{base}/2fa/")
     page.screenshot(path=f"{OUT}/2fa-de-{TAG}.png", full_page=True)
+    page.goto(f"{base}/roles/{role.pk}/")
+    page.screenshot(path=f"{OUT}/role-de-{TAG}.png", full_page=True)
