@@ -165,7 +165,8 @@ def client_create(
             client_secret=secret,
             hash_client_secret=True,
             created_by=by.user,
-            created_by_label=str(by),
+            # The operator is no one's name: the screens say "the operator".
+            created_by_label="" if by.user is None else str(by),
         )
         _holder(client, by)
         client.save()

@@ -196,3 +196,15 @@ def test_a_client_name_refuses_control_and_bidi_characters(name):
     assert response.status_code == 200
     assert "must not contain control or formatting characters" in response.content.decode()
     assert not Client.objects.exists()
+
+
+def test_a_client_made_on_the_command_line_reads_by_the_operator_in_german():
+    """The list names who made a client; the operator is a word of the reader's
+    language, not the stored label "operator"."""
+    call_command("apiclient", "create", "--name", "Lager", "--grant", "client_credentials")
+    admin = admin_with("backoffice:api-clients:view", name="integrators")
+    http = Http()
+    login(http, admin.email, PASSWORD)
+    page = http.get("/api-clients/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "vom Betrieb" in page, page
+    assert "von operator" not in page
