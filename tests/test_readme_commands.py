@@ -70,3 +70,31 @@ def test_every_readme_command_runs_as_written(monkeypatch):
         "scimtoken revoke",
         "apiclient create",
     } <= set(ran)
+
+
+@pytest.mark.parametrize("name", ["createuser", "demoadmin", "mailqueue", "apiclient", "scimtoken"])
+def test_every_option_of_our_commands_has_help(name):
+    """`manage.py <command> --help` explains every option (an operator's only manual)."""
+    import argparse
+
+    from django.core.management import load_command_class
+
+    app = {"apiclient": "api", "scimtoken": "scim"}.get(name, "accounts")
+    parser = load_command_class(app, name).create_parser("manage.py", name)
+    parsers = [parser] + [
+        sub
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for sub in action.choices.values()
+    ]
+    ours = {"-h", "--help", "--version", "-v", "--verbosity", "--settings", "--pythonpath"}
+    ours |= {"--traceback", "--no-color", "--force-color", "--skip-checks"}
+    silent = [
+        f"{p.prog} {a.option_strings or a.dest}"
+        for p in parsers
+        for a in p._actions
+        if not (set(a.option_strings) & ours)
+        and not isinstance(a, argparse._SubParsersAction)
+        and not a.help
+    ]
+    assert silent == []
