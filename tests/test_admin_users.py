@@ -326,7 +326,10 @@ class TestForbidden:
         viewer = UserFactory(groups=[GroupFactory(roles=[role])])
         login(client, viewer.email, PASSWORD)
         html = client.get("/users/").content.decode()
-        assert "Add user" not in html and f'href="/users/{viewer.pk}/"' not in html
+        assert "Add user" not in html
+        # The user page opens read-only: facts, no form to save, no action offered.
+        page = client.get(f"/users/{viewer.pk}/").content.decode()
+        assert "Save" not in page and 'method="post"' not in page.split("</header>", 1)[1]
 
     def test_anonymous_is_sent_to_login(self):
         response = Client().get("/users/add/")

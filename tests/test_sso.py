@@ -682,7 +682,7 @@ class TestAdminScreens:
         user = UserFactory(email="ada@shop.example", password=make_password(None))
         sso_login(Client(), fake, ADA)
         login(client, root_user.email, PASSWORD)
-        html = client.get(f"/users/{user.pk}/").content.decode()
+        html = client.get(f"/users/{user.pk}/security/").content.decode()
         assert "ada-sub-1" in html and "Unlink" in html
         identity = Identity.objects.get(user=user)
         url = f"/users/{user.pk}/identities/{identity.pk}/unlink/"
