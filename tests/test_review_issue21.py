@@ -250,3 +250,24 @@ def test_groups_tab_does_not_judge_a_stored_name_again(root_user):
     assert _groups_of(legacy) == ["plain-group"], [str(m) for m in response.context["messages"]]
     stored = User.objects.get(pk=legacy.pk)
     assert (stored.first_name, stored.last_name) == ("Ada\u202e", "")
+
+
+@pytest.mark.parametrize("with_right", [False, True])
+def test_offered_actions_refuse_in_the_services_words(root_user, with_right):
+    """The page's reason for not offering Reset two-factor authentication is
+    the service's own refusal (in German, too), not older words of its own."""
+    from django.db import transaction
+    from django.utils import translation
+
+    from accounts import services
+    from accounts.errors import AccountError
+    from accounts.subject_actions import subject_actions
+
+    rights = ("backoffice:users:reset-mfa",) if with_right else ()
+    actor = admin_with("backoffice:users:view", *rights, name="helpers")
+    plain = UserFactory(email="plain@shop.example")
+    with translation.override("de"):
+        said = subject_actions(actor, plain).refused["reset_mfa"]
+        with pytest.raises(AccountError) as refusal, transaction.atomic():
+            services.user_mfa_reset(user=plain, by=Actor(user=actor))
+    assert said == str(refusal.value)
