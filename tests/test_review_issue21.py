@@ -271,3 +271,58 @@ def test_offered_actions_refuse_in_the_services_words(root_user, with_right):
         with pytest.raises(AccountError) as refusal, transaction.atomic():
             services.user_mfa_reset(user=plain, by=Actor(user=actor))
     assert said == str(refusal.value)
+
+
+def test_grid_cannot_touch_a_role_beyond_the_actor(role_admin):
+    role = RoleFactory(name="wide")
+    RuleFactory(role=role, effect="allow", pattern="backoffice:users:*")
+    url = reverse("backoffice:role-edit", args=[role.pk])
+    client = browser_of(role_admin)
+    for data in (
+        _role_form(role, **{"cell-users-view": "allow"}),
+        _role_form(role, rules="allow backoffice:users:*\nallow backoffice:roles:view"),
+        {"name": "renamed", "rules": ""},
+    ):
+        client.post(url, data)
+        assert _rules_of(role) == [("allow", "backoffice:users:*")]
+        assert Role.objects.get(pk=role.pk).name == "wide"
+
+
+def test_grid_creates_no_role_beyond_the_actor(role_admin):
+    client = browser_of(role_admin)
+    url = reverse("backoffice:role-create")
+    for data in (
+        {"name": "x1", "cell-users-delete": "allow"},
+        {"name": "x2", "cell-users-view": "deny", "rules": "deny backoffice:audit:*"},
+        {"name": "x3", "rules": "allow backoffice:*:*"},
+    ):
+        response = client.post(url, data)
+        assert response.status_code == 200
+        assert not Role.objects.filter(name=data["name"]).exists()
+
+
+def test_grid_deny_cell_beside_a_text_allow_is_kept(root_user):
+    """A cell and a text rule on the same resource (deny in the grid, allow
+    in the text) are both stored: the deny is not swallowed by the text."""
+    actor = admin_with("backoffice:roles:*", "backoffice:users:*", name="wide")
+    client = browser_of(actor)
+    data = {"name": "mixed", "cell-users-delete": "deny", "rules": "allow backoffice:users:*"}
+    assert client.post(reverse("backoffice:role-create"), data).status_code == 302
+    role = Role.objects.get(name="mixed")
+    rules = [("allow", "backoffice:users:*"), ("deny", "backoffice:users:delete")]
+    assert _rules_of(role) == rules
+    page = client.get(reverse("backoffice:role-edit", args=[role.pk]))
+    form = page.context["form"]
+    data = {name: form[name].value() or "" for name in form.fields}
+    assert client.post(reverse("backoffice:role-edit", args=[role.pk]), data).status_code == 302
+    assert _rules_of(role) == rules
+
+
+@pytest.mark.parametrize("groups", [["abc"], ["99999999"], ["1\x00"], ["-1"], [""]])
+def test_groups_tab_odd_values_change_nothing(admin, groups):
+    plain = UserFactory(email="plain@shop.example", groups=["root"])
+    url = reverse("backoffice:user-groups", args=[plain.pk])
+    response = admin.post(url, {"groups": groups})
+    assert response.status_code == 302
+    assert _groups_of(plain) == ["root"]
+    assert admin.post(reverse("backoffice:user-groups", args=[10**17])).status_code == 404
