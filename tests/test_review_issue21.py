@@ -326,3 +326,20 @@ def test_groups_tab_odd_values_change_nothing(admin, groups):
     assert response.status_code == 302
     assert _groups_of(plain) == ["root"]
     assert admin.post(reverse("backoffice:user-groups", args=[10**17])).status_code == 404
+
+
+def test_seeded_description_is_audited_as_stored_not_as_read(admin, root_user):
+    """A German reader's edit of a seeded description records the stored
+    English before it (the audit log is read in every language), and typing
+    the seed's English is no change at all."""
+    from accounts.models import AuditEvent
+
+    User.objects.filter(pk=root_user.pk).update(language="de")
+    group = Group.objects.get(name="root")
+    url = reverse("backoffice:group-edit", args=[group.pk])
+    roles = [r.pk for r in group.roles.all()]
+    admin.post(url, {"name": "root", "description": "Full administrators.", "roles": roles})
+    assert not AuditEvent.objects.filter(action="group.updated").exists()
+    admin.post(url, {"name": "root", "description": "Shop admins.", "roles": roles})
+    event = AuditEvent.objects.get(action="group.updated")
+    assert event.details["description"] == ["Full administrators.", "Shop admins."]
