@@ -18,7 +18,7 @@ from accounts.audit import Actor
 from accounts.delegation import Writer, held_by
 from accounts.errors import AccountError
 from accounts.models import User
-from accounts.selectors import user_mfa_types
+from accounts.services.mfa import mfa_reset_guard
 from accounts.services.users import delete_guard, status_guard
 
 ACTIONS = (
@@ -79,11 +79,7 @@ def _reset_password(writer: Writer, user: User) -> None:
 
 
 def _reset_mfa(writer: Writer, user: User) -> None:
-    # accounts.services.user_mfa_reset
-    writer.require("backoffice:users:reset-mfa", "reset MFA")
-    writer.outranks(user)
-    if not user_mfa_types(user):
-        raise AccountError(_("%(email)s has no MFA to reset.") % {"email": user.email})
+    mfa_reset_guard(writer, user=user)
 
 
 def _block(writer: Writer, user: User) -> None:

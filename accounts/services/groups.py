@@ -14,6 +14,7 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.models import Group, Role, User
+from accounts.seeds import as_seeded
 from accounts.services.common import (
     ROOT_GROUP,
     changes,
@@ -104,7 +105,7 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
             )
         before = {
             "name": group.name,
-            "description": group.description,
+            "description": as_seeded(group.description),
             "roles": sorted(r.name for r in current),
         }
         group.name, group.description = name, (description or "").strip()
@@ -114,7 +115,7 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
             access.changed(User.objects.filter(memberships__group=group))
         after = {
             "name": group.name,
-            "description": group.description,
+            "description": as_seeded(group.description),
             "roles": sorted(r.name for r in roles),
         }
         changed_fields = changes(before, after)

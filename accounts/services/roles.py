@@ -13,6 +13,7 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.models import Role, Rule, User
+from accounts.seeds import as_seeded
 from accounts.services.common import changes, clean_label, delete_audited, reload
 
 
@@ -69,7 +70,7 @@ def role_update(*, role: Role, name, description, rules, by: Actor) -> Role:
             )
         before = {
             "name": role.name,
-            "description": role.description,
+            "description": as_seeded(role.description),
             "rules": [f"{e} {p}" for e, p in current],
         }
         role.name, role.description = name, (description or "").strip()
@@ -79,7 +80,7 @@ def role_update(*, role: Role, name, description, rules, by: Actor) -> Role:
         access.changed(User.objects.filter(memberships__group__roles=role))
         after = {
             "name": name,
-            "description": role.description,
+            "description": as_seeded(role.description),
             "rules": [f"{e} {p}" for e, p in _rules_of(role)],
         }
         changed_fields = changes(before, after)

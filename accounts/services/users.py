@@ -126,16 +126,18 @@ def user_create(
 def user_update(
     *,
     user: User,
-    email: str,
-    first_name: str,
-    last_name: str,
+    email: str | None,
+    first_name: str | None,
+    last_name: str | None,
     groups: list[Group] | None,
-    active: bool,
+    active: bool | None,
     by: Actor,
     language: str | None = None,
 ) -> User:
-    """Edit names, email, groups, status and language (groups and language
-    None: unchanged, read inside the write) in one go. Each kind of change
+    """Edit names, email, groups, status and language (any of them None:
+    unchanged, read inside the write, so a screen that changes one thing
+    neither puts back what it read before the lock nor judges again a
+    stored value it did not touch) in one go. Each kind of change
     needs its own right (status: users:block; the rest: users:edit), the
     account must not hold more than the actor, and every group given or
     taken away must lie within the actor's permissions.
@@ -145,14 +147,20 @@ def user_update(
     (accounts.services.emails), and the returned user's `requested_email`
     says so (None when no change was asked for). The operator and a
     provisioning client (SCIM) write it at once."""
-    new_email = unique_email(email, exclude_pk=user.pk)
-    first_name = about("first_name", clean_name, first_name, "First name")
-    last_name = about("last_name", clean_name, last_name, "Last name")
+    new_email = unique_email(email, exclude_pk=user.pk) if email is not None else None
+    if first_name is not None:
+        first_name = about("first_name", clean_name, first_name, "First name")
+    if last_name is not None:
+        last_name = about("last_name", clean_name, last_name, "Last name")
     wanted = {g.pk: g for g in groups} if groups is not None else None
-    status = User.Status.ACTIVE if active else User.Status.BLOCKED
+    status = None if active is None else User.Status.ACTIVE if active else User.Status.BLOCKED
     language = _language(language) if language is not None else None
     with access_write(by=by, target=user) as writer:
         reload(user)
+        new_email = user.email if new_email is None else new_email
+        first_name = user.first_name if first_name is None else first_name
+        last_name = user.last_name if last_name is None else last_name
+        status = user.status if status is None else status
         if language is None:
             language = user.language
         current = {m.group_id: m for m in user.memberships.select_related("group")}

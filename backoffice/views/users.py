@@ -243,15 +243,15 @@ def user_groups_save(request, pk: int):
     form = _groups_form(request, user)
     if form.is_valid():
         try:
+            # Only the groups: the rest is read (not judged again) inside the write.
             services.user_update(
                 user=user,
-                email=user.email,
-                first_name=user.first_name,
-                last_name=user.last_name,
+                email=None,
+                first_name=None,
+                last_name=None,
                 groups=list(form.cleaned_data["groups"]),
-                active=user.is_active,
+                active=None,
                 by=Actor.of(request),
-                language=user.language,
             )
         except services.AccountError as exc:
             messages.error(request, str(exc))
