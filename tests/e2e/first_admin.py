@@ -8,6 +8,7 @@ import io
 
 from accounts.models import Group, Role, User
 from backoffice.forms import cell_name
+from tests.e2e.webauthn import virtual_authenticator
 from tests.support.mfa import totp
 
 ADMIN_EMAIL = "admin@example.com"  # as `manage.py demoadmin`
@@ -37,21 +38,8 @@ def set_up_app(page, base) -> str:
 
 
 def virtual_key(page):
-    """Chromium's virtual authenticator (CDP WebAuthn): a laptop's key."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
+    """A laptop's key (tests/e2e/webauthn.py)."""
+    virtual_authenticator(page)
 
 
 def add_key(page, base, name="Work laptop"):

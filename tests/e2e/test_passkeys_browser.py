@@ -8,6 +8,7 @@ import pytest
 from allauth.mfa.models import Authenticator
 
 from accounts.models import AuditEvent, User
+from tests.e2e.webauthn import virtual_authenticator
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -17,23 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def authenticator(page):
     """A platform authenticator with user verification (a fingerprint that
     always matches), as a laptop or phone would offer."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    found = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
-    yield lambda: cdp.send(
-        "WebAuthn.getCredentials", {"authenticatorId": found["authenticatorId"]}
-    )["credentials"]
+    cdp, key = virtual_authenticator(page)
+    yield lambda: cdp.send("WebAuthn.getCredentials", {"authenticatorId": key})["credentials"]
 
 
 @pytest.fixture

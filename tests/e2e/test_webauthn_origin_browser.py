@@ -6,6 +6,7 @@ instead of offering a dead button; a refusal by the browser is said too."""
 import pytest
 from allauth.mfa.models import Authenticator
 
+from tests.e2e.webauthn import virtual_authenticator
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -15,20 +16,7 @@ UNSUPPORTED = "This browser cannot use security keys here (it needs HTTPS or loc
 
 @pytest.fixture
 def authenticator(page):
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "usb",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
+    virtual_authenticator(page, transport="usb")
 
 
 @pytest.fixture
@@ -111,10 +99,7 @@ def test_mfa_pages_in_german_fit_1280_and_pass_axe(live_server, browser):
     context = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    options = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True}
-    options |= {"hasUserVerification": True, "isUserVerified": True}
+    cdp = None
     ada = UserFactory(email="ada.lovelace-byron@shop.example", language="de")
     _log_in(page, base, ada.email)
     page.wait_for_url(f"{base}/")
@@ -122,8 +107,7 @@ def test_mfa_pages_in_german_fit_1280_and_pass_axe(live_server, browser):
     for name in ("Arbeitslaptop im Büro Hauptsitz", "Sicherheitsschlüssel Schreibtisch"):
         if previous:  # a second key is another authenticator (the first one is known)
             cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": previous})
-        found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
-        previous = found["authenticatorId"]
+        cdp, previous = virtual_authenticator(page, cdp=cdp)
         page.goto(f"{base}/2fa/webauthn/add/")
         page.fill("input[name=name]", name)
         page.check("input[name=passwordless]")
