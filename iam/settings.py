@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "api",
     "scim",
+    "maintenance",
 ]
 
 MIDDLEWARE = [
@@ -161,6 +162,16 @@ TASKS = {
 # first delay); the sixth failure gives up (FAILED, listed by `mailqueue`).
 IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=6)
 IAM_MAIL_RETRY_SECONDS = env.int("IAM_MAIL_RETRY_SECONDS", default=60)
+
+# --- Maintenance (maintenance/: the worker's cleanup, README "Maintenance and outages")
+
+# How often the worker removes expired sessions, tokens, finished mail tasks:
+# `1h`, `30m`, `15s`, `1d`; `0` or `off`: never (then run `manage.py
+# maintenance --once` from a scheduler of your own). Checked at start-up.
+IAM_MAINTENANCE_EVERY = env.str("IAM_MAINTENANCE_EVERY", default="1h")
+# Finished mail tasks are kept this long (failed ones longer: `mailqueue` lists them).
+IAM_MAINTENANCE_KEEP_SENT_DAYS = 7
+IAM_MAINTENANCE_KEEP_FAILED_DAYS = 30
 
 # --- Accounts and passwords ------------------------------------------------
 
