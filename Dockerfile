@@ -14,6 +14,9 @@ COPY iam ./iam
 COPY accounts ./accounts
 COPY backoffice ./backoffice
 COPY sso ./sso
+COPY api ./api
+COPY scim ./scim
+COPY maintenance ./maintenance
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

@@ -150,7 +150,7 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # --- Mail queue ---------------------------------------------------------------
 
 # Every mail is a task in the database (django-tasks-db), sent by the worker
-# `manage.py db_worker --queue-name mail`, never inside a request
+# `manage.py worker` (maintenance.worker), never inside a request
 # (accounts.mail says why).
 TASKS = {
     "default": {

@@ -61,7 +61,8 @@ class Worker(QueueWorker):
             try:
                 close_old_connections()
                 if self.down_since is not None:
-                    connections["default"].ensure_connection()  # still down: raises
+                    with connections["default"].cursor() as cursor:
+                        cursor.execute("SELECT 1")  # still down: raises
                     self._back()
                 self._maintain()
                 task_result = self._claim()
