@@ -8,59 +8,22 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
-from django.conf import settings
 
 from tests.servers import ROOT, manage
+from tests.support.pg import cut, own_database, postgres_only
 
-pytestmark = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "iam.db.postgresql",
-    reason="needs PostgreSQL (DATABASE_URL=postgres://…)",
-)
+pytestmark = postgres_only
 
 EMAIL = "outage@shop.example"
 
 
-def _admin():
-    """A connection to the server's maintenance database, to cut ours off."""
-    db = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def database():
-    name = f"iam_ops_worker_{uuid.uuid4().hex[:8]}"
-    db = settings.DATABASES["default"]
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
-    try:
+    with own_database("iam_ops_worker") as (name, url):
         yield name, url
-    finally:
-        with _admin() as admin:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def _cut(name: str, *, allow: bool) -> None:
-    with _admin() as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
-        if not allow:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
 
 
 def _queue_reset_link(env: dict) -> None:
@@ -117,11 +80,11 @@ def test_the_worker_waits_for_the_database_and_sends_what_is_queued_after(databa
         _queue_reset_link(env)
         assert _wait(lambda: _mails(outbox) == 1, 30), log.read_text()
 
-        _cut(name, allow=False)
+        cut(name, allow=False)
         time.sleep(4)  # several failed attempts
         assert worker.poll() is None, log.read_text()
 
-        _cut(name, allow=True)
+        cut(name, allow=True)
         _queue_reset_link(env)
         assert _wait(lambda: _mails(outbox) == 2, 45), log.read_text()
         assert worker.poll() is None
