@@ -53,7 +53,8 @@ MIDDLEWARE = [
     "accounts.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, keeping the view's answer when only the session save meets an outage.
+    "iam.sessions.middleware.SessionMiddleware",
     # The language: the language cookie (the login page's switcher), else the
     # browser's Accept-Language; a logged-in user's own choice overrides both
     # (accounts.middleware.UserLanguageMiddleware, after authentication).

@@ -91,3 +91,25 @@ def test_an_update_that_fails_anywhere_is_a_503_and_nothing_changed(client, toke
         assert (response.status_code, changed) in {(503, False), (200, True)}, (
             f"query {n + 1} failed: answered {response.status_code}, changed={changed}"
         )
+
+
+def test_a_screen_write_is_answered_with_what_happened(admin):
+    """A form's write, then its message saved in the session: should the
+    database go away after the write committed, the answer still says it
+    happened (the redirect), not 503 over a committed write."""
+    from tests.factories import UserFactory
+
+    target = UserFactory()
+    admin.raise_request_exception = False
+    for n in range(200):
+        User.objects.filter(pk=target.pk).update(status=User.Status.ACTIVE)
+        fault = FailAt(n)
+        with connection.execute_wrapper(fault):
+            response = admin.post(f"/users/{target.pk}/block/")
+        blocked = User.objects.get(pk=target.pk).status == User.Status.BLOCKED
+        if not fault.failed:
+            assert response.status_code == 302 and blocked and n > 3
+            break
+        assert (response.status_code, blocked) in {(503, False), (302, True)}, (
+            f"query {n + 1} failed: answered {response.status_code}, blocked={blocked}"
+        )

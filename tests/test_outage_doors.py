@@ -121,6 +121,7 @@ def test_a_real_server_answers_scim_503_while_the_database_is_away(tmp_path):
             DJANGO_ALLOWED_HOSTS="127.0.0.1",
             DJANGO_SECURE_SSL_REDIRECT="false",
             DJANGO_LOG_LEVEL="WARNING",
+            DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
         )
         manage(env, "migrate", "-v0")
         token = manage(env, "scimtoken", "create", "--name", "idp").stdout.strip().splitlines()[-1]
