@@ -119,11 +119,18 @@ class Worker(QueueWorker):
         if every is None or time.monotonic() < self.next_maintenance:
             return
         self.next_maintenance = time.monotonic() + min(every, MAINTENANCE_CHECK).total_seconds()
-        maintenance_run(by=Actor.system(label="maintenance", channel="worker"), every=every)
+        try:
+            maintenance_run(by=Actor.system(label="maintenance", channel="worker"), every=every)
+        except OUTAGES:
+            raise
+        except Exception:
+            # A bug in the cleanup must not stop the mail: logged, tried next period.
+            logger.exception("worker: maintenance run failed")
+            self.next_maintenance = time.monotonic() + every.total_seconds()
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):
-            with contextlib.suppress(DatabaseError):
+            with contextlib.suppress(DatabaseError, InterfaceError):
                 connection.close()  # a new one is made on the next query
         if self.down_since is None:
             self.down_since = time.monotonic()
