@@ -295,3 +295,28 @@ def test_operator_runs_at_once_run_one_after_the_other(transactional_db, slow_jo
     assert all(r is not None and not isinstance(r, Exception) for r in results), results
     (a_start, a_end), (b_start, b_end) = sorted(slow_job)
     assert b_start >= a_end  # never two at once
+
+
+def test_a_task_cut_off_by_the_database_is_queued_again_not_failed(
+    transactional_db, settings, signals_kept
+):
+    """A task that met a lost database did not fail on its own account: the
+    worker queues it again, and its next run goes through."""
+    from django.utils import timezone as tz
+
+    from tests.support import worker_tasks
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail"]}}
+    settings.IAM_MAINTENANCE_EVERY = "off"
+    worker_tasks.RUNS.clear()
+    row = DBTaskResult.objects.create(
+        args_kwargs={"args": [], "kwargs": {}},
+        task_path="tests.support.worker_tasks.cut_off_once",
+        queue_name="mail",
+        backend_name="default",
+        run_after=tz.now(),
+    )
+    call_command("worker", "--batch")
+    row.refresh_from_db()
+    assert len(worker_tasks.RUNS) == 2
+    assert row.status == "SUCCESSFUL" and row.return_value == "sent"
