@@ -1,0 +1,254 @@
+"""Traces (README "Traces"): a real server with OTEL_EXPORTER_OTLP_ENDPOINT
+pointing at an OTLP/HTTP receiver (tests/support/otlp.py) sends the spans of
+an SSO login: the callback's server span, the client span of the call to the
+provider's token endpoint and database spans, all in one trace, none holding
+the authorization code, the state, the client secret or a reset key. Without
+the variable no tracing code is even imported."""
+
+import base64
+import logging
+import os
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+import requests
+
+from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET
+from tests.servers import ROOT, granian, manage
+from tests.support.otlp import Receiver
+
+ADA = {
+    "sub": "ada-traces-1",
+    "email": "ada@shop.example",
+    "email_verified": True,
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+}
+PG_NAME = "iam_traces_server"
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def _database(tmp_path_factory) -> str:
+    """The database the server uses: a fresh PostgreSQL database when the
+    suite runs on PostgreSQL (psycopg spans), else a SQLite file."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{tmp_path_factory.mktemp('traces') / 'db.sqlite3'}"
+    parts = urlsplit(url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_NAME}")
+    return parts._replace(path=f"/{PG_NAME}").geturl()
+
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory, idp):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OTEL_") and k not in ("DATABASE_URL", "CACHE_URL")
+    }
+    env.update(
+        DATABASE_URL=_database(tmp_path_factory),
+        DJANGO_SETTINGS_MODULE="iam.settings",
+        DJANGO_SECRET_KEY="traces-" + "t" * 50,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_DEBUG="true",  # cookies not Secure on plain http
+        IAM_MFA_REQUIRED_GROUPS="",
+        IAM_SSO_PROVIDERS="fake",
+        IAM_SSO_FAKE_KIND="oidc",
+        IAM_SSO_FAKE_ISSUER=idp.issuer,
+        IAM_SSO_FAKE_CLIENT_ID=CLIENT_ID,
+        IAM_SSO_FAKE_CLIENT_SECRET=CLIENT_SECRET,
+        IAM_SSO_FAKE_STRATEGY="auto-provision",
+        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+    )
+    if os.environ.get("CACHE_URL", "").startswith("redis"):
+        env["CACHE_URL"] = os.environ["CACHE_URL"]
+    manage(env, "migrate", "-v0")
+    yield env
+    if env["DATABASE_URL"].startswith("postgres"):
+        admin = urlsplit(env["DATABASE_URL"])._replace(path="/postgres").geturl()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+
+
+def _traced(env: dict, receiver: Receiver) -> dict:
+    return {
+        **env,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": "iam-under-test",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+
+
+def _sso_login(base: str, idp) -> tuple[requests.Session, dict]:
+    """The browser's round trip; returns it and the callback's parameters."""
+    browser = requests.Session()
+    browser.get(base + "/login/", timeout=30)
+    start = browser.post(
+        base + "/sso/fake/login/",
+        data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        headers={"Referer": base + "/login/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert start.status_code == 302, start.text[:500]
+    callback = idp.authorize(start.headers["Location"], ADA)
+    done = browser.get(base + callback, allow_redirects=False, timeout=30)
+    assert done.status_code == 302 and done.headers["Location"] == "/", done.text[:500]
+    params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
+    return browser, params
+
+
+def test_an_sso_login_is_traced_without_secrets(app_env, receiver, idp):
+    idp.reset_behaviour()
+    with granian(_traced(app_env, receiver), GRANIAN_WORKERS="2") as (base,):
+        browser, params = _sso_login(base, idp)
+        browser.get(base + "/password/reset/key/1-the-reset-key-0123/", timeout=30)
+        session_cookie = browser.cookies["iam_session"]
+
+        def callback_spans(spans):
+            return [
+                s
+                for s in spans
+                if s.kind == "server" and "callback" in s.attributes.get("http.route", "")
+            ]
+
+        def complete(spans):
+            found = callback_spans(spans)
+            trace = {s.trace_id for s in found}
+            in_trace = [s for s in spans if s.trace_id in trace]
+            return (
+                any("/token" in s.attributes.get("http.url", "") for s in in_trace)
+                and any("db.system" in s.attributes for s in in_trace)
+                and any("/reset/key/" in s.attributes.get("http.url", "") for s in spans)
+            )
+
+        spans = receiver.wait_for(complete)
+
+    (callback,) = callback_spans(spans)
+    assert callback.service == "iam-under-test"
+    # The callback's query keeps its parameter names, never their values.
+    assert callback.attributes["http.url"] == (
+        f"{base}/sso/fake/callback/?code=<redacted>&state=<redacted>"
+    )
+    assert callback.attributes["http.status_code"] == 302
+    in_trace = {s.span_id: s for s in spans if s.trace_id == callback.trace_id}
+    (token,) = [s for s in in_trace.values() if "/token" in s.attributes.get("http.url", "")]
+    assert token.kind == "client" and token.attributes["http.method"] == "POST"
+    assert token.attributes["http.url"] == f"{idp.base}/realm/token"
+    # A child of the callback's span (maybe through spans between).
+    parent = token
+    while parent.parent_id and parent.span_id != callback.span_id:
+        parent = in_trace[parent.parent_id]
+    assert parent is callback
+    database = [s for s in in_trace.values() if "db.system" in s.attributes]
+    expected = {"postgresql" if app_env["DATABASE_URL"].startswith("postgres") else "sqlite"}
+    if "CACHE_URL" in app_env:
+        expected.add("redis")  # the session, rate limits, provider metadata
+    assert {s.attributes["db.system"] for s in database} == expected
+    assert all(s.kind == "client" for s in database)
+    reset = [s for s in spans if "/reset/key/" in s.attributes.get("http.url", "")]
+    assert reset and all(
+        s.attributes["http.url"] == f"{base}/password/reset/key/<redacted>/" for s in reset
+    )
+
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    secrets = [params["code"], params["state"], CLIENT_SECRET, basic, session_cookie]
+    secrets.append("the-reset-key-0123")
+    texts = [text for s in spans for text in s.texts()]
+    for secret in secrets:
+        assert not [t for t in texts if secret in t], secret
+    # Health probes made no trace.
+    assert not [s for s in spans if "readyz" in s.attributes.get("http.url", "")]
+
+
+PROBE = """
+import sys
+import threading
+from wsgiref.util import setup_testing_defaults
+import iam.wsgi
+environ = {"PATH_INFO": "/login/"}
+setup_testing_defaults(environ)
+statuses = []
+body = iam.wsgi.application(environ, lambda status, headers: statuses.append(status))
+b"".join(body)
+# redis-py 8 imports the OpenTelemetry API at its own import (its metrics
+# stay off): what must not be loaded is ours: the SDK's tracing, an exporter,
+# an instrumentation, the exporter's thread.
+ours = ("opentelemetry.sdk.trace", "opentelemetry.exporter", "opentelemetry.instrumentation")
+loaded = any(name.startswith(ours) for name in sys.modules)
+threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+print(statuses[0], loaded, bool(threads))
+"""
+
+
+def test_off_unless_an_endpoint_is_set(app_env, receiver):
+    """Without OTEL_EXPORTER_OTLP_ENDPOINT (every other OTEL_* set) the app
+    serves a page with no tracing code loaded and no exporter thread; with it,
+    both are there and the page's span arrives: the probe can tell."""
+    env = {**_traced(app_env, receiver), "OTEL_TRACES_SAMPLER": "always_on"}
+    off = {k: v for k, v in env.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    before = len(receiver.spans)
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE], env=off, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["200", "OK", "False", "False"]
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["200", "OK", "True", "True"]
+    spans = receiver.wait_for(lambda spans: len(spans) > before)
+    assert "GET login/" in [s.name for s in spans[before:]]
+
+
+def test_a_command_is_one_trace(app_env, receiver):
+    """`manage.py sso refresh` under one span, its provider calls its children."""
+    manage(_traced(app_env, receiver), "sso", "refresh")
+
+    def refreshed(spans):
+        return [s for s in spans if s.name == "manage.py sso"]
+
+    spans = receiver.wait_for(refreshed)
+    (command,) = refreshed(spans)
+    calls = [s for s in spans if s.parent_id == command.span_id and s.kind == "client"]
+    assert any("openid-configuration" in s.attributes.get("http.url", "") for s in calls)
+
+
+def test_log_records_carry_the_trace_and_span_ids():
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from iam import telemetry
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    handler.addFilter(telemetry.TraceContextFilter())
+    log = logging.getLogger("iam.test-traces")
+    log.addHandler(handler)
+    saved = telemetry._current_span
+    telemetry._current_span = trace.get_current_span
+    try:
+        log.warning("outside")
+        with TracerProvider().get_tracer("t").start_as_current_span("work") as span:
+            log.warning("inside")
+    finally:
+        telemetry._current_span = saved
+        log.removeHandler(handler)
+    outside, inside = records
+    assert not hasattr(outside, "trace_id")
+    assert inside.trace_id == format(span.get_span_context().trace_id, "032x")
+    assert inside.span_id == format(span.get_span_context().span_id, "016x")
+    assert len(inside.trace_id) == 32 and len(inside.span_id) == 16
