@@ -179,7 +179,7 @@ import sys
 import threading
 from wsgiref.util import setup_testing_defaults
 import iam.wsgi
-environ = {"PATH_INFO": "/login/"}
+environ = {"PATH_INFO": "/login/", **dict(a.split("=", 1) for a in sys.argv[1:])}
 setup_testing_defaults(environ)
 statuses = []
 body = iam.wsgi.application(environ, lambda status, headers: statuses.append(status))
@@ -252,3 +252,42 @@ def test_log_records_carry_the_trace_and_span_ids():
     assert inside.trace_id == format(span.get_span_context().trace_id, "032x")
     assert inside.span_id == format(span.get_span_context().span_id, "016x")
     assert len(inside.trace_id) == 32 and len(inside.span_id) == 16
+
+
+def test_captured_headers_and_new_conventions_are_redacted(app_env, receiver):
+    """An operator who captures every request header and opts in to the new
+    HTTP conventions beside the old ones still exports no credential, cookie
+    or query value."""
+    env = {
+        **_traced(app_env, receiver),
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": ".*",
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": "",
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup",
+    }
+    secret = "Bearer the-bearer-token-42"
+    request = [
+        "QUERY_STRING=next=/users/&token=query-secret-42",
+        f"HTTP_AUTHORIZATION={secret}",
+        "HTTP_COOKIE=iam_session=cookie-secret-42",
+        "HTTP_X_PROBE=visible-42",
+    ]
+    before = len(receiver.spans)
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, *request],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.split()[0] == "200"
+    spans = receiver.wait_for(lambda spans: any(s.kind == "server" for s in spans[before:]))
+    (page,) = [s for s in spans[before:] if s.kind == "server"]
+    assert page.attributes["http.request.header.x_probe"] == ["visible-42"]
+    assert page.attributes["http.request.header.authorization"] == ["<redacted>"]
+    assert page.attributes["http.request.header.cookie"] == ["<redacted>"]
+    assert page.attributes["http.request.method"] == "GET"  # the new conventions too
+    assert page.attributes["http.url"] == "http://127.0.0.1/login/?next=<redacted>&token=<redacted>"
+    texts = [text for s in spans[before:] for text in s.texts()]
+    for leaked in ("the-bearer-token-42", "query-secret-42", "cookie-secret-42", "/users/"):
+        assert not [t for t in texts if leaked in t], leaked
