@@ -182,6 +182,41 @@ def _middleware_position(middleware: list[str]) -> int:
     return 0
 
 
+def _trace_tasks(tracer) -> None:
+    """One span per task the mail worker runs, its queries its children:
+    the task's name and queue, never its arguments (addresses, links)."""
+    import threading
+
+    from django_tasks_db.compat import task_finished, task_started
+    from opentelemetry import context, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    running = threading.local()
+
+    def started(sender, task_result, **kwargs):
+        task = task_result.task
+        span = tracer.start_span(
+            f"task {task.name}",
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.destination.name": task.queue_name, "task.id": task_result.id},
+        )
+        running.current = (span, context.attach(trace.set_span_in_context(span)))
+
+    def finished(sender, task_result, **kwargs):
+        current = getattr(running, "current", None)
+        if current is None:
+            return
+        running.current = None
+        span, token = current
+        if task_result.status == "FAILED":
+            span.set_status(Status(StatusCode.ERROR))
+        context.detach(token)
+        span.end()
+
+    task_started.connect(started, weak=False, dispatch_uid="iam.telemetry.task_started")
+    task_finished.connect(finished, weak=False, dispatch_uid="iam.telemetry.task_finished")
+
+
 def setup() -> bool:
     """Turn traces on for this process when settings say so; True if on.
     Before the WSGI handler is built: the Django instrumentation adds its
@@ -230,6 +265,7 @@ def setup() -> bool:
     RequestsInstrumentor().instrument()
     _current_span = trace.get_current_span
     _tracer = trace.get_tracer("iam")
+    _trace_tasks(_tracer)
     return True
 
 

@@ -6,6 +6,7 @@ the authorization code, the state, the client secret or a reset key. Without
 the variable no tracing code is even imported."""
 
 import base64
+import json
 import logging
 import os
 import subprocess
@@ -175,42 +176,67 @@ def test_an_sso_login_is_traced_without_secrets(app_env, receiver, idp):
 
 
 PROBE = """
+import json
 import sys
 import threading
 from wsgiref.util import setup_testing_defaults
 import iam.wsgi
-environ = {"PATH_INFO": "/login/", **dict(a.split("=", 1) for a in sys.argv[1:])}
-setup_testing_defaults(environ)
-statuses = []
-body = iam.wsgi.application(environ, lambda status, headers: statuses.append(status))
-b"".join(body)
+for request in json.loads(sys.argv[1]):
+    environ = {"PATH_INFO": "/login/", **request}
+    setup_testing_defaults(environ)
+    statuses = []
+    body = iam.wsgi.application(environ, lambda status, headers: statuses.append(status))
+    b"".join(body)
+    print(statuses[0].split()[0])
 # redis-py 8 imports the OpenTelemetry API at its own import (its metrics
 # stay off): what must not be loaded is ours: the SDK's tracing, an exporter,
 # an instrumentation, the exporter's thread.
 ours = ("opentelemetry.sdk.trace", "opentelemetry.exporter", "opentelemetry.instrumentation")
 loaded = any(name.startswith(ours) for name in sys.modules)
 threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-print(statuses[0], loaded, bool(threads))
+print(loaded, bool(threads))
 """
+
+
+def probe(env: dict, *requests: dict) -> tuple[list[str], list[str], str]:
+    """Requests (WSGI environ overrides of GET /login/) served by iam.wsgi in
+    a fresh process: their statuses, [tracing code loaded, threads running],
+    its stderr."""
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(requests)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    lines = run.stdout.split("\n")
+    assert run.returncode == 0 and len(lines) == len(requests) + 2, run.stderr[-3000:]
+    return lines[: len(requests)], lines[-2].split(), run.stderr
+
+
+# A page, a foreign Host (still a 400: the instrumentation reads the host
+# before Django would), a health probe with any Host (answered before it).
+REQUESTS = ({}, {"HTTP_HOST": "evil.example"}, {"PATH_INFO": "/healthz", "HTTP_HOST": "10.1.2.3"})
 
 
 def test_off_unless_an_endpoint_is_set(app_env, receiver):
     """Without OTEL_EXPORTER_OTLP_ENDPOINT (every other OTEL_* set) the app
-    serves a page with no tracing code loaded and no exporter thread; with it,
-    both are there and the page's span arrives: the probe can tell."""
+    serves with no tracing code loaded and no exporter thread; with it, both
+    are there, the answers are the same and the page's span arrives: the
+    probe can tell. An unknown protocol: traces off, one clear line."""
     env = {**_traced(app_env, receiver), "OTEL_TRACES_SAMPLER": "always_on"}
     off = {k: v for k, v in env.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
     before = len(receiver.spans)
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE], env=off, cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert run.stdout.split() == ["200", "OK", "False", "False"]
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert run.stdout.split() == ["200", "OK", "True", "True"]
+    assert probe(off, *REQUESTS)[:2] == (["200", "400", "200"], ["False", "False"])
+    assert probe(env, *REQUESTS)[:2] == (["200", "400", "200"], ["True", "True"])
     spans = receiver.wait_for(lambda spans: len(spans) > before)
     assert "GET login/" in [s.name for s in spans[before:]]
+
+    wrong = {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+    statuses, flags, stderr = probe(wrong, {})
+    assert (statuses, flags) == (["200"], ["False", "False"])
+    assert stderr.count("traces are off: OTLP protocol 'http/json' is not supported") == 1
+    assert "Traceback" not in stderr
 
 
 def test_a_command_is_one_trace(app_env, receiver):
@@ -264,23 +290,14 @@ def test_captured_headers_and_new_conventions_are_redacted(app_env, receiver):
         "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": "",
         "OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup",
     }
-    secret = "Bearer the-bearer-token-42"
-    request = [
-        "QUERY_STRING=next=/users/&token=query-secret-42",
-        f"HTTP_AUTHORIZATION={secret}",
-        "HTTP_COOKIE=iam_session=cookie-secret-42",
-        "HTTP_X_PROBE=visible-42",
-    ]
+    request = {
+        "QUERY_STRING": "next=/users/&token=query-secret-42",
+        "HTTP_AUTHORIZATION": "Bearer the-bearer-token-42",
+        "HTTP_COOKIE": "iam_session=cookie-secret-42",
+        "HTTP_X_PROBE": "visible-42",
+    }
     before = len(receiver.spans)
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE, *request],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert run.stdout.split()[0] == "200"
+    assert probe(env, request)[0] == ["200"]
     spans = receiver.wait_for(lambda spans: any(s.kind == "server" for s in spans[before:]))
     (page,) = [s for s in spans[before:] if s.kind == "server"]
     assert page.attributes["http.request.header.x_probe"] == ["visible-42"]
@@ -291,3 +308,29 @@ def test_captured_headers_and_new_conventions_are_redacted(app_env, receiver):
     texts = [text for s in spans[before:] for text in s.texts()]
     for leaked in ("the-bearer-token-42", "query-secret-42", "cookie-secret-42", "/users/"):
         assert not [t for t in texts if leaked in t], leaked
+
+
+def test_a_mail_task_is_one_trace(app_env, receiver):
+    """The mail worker: one span per task, its queries its children, its
+    arguments nowhere; its idle polling makes no trace."""
+    enqueue = (
+        "from accounts.mail import password_reset_requested as t; t.enqueue("
+        "email='nobody-traced@shop.example', base_url='http://x', host='x', ip='', user_agent='')"
+    )
+    manage(app_env, "shell", "-c", enqueue)
+    before = len(receiver.spans)
+    worker = ("db_worker", "--queue-name=mail", "--batch", "--no-startup-delay", "--no-reload")
+    manage(_traced(app_env, receiver), *worker)
+
+    def tasks(spans):
+        return [s for s in spans[before:] if s.name == "task password_reset_requested"]
+
+    spans = receiver.wait_for(tasks)
+    (task,) = tasks(spans)
+    assert task.kind == "consumer" and task.attributes["messaging.destination.name"] == "mail"
+    queries = [s for s in spans[before:] if s.parent_id == task.span_id]
+    assert queries and all("db.system" in s.attributes for s in queries)
+    # Every span of the run belongs to the task's trace: the polling made none.
+    assert {s.trace_id for s in spans[before:]} == {task.trace_id}
+    texts = [text for s in spans[before:] for text in s.texts()]
+    assert not [t for t in texts if "nobody-traced" in t]
