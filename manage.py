@@ -8,6 +8,6 @@ if __name__ == "__main__":
 
     from iam import telemetry
 
-    telemetry.setup()
+    telemetry.setup_command(sys.argv)
     with telemetry.command_span(sys.argv):
         execute_from_command_line(sys.argv)

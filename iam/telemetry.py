@@ -269,6 +269,23 @@ def setup() -> bool:
     return True
 
 
+def setup_command(argv: list[str]) -> bool:
+    """`setup()` for manage.py, once its --settings and --pythonpath are
+    applied as Django applies them (reading settings first would fix them)."""
+    from django.core.management.base import CommandError, CommandParser, handle_default_options
+
+    parser = CommandParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--settings")
+    parser.add_argument("--pythonpath")
+    parser.add_argument("args", nargs="*")
+    try:
+        options, _ = parser.parse_known_args(argv[2:])
+        handle_default_options(options)
+    except CommandError:
+        pass  # Django reports it
+    return setup()
+
+
 def command_span(argv: list[str]):
     """One span around a short management command (its database and
     provider calls are its children); nothing for long-running ones."""

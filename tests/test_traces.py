@@ -250,6 +250,10 @@ def test_a_command_is_one_trace(app_env, receiver):
     (command,) = refreshed(spans)
     calls = [s for s in spans if s.parent_id == command.span_id and s.kind == "client"]
     assert any("openid-configuration" in s.attributes.get("http.url", "") for s in calls)
+    # manage.py's --settings still chooses the settings.
+    shell = ("shell", "-c", "from django.conf import settings; print(settings.SETTINGS_MODULE)")
+    out = manage(_traced(app_env, receiver), *shell, "--settings=tests.settings").stdout
+    assert out.split()[-1] == "tests.settings"
 
 
 def test_log_records_carry_the_trace_and_span_ids():
