@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import nullcontext
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from iam.accesslog import REDACTED, redact_path
 
@@ -40,16 +40,21 @@ URL_KEYS = frozenset({"http.url", "url.full", "http.target", "url.query"})
 SECRET_HEADER = re.compile(
     r"^http\.(request|response)\.header\.(.*(authorization|cookie|token|secret|key|session|csrf|password).*)$"
 )
+QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
 # Commands that run for hours: one span around them would never be exported.
 LONG_RUNNING = frozenset({"runserver", "db_worker", "shell", "dbshell"})
 
 
 def redact_query(query: str) -> str:
-    """The parameter names of a query string, every value redacted."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not pairs:
-        return REDACTED if query else query
-    return "&".join(f"{name}={REDACTED}" for name, _ in pairs)
+    """A query string with every value redacted; a parameter's name is kept
+    when it looks like one (`code=`), else the whole part goes (`?<token>`)."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        parts.append(f"{name}={REDACTED}" if equals and QUERY_NAME.fullmatch(name) else REDACTED)
+    return "&".join(parts)
 
 
 def redact_url(value: str) -> str:

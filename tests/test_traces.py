@@ -338,3 +338,30 @@ def test_a_mail_task_is_one_trace(app_env, receiver):
     assert {s.trace_id for s in spans[before:]} == {task.trace_id}
     texts = [text for s in spans[before:] for text in s.texts()]
     assert not [t for t in texts if "nobody-traced" in t]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "exported"),
+    [
+        ("http.url", "https://u:p@idp.example/token?code=abc&state=xyz#f", None),
+        (
+            "url.full",
+            "http://h/password/reset/key/1-k3y/",
+            "http://h/password/reset/key/<redacted>/",
+        ),
+        ("http.target", "/sso/x/callback/?code=abc", "/sso/x/callback/?code=<redacted>"),
+        ("url.query", "code=abc&flag", "code=<redacted>&<redacted>"),
+        ("url.query", "Zm9vYmFy-token-in-the-name", "<redacted>"),
+        ("url.query", "%%%", "<redacted>"),
+        ("db.statement", 'SELECT 1 WHERE "p" = ?', 'SELECT 1 WHERE "p" = ?'),
+        ("http.request.header.x_api_key", ("k3y",), ["<redacted>"]),
+        ("http.response.header.set_cookie", ("s=1",), ["<redacted>"]),
+        ("http.status_code", 302, 302),
+    ],
+)
+def test_what_an_attribute_may_export(key, value, exported):
+    from iam.telemetry import redact_attribute
+
+    if exported is None:
+        exported = "https://idp.example/token?code=<redacted>&state=<redacted>"
+    assert redact_attribute(key, value) == exported
