@@ -55,6 +55,18 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
+def trusted_proxies() -> set:
+    """The addresses of `IAM_TRUSTED_PROXIES` (read when a middleware starts)."""
+    return {ip for ip in map(_parse_ip, settings.IAM_TRUSTED_PROXIES) if ip}
+
+
+def from_trusted_proxy(request, trusted: set) -> bool:
+    """Whether the peer that sent `request` is one of the `trusted` proxies,
+    judged on the connection's own address (before TrustedProxyMiddleware
+    replaced it with the client's)."""
+    return bool(trusted) and _parse_ip(request.META.get("REMOTE_ADDR", "")) in trusted
+
+
 class TrustedProxyMiddleware:
     """Believe `X-Forwarded-For` / `X-Forwarded-Proto` only from the proxies in
     `IAM_TRUSTED_PROXIES`. Then REMOTE_ADDR is the real client (the rightmost
@@ -62,11 +74,11 @@ class TrustedProxyMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.trusted = {ip for ip in map(_parse_ip, settings.IAM_TRUSTED_PROXIES) if ip}
+        self.trusted = trusted_proxies()
 
     def __call__(self, request):
         meta = request.META
-        if self.trusted and _parse_ip(meta.get("REMOTE_ADDR", "")) in self.trusted:
+        if from_trusted_proxy(request, self.trusted):
             hops = [_parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
             for hop in reversed(hops):
                 if hop is None:
