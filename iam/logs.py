@@ -221,8 +221,11 @@ def _task_finished(sender, task_result, **kwargs) -> None:
 
 def connect() -> None:
     """Called once at start-up (accounts.apps)."""
+    from django.conf import settings
     from django_tasks.signals import task_finished, task_started
 
+    if settings.IAM_LOG_FORMAT == "json":
+        logging.captureWarnings(True)  # Python's warnings as JSON lines too, not bare text
     _wrap_command_execute()
     task_started.connect(_task_started, dispatch_uid="iam.logs.task_started")
     task_finished.connect(_task_finished, dispatch_uid="iam.logs.task_finished")

@@ -401,3 +401,83 @@ def test_the_run_s_check_is_installed_and_sees_records(log_secrets, user):
     assert key in log_secrets.secrets
     make_password("a password set now 77")
     assert "a password set now 77" in log_secrets.secrets
+
+
+# --- the production server in JSON mode ---------------------------------------------------
+
+
+def test_the_image_s_server_logs_json_lines_joined_to_the_audit_trail(tmp_path):
+    """granian as the image runs it, with IAM_LOG_FORMAT=json, behind a
+    trusted proxy that sends its own request id: every line granian and the
+    app write is one JSON object (granian's access log included, no reset
+    key in it), and the app's request line, the response header and the
+    audit event of a login share the proxy's id; a request without one
+    gets a made id."""
+    import os
+    import sqlite3
+    import time
+
+    import requests
+
+    from tests.servers import create_user, manage, started
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="iam.settings",
+        DJANGO_SECRET_KEY="test-" + "x" * 60,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+        IAM_TRUSTED_PROXIES="127.0.0.1",
+        IAM_MFA_REQUIRED_GROUPS="",
+        IAM_LOG_FORMAT="json",
+    )
+    manage(env, "migrate", "-v0")
+    create_user(env, "ada@shop.example", "backoffice-users", PASSWORD)
+    with started(env) as (server,):
+        http = requests.Session()
+
+        def call(method, path, **headers):
+            cookies = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+            headers = {"Cookie": cookies, "X-Forwarded-Proto": "https", **headers}
+            headers["Referer"] = f"https://127.0.0.1:{server.port}/"
+            return http.request(method, server.base + path, headers=headers, allow_redirects=False)
+
+        call("GET", "/login/")
+        form = {"login": "ada@shop.example", "password": PASSWORD}
+        form["csrfmiddlewaretoken"] = http.cookies.get("csrftoken")
+        response = http.post(
+            server.base + "/login/",
+            form,
+            headers={
+                "Cookie": "; ".join(f"{c.name}={c.value}" for c in http.cookies),
+                "X-Forwarded-Proto": "https",
+                "Referer": f"https://127.0.0.1:{server.port}/",
+                "X-Request-ID": "proxy-made-1",
+            },
+            allow_redirects=False,
+        )
+        assert response.status_code == 302, response.text[:300]
+        assert response.headers["X-Request-ID"] == "proxy-made-1"
+        made = call("GET", "/password/reset/key/1-abc-secretkey99/").headers["X-Request-ID"]
+        assert MADE.fullmatch(made)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "<redacted>" not in server.log.read_text():
+            time.sleep(0.1)
+        time.sleep(0.3)
+        text = server.log.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # all JSON
+    assert "secretkey99" not in text and PASSWORD not in text
+    app = [x for x in lines if x["logger"] == "iam.request"]
+    (login_line,) = [x for x in app if x["method"] == "POST"]
+    assert login_line["request_id"] == "proxy-made-1" and login_line["route"] == "account_login"
+    assert login_line["status"] == 302
+    assert any(x["request_id"] == made for x in app)
+    (audit_line,) = [x for x in lines if x["logger"] == "iam.audit"]
+    assert audit_line["request_id"] == "proxy-made-1"
+    access = [x for x in lines if x["logger"] == "granian.access"]
+    assert access and {"method", "path", "status", "dt_ms"} <= set(access[0]), access
+    assert any(x["path"] == "/password/reset/key/<redacted>/" for x in access), access
+    db = sqlite3.connect(tmp_path / "db.sqlite3")
+    rows = db.execute("SELECT request_id FROM accounts_auditevent WHERE action = 'login.succeeded'")
+    assert rows.fetchall() == [("proxy-made-1",)]
