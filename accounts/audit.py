@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
-from iam.logs import request_id
+from iam.logs import log_context, request_id
 
 logger = logging.getLogger("iam.audit")
 
@@ -368,11 +368,12 @@ def audit(
         request_id=request_id(),
     )
     # Logged once the event is committed: a rolled-back write is no event.
-    transaction.on_commit(lambda: _log(event))
+    context = log_context()
+    transaction.on_commit(lambda: _log(event, context))
     return event
 
 
-def _log(event: AuditEvent) -> None:
+def _log(event: AuditEvent, context: dict) -> None:
     logger.info(
         "%s outcome=%s actor=%s channel=%s target=%s ip=%s",
         event.action,
@@ -381,5 +382,5 @@ def _log(event: AuditEvent) -> None:
         event.channel or "-",
         event.target_label or "-",
         event.ip or "-",
-        extra={"request_id": event.request_id or None},
+        extra=context,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts import login, mfa
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
+from iam.proxies import from_trusted_proxy, parse_ip, trusted_proxies
 
 # Last activity is written at most once a minute, and at most a tenth of
 # the idle limit apart (a busy user does not rewrite their session on every
@@ -28,13 +28,6 @@ SEEN_AT_MAX_INTERVAL = 60
 
 def seen_at_interval(idle_seconds: int) -> int:
     return max(1, min(SEEN_AT_MAX_INTERVAL, idle_seconds // 10))
-
-
-def _parse_ip(value: str):
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
 
 
 class UserLanguageMiddleware:
@@ -55,18 +48,6 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
-def trusted_proxies() -> set:
-    """The addresses of `IAM_TRUSTED_PROXIES` (read when a middleware starts)."""
-    return {ip for ip in map(_parse_ip, settings.IAM_TRUSTED_PROXIES) if ip}
-
-
-def from_trusted_proxy(request, trusted: set) -> bool:
-    """Whether the peer that sent `request` is one of the `trusted` proxies,
-    judged on the connection's own address (before TrustedProxyMiddleware
-    replaced it with the client's)."""
-    return bool(trusted) and _parse_ip(request.META.get("REMOTE_ADDR", "")) in trusted
-
-
 class TrustedProxyMiddleware:
     """Believe `X-Forwarded-For` / `X-Forwarded-Proto` only from the proxies in
     `IAM_TRUSTED_PROXIES`. Then REMOTE_ADDR is the real client (the rightmost
@@ -79,7 +60,7 @@ class TrustedProxyMiddleware:
     def __call__(self, request):
         meta = request.META
         if from_trusted_proxy(request, self.trusted):
-            hops = [_parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            hops = [parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
             for hop in reversed(hops):
                 if hop is None:
                     break

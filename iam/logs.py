@@ -15,7 +15,8 @@ Two formatters, chosen by `IAM_LOG_FORMAT` in iam/settings.py:
 Both are plain `logging.Formatter`s that read no Django settings, so
 granian's own logging configuration can use them too (deploy/).
 The actor is an id or a client's name, never more: "user:12",
-"client:shop-sync", "scim:entra", "anonymous".
+"client:shop-sync", "scim:entra", "anonymous"; outside a request the
+command ("cli:createuser") or the task ("task:deliver").
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from datetime import UTC, datetime
 # route and method of the lines it writes).
 current_request_id: ContextVar[str | None] = ContextVar("iam_request_id", default=None)
 current_request: ContextVar[object | None] = ContextVar("iam_request", default=None)
+# Who acts outside a request: "cli:<command>", "task:<task name>".
+current_actor: ContextVar[str | None] = ContextVar("iam_actor", default=None)
 
 # What an id taken from a proxy may look like: bounded, and nothing that
 # could break a log line, a CSV cell or a URL (no space, quote, control or
@@ -58,6 +61,15 @@ def request_id() -> str:
 
 
 # --- What a line says about its request ---------------------------------------
+
+
+def log_context() -> dict:
+    """The request id and actor of now, for a line written later (an audit
+    line, once its transaction commits): `logger.info(..., extra=...)`."""
+    return {
+        "request_id": current_request_id.get(),
+        "actor": current_actor.get() or actor_of(current_request.get()) or None,
+    }
 
 
 def _loaded_user(request):
@@ -113,7 +125,7 @@ def _context(record: logging.LogRecord) -> dict:
         request = current_request.get()
     return {
         "request_id": rid or current_request_id.get(),
-        "actor": getattr(record, "actor", None) or actor_of(request) or None,
+        "actor": getattr(record, "actor", None) or current_actor.get() or actor_of(request) or None,
         "route": getattr(record, "route", None) or route_of(request) or None,
         "method": getattr(request, "method", None),
         "status": getattr(record, "status", None) or getattr(record, "status_code", None),
@@ -194,9 +206,11 @@ def _wrap_command_execute() -> None:
         if current_request_id.get():
             return execute(self, *args, **options)
         token = current_request_id.set(new_request_id())
+        actor = current_actor.set(f"cli:{type(self).__module__.rsplit('.', 1)[-1]}")
         try:
             return execute(self, *args, **options)
         finally:
+            current_actor.reset(actor)
             current_request_id.reset(token)
 
     execute_with_request_id.iam_request_id = True
@@ -209,14 +223,17 @@ _task_tokens: list = []
 def _task_started(sender, task_result, **kwargs) -> None:
     """A worker task's own id: the task's (the mail queue lists it)."""
     rid = valid_request_id(str(task_result.id)) or new_request_id()
-    _task_tokens.append(current_request_id.set(rid))
+    name = getattr(task_result.task, "name", "") or "task"
+    _task_tokens.append((current_request_id.set(rid), current_actor.set(f"task:{name}")))
 
 
 def _task_finished(sender, task_result, **kwargs) -> None:
     if _task_tokens:
+        rid, actor = _task_tokens.pop()
         # A token set in another context: nothing of ours to undo here.
         with contextlib.suppress(ValueError):
-            current_request_id.reset(_task_tokens.pop())
+            current_actor.reset(actor)
+            current_request_id.reset(rid)
 
 
 def connect() -> None:

@@ -2,7 +2,7 @@
 of its request the same id (iam.logs, accounts.audit).
 
 The id is the one a trusted proxy sent (`IAM_TRUSTED_PROXIES`, judged as
-accounts.middleware judges `X-Forwarded-For`) when it is a safe token, else
+`X-Forwarded-For` is judged: iam.proxies) when it is a safe token, else
 a new one: a client cannot choose the id its requests are filed under. The
 middleware is the first of all, so the health endpoints and error pages
 carry it too, and it writes the request's line in the log (`iam.request`:
@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 
-from accounts.middleware import from_trusted_proxy, trusted_proxies
 from iam.logs import (
     current_request,
     current_request_id,
@@ -28,6 +27,7 @@ from iam.logs import (
     route_of,
     valid_request_id,
 )
+from iam.proxies import from_trusted_proxy, trusted_proxies
 
 logger = logging.getLogger("iam.request")
 HEADER = "X-Request-ID"

@@ -211,12 +211,18 @@ def test_the_text_format_shows_the_id(client, user):
 # --- one id per command run -------------------------------------------------------
 
 
-def test_a_command_run_has_one_id_of_its_own(root_user):
-    call_command("apiclient", "create", "--name", "one", "--grant", "client_credentials")
-    call_command("apiclient", "create", "--name", "two", "--grant", "client_credentials")
+def test_a_command_run_has_one_id_of_its_own(root_user, django_capture_on_commit_callbacks):
+    with captured() as lines, django_capture_on_commit_callbacks(execute=True):
+        for name in ("one", "two"):
+            call_command(
+                "apiclient", "create", "--name", name, "--grant", "client_credentials",
+                stdout=io.StringIO(),
+            )  # fmt: skip
     first, second = AuditEvent.objects.filter(action="api.client.created").order_by("id")
     assert MADE.fullmatch(first.request_id) and MADE.fullmatch(second.request_id)
     assert first.request_id != second.request_id
+    logged = [(x["request_id"], x["actor"]) for x in lines.of("iam.audit")]
+    assert logged == [(first.request_id, "cli:apiclient"), (second.request_id, "cli:apiclient")]
 
 
 def test_the_events_of_one_run_share_its_id(root_user):
@@ -244,6 +250,7 @@ def test_a_worker_task_has_its_task_s_id(user):
     task_lines = [x for x in lines.of("django_tasks") if "state=SUCCESSFUL" in x["message"]]
     task_id = task_lines[0]["message"].split("id=")[1].split()[0]
     assert sent[0]["request_id"] == task_id
+    assert sent[0]["actor"] == "task:deliver"
 
 
 # --- the audit line after the commit ------------------------------------------------
