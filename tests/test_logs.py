@@ -488,3 +488,26 @@ def test_the_image_s_server_logs_json_lines_joined_to_the_audit_trail(tmp_path):
     db = sqlite3.connect(tmp_path / "db.sqlite3")
     rows = db.execute("SELECT request_id FROM accounts_auditevent WHERE action = 'login.succeeded'")
     assert rows.fetchall() == [("proxy-made-1",)]
+
+
+def test_the_run_s_check_knows_the_secrets_the_flows_make(log_secrets, admin, root_user, user):
+    """What the spies catch, made through the real doors: an API client's
+    secret and its tokens, a SCIM token (as the command prints it), a TOTP
+    secret (as the set-up page shows it), a reset key (as the mail has it)."""
+    from django.core import mail
+
+    from tests.api_support import make_client
+    from tests.support.mfa import activate_totp
+    from tests.support.resets import link_from_mail, request_reset
+
+    http = Client()
+    _client, secret = make_client("password", scopes=("read",), name="spied")
+    token = account_token(http, user, scopes=("read",))
+    assert {secret, token} <= log_secrets.secrets
+    out = io.StringIO()
+    call_command("scimtoken", "create", "--name", "spied", stdout=out)
+    assert out.getvalue().strip().splitlines()[-1] in log_secrets.secrets
+    assert activate_totp(admin) in log_secrets.secrets
+    request_reset(Client(), user.email)
+    key = link_from_mail(mail.outbox[-1]).rstrip("/").rsplit("-", 1)[-1]
+    assert any(key in s for s in log_secrets.secrets)
