@@ -511,3 +511,18 @@ def test_the_run_s_check_knows_the_secrets_the_flows_make(log_secrets, admin, ro
     request_reset(Client(), user.email)
     key = link_from_mail(mail.outbox[-1]).rstrip("/").rsplit("-", 1)[-1]
     assert any(key in s for s in log_secrets.secrets)
+
+
+def test_an_unknown_log_format_stops_the_start_with_a_clear_message():
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    env = {**os.environ, "IAM_LOG_FORMAT": "xml", "DJANGO_SETTINGS_MODULE": "iam.settings"}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "IAM_LOG_FORMAT must be text or json, not 'xml'" in done.stderr
