@@ -165,6 +165,9 @@ class JsonFormatter(logging.Formatter):
     but for trace_id/span_id, exception and granian's access fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+
+    def fields(self, record: logging.LogRecord) -> dict:
         context = _context(record)
         line = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -186,7 +189,7 @@ class JsonFormatter(logging.Formatter):
             line.update({k: record.args[k] for k in _ACCESS_FIELDS if k in record.args})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return line
 
 
 # --- Ids for command runs and worker tasks ------------------------------------

@@ -139,7 +139,7 @@ def pytest_sessionfinish(session, exitstatus):
     leaks = LOG_SECRETS.report()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     summary = (
-        f"log secret check: {len(LOG_SECRETS.lines)} records, "
+        f"log secret check: {LOG_SECRETS.records} records, "
         f"{len(LOG_SECRETS.secrets)} secrets, {'LEAKED' if leaks else 'none logged'}"
     )
     text = f"{summary}\n{leaks}" if leaks else summary

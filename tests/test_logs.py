@@ -383,15 +383,20 @@ def test_the_schema_documents_the_field_and_the_filter(client):
 
 def test_the_secret_check_catches_a_planted_secret():
     check = LogSecretCheck()
-    check.remember('planted-Secret-1"quoted\\')
-    check.remember("short")  # too short to look for
+    for value in ('planted-Secret-1"quoted\\', "in-a-traceback-42", "never-logged-123", "short"):
+        check.remember(value)  # "short": too short to look for
     check.install()
     try:
         logging.getLogger("iam.anything").warning("oops: %s", 'planted-Secret-1"quoted\\')
+        try:
+            raise ValueError("in-a-traceback-42")
+        except ValueError:
+            logging.getLogger("iam.other").exception("failed")
     finally:
         check.uninstall()
-    assert [secret for secret, _ in check.leaks()] == ['planted-Secret-1"quoted\\']
-    assert "planted" in check.report()
+    leaked = sorted(secret for secret, _ in check.leaks())
+    assert leaked == ["in-a-traceback-42", 'planted-Secret-1"quoted\\']
+    assert "plan" in check.report() and "neve" not in check.report()
 
 
 def test_the_run_s_check_is_installed_and_sees_records(log_secrets, user):
@@ -399,9 +404,9 @@ def test_the_run_s_check_is_installed_and_sees_records(log_secrets, user):
     and its generators are spied on: a reset key made now is remembered."""
     assert log_secrets in logging.getLogger().handlers
     assert PASSWORD in log_secrets.secrets
-    before = len(log_secrets.lines)
-    logging.getLogger("iam").info("a line")
-    assert len(log_secrets.lines) == before + 1
+    before = log_secrets.records
+    logging.getLogger("iam").info("a line %s", 7)
+    assert log_secrets.records == before + 1 and "a line 7" in log_secrets.texts
     from accounts.tokens import PasswordResetTokens
 
     key = PasswordResetTokens().make_token(user)

@@ -1,7 +1,7 @@
 """No secret the suite used may appear in any log line the suite wrote.
 
 `LogSecretCheck` keeps every log record that reaches the root logger,
-formatted as production's JSON formatter writes it (iam.logs), and a
+formatted as production's JSON formatter formats it (iam.logs), and a
 registry of the secrets the run used: passwords (everything a password
 hasher hashed: set or typed, client secrets included), API tokens and
 codes, SCIM tokens, password-reset and address-change keys, TOTP secrets,
@@ -12,7 +12,8 @@ runs one check for the whole session and fails the run at its end when a
 secret was logged; tests/test_logs.py proves a planted secret is caught.
 
 Cheap: a record costs one json.dumps; the search is done once, at the end,
-one substring search per secret over the joined text.
+one substring search per secret over the distinct texts (what a record
+says, not the time or ids the formatter adds).
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ MIN_LENGTH = 8
 
 
 class LogSecretCheck(logging.Handler):
+    """Keeps what each record says (its message, traceback and actor, as
+    the JSON formatter writes them), once per distinct text."""
+
+    # The fields of a line that come from outside: the rest (time, level,
+    # route, ids) are the formatter's own.
+    SAID = ("message", "exception", "actor", "path")
+
     def __init__(self):
         super().__init__(level=logging.NOTSET)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
+        self.formatter = JsonFormatter()
+        self.records = 0
+        self.texts: dict[str, None] = {}  # insertion-ordered set
         self.secrets: set[str] = set()
 
     def remember(self, value) -> None:
@@ -40,10 +49,14 @@ class LogSecretCheck(logging.Handler):
             self.secrets.add(value)
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
         try:
-            self.lines.append(self.format(record))
+            fields = self.formatter.fields(record)
+            json.dumps(fields, ensure_ascii=False, default=str)  # as production writes it
+            text = "\n".join(str(fields[k]) for k in self.SAID if fields.get(k))
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is checked raw
-            self.lines.append(repr(record.__dict__))
+            text = repr(record.__dict__)
+        self.texts[text] = None
 
     def install(self) -> None:
         logging.getLogger().addHandler(self)
@@ -52,21 +65,18 @@ class LogSecretCheck(logging.Handler):
         logging.getLogger().removeHandler(self)
 
     def leaks(self) -> list[tuple[str, str]]:
-        """(secret, first line that holds it), for each secret found; a secret
-        is looked for as written and as JSON escapes it."""
-        text = "\n".join(self.lines)
+        """(secret, first text that holds it), for each secret found."""
+        whole = "\n\0".join(self.texts)
         found = []
         for secret in sorted(self.secrets):
-            forms = {secret, json.dumps(secret, ensure_ascii=False)[1:-1]}
-            if any(form in text for form in forms):
-                line = next(x for x in self.lines if any(f in x for f in forms))
-                found.append((secret, line))
+            if secret in whole:
+                found.append((secret, next(t for t in self.texts if secret in t)))
         return found
 
     def report(self) -> str:
         return "\n".join(
-            f"secret {secret[:4]}… (length {len(secret)}) logged in: {line[:400]}"
-            for secret, line in self.leaks()
+            f"secret {secret[:4]}… (length {len(secret)}) logged in: {text[:400]!r}"
+            for secret, text in self.leaks()
         )
 
 
