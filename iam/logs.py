@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -39,7 +40,6 @@ current_actor: ContextVar[str | None] = ContextVar("iam_actor", default=None)
 # What an id taken from a proxy may look like: bounded, and nothing that
 # could break a log line, a CSV cell or a URL (no space, quote, control or
 # non-ASCII character).
-REQUEST_ID_MAX = 64
 REQUEST_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
@@ -116,7 +116,16 @@ def route_of(request) -> str:
 def _context(record: logging.LogRecord) -> dict:
     """The request facts of a record: Django's own request lines carry their
     request (written after the request's context ended); others take the
-    context of the code that logged them."""
+    context of the code that logged them. A line is never lost to them."""
+    try:
+        return _request_facts(record)
+    except Exception:  # noqa: BLE001 - the line still goes out, with what is sure
+        return dict.fromkeys(("actor", "route", "method", "status")) | {
+            "request_id": current_request_id.get()
+        }
+
+
+def _request_facts(record: logging.LogRecord) -> dict:
     rid = getattr(record, "request_id", None)
     request = getattr(record, "request", None)
     if request is not None and hasattr(request, "META"):
@@ -220,19 +229,23 @@ def _wrap_command_execute() -> None:
     BaseCommand.execute = execute_with_request_id
 
 
-_task_tokens: list = []
+# The tokens to undo when a task finishes, per thread (the tests' immediate
+# backend runs tasks in the request's thread).
+_tasks = threading.local()
 
 
 def _task_started(sender, task_result, **kwargs) -> None:
     """A worker task's own id: the task's (the mail queue lists it)."""
     rid = valid_request_id(str(task_result.id)) or new_request_id()
     name = getattr(task_result.task, "name", "") or "task"
-    _task_tokens.append((current_request_id.set(rid), current_actor.set(f"task:{name}")))
+    stack = _tasks.__dict__.setdefault("stack", [])
+    stack.append((current_request_id.set(rid), current_actor.set(f"task:{name}")))
 
 
 def _task_finished(sender, task_result, **kwargs) -> None:
-    if _task_tokens:
-        rid, actor = _task_tokens.pop()
+    stack = _tasks.__dict__.get("stack")
+    if stack:
+        rid, actor = stack.pop()
         # A token set in another context: nothing of ours to undo here.
         with contextlib.suppress(ValueError):
             current_actor.reset(actor)

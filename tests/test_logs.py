@@ -194,6 +194,25 @@ def test_one_line_per_record_even_with_line_breaks_in_a_message():
     assert "request_id" not in record.__dict__  # the text formatter left no trace on it
 
 
+def test_a_line_is_never_lost_to_its_request_facts():
+    """Whatever the record's request holds, the line goes out (a formatter
+    that raises loses the line)."""
+
+    class Broken:
+        META: dict = {}
+        method = "GET"
+
+        @property
+        def scim_client(self):
+            raise RuntimeError("the database is down")
+
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "boom", (), None)
+    record.request = Broken()
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "boom" and line["actor"] is None and "status" in line
+    assert "boom" in TextFormatter().format(record)
+
+
 def test_the_text_format_shows_the_id(client, user):
     stream, handler = io.StringIO(), None
     handler = logging.StreamHandler(stream)
