@@ -550,3 +550,33 @@ def test_an_unknown_log_format_stops_the_start_with_a_clear_message():
     )
     assert done.returncode != 0
     assert "IAM_LOG_FORMAT must be text or json, not 'xml'" in done.stderr
+
+
+def test_the_real_worker_gives_each_task_its_own_id(settings, user):
+    """`db_worker` as production runs it (the database backend): each task's
+    lines carry that task's id and name it as the actor, not the worker
+    run's id nor the request's that queued it."""
+    import signal
+
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail"]}}
+    queued = Client().post("/password/reset/", {"email": user.email})["X-Request-ID"]
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    try:
+        with captured() as lines:
+            for _ in range(2):  # the look-up task queues the mail's
+                call_command(
+                    "db_worker", "--queue-name=mail", "--batch", "--no-startup-delay",
+                    "--no-reload", stdout=io.StringIO(),
+                )  # fmt: skip
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+    tasks = {str(t.id): t.task_path.rsplit(".", 1)[-1] for t in DBTaskResult.objects.all()}
+    assert sorted(tasks.values()) == ["deliver", "password_reset_requested"]
+    mail_lines = lines.of("iam.mail")
+    assert mail_lines, [x for _, x in lines.items]
+    for line in mail_lines:
+        assert line["request_id"] in tasks and line["request_id"] != queued
+        assert line["actor"] == f"task:{tasks[line['request_id']]}"
