@@ -552,6 +552,7 @@ def test_an_unknown_log_format_stops_the_start_with_a_clear_message():
     assert "IAM_LOG_FORMAT must be text or json, not 'xml'" in done.stderr
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes connections between tasks
 def test_the_real_worker_gives_each_task_its_own_id(settings, user):
     """`db_worker` as production runs it (the database backend): each task's
     lines carry that task's id and name it as the actor, not the worker
