@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET
-from tests.servers import ROOT, granian, manage
+from tests.servers import ROOT, manage, started
 from tests.support.otlp import Receiver
 
 ADA = {
@@ -114,7 +114,9 @@ def _sso_login(base: str, idp) -> tuple[requests.Session, dict]:
 
 def test_an_sso_login_is_traced_without_secrets(app_env, receiver, idp):
     idp.reset_behaviour()
-    with granian(_traced(app_env, receiver), GRANIAN_WORKERS="2") as (base,):
+    env = {**_traced(app_env, receiver), "IAM_LOG_FORMAT": "json"}
+    with started(env, GRANIAN_WORKERS="2") as (server,):
+        base = server.base
         browser, params = _sso_login(base, idp)
         browser.get(base + "/password/reset/key/1-the-reset-key-0123/", timeout=30)
         session_cookie = browser.cookies["iam_session"]
@@ -137,6 +139,7 @@ def test_an_sso_login_is_traced_without_secrets(app_env, receiver, idp):
             )
 
         spans = receiver.wait_for(complete)
+        log = server.log.read_text()
 
     (callback,) = callback_spans(spans)
     assert callback.service == "iam-under-test"
@@ -171,6 +174,11 @@ def test_an_sso_login_is_traced_without_secrets(app_env, receiver, idp):
     texts = [text for s in spans for text in s.texts()]
     for secret in secrets:
         assert not [t for t in texts if secret in t], secret
+    # The callback's log lines (JSON) name its trace and their span in it.
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    tied = [line for line in lines if line.get("trace_id") == callback.trace_id]
+    assert tied, log[-3000:]
+    assert all(line["span_id"] in in_trace for line in tied)
     # The exporter's own calls are not traced (no feedback loop).
     assert not [s for s in spans if "/v1/traces" in s.attributes.get("http.url", "")]
     # Health probes made no trace.
