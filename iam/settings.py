@@ -483,11 +483,35 @@ if IAM_LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # trace_id/span_id on each record while a span is current (iam.telemetry).
+    "filters": {"trace": {"()": "iam.telemetry.TraceContextFilter"}},
     "formatters": {
         "text": {"()": "iam.logs.TextFormatter"},
         "json": {"()": "iam.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": IAM_LOG_FORMAT}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": IAM_LOG_FORMAT,
+            "filters": ["trace"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Traces (OpenTelemetry; README "Traces") -----------------------------------
+# Off unless an OTLP endpoint is set. Only these are read here; every other
+# OTEL_* variable (service name, headers, timeouts, sampler) is read by the
+# OpenTelemetry SDK itself when iam.telemetry sets it up.
+TRACES_ENABLED = bool(
+    env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="")
+    or env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+) and not env.bool("OTEL_SDK_DISABLED", default=False)
+TRACES_PROTOCOL = env.str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", default="") or env.str(
+    "OTEL_EXPORTER_OTLP_PROTOCOL", default="http/protobuf"
+)
+# Probes and scrapes make no trace (regular expressions searched in the URL).
+TRACES_EXCLUDED_URLS = env.str("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", default="") or env.str(
+    "OTEL_PYTHON_EXCLUDED_URLS", default="/healthz,/readyz,/metrics,/static/"
+)
