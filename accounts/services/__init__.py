@@ -12,6 +12,7 @@ write `services.user_update(...)`.
 """
 
 from accounts.errors import AccessRefused, AccountError
+from accounts.services.access_model import access_model_apply, access_model_snapshot
 from accounts.services.common import ROOT_GROUP
 from accounts.services.emails import (
     LinkRefused,
@@ -51,6 +52,8 @@ __all__ = [
     "AccessRefused",
     "AccountError",
     "LinkRefused",
+    "access_model_apply",
+    "access_model_snapshot",
     "email_change_for_link",
     "configured_group_names",
     "group_create",
