@@ -588,3 +588,19 @@ def test_the_demo_and_the_stack_start_from_deploy_access_yaml(migrated, tmp_path
     assert "Warning" not in first.stderr
     second = cli(env, "apply", "deploy/access.yaml")
     assert second.stdout.strip() == "No changes."
+
+
+def test_every_option_has_help():
+    """`manage.py access apply --help` is the operator's manual."""
+    import argparse
+
+    from django.core.management import load_command_class
+
+    parser = load_command_class("accounts", "access").create_parser("manage.py", "access")
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(subs[0].choices) == {"export", "apply"}
+    for sub in subs[0].choices.values():
+        ours = [a for a in sub._actions if a.dest != "help"]
+        assert ours and all(a.help for a in ours), sub.prog
+    apply = subs[0].choices["apply"]
+    assert {"--dry-run", "--prune"} <= {o for a in apply._actions for o in a.option_strings}
