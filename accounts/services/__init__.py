@@ -7,8 +7,8 @@ nothing. Who acts, and from where, is an `accounts.audit.Actor`; writes that
 can change who may do what run in `accounts.delegation.access_write`.
 
 The functions live by entity (users, emails: a change of address, sessions,
-passwords, mfa, groups, roles); their names are gathered here, so callers
-write `services.user_update(...)`.
+passwords, mfa, groups, roles, access_model: the whole model from a file);
+their names are gathered here, so callers write `services.user_update(...)`.
 """
 
 from accounts.errors import AccessRefused, AccountError
