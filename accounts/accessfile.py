@@ -33,6 +33,8 @@ from accounts.resources import matching, nearest, split_resource
 
 VERSION = 1
 MAX_BYTES = 1_000_000
+# Lists and mappings in one another; the export's deepest is 5 (references).
+MAX_DEPTH = 10
 DESCRIPTION_MAX = 255
 EFFECTS = ("allow", "deny")
 STR = "tag:yaml.org,2002:str"
@@ -242,12 +244,19 @@ def parse(text: str) -> AccessFile:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise FileError(f"the file is larger than {MAX_BYTES // 1000} kB")
     try:
+        depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise FileError(
                     "anchors and aliases (&, *) are not supported: write each entry out",
                     event.start_mark.line + 1,
                 )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise FileError("nested too deeply", event.start_mark.line + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -448,6 +448,7 @@ BAD = [
         "anchors and aliases (&, *) are not supported: write each entry out",
     ),
     ("version", "version: 2\n", "version", "version must be 1"),
+    ("deep", "references:\n  a: " + "[" * 5000 + "]" * 5000 + "\n", "a: [", "nested too deeply"),
     ("empty", "", None, "the file is empty: expected roles: and groups:"),
     (
         "python-tag",
