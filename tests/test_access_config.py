@@ -177,9 +177,8 @@ def test_apply_creates_changes_and_audits_it_as_one_change(tmp_path, root_user):
     assert applied.target_label == "access.yaml"
     assert applied.details == {
         "file": "access.yaml",
-        "created": ["role helpdesk", "group support"],
-        "changed": [],
-        "removed": [],
+        "groups": {"added": ["support"]},
+        "roles": {"added": ["helpdesk"]},
     }
     # Each object keeps its own history too, in the same transaction.
     assert AuditEvent.objects.count() == before + 3
@@ -194,7 +193,20 @@ def test_apply_creates_changes_and_audits_it_as_one_change(tmp_path, root_user):
         "Applied: 0 created, 2 changed, 0 removed.",
     ]
     latest = AuditEvent.objects.filter(action="access.applied").first()
-    assert latest.details["changed"] == ["role helpdesk", "group support"]
+    assert latest.details == {
+        "file": "access.yaml",
+        "groups": {"changed": ["support"]},
+        "roles": {"changed": ["helpdesk"]},
+    }
+
+
+def test_the_audit_screen_reads_the_change_in_german(tmp_path, admin):
+    apply(tmp_path, with_support())
+    page = admin.get("/audit/?action=access.applied", HTTP_ACCEPT_LANGUAGE="de")
+    rows = page.content.decode().split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "Zugriffsmodell aus einer Datei angewendet" in rows
+    assert "Datei: access.yaml" in rows
+    assert "support" in rows and "helpdesk" in rows
 
 
 @pytest.mark.django_db

@@ -251,12 +251,7 @@ def _apply(spec: AccessFile, *, prune: bool, by: Actor, source: str) -> AccessCh
                 by=by,
                 target_type="access",
                 target_label=source or "access model",
-                details={
-                    "file": source,
-                    "created": [f"{c.kind} {c.name}" for c in result.changes if c.sign == "+"],
-                    "changed": [f"{c.kind} {c.name}" for c in result.changes if c.sign == "~"],
-                    "removed": [f"{c.kind} {c.name}" for c in result.changes if c.sign == "-"],
-                },
+                details={"file": source, **_summary(result.changes)},
             )
             result.applied = True
         existing = set(Group.objects.values_list("name", flat=True))
@@ -266,6 +261,21 @@ def _apply(spec: AccessFile, *, prune: bool, by: Actor, source: str) -> AccessCh
             if name not in existing
         ]
     return result
+
+
+def _summary(changes: list[Change]) -> dict:
+    """{"groups": {"added": [...], "changed": [...], "deleted": [...]}, "roles": ...}:
+    the names of what was written, for the one `access.applied` event."""
+    summary = {}
+    for kind in ("group", "role"):
+        names = {
+            word: [c.name for c in changes if c.kind == kind and c.sign == sign]
+            for sign, word in (("+", "added"), ("~", "changed"), ("-", "deleted"))
+        }
+        names = {word: found for word, found in names.items() if found}
+        if names:
+            summary[f"{kind}s"] = names
+    return summary
 
 
 def _write(spec, result, role_of, group_of, roles_of, unnamed_groups, unnamed_roles, by):
