@@ -202,7 +202,8 @@ def test_apply_creates_changes_and_audits_it_as_one_change(tmp_path, root_user):
 
 def test_the_audit_screen_reads_the_change_in_german(tmp_path, admin):
     apply(tmp_path, with_support())
-    page = admin.get("/audit/?action=access.applied", HTTP_ACCEPT_LANGUAGE="de")
+    with translation.override("en"):  # the request's German stays with the request
+        page = admin.get("/audit/?action=access.applied", HTTP_ACCEPT_LANGUAGE="de")
     rows = page.content.decode().split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert "Zugriffsmodell aus einer Datei angewendet" in rows
     assert "Datei: access.yaml" in rows
