@@ -291,6 +291,12 @@ def test_names_match_whatever_their_case_and_rename(tmp_path, root_user):
     assert list(Group.objects.filter(name__iexact="support").values_list("name", flat=True)) == [
         "support"
     ]
+    # A role renamed (its case) is still the group's role: the group is no change.
+    out, _err = apply(tmp_path, with_support().replace("helpdesk", "Helpdesk"))
+    assert out.splitlines() == [
+        "~ role Helpdesk: name helpdesk -> Helpdesk",
+        "Applied: 0 created, 1 changed, 0 removed.",
+    ]
 
 
 @pytest.mark.django_db

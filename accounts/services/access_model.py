@@ -187,8 +187,11 @@ def _group_change(group_spec: GroupSpec, group: Group | None, roles: list[str]) 
     stored = as_seeded(group.description)
     if stored != group_spec.description:
         diffs.append(f"description {_short(stored)} -> {_short(group_spec.description)}")
-    current = {r.name for r in group.roles.all()}
-    added, removed = sorted(set(roles) - current), sorted(current - set(roles))
+    # By role, not spelling: a role this file renames (its case) is the same role.
+    current = {r.name.casefold(): r.name for r in group.roles.all()}
+    wanted = {name.casefold(): name for name in roles}
+    added = sorted(wanted[key] for key in wanted.keys() - current.keys())
+    removed = sorted(current[key] for key in current.keys() - wanted.keys())
     if added or removed:
         diffs.append("roles " + ", ".join([f"+{n}" for n in added] + [f"-{n}" for n in removed]))
     return Change("~", "group", group_spec.name, "; ".join(diffs)) if diffs else None
