@@ -14,9 +14,11 @@ import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
+from iam.logs import log_context, request_id
 
 logger = logging.getLogger("iam.audit")
 
@@ -367,14 +369,22 @@ def audit(
         details=details or {},
         ip=by.ip,
         user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
+        request_id=request_id(),
     )
+    # Logged once the event is committed: a rolled-back write is no event.
+    context = log_context()
+    transaction.on_commit(lambda: _log(event, context))
+    return event
+
+
+def _log(event: AuditEvent, context: dict) -> None:
     logger.info(
         "%s outcome=%s actor=%s channel=%s target=%s ip=%s",
-        action.value,
+        event.action,
         event.outcome,
         event.actor_label or "-",
         event.channel or "-",
         event.target_label or "-",
         event.ip or "-",
+        extra=context,
     )
-    return event

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First of all: every response (health, errors) carries X-Request-ID.
+    "iam.request_id.RequestIdMiddleware",
     "iam.health.HealthCheckMiddleware",
     # Machine-facing paths (/api/, /oauth/) answer every error in JSON.
     "api.middleware.JsonErrorsMiddleware",
@@ -471,11 +473,21 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Logs on stderr: text lines (the default), or one JSON object a line with
+# IAM_LOG_FORMAT=json; either way with the request id (iam.logs).
+IAM_LOG_FORMAT = env.str("IAM_LOG_FORMAT", default="text").strip().lower()
+if IAM_LOG_FORMAT not in ("text", "json"):
+    raise environ.ImproperlyConfigured(
+        f"IAM_LOG_FORMAT must be text or json, not {IAM_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"()": "iam.logs.TextFormatter"},
+        "json": {"()": "iam.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": IAM_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
