@@ -180,8 +180,11 @@ def test_apply_creates_changes_and_audits_it_as_one_change(tmp_path, root_user):
         "groups": {"added": ["support"]},
         "roles": {"added": ["helpdesk"]},
     }
-    # Each object keeps its own history too, in the same transaction.
+    # Each object keeps its own history too, in the same transaction, and
+    # one request id ties them to the change.
     assert AuditEvent.objects.count() == before + 3
+    ids = set(AuditEvent.objects.order_by("-id")[:3].values_list("request_id", flat=True))
+    assert len(ids) == 1 and ids != {""}
 
     changed = with_support("  - allow backoffice:audit:view\n").replace(
         "First-line support.", "Second-line support."
