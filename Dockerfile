@@ -9,11 +9,13 @@ COPY pyproject.toml README.md ./
 RUN pip install --quiet .
 
 COPY manage.py ./
-COPY deploy/granian-log.json deploy/granian-log-json.json ./deploy/
+COPY deploy/granian-log.json deploy/granian-log-json.json deploy/access.yaml ./deploy/
 COPY iam ./iam
 COPY accounts ./accounts
 COPY backoffice ./backoffice
 COPY sso ./sso
+COPY api ./api
+COPY scim ./scim
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

@@ -27,7 +27,10 @@ CHANNEL_MAX = AuditEvent._meta.get_field("channel").max_length
 
 
 class AuditAction(StrEnum):
-    # The access model: writes refused by delegation (accounts.delegation).
+    # The access model: a file applied as one change (manage.py access apply;
+    # each group and role written also has its own event), writes refused by
+    # delegation (accounts.delegation).
+    ACCESS_APPLIED = "access.applied"
     ACCESS_GRANT_REFUSED = "access.grant_refused"
     ACCESS_LOCKOUT_REFUSED = "access.lockout_refused"
     # The API's clients and tokens (api).
@@ -116,6 +119,7 @@ KNOWN_ACTIONS = sorted(action.value for action in AuditAction)
 # What each stable code means, in the reader's language (the code itself is
 # stored, filtered on and exported; only the screens show these).
 LABELS = {
+    AuditAction.ACCESS_APPLIED: _("Access model applied from a file"),
     AuditAction.ACCESS_GRANT_REFUSED: _("Access beyond one's own refused"),
     AuditAction.ACCESS_LOCKOUT_REFUSED: _("Lock-out refused"),
     AuditAction.API_CLIENT_CREATED: _("API client added"),
