@@ -12,4 +12,4 @@ class AccountsConfig(AppConfig):
 
         from iam import logs
 
-        logs.connect()  # a request id per command run and worker task
+        logs.connect()  # a request id per worker task

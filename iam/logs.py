@@ -4,7 +4,7 @@ Every line says which request (or command run, or worker task) wrote it:
 its request id, the same one the response's `X-Request-ID` header carries
 and the audit events of that request store (accounts.audit). The id lives
 in a context variable for the length of the request (iam.request_id), of a
-management command's run or of a worker task (`connect`, below).
+management command's run (iam.commands) or of a worker task (`connect`, below).
 
 Two formatters, chosen by `IAM_LOG_FORMAT` in iam/settings.py:
 - `TextFormatter` (the default): the usual line, with the request id.
@@ -201,32 +201,7 @@ class JsonFormatter(logging.Formatter):
         return line
 
 
-# --- Ids for command runs and worker tasks ------------------------------------
-
-
-def _wrap_command_execute() -> None:
-    """One request id per management command run (an outer command's id is
-    kept by the commands it calls), so its audit events and log lines say
-    which run wrote them."""
-    from django.core.management.base import BaseCommand
-
-    execute = BaseCommand.execute
-    if getattr(execute, "iam_request_id", False):
-        return
-
-    def execute_with_request_id(self, *args, **options):
-        if current_request_id.get():
-            return execute(self, *args, **options)
-        token = current_request_id.set(new_request_id())
-        actor = current_actor.set(f"cli:{type(self).__module__.rsplit('.', 1)[-1]}")
-        try:
-            return execute(self, *args, **options)
-        finally:
-            current_actor.reset(actor)
-            current_request_id.reset(token)
-
-    execute_with_request_id.iam_request_id = True
-    BaseCommand.execute = execute_with_request_id
+# --- Ids for worker tasks (command runs: iam.commands) ------------------------
 
 
 # The tokens to undo when a task finishes, per thread (the tests' immediate
@@ -259,6 +234,5 @@ def connect() -> None:
 
     if settings.IAM_LOG_FORMAT == "json":
         logging.captureWarnings(True)  # Python's warnings as JSON lines too, not bare text
-    _wrap_command_execute()
     task_started.connect(_task_started, dispatch_uid="iam.logs.task_started")
     task_finished.connect(_task_finished, dispatch_uid="iam.logs.task_finished")

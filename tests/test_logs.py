@@ -246,9 +246,9 @@ def test_a_command_run_has_one_id_of_its_own(root_user, django_capture_on_commit
 
 def test_the_events_of_one_run_share_its_id(root_user):
     """A command that calls others: one run, one id."""
-    from django.core.management.base import BaseCommand
+    from iam.commands import Command
 
-    class Both(BaseCommand):
+    class Both(Command):
         def handle(self, *args, **options):
             call_command("scimtoken", "create", "--name", "a", stdout=io.StringIO())
             call_command("scimtoken", "create", "--name", "b", stdout=io.StringIO())

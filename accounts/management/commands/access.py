@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.accessfile import MAX_BYTES, FileError, parse, render
 from accounts.audit import Actor
 from accounts.errors import AccountError
 from accounts.services import access_model_apply, access_model_snapshot
+from iam import commands as base
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Export the access model (groups, roles, rules) as YAML, or apply such a file."
 
     def add_arguments(self, parser):
