@@ -56,4 +56,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['GRANIAN_PORT'], timeout=2)"
 # Password hashing (Argon2id) is CPU-bound: one worker process per core, plus
 # one so a core is never idle while a worker waits, unless GRANIAN_WORKERS says.
-CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && exec granian iam.wsgi:application"]
+# Each worker counts its metrics into a file in PROMETHEUS_MULTIPROC_DIR, and
+# /metrics sums them (README "Metrics"); the files of a former run are
+# removed first, so a restart begins at zero as Prometheus expects.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/iam-metrics
+CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db; fi && exec granian iam.wsgi:application"]

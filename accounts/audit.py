@@ -17,6 +17,7 @@ from enum import StrEnum
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
+from iam import metrics
 
 logger = logging.getLogger("iam.audit")
 
@@ -364,6 +365,7 @@ def audit(
         ip=by.ip,
         user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
     )
+    metrics.audited(event)  # counted once committed (README "Metrics")
     logger.info(
         "%s outcome=%s actor=%s channel=%s target=%s ip=%s",
         action.value,
