@@ -27,6 +27,10 @@ def total(found, name: str, **labels) -> float:
     )
 
 
+def label_values(found) -> set[str]:
+    return {value for _name, labels, _value in found for value in labels.values()}
+
+
 def unbounded_labels(found) -> list[str]:
     """Label values that look like an email, an address or a raw path."""
     bad = []
