@@ -165,6 +165,57 @@ def test_a_rolled_back_audit_event_is_not_counted(transactional_db, settings):
     assert unbounded_labels(after) == []
 
 
+def test_scim_clients_api_grants_and_the_gauges(seed_groups, settings):
+    from tests.api_support import TOKEN as TOKEN_URL
+    from tests.api_support import basic, make_client
+    from tests.support.scim import Scim, entra_user, make_token
+
+    settings.IAM_METRICS_TOKEN = TOKEN
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail"]}}
+    client = Client()
+    before = samples(_scrape(client).content.decode())
+    assert total(before, "iam_mail_queue_depth") == 0
+    scim = Scim(Client(), make_token(name="entra"))
+    assert scim.post("Users", entra_user()).status_code == 201
+    assert scim.get("Users", filter='userName eq "jo@shop.example"').status_code == 200
+    assert Scim(Client(), "scim_wrong.token").get("Users").status_code == 401
+    api, secret = make_client()
+    assert (
+        client.post(
+            TOKEN_URL,
+            {"grant_type": "client_credentials"},
+            HTTP_AUTHORIZATION=basic(api.client_id, secret),
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            TOKEN_URL,
+            {"grant_type": "client_credentials"},
+            HTTP_AUTHORIZATION=basic(api.client_id, "wrong"),
+        ).status_code
+        == 401
+    )
+    UserFactory(email="ada@shop.example")
+    Client().post("/password/reset/", {"email": "ada@shop.example"})  # a mail queued
+    Client().post("/login/", {"login": "ada@shop.example", "password": PASSWORD})
+    after = samples(_scrape(client).content.decode())
+
+    def delta(name, **labels):
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert delta("iam_scim_requests_total", client="entra", method="POST", status="2xx") == 1
+    assert delta("iam_scim_requests_total", client="entra", method="GET", status="2xx") == 1
+    assert delta("iam_scim_requests_total", client="none", method="GET", status="4xx") == 1
+    grant = "client_credentials"
+    assert delta("iam_api_token_requests_total", grant=grant, outcome="success") == 1
+    assert delta("iam_api_token_requests_total", grant=grant, reason="invalid_client") == 1
+    assert total(after, "iam_mail_queue_depth") == 1
+    assert 0 <= total(after, "iam_mail_queue_oldest_age_seconds") < 60
+    assert total(after, "iam_sessions_active") == 1
+    assert unbounded_labels(after) == []
+
+
 # --- several worker processes ---------------------------------------------------------
 
 
