@@ -26,7 +26,11 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+# No `_created` series: the multiprocess mode has none, so one process and
+# several expose the same names.
+disable_created_metrics()
 
 # This process's metrics (one process: exposed as they are; several: each
 # value is also in this process's file, and the scrape reads the files).

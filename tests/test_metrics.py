@@ -143,10 +143,10 @@ def test_a_provider_that_does_not_answer_is_an_error_of_its_kind(transactional_d
     assert total(after, "iam_sso_logins_total", provider="fake", reason="idp_unreachable") >= 1
 
 
-def test_a_rolled_back_audit_event_is_not_counted(transactional_db, settings):
+def test_a_rolled_back_audit_event_is_not_counted_and_refusals_are(transactional_db, settings):
     from django.db import transaction
 
-    from accounts.audit import AuditAction, audit
+    from accounts.audit import Actor, AuditAction, audit
 
     settings.IAM_METRICS_TOKEN = TOKEN
     client = Client()
@@ -155,7 +155,14 @@ def test_a_rolled_back_audit_event_is_not_counted(transactional_db, settings):
         audit(AuditAction.LOGIN_FAILED, success=False, details={"reason": "x" * 500})
         raise RuntimeError
     audit(AuditAction.LOGIN_FAILED, success=False, details={"reason": "made-up 10.0.0.1"})
+    web = Actor(channel="web")
+    audit(AuditAction.ACCESS_GRANT_REFUSED, by=web, success=False, details={"reason": "rank"})
     after = samples(_scrape(client).content.decode())
+    assert (
+        total(after, "iam_access_refusals_total", reason="rank", channel="web")
+        - total(before, "iam_access_refusals_total", reason="rank", channel="web")
+        == 1
+    )
     # One counted (the committed one), and its unknown reason is "other".
     assert (
         total(after, "iam_logins_total", reason="other")
