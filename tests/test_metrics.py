@@ -143,6 +143,29 @@ def test_a_provider_that_does_not_answer_is_an_error_of_its_kind(transactional_d
     assert total(after, "iam_sso_logins_total", provider="fake", reason="idp_unreachable") >= 1
 
 
+def test_second_factors_are_counted_by_type_and_outcome(transactional_db, settings):
+    from tests.support.mfa import activate_totp, totp
+
+    settings.IAM_METRICS_TOKEN = TOKEN
+    UserFactory(email="ada@shop.example")
+    person = Client()
+    person.post("/login/", {"login": "ada@shop.example", "password": PASSWORD})
+    secret = activate_totp(person)
+    before = samples(_scrape(Client()).content.decode())
+    later = Client()
+    later.post("/login/", {"login": "ada@shop.example", "password": PASSWORD})
+    later.post("/2fa/authenticate/", {"code": "000000" if totp(secret) != "000000" else "111111"})
+    assert later.post("/2fa/authenticate/", {"code": totp(secret)}).status_code == 302
+    after = samples(_scrape(Client()).content.decode())
+
+    def delta(name, **labels):
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert delta("iam_mfa_total", type="totp", outcome="failure") == 1
+    assert delta("iam_mfa_total", type="totp", outcome="success") == 1
+    assert delta("iam_logins_total", method="password", outcome="success") == 1
+
+
 def test_a_rolled_back_audit_event_is_not_counted_and_refusals_are(transactional_db, settings):
     from django.db import transaction
 
