@@ -60,4 +60,8 @@ HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os, urllib.request
 # one so a core is never idle while a worker waits, unless GRANIAN_WORKERS says.
 # IAM_LOG_FORMAT=json makes granian's own lines (access log included) JSON
 # too, unless GRANIAN_LOG_CONFIG names another file (README "Logs and request ids").
-CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && if [ \"$IAM_LOG_FORMAT\" = json ] && [ \"$GRANIAN_LOG_CONFIG\" = deploy/granian-log.json ]; then export GRANIAN_LOG_CONFIG=deploy/granian-log-json.json; fi && exec granian iam.wsgi:application"]
+# Each worker counts its metrics into a file in PROMETHEUS_MULTIPROC_DIR, and
+# /metrics sums them (README "Metrics"); the files of a former run are
+# removed first, so a restart begins at zero as Prometheus expects.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/iam-metrics
+CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && if [ \"$IAM_LOG_FORMAT\" = json ] && [ \"$GRANIAN_LOG_CONFIG\" = deploy/granian-log.json ]; then export GRANIAN_LOG_CONFIG=deploy/granian-log-json.json; fi && if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db; fi && exec granian iam.wsgi:application"]

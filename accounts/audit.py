@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
 from iam.logs import log_context, request_id
+from iam import metrics
 
 logger = logging.getLogger("iam.audit")
 
@@ -374,6 +375,7 @@ def audit(
     # Logged once the event is committed: a rolled-back write is no event.
     context = log_context()
     transaction.on_commit(lambda: _log(event, context))
+    metrics.audited(event)  # counted once committed (README "Metrics")
     return event
 
 

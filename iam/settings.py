@@ -4,6 +4,7 @@ Every knob an operator may turn is an environment variable listed in the
 operator contract; code reads `django.conf.settings`, never `os.environ`.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -52,6 +53,9 @@ MIDDLEWARE = [
     # Machine-facing paths (/api/, /oauth/) answer every error in JSON.
     "api.middleware.JsonErrorsMiddleware",
     "accounts.middleware.TrustedProxyMiddleware",
+    # /metrics (by IP Host, before host checks; the client address judged
+    # just above) and every request's latency (iam.metrics_http).
+    "iam.metrics_http.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -414,6 +418,24 @@ SPECTACULAR_SETTINGS = {
 # --- HTTP hardening ---------------------------------------------------------
 
 IAM_TRUSTED_PROXIES = env.list("IAM_TRUSTED_PROXIES", default=[])
+
+# --- Metrics (README "Metrics") -------------------------------------------------
+
+# /metrics answers a bearer of this token, or a client address in
+# IAM_METRICS_ALLOW (addresses or networks); with neither, nobody.
+IAM_METRICS_TOKEN = env.str("IAM_METRICS_TOKEN", default="")
+IAM_METRICS_ALLOW = env.list("IAM_METRICS_ALLOW", default=[])
+# Several worker processes (granian) each count into files in this folder,
+# summed at a scrape (prometheus_client's multiprocess mode). The library
+# reads the variable itself, once, when it is first imported, which is after
+# this module: the folder is made here so no process finds it missing; it is
+# emptied by whatever starts the server (Dockerfile CMD, `make run`).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    # Set but empty would still switch the library to files (in the cwd).
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
