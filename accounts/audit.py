@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
-from iam.logs import log_context, request_id
 from iam import metrics
+from iam.logs import log_context, request_id
 
 logger = logging.getLogger("iam.audit")
 
