@@ -10,8 +10,8 @@ polls /readyz, and a writer creates a user (a group, an audit row, an
 invitation) every 0.25 s through the admin screen; then the loopback
 provider (benchmarks/fake_idp.py) stops answering while six SSO logins are
 attempted at once. Reported: what each phase saw while down, the time from
-the service's return to the first good answer, and that no record is half-
-written.
+the service's return to the first good answer, and that no record is
+half-written.
 """
 
 from __future__ import annotations
