@@ -28,9 +28,9 @@ SMALL_AB = ["--blocks", "2", "--views", "10", "--logins", "1"]
 
 # name → (options, needs PostgreSQL)
 SMOKE = {
-    "argon2": (["--rounds", "3"], False),
+    "argon2": (["--rounds", "3"], None),
     "ab": (
-        ["HEAD", *SMALL_AB, "--pages", "login,dashboard,users,healthz,hello"]
+        ["HEAD", *SMALL_AB, "--pages", "login,dashboard,healthz,hello"]
         + ["--env-b", "IAM_LOG_FORMAT=json", "--otlp-receiver"],
         False,
     ),
@@ -38,7 +38,7 @@ SMOKE = {
     "p1": (["--blocks", "2", "--logins", "1"], False),
     "p2": (
         ["--base", "HEAD", "--base-server", "granian", "--blocks", "2", "--views", "10"]
-        + ["--count", "10"],
+        + ["--count", "10", "--stats-delay", "1"],
         True,
     ),
     "keepalive": (["--keepalive", "1", "--proxy-idle", "0.5", "--connections", "1"], False),
@@ -49,9 +49,9 @@ SMOKE = {
     "token-grants": (["--seconds", "1", "--clients", "1"], False),
     "load": (["--users", "3", "--seconds", "3", "--workers", "1"], False),
     "memory": (["--logins", "20", "--clients", "1"], False),
-    "faults": (["--private", "--down", "1", "--settle", "2"], True),
+    "faults": (["--private", "--down", "0.5", "--settle", "1"], True),
     "profile": (["--seconds", "1"], False),
-    "report": ([], None),  # reads benchmarks/results/, no backend
+    "report": ([], None),  # None: no backend (report reads benchmarks/results/)
 }
 
 
