@@ -29,6 +29,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from accounts.audit import Actor
+from iam.logs import current_actor, current_request_id, new_request_id
 from maintenance.services import maintenance_run
 
 logger = logging.getLogger("iam.worker")
@@ -119,6 +120,9 @@ class Worker(QueueWorker):
         if every is None or time.monotonic() < self.next_maintenance:
             return
         self.next_maintenance = time.monotonic() + min(every, MAINTENANCE_CHECK).total_seconds()
+        # Each run is filed under a request id of its own (iam.logs), as a task is.
+        rid = current_request_id.set(new_request_id())
+        actor = current_actor.set("worker:maintenance")
         try:
             maintenance_run(by=Actor.system(label="maintenance", channel="worker"), every=every)
         except OUTAGES:
@@ -127,6 +131,9 @@ class Worker(QueueWorker):
             # A bug in the cleanup must not stop the mail: logged, tried next period.
             logger.exception("worker: maintenance run failed")
             self.next_maintenance = time.monotonic() + every.total_seconds()
+        finally:
+            current_actor.reset(actor)
+            current_request_id.reset(rid)
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):

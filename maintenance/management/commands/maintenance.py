@@ -3,10 +3,11 @@ schedule (IAM_MAINTENANCE_EVERY), now, for operators who prefer their own
 scheduler. Prints what each job removed; exit 1 with one line when the
 database cannot be reached or a job failed."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import InterfaceError, OperationalError
 
 from accounts.audit import Actor
+from iam.commands import Command as BaseCommand
 from maintenance.services import maintenance_run
 
 
