@@ -26,7 +26,8 @@ def test_a_fresh_server_warms_up_before_its_first_answer(tmp_path):
     with started(env) as (server,):
         assert requests.get(server.base + "/login/", timeout=10).status_code == 200
         log = server.log.read_text()
-    warmed = log.index("iam.warmup warmed in")
+    assert "iam.warmup" in log and "warmed in" in log, log[-3000:]
+    warmed = log.index("warmed in")
     assert "(login page: 200,200)" in log[warmed:].splitlines()[0]
     assert warmed < log.index("/readyz")  # before the first answer
     assert "warm-up failed" not in log
