@@ -12,9 +12,13 @@ this test. PostgreSQL + Redis only (the CI's second pass)."""
 from __future__ import annotations
 
 import itertools
+import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -23,6 +27,7 @@ from tests.servers import Started, manage
 from tests.support.releases import (
     NEEDS_POSTGRES_AND_REDIS,
     ON_POSTGRES_AND_REDIS,
+    ROOT,
     Browser,
     app_env,
     checkout,
@@ -60,6 +65,10 @@ class Balancer:
             with self.lock:
                 self.in_flight[id(server)] -= 1
                 self.lock.notify_all()
+
+    def servers(self) -> list[Started]:
+        with self.lock:
+            return [server for server, _ in self.pool]
 
     def take_out(self, server: Started) -> None:
         with self.lock:
@@ -111,6 +120,12 @@ class People(threading.Thread):
                     lambda r: r.status_code == 200,
                 )
             self._newcomer(Browser(next(ADDRESSES)))
+            for server in self.balancer.servers():
+                self._send(  # the balancer's health check
+                    "readiness probe",
+                    lambda base, s=server: requests.get(s.base + "/readyz", timeout=10),
+                    lambda r: r.status_code == 200,
+                )
 
     def _newcomer(self, person: Browser) -> None:
         """Someone opens the login page, logs in, opens the dashboard; each
@@ -137,6 +152,22 @@ class People(threading.Thread):
             map(str, failed[:10])
         )
 
+    def forgot_password(self, *emails: str) -> None:
+        """ "Forgot password?" for each: a mail queued by whichever server
+        answers, sent by whichever worker runs."""
+        for email in emails:
+            person = Browser(next(ADDRESSES))
+
+            def ask(base, person=person, email=email):
+                person.get(base + "/password/reset/")
+                return person.post(base + "/password/reset/", {"email": email})
+
+            self._send(
+                "forgot password",
+                ask,
+                lambda r: r.status_code == 302 and r.headers["Location"] == "/password/reset/done/",
+            )
+
     def logins(self, server: str) -> int:
         return sum(1 for a in self.answers if a.what == "login" and a.ok and a.server == server)
 
@@ -151,7 +182,7 @@ class People(threading.Thread):
             time.sleep(0.1)
 
 
-def _replace(balancer, people, old: Started, label: str, env, folder) -> Started:
+def _replace(balancer, old: Started, label: str, env, folder) -> Started:
     """Out of the balancer, stopped, this release started on its address,
     back in once ready: one server's upgrade."""
     balancer.take_out(old)
@@ -162,11 +193,39 @@ def _replace(balancer, people, old: Started, label: str, env, folder) -> Started
     return new
 
 
-def test_a_rolling_upgrade_loses_no_session_no_login_and_answers_no_5xx(tmp_path):
+def _worker(env, root: Path, log: Path) -> subprocess.Popen:
+    """A mail worker of the tree `root`, as README "Mail" runs it."""
+    command = ["manage.py", "db_worker", "--queue-name", "mail", "--no-reload"]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, *command],
+            cwd=root,
+            env={**env, "PYTHONPATH": str(root)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _links(mail: Path) -> list[str]:
+    """The reset links in the mails sent so far (files of the file backend)."""
+    texts = [m.read_text() for m in mail.glob("*")] if mail.is_dir() else []
+    return [link for text in texts for link in re.findall(r"/password/reset/key/\S+", text)]
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    """SIGTERM: the worker finishes the mail in hand first."""
+    worker.terminate()
+    assert worker.wait(timeout=30) is not None
+
+
+def test_a_rolling_upgrade_loses_no_session_no_mail_and_answers_no_5xx(tmp_path):
     previous = checkout(previous_release(), tmp_path / "previous")
+    mail = tmp_path / "mail"
     with new_database(f"iam_upgrade_{run_database_name()}") as url:
         env = app_env(url, secret_key="rolling-upgrade-" + "k" * 50)
-        manage(env, "migrate", "--noinput", "-v0", root=previous)
+        env["EMAIL_URL"] = f"filemail:///{mail}"  # an absolute path: four slashes
+        migrate = {**env, "DATABASE_STATEMENT_TIMEOUT": "0"}
+        manage(migrate, "migrate", "--noinput", "-v0", root=previous)
         for email in PEOPLE:
             manage(
                 env,
@@ -176,6 +235,7 @@ def test_a_rolling_upgrade_loses_no_session_no_login_and_answers_no_5xx(tmp_path
                 root=previous,
             )
         servers = [Started(env, tmp_path / f"previous-{n}.log", root=previous) for n in range(2)]
+        worker = _worker(env, previous, tmp_path / "worker-previous.log")
         try:
             for server in servers:
                 server.wait_ready()
@@ -189,19 +249,29 @@ def test_a_rolling_upgrade_loses_no_session_no_login_and_answers_no_5xx(tmp_path
             people.start()
             try:
                 people.wait_for_logins("previous 1", "previous 2")
+                people.forgot_password(PEOPLE[0])
 
                 people.phase = "this release's migrations running"
-                manage(env, "migrate", "--noinput", "-v0")
+                manage(migrate, "migrate", "--noinput", "-v0")
                 people.phase = "migrated, previous release serving"
                 people.wait_for_logins("previous 1", "previous 2")
+                people.forgot_password(*PEOPLE)
 
                 people.phase = "replacing server 1"
-                servers[0] = _replace(balancer, people, servers[0], "new 1", env, tmp_path)
+                servers[0] = _replace(balancer, servers[0], "new 1", env, tmp_path)
                 people.wait_for_logins("new 1", "previous 2")
+                people.forgot_password(*PEOPLE)
 
                 people.phase = "replacing server 2"
-                servers[1] = _replace(balancer, people, servers[1], "new 2", env, tmp_path)
+                servers[1] = _replace(balancer, servers[1], "new 2", env, tmp_path)
                 people.wait_for_logins("new 1", "new 2")
+                people.forgot_password(*PEOPLE)
+
+                people.phase = "replacing the mail worker"
+                _stop(worker)
+                worker = _worker(env, ROOT, tmp_path / "worker-new.log")
+                people.wait_for_logins("new 1", "new 2")
+                people.forgot_password(PEOPLE[1])
             finally:
                 people.stopping.set()
                 people.join()
@@ -211,7 +281,14 @@ def test_a_rolling_upgrade_loses_no_session_no_login_and_answers_no_5xx(tmp_path
                 for server in servers:
                     page = browser.get(server.base + "/")
                     assert page.status_code == 200 and PEOPLE[0] in page.text
+            asked = sum(1 for a in people.answers if a.what == "forgot password")
+            assert asked == 8
+            deadline = time.monotonic() + 30
+            while len(_links(mail)) < asked and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(_links(mail)) == asked, f"{len(_links(mail))} of {asked} reset mails sent"
         finally:
+            _stop(worker)
             for server in servers:
                 server.stop()
         logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
