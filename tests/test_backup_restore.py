@@ -49,7 +49,7 @@ def _person(server: Started, ip: str) -> Browser:
     return Browser(ip, host=f"localhost:{server.port}")
 
 
-def _activate_totp(browser: Browser, base: str) -> tuple[str, int]:
+def _activate_totp(browser: Browser, base: str) -> tuple[str, set[int]]:
     """The authenticator app turned on: (its secret, the 30 s window of the
     code used for it, which cannot be used again)."""
     page = browser.get(base + "/2fa/totp/activate/")
@@ -57,13 +57,16 @@ def _activate_totp(browser: Browser, base: str) -> tuple[str, int]:
     used = int(time.time() // 30) + 1
     response = browser.post(base + "/2fa/totp/activate/", {"code": totp(secret, step=1)})
     assert response.status_code == 302, response.text[:2000]
-    return secret, used
+    return secret, {used}
 
 
-def _totp_login(browser: Browser, base: str, secret: str, used: int):
+def _totp_login(browser: Browser, base: str, secret: str, used: set[int]):
+    """Password, then a code within tolerance whose window is not in `used`
+    (a code works once); its window is added to `used`."""
     assert browser.login(base, WITH_TOTP, PASSWORD).headers["Location"] == "/2fa/authenticate/"
     now = int(time.time() // 30)
-    step = next(s for s in (0, -1, 1) if now + s != used)  # a code within tolerance, unused
+    step = next(s for s in (0, -1, 1) if now + s not in used)
+    used.add(now + step)
     return browser.post(base + "/2fa/authenticate/", {"code": totp(secret, step=step)})
 
 
@@ -187,6 +190,8 @@ def test_a_restored_backup_lets_everyone_back_in(tmp_path):
             assert kept.get(base + "/").status_code == 302
             pat = _person(other, "203.0.113.21")
             assert pat.login(base, WITH_PASSWORD, PASSWORD).headers["Location"] == "/"
+            tom = _person(other, "203.0.113.22")
+            assert _totp_login(tom, base, secret, used).headers["Location"] == "/"
             kim = _person(other, "203.0.113.23")
             assert _passkey_login(kim, base, key).headers["Location"] == "/"
             service = _person(other, "203.0.113.24")
