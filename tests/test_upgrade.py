@@ -66,9 +66,20 @@ class Balancer:
                 self.in_flight[id(server)] -= 1
                 self.lock.notify_all()
 
-    def servers(self) -> list[Started]:
+    def health_check(self, check) -> None:
+        """`check(server, label)` for each server in the pool, each counted
+        as in flight until checked (a server is not stopped under a probe)."""
         with self.lock:
-            return [server for server, _ in self.pool]
+            members = list(self.pool)
+            for server, _ in members:
+                self.in_flight[id(server)] = self.in_flight.get(id(server), 0) + 1
+        for server, label in members:
+            try:
+                check(server, label)
+            finally:
+                with self.lock:
+                    self.in_flight[id(server)] -= 1
+                    self.lock.notify_all()
 
     def take_out(self, server: Started) -> None:
         with self.lock:
@@ -103,6 +114,7 @@ class People(threading.Thread):
         self.deadline = time.monotonic() + seconds  # bounded even if the test dies
 
     def _send(self, what: str, call, expect) -> bool:
+        """`call` through the balancer, its answer judged by `expect` and kept."""
         try:
             server, response = self.balancer.send(call)
             outcome, ok = str(response.status_code), expect(response)
@@ -110,6 +122,15 @@ class People(threading.Thread):
             server, outcome, ok = "?", type(error).__name__, False
         self.answers.append(Answer(self.phase, server, what, outcome, ok))
         return ok
+
+    def _probe(self, server: Started, label: str) -> None:
+        """The balancer's health check of a server in its pool."""
+        try:
+            status = requests.get(server.base + "/readyz", timeout=10).status_code
+            outcome, ok = str(status), status == 200
+        except requests.RequestException as error:
+            outcome, ok = type(error).__name__, False
+        self.answers.append(Answer(self.phase, label, "readiness probe", outcome, ok))
 
     def run(self) -> None:
         while not self.stopping.is_set() and time.monotonic() < self.deadline:
@@ -120,12 +141,7 @@ class People(threading.Thread):
                     lambda r: r.status_code == 200,
                 )
             self._newcomer(Browser(next(ADDRESSES)))
-            for server in self.balancer.servers():
-                self._send(  # the balancer's health check
-                    "readiness probe",
-                    lambda base, s=server: requests.get(s.base + "/readyz", timeout=10),
-                    lambda r: r.status_code == 200,
-                )
+            self.balancer.health_check(self._probe)
 
     def _newcomer(self, person: Browser) -> None:
         """Someone opens the login page, logs in, opens the dashboard; each
