@@ -5,6 +5,7 @@ loopback, and a person's browser behind the TLS proxy."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def checkout(commit: str, into: Path) -> Path:
         capture_output=True,
     )
     return into
+
+
+def worker_command(root: Path) -> list[str]:
+    """The mail worker as the tree `root` runs it: the command of its
+    docker-compose.yml's `worker` service (a JSON list), on this interpreter."""
+    text = (root / "docker-compose.yml").read_text()
+    block = text.split("\n  worker:\n", 1)[1]
+    line = next(line for line in block.splitlines() if line.strip().startswith("command:"))
+    argv = json.loads(line.split("command:", 1)[1])
+    return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
 
 
 def database_url(name: str) -> str:
