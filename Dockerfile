@@ -9,11 +9,13 @@ COPY pyproject.toml README.md ./
 RUN pip install --quiet .
 
 COPY manage.py ./
-COPY deploy/granian-log.json ./deploy/
+COPY deploy/granian-log.json deploy/granian-log-json.json deploy/access.yaml ./deploy/
 COPY iam ./iam
 COPY accounts ./accounts
 COPY backoffice ./backoffice
 COPY sso ./sso
+COPY api ./api
+COPY scim ./scim
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale
@@ -56,4 +58,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['GRANIAN_PORT'], timeout=2)"
 # Password hashing (Argon2id) is CPU-bound: one worker process per core, plus
 # one so a core is never idle while a worker waits, unless GRANIAN_WORKERS says.
-CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && exec granian iam.wsgi:application"]
+# IAM_LOG_FORMAT=json makes granian's own lines (access log included) JSON
+# too, unless GRANIAN_LOG_CONFIG names another file (README "Logs and request ids").
+# Each worker counts its metrics into a file in PROMETHEUS_MULTIPROC_DIR, and
+# /metrics sums them (README "Metrics"); the files of a former run are
+# removed first, so a restart begins at zero as Prometheus expects.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/iam-metrics
+CMD ["sh", "-c", "export GRANIAN_WORKERS=\"${GRANIAN_WORKERS:-$(($(nproc) + 1))}\" && if [ \"$IAM_LOG_FORMAT\" = json ] && [ \"$GRANIAN_LOG_CONFIG\" = deploy/granian-log.json ]; then export GRANIAN_LOG_CONFIG=deploy/granian-log-json.json; fi && if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && rm -f \"$PROMETHEUS_MULTIPROC_DIR\"/*.db; fi && exec granian iam.wsgi:application"]

@@ -6,4 +6,8 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iam.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from iam import telemetry
+
+    telemetry.setup_command(sys.argv)
+    with telemetry.command_span(sys.argv):
+        execute_from_command_line(sys.argv)

@@ -9,3 +9,7 @@ class AccountsConfig(AppConfig):
         from accounts import checks, receivers  # noqa: F401  (checks register themselves)
 
         receivers.connect()
+
+        from iam import logs
+
+        logs.connect()  # a request id per worker task

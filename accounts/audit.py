@@ -14,9 +14,12 @@ import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuditEvent
+from iam import metrics
+from iam.logs import log_context, request_id
 
 logger = logging.getLogger("iam.audit")
 
@@ -25,7 +28,10 @@ CHANNEL_MAX = AuditEvent._meta.get_field("channel").max_length
 
 
 class AuditAction(StrEnum):
-    # The access model: writes refused by delegation (accounts.delegation).
+    # The access model: a file applied as one change (manage.py access apply;
+    # each group and role written also has its own event), writes refused by
+    # delegation (accounts.delegation).
+    ACCESS_APPLIED = "access.applied"
     ACCESS_GRANT_REFUSED = "access.grant_refused"
     ACCESS_LOCKOUT_REFUSED = "access.lockout_refused"
     # The API's clients and tokens (api).
@@ -114,6 +120,7 @@ KNOWN_ACTIONS = sorted(action.value for action in AuditAction)
 # What each stable code means, in the reader's language (the code itself is
 # stored, filtered on and exported; only the screens show these).
 LABELS = {
+    AuditAction.ACCESS_APPLIED: _("Access model applied from a file"),
     AuditAction.ACCESS_GRANT_REFUSED: _("Access beyond one's own refused"),
     AuditAction.ACCESS_LOCKOUT_REFUSED: _("Lock-out refused"),
     AuditAction.API_CLIENT_CREATED: _("API client added"),
@@ -363,14 +370,23 @@ def audit(
         details=details or {},
         ip=by.ip,
         user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
+        request_id=request_id(),
     )
+    # Logged once the event is committed: a rolled-back write is no event.
+    context = log_context()
+    transaction.on_commit(lambda: _log(event, context))
+    metrics.audited(event)  # counted once committed (README "Metrics")
+    return event
+
+
+def _log(event: AuditEvent, context: dict) -> None:
     logger.info(
         "%s outcome=%s actor=%s channel=%s target=%s ip=%s",
-        action.value,
+        event.action,
         event.outcome,
         event.actor_label or "-",
         event.channel or "-",
         event.target_label or "-",
         event.ip or "-",
+        extra=context,
     )
-    return event

@@ -41,6 +41,10 @@ class Extensions:
     cap_holders: list = field(default_factory=list)
     # () -> iterable of group names the configuration refers to.
     configured_group_names: list = field(default_factory=list)
+    # () -> {key: plain data}: where the configuration names groups, for the
+    # read-only `references` of `manage.py access export` (SSO role maps,
+    # SCIM clients' maps and ceilings).
+    access_references: list = field(default_factory=list)
     # (user, *, reason, by) at the moments an account's other
     # credentials (API tokens) must die with its sessions, inside the
     # service's transaction (a rolled-back block revokes nothing): blocked or
@@ -101,6 +105,13 @@ def cap_holder(user) -> int | None:
 
 def configured_group_names() -> set[str]:
     return {name for source in registry.configured_group_names for name in source()}
+
+
+def access_references() -> dict:
+    found = {}
+    for source in registry.access_references:
+        found.update(source())
+    return found
 
 
 def account_disabled(user, *, reason: str, by) -> None:

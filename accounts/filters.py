@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Group, User
 from accounts.selectors import USER_SORTS
+from iam.logs import REQUEST_ID_PATTERN
 
 MAX_ID = 2**63 - 1  # the largest primary key any of our databases stores
 
@@ -108,6 +109,14 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=254, label=_("Actor"))
     action = forms.CharField(required=False, max_length=64, label=_("Action"))
     target = forms.CharField(required=False, max_length=254, label=_("Target"))
+    # The X-Request-ID of a response, the request_id of a log line.
+    request_id = forms.RegexField(
+        required=False,
+        max_length=64,
+        regex=rf"^{REQUEST_ID_PATTERN}$",
+        label=_("Request ID"),
+        error_messages={"invalid": _("Enter a request ID as a log line shows it.")},
+    )
     # A date input sends and shows ISO days whatever the page's language.
     since = forms.DateField(
         required=False,
@@ -155,7 +164,7 @@ class AuditFilterForm(forms.Form):
         if not self.is_valid():
             return None
         data = self.cleaned_data
-        return {key: data.get(key) or "" for key in ("actor", "action", "target")} | {
+        return {key: data.get(key) or "" for key in ("actor", "action", "target", "request_id")} | {
             "since": data.get("since"),
             "until": data.get("until"),
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts import login, mfa
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import SESSION_LOGIN_AT, SESSION_SEEN_AT
+from iam.proxies import from_trusted_proxy, parse_ip, trusted_proxies
 
 # Last activity is written at most once a minute, and at most a tenth of
 # the idle limit apart (a busy user does not rewrite their session on every
@@ -28,13 +28,6 @@ SEEN_AT_MAX_INTERVAL = 60
 
 def seen_at_interval(idle_seconds: int) -> int:
     return max(1, min(SEEN_AT_MAX_INTERVAL, idle_seconds // 10))
-
-
-def _parse_ip(value: str):
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
 
 
 class UserLanguageMiddleware:
@@ -62,12 +55,12 @@ class TrustedProxyMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.trusted = {ip for ip in map(_parse_ip, settings.IAM_TRUSTED_PROXIES) if ip}
+        self.trusted = trusted_proxies()
 
     def __call__(self, request):
         meta = request.META
-        if self.trusted and _parse_ip(meta.get("REMOTE_ADDR", "")) in self.trusted:
-            hops = [_parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if from_trusted_proxy(request, self.trusted):
+            hops = [parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
             for hop in reversed(hops):
                 if hop is None:
                     break

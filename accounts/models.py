@@ -284,9 +284,21 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
     details = models.JSONField(default=dict, blank=True)
+    # The request (or command run, or worker task) that wrote it: the
+    # X-Request-ID of its response and of its log lines (iam.logs). A
+    # database default, so a server of the previous release, which does
+    # not name the column, still writes during a rolling upgrade.
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["request_id"],
+                name="auditevent_request_id",
+                condition=~models.Q(request_id=""),
+            )
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_label}"

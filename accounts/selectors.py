@@ -89,9 +89,13 @@ def audit_search(
     target: str = "",
     since=None,
     until=None,
+    request_id: str = "",
 ) -> QuerySet[AuditEvent]:
-    """Audit events, newest first. Dates are whole UTC days, both inclusive."""
+    """Audit events, newest first. Dates are whole UTC days, both inclusive;
+    a request id matches exactly (the id of a log line, iam.logs)."""
     events = AuditEvent.objects.all()
+    if request_id:
+        events = events.filter(request_id=request_id.strip())
     if actor:
         events = events.filter(actor_label__icontains=actor.strip())
     if action:

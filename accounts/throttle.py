@@ -31,6 +31,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext
 
+from accounts.audit import channel_of
+from iam import metrics
+
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])(?:/(ip|key|user))?$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -113,6 +116,7 @@ def consume(request, action: str, key: str | None = None) -> Hits | None:
     for (_, _, weight, amount, _), (now_count, before_count) in zip(buckets, counts, strict=True):
         if before_count * weight + now_count > amount:
             hits.rollback()
+            metrics.throttled(action, channel_of(request))
             return None
     return hits
 

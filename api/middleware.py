@@ -52,4 +52,6 @@ class JsonErrorsMiddleware:
         for header in KEEP:
             if response.has_header(header):
                 rewritten[header] = response[header]
+        # Logged once: a response whose cause was logged stays so (iam.request_id).
+        rewritten._has_been_logged = getattr(response, "_has_been_logged", False)
         return rewritten

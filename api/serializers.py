@@ -158,8 +158,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "ip",
             "user_agent",
             "details",
+            "request_id",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "request_id": {
+                "help_text": "The X-Request-ID of the request (or command run, or worker "
+                "task) that wrote the event, as its log lines show it; empty for "
+                "events written before ids were kept."
+            }
+        }
 
 
 class AuditFilterSerializer(serializers.Serializer):
@@ -168,6 +176,12 @@ class AuditFilterSerializer(serializers.Serializer):
     target = serializers.CharField(required=False, max_length=254, allow_blank=True)
     since = serializers.DateField(required=False, help_text="First day (UTC), inclusive.")
     until = serializers.DateField(required=False, help_text="Last day (UTC), inclusive.")
+    request_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        allow_blank=True,
+        help_text="The events of one request: its X-Request-ID, a log line's request_id.",
+    )
     page = serializers.IntegerField(required=False, min_value=1, max_value=10**6)
 
 

@@ -55,6 +55,7 @@ KEYS = {
     "externalId": gettext_lazy("external ID: %(value)s"),
     "external_id": gettext_lazy("external ID: %(value)s"),
     "family_revoked": gettext_lazy("token family revoked: %(value)s"),
+    "file": gettext_lazy("file: %(value)s"),
     "first_name": gettext_lazy("first name: %(value)s"),
     "grant": gettext_lazy("grant: %(value)s"),
     "group_map": gettext_lazy("group map: %(value)s"),

@@ -16,6 +16,7 @@ from benchmarks.results import context
 BENCHMARKS = {
     "argon2": "argon2",
     "ab": "ab",
+    "observability": "observability",
     "p1": "p1",
     "p2": "p2",
     "keepalive": "keepalive",

@@ -14,6 +14,10 @@ floor). /healthz with the same code on both sides shows the method's noise.
 
     python -m benchmarks ab ee5f1c5                             # that commit vs this tree
     python -m benchmarks ab ee5f1c5 --servers gunicorn granian  # each as it was deployed
+    python -m benchmarks ab . --env-b IAM_LOG_FORMAT=json         # one setting's cost
+
+--env, --env-a and --env-b add environment to both sides, to A, to B: the
+same tree with a setting on one side only measures that setting.
 
 Both sides are served by granian unless --servers says; gunicorn can serve
 only a commit from before the switch to granian (A), with that commit's
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from benchmarks import stack
 from benchmarks.browser import Browser, full_login
+from benchmarks.otlp import OTLPReceiver
 from benchmarks.paired import Phase, Side, alternate, compare
 from benchmarks.results import ROOT, Result, Table, git
 from benchmarks.servers import KINDS, PRODUCTION, Server
@@ -52,7 +57,49 @@ def add_arguments(parser, pages: str = "login,dashboard,healthz") -> None:
     parser.add_argument("--logins", type=int, default=10, help="full logins per block")
     parser.add_argument("--views", type=int, default=200, help="page views per block")
     parser.add_argument("--tls", action="store_true", help="the servers terminate TLS")
+    add_env_arguments(parser)
     stack.add_arguments(parser)
+
+
+def add_env_arguments(parser) -> None:
+    group = parser.add_argument_group(
+        "environment of the servers",
+        "KEY=VALUE, each repeatable, on top of the production environment of benchmarks/stack.py. "
+        "In a VALUE, {otlp} is the local OTLP receiver's URL (with --otlp-receiver) and "
+        "{tmpdir} a new empty directory of that side (e.g. PROMETHEUS_MULTIPROC_DIR={tmpdir}).",
+    )
+    for flag, who in (("--env", "both sides"), ("--env-a", "side A"), ("--env-b", "side B")):
+        group.add_argument(
+            flag, action="append", default=[], metavar="KEY=VALUE", help=f"for {who}"
+        )
+    group.add_argument(
+        "--otlp-receiver",
+        action="store_true",
+        help="start a local OTLP/HTTP receiver that accepts and discards spans "
+        "(benchmarks/otlp.py); side B's OTEL_EXPORTER_OTLP_ENDPOINT is its URL unless set",
+    )
+
+
+def side_envs(args, receiver=None) -> dict[str, dict[str, str]]:
+    """The extra environment of sides A and B from --env, --env-a, --env-b
+    (and the receiver's endpoint for B with --otlp-receiver)."""
+    envs = {}
+    for side in "AB":
+        env = {}
+        for item in [*args.env, *getattr(args, f"env_{side.lower()}")]:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise SystemExit(f"--env wants KEY=VALUE, not {item!r}")
+            if "{otlp}" in value and receiver is None:
+                raise SystemExit(f"{key}: {{otlp}} needs --otlp-receiver")
+            value = value.replace("{otlp}", receiver.endpoint if receiver else "")
+            if "{tmpdir}" in value:
+                value = value.replace("{tmpdir}", tempfile.mkdtemp(prefix=f"iam-bench-{side}-"))
+            env[key] = value
+        envs[side] = env
+    if receiver is not None:
+        envs["B"].setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    return envs
 
 
 @contextmanager
@@ -115,8 +162,10 @@ def page_phases(pages: list[str], servers: dict, hellos: dict, args) -> list[Pha
 
 
 @contextmanager
-def paired_servers(args, name: str):
-    """Both sides prepared and served; yields (sides, servers, hellos, envs)."""
+def paired_servers(args, name: str, extra: dict[str, dict[str, str]] | None = None):
+    """Both sides prepared and served; yields (sides, servers, hellos, envs).
+    `extra`: more environment for side "A" and side "B" (side_envs)."""
+    extra = extra or {}
     pages = args.pages.split(",")
     if unknown := set(pages) - set(PAGES):
         raise SystemExit(f"unknown pages: {', '.join(sorted(unknown))}")
@@ -131,7 +180,9 @@ def paired_servers(args, name: str):
         servers, hellos, envs = {}, {}, {}
         for index, (side, kind) in enumerate(zip("AB", args.servers, strict=True)):
             label = labels[side]
-            envs[label] = stack.server_env(stack.backend(args, f"{name}_{side.lower()}", index))
+            envs[label] = stack.server_env(
+                stack.backend(args, f"{name}_{side.lower()}", index), **extra.get(side, {})
+            )
             stack.prepare(envs[label], filler=120 if "users" in pages else 0, root=trees[side])
             servers[label] = stack_.enter_context(
                 Server(kind, envs[label], root=trees[side], tls=args.tls)
@@ -167,7 +218,10 @@ def warm_up(phases: list[Phase], sides: list[Side]) -> None:
 
 
 def run(args) -> Result:
-    with paired_servers(args, "ab") as (sides, servers, hellos, envs):
+    with ExitStack() as running:
+        receiver = running.enter_context(OTLPReceiver()) if args.otlp_receiver else None
+        extra = side_envs(args, receiver)
+        sides, servers, hellos, envs = running.enter_context(paired_servers(args, "ab", extra))
         phases = page_phases(args.pages.split(","), servers, hellos, args)
         warm_up(phases, sides)
         cpu = alternate(sides, phases, args.blocks)
@@ -182,10 +236,23 @@ def run(args) -> Result:
             ["database / cache", stack.describe(next(iter(envs.values())))],
             ["blocks", args.blocks],
             ["workers × threads", "1 × 4 each"],
+            *[[f"environment of {side}", env_text(extra[side])] for side in "AB" if extra[side]],
         ],
     )
+    if receiver is not None:
+        setup.rows.append(["OTLP receiver: requests to /v1/traces", receiver.spans_requests()])
     return Result(
         "ab",
         tables=[setup, table],
-        figures={"a": sides[0].label, "b": sides[1].label, "tls": args.tls, **figures},
+        figures={
+            "a": sides[0].label,
+            "b": sides[1].label,
+            "tls": args.tls,
+            "env": extra,
+            **figures,
+        },
     )
+
+
+def env_text(env: dict[str, str]) -> str:
+    return " ".join(f"`{k}={v}`" for k, v in env.items())

@@ -1,28 +1,29 @@
 """Faults: PostgreSQL, Redis stopped and restarted, the OpenID provider hanging, users working.
 
-It really stops this machine's PostgreSQL cluster (pg_ctlcluster, fast
-stop: open connections are cut) and Redis (shutdown nosave) for --down
-seconds each and starts them again (also on error): run it only where
-nothing else needs them. The app runs with 2 workers. Meanwhile an admin
-opens the dashboard every 0.1 s, another client polls /readyz, and a writer
-creates a user (a group, an audit row, an invitation) every 0.25 s through
-the admin screen; then the loopback provider (benchmarks/fake_idp.py) stops
-answering while six SSO logins are attempted at once. Reported: what each
-phase saw while down, the time from the service's return to the first good
-answer, and that no record is half-written.
+It really stops this machine's PostgreSQL cluster (pg_ctlcluster, fast stop:
+open connections are cut) and Redis (shutdown nosave) for --down seconds
+each and starts them again (also on error): run it only where nothing else
+needs them, or with --private, which starts a cluster and a Redis of the
+run's own and stops those (benchmarks/backends.py). The app runs with 2
+workers. Meanwhile an admin opens the dashboard every 0.1 s, another client
+polls /readyz, and a writer creates a user (a group, an audit row, an
+invitation) every 0.25 s through the admin screen; then the loopback
+provider (benchmarks/fake_idp.py) stops answering while six SSO logins are
+attempted at once. Reported: what each phase saw while down, the time from
+the service's return to the first good answer, and that no record is
+half-written.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from benchmarks import stack
+from benchmarks.backends import MachineBackends, PrivateBackends
 from benchmarks.browser import Browser
 from benchmarks.fake_idp import FakeIdP
 from benchmarks.results import Result, Table
@@ -31,42 +32,6 @@ from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 PASSWORD = stack.PASSWORD
 ADMIN = stack.ADMIN
 SSO_USER = "faults-sso@bench.example"
-PG_VERSION = (
-    next(Path("/etc/postgresql").iterdir()).name if Path("/etc/postgresql").exists() else ""
-)
-
-
-def sh(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True)
-
-
-def postgres(action: str) -> None:
-    """Start or stop this machine's cluster; "fast" stop cuts open connections
-    and rolls back their transactions, as a crash or failover would."""
-    mode = ["-m", "fast"] if action == "stop" else []
-    sh("pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", action, *mode)
-
-
-def postgres_up() -> bool:
-    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode == 0
-
-
-def redis_stop() -> None:
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], capture_output=True)
-
-
-def redis_start() -> None:
-    # The command this machine's Redis was started with (see .ci/run).
-    sh(
-        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-        "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-        "--logfile", "/var/log/redis/ci.log",
-    )  # fmt: skip
-
-
-def redis_up() -> bool:
-    result = subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True)
-    return result.stdout.strip() == b"PONG"
 
 
 def wait_until(check, timeout: float = 60) -> float:
@@ -117,6 +82,15 @@ def statuses(samples) -> str:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--down", type=float, default=5.0, help="seconds each service is down")
+    parser.add_argument(
+        "--settle", type=float, default=6.0, help="seconds watched after each service is back"
+    )
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="stop a PostgreSQL cluster and a Redis of the run's own (free ports, a temporary "
+        "directory) instead of this machine's; --postgres and --redis are then ignored",
+    )
     parser.add_argument("--server", choices=THIS_TREE, default=PRODUCTION)
     stack.add_arguments(parser)
 
@@ -124,16 +98,25 @@ def add_arguments(parser) -> None:
 def run(args) -> Result:
     if args.sqlite:
         raise SystemExit("faults stops PostgreSQL and Redis: drop --sqlite")
+    backends = PrivateBackends() if args.private else MachineBackends(args.postgres, args.redis)
+    with backends:
+        args.postgres, args.redis = backends.postgres_url, backends.redis_url
+        return faults(args, backends)
+
+
+def faults(args, backends) -> Result:
     idp = FakeIdP()
     env = stack.server_env(stack.backend(args, "faults"), IAM_SSO_HTTP_TIMEOUT="2", **idp.env())
-    stack.prepare(env, users=[(ADMIN, PASSWORD, ["root"]), (SSO_USER, PASSWORD, [])])
+    # The SSO user has no password: an account with one must first prove
+    # its address before an SSO link (sso.services), which is not this run's point.
+    stack.prepare(env, users=[(ADMIN, PASSWORD, ["root"]), (SSO_USER, None, [])])
     rows, notes = [], []
     try:
         with Server(args.server, env, workers=2) as server:
             probes = Probes(server, _group_id(env, "backoffice-users"))
             time.sleep(3)
-            rows.append(postgres_phase(probes, args.down))
-            rows.append(redis_phase(probes, args.down))
+            rows.append(postgres_phase(probes, backends, args.down, args.settle))
+            rows.append(redis_phase(probes, backends, args.down, args.settle))
             lost = [s for s in probes.dashboard.samples if s[1] == 302]
             notes.append(
                 f"probe answers sending the logged-in admin to the login page: {len(lost)}"
@@ -142,10 +125,10 @@ def run(args) -> Result:
             probes.stop()
             log = server.log_text()
     finally:
-        if not postgres_up():
-            postgres("start")
-        if not redis_up():
-            redis_start()
+        if not backends.postgres_up():
+            backends.postgres_start().wait()
+        if not backends.redis_up():
+            backends.redis_start()
         idp.close()
     other_5xx = [
         s
@@ -208,27 +191,25 @@ class Probes:
         time.sleep(0.5)
 
 
-def postgres_phase(probes: Probes, down: float) -> dict:
+def postgres_phase(probes: Probes, backends, down: float, settle: float) -> dict:
     t_down = time.monotonic()
-    postgres("stop")
+    backends.postgres_stop()
     time.sleep(down)
-    # The service is back when it accepts connections, before pg_ctlcluster returns.
-    starting = subprocess.Popen(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "main", "start"]
-    )
-    t_back = wait_until(postgres_up)
+    # The service is back when it accepts connections, before its start command returns.
+    starting = backends.postgres_start()
+    t_back = wait_until(backends.postgres_up)
     starting.wait()
-    time.sleep(6)
+    time.sleep(settle)
     return _row("PostgreSQL stopped, restarted", probes, t_down, t_back)
 
 
-def redis_phase(probes: Probes, down: float) -> dict:
-    redis_stop()
+def redis_phase(probes: Probes, backends, down: float, settle: float) -> dict:
+    backends.redis_stop()
     t_down = time.monotonic()
     time.sleep(down)
-    redis_start()
-    t_back = wait_until(redis_up)
-    time.sleep(6)
+    backends.redis_start()
+    t_back = wait_until(backends.redis_up)
+    time.sleep(settle)
     return _row("Redis stopped, restarted", probes, t_down, t_back)
 
 
@@ -278,9 +259,10 @@ def sso_login(server, idp: FakeIdP) -> tuple[str, float]:
         return "logged in", seconds
     if response.status_code == 302 and "/login/" in location:
         page = browser.get(location, expect=None).text
-        if "Fake IdP did not answer in time" in page:
+        # sso.metadata's messages: "Log in with <NAME> failed: the provider …".
+        if "Fake IdP" in page and "did not answer in time" in page:
             return "login page: provider did not answer in time", seconds
-        if "Fake IdP is slow to answer right now" in page:
+        if "Fake IdP" in page and "slow to answer right now" in page:
             return "login page: try again (no free slot for provider calls)", seconds
         return "login page without a message naming the provider", seconds
     return f"answered {response.status_code}", seconds

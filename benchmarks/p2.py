@@ -39,6 +39,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--views", type=int, default=200, help="page views per block")
     parser.add_argument("--tls", action="store_true", help="the servers terminate TLS")
     parser.add_argument("--count", type=int, default=500, help="views counted for SQL and Redis")
+    parser.add_argument(
+        "--stats-delay",
+        type=float,
+        default=STATS_DELAY,
+        help="seconds to wait for PostgreSQL's statistics before and after counting "
+        "(%(default)s: its idle backends report every 10 s; less only for a smoke run)",
+    )
     stack.add_arguments(parser)
 
 
@@ -51,7 +58,7 @@ def run(args) -> Result:
         ab.warm_up(phases, sides)
         cpu = alternate(sides, phases, args.blocks)
         b = sides[1].label
-        sql, redis_commands = count_backend_calls(servers[b], envs[b], args.count)
+        sql, redis_commands = count_backend_calls(servers[b], envs[b], args.count, args.stats_delay)
     table, figures = compare(cpu, phases, sides[0].label, b)
     ratio = figures["dashboard"]["b_over_a"]
     verdicts = {
@@ -86,7 +93,9 @@ def run(args) -> Result:
     )
 
 
-def count_backend_calls(server, env: dict[str, str], views: int) -> tuple[float, float]:
+def count_backend_calls(
+    server, env: dict[str, str], views: int, stats_delay: float = STATS_DELAY
+) -> tuple[float, float]:
     """(SQL statements, Redis commands) per warm dashboard view on `server`."""
     import psycopg
     import redis
@@ -121,12 +130,12 @@ def count_backend_calls(server, env: dict[str, str], views: int) -> tuple[float,
         )
         # An idle backend may hold its statistics back for up to 10 s
         # (PostgreSQL's PGSTAT_IDLE_INTERVAL) before they reach pg_stat_database.
-        time.sleep(STATS_DELAY)
+        time.sleep(stats_delay)
         conn.execute("SELECT pg_stat_clear_snapshot()")
         before = conn.execute(*committed).fetchone()[0]
         for _ in range(views):
             browser.get("/")
-        time.sleep(STATS_DELAY)
+        time.sleep(stats_delay)
         conn.execute("SELECT pg_stat_clear_snapshot()")
         after = conn.execute(*committed).fetchone()[0]
     redis.Redis.from_url(env["CACHE_URL"]).echo(stop)

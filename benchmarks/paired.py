@@ -64,7 +64,8 @@ def compare(cpu: dict, phases: list[Phase], a: str, b: str) -> tuple[Table, dict
     figures = {}
     for phase in phases:
         a_blocks, b_blocks = cpu[phase.name][a], cpu[phase.name][b]
-        ratios = spread([y / x for x, y in zip(a_blocks, b_blocks, strict=True)])
+        # A block too short for one 10 ms CPU tick on side A has no ratio.
+        ratios = spread([y / x for x, y in zip(a_blocks, b_blocks, strict=True) if x > 0])
         a_stats, b_stats = spread(a_blocks), spread(b_blocks)
         table.rows.append(
             [

@@ -1,8 +1,8 @@
 """Profile: where a worker's CPU goes (py-spy, GIL-holding samples), for logins and dashboard views.
 
-Needs py-spy (`pip install py-spy`: a sampling profiler, not a project
-dependency). One worker, production settings; one phase of full logins and
-one of warm dashboard views, each sampled 1,000 times a second, only threads
+Needs py-spy (a sampling profiler, in the `test` extra: `make install`).
+One worker, production settings; one phase of full logins and one of warm
+dashboard views, each sampled 1,000 times a second, only threads
 holding the GIL: a thread waiting for PostgreSQL, Redis or a client is not
 sampled, and neither is Argon2id, which releases the GIL while it hashes.
 Each sample is charged to the file of its innermost Python frame, so C work
@@ -50,7 +50,9 @@ def category(path: str) -> str:
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(found).exists():
-        raise SystemExit("profile needs py-spy: pip install py-spy")
+        raise SystemExit(
+            "profile needs py-spy: make install (the test extra), or pip install py-spy"
+        )
     return found
 
 

@@ -12,17 +12,18 @@ Mail goes to memory (Django's locmem backend, as in tests), so "send" is
 Django building and copying the message, as with the console backend,
 without SMTP. The rate
 limits stay on; their counters are cleared between requests, outside the
-timed part. SQLite in a temporary directory unless DATABASE_URL is set.
+timed part. A database and cache of the run's own (benchmarks/stack.py:
+PostgreSQL + Redis, or --sqlite), never the shell's DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 import warnings
 
+from benchmarks import stack
 from benchmarks.results import Result, Table
 
 KNOWN, UNKNOWN = "ada@bench.example", "nobody@bench.example"
@@ -58,20 +59,15 @@ def measure(pairs: int) -> dict[str, list[float]]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--pairs", type=int, default=300)
+    stack.add_arguments(parser)
 
 
-def _setup() -> None:
-    """Production settings in this process (SQLite in a temporary directory
-    unless DATABASE_URL is set), as the test client needs them."""
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/reset.sqlite3")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="iam.settings",
-        DJANGO_DEBUG="false",
-        DJANGO_ALLOWED_HOSTS="testserver",
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
-        DJANGO_LOG_LEVEL="WARNING",
-    )
+def _setup(args) -> None:
+    """Production settings in this process, on a fresh database and cache of
+    the run's own, as the test client needs them."""
+    env = stack.server_env(stack.backend(args, "reset_timing"), DJANGO_ALLOWED_HOSTS="testserver")
+    stack.reset_backends(env)
+    os.environ.update(env)
     warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
     import django
 
@@ -79,7 +75,7 @@ def _setup() -> None:
 
 
 def run(args) -> Result:
-    _setup()
+    _setup(args)
     from django.core import mail
     from django.core.management import call_command
     from django.db import connection

@@ -106,7 +106,11 @@ def ms(seconds: float) -> str:
 
 
 def spread(values: list[float]) -> dict:
-    """Median, middle half (quartiles) and range of a list of figures."""
+    """Median, middle half (quartiles) and range of a list of figures (NaN
+    each when there are none, e.g. no pair had CPU on side A to divide by)."""
+    if not values:
+        nan = float("nan")
+        return {"median": nan, "middle_half": [nan, nan], "range": [nan, nan], "n": 0}
     ordered = sorted(values)
     quarter = len(ordered) // 4
     return {

@@ -147,6 +147,15 @@ class Server:
             GRANIAN_WORKERS=str(self.workers_wanted),
             GRANIAN_BLOCKING_THREADS=str(self.threads),
         )
+        json_config = "deploy/granian-log-json.json"
+        if (
+            env.get("IAM_LOG_FORMAT", "").strip().lower() == "json"
+            and env.get("GRANIAN_LOG_CONFIG") == "deploy/granian-log.json"
+            and (self.root / json_config).is_file()
+        ):
+            # As the image's CMD does: JSON logs make granian's own lines and
+            # its access log JSON too.
+            env["GRANIAN_LOG_CONFIG"] = json_config
         if not (self.root / env.get("GRANIAN_LOG_CONFIG", "")).is_file():
             # An older tree has no deploy/granian-log.json (nor its filter):
             # granian's own logging, the access log unfiltered.

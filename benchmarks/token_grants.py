@@ -26,18 +26,17 @@ from benchmarks.servers import PRODUCTION, THIS_TREE, Server
 
 ANCHOR = 120  # grants per second per vCPU (Keycloak's sizing guide)
 ACCOUNT = "grants@bench.example"
-SETUP = """
-from accounts.audit import Actor
-from accounts.models import User
-from api import services
-by = Actor.system(label="benchmark")
-user = User.objects.get(email={account!r})
-for grant, account in (("password", None), ("client_credentials", user)):
-    client, secret = services.client_create(
-        name="bench-" + grant, grant=grant, account=account, scopes=["read"], by=by
+
+
+def api_client(env: dict[str, str], grant: str) -> tuple[str, str]:
+    """(client_id, secret) of a new client, made by the operator's command
+    (`manage.py apiclient create`, a stable contract), not by a service
+    whose signature may change."""
+    out = stack.manage(
+        env, "apiclient", "create", "--name", f"bench-{grant}", "--grant", grant, "--scope", "read"
     )
-    print(grant, client.client_id, secret)
-"""
+    printed = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return printed["client_id"], printed["client_secret"]
 
 
 def add_arguments(parser) -> None:
@@ -69,11 +68,7 @@ def _busy(seconds: float, clients: int, work) -> tuple[int, int]:
 def run(args) -> Result:
     env = stack.server_env(stack.backend(args, "token-grants"))
     stack.prepare(env, users=[(ACCOUNT, stack.PASSWORD, [])])
-    ids = {}
-    for line in stack.manage(env, "shell", "-c", SETUP.format(account=ACCOUNT)).splitlines():
-        words = line.split()
-        if len(words) == 3:
-            ids[words[0]] = (words[1], words[2])
+    ids = {grant: api_client(env, grant) for grant in ("password", "client_credentials")}
     with Server(args.server, env) as server:
         token_url = server.base + "/oauth/token/"
         password_client = ids["password"]

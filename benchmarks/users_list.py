@@ -2,7 +2,10 @@
 
 PostgreSQL only (seeding uses generate_series). The database is dropped and
 made anew, migrated, and seeded with SQL (5 % blocked, every user in
-backoffice-users, every tenth also in support); each variant of /users/ is
+backoffice-users, every tenth also in support) whose column list is read
+from the models, so a field added later gets its default and cannot break
+the seed (`tests/test_benchmarks_smoke.py` runs it), and without the
+request statement timeout; each variant of /users/ is
 then rendered in-process through Django's test client as a logged-in admin
 of group root, and every SQL statement of the request is counted. The count
 must not grow with the table.
@@ -17,25 +20,24 @@ import time
 from benchmarks import stack
 from benchmarks.results import Result, Table
 
-SEED_SQL = """
-INSERT INTO accounts_user
-    (password, last_login, email, first_name, last_name, status, created_at, updated_at)
-SELECT '!', now() - (g %% 9973) * interval '1 minute',
-       'user' || g || '@bench.example',
-       initcap(translate(substr(md5('f' || (g %% 4999)), 1, 6), '0123456789', 'aeiouylmnr')),
-       initcap(translate(substr(md5('l' || (g %% 49999)), 1, 8), '0123456789', 'aeiouylmnr')),
-       CASE WHEN g %% 20 = 0 THEN 'blocked' ELSE 'active' END,
-       now() - g * interval '1 second', now()
-FROM generate_series(%(start)s, %(stop)s) AS g;
-INSERT INTO accounts_membership (user_id, group_id, source, created_at)
-SELECT u.id, g.id, 'manual', now()
-FROM accounts_user u JOIN accounts_group g ON g.name = 'backoffice-users'
-WHERE u.email LIKE '%%@bench.example' AND u.id > %(after_id)s;
-INSERT INTO accounts_membership (user_id, group_id, source, created_at)
-SELECT u.id, g.id, 'manual', now()
-FROM accounts_user u JOIN accounts_group g ON g.name = 'support'
-WHERE u.email LIKE '%%@bench.example' AND u.id > %(after_id)s AND u.id %% 10 = 0;
-"""
+# The columns the seed fills with its own expressions (g: the row's number
+# in generate_series; u, grp: the user and the group of a membership). Every other
+# column of the table gets its model field's default (or NULL where the
+# field allows it), so a field added later is seeded as the app would make
+# it, and one the seed cannot fill stops the run naming it.
+USER_COLUMNS = {
+    "password": "'!'",
+    "last_login": "now() - (g %% 9973) * interval '1 minute'",
+    "email": "'user' || g || '@bench.example'",
+    "first_name": "initcap(translate(substr(md5('f' || (g %% 4999)), 1, 6), "
+    "'0123456789', 'aeiouylmnr'))",
+    "last_name": "initcap(translate(substr(md5('l' || (g %% 49999)), 1, 8), "
+    "'0123456789', 'aeiouylmnr'))",
+    "status": "CASE WHEN g %% 20 = 0 THEN 'blocked' ELSE 'active' END",
+    "created_at": "now() - g * interval '1 second'",
+    "updated_at": "now()",
+}
+MEMBERSHIP_COLUMNS = {"user_id": "u.id", "group_id": "grp.id", "created_at": "now()"}
 
 
 def add_arguments(parser) -> None:
@@ -78,15 +80,66 @@ def setup_django(args):
     return client
 
 
-def seed(up_to: int, have: int) -> float:
+def insert_sql(model, columns: dict[str, str], source: str) -> tuple[str, dict]:
+    """`INSERT INTO <model's table> (...) SELECT ... <source>`: `columns`'
+    expressions, and for every other concrete field the default that
+    Model.save() would store, as a parameter (NULL where that is None and
+    the field may be NULL; else the run stops, naming the field)."""
     from django.db import connection
 
+    names, values, params = [], [], {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.column not in columns:
+            continue
+        names.append(connection.ops.quote_name(field.column))
+        if field.column in columns:
+            values.append(columns[field.column])
+        elif (default := field.get_default()) is not None or field.null:
+            # What Model.save() would store ("" for a text field without one).
+            params[field.column] = field.get_db_prep_save(default, connection)
+            values.append(f"%({field.column})s")
+        else:
+            raise SystemExit(
+                f"users-list: {model._meta.db_table}.{field.column} has no default: "
+                "say in benchmarks/users_list.py how to seed it"
+            )
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} {source}", params
+
+
+def seed(up_to: int, have: int) -> float:
+    """Users up to number `up_to` (from `have` + 1) by generate_series, and
+    their memberships. Without the statement timeout of requests
+    (DATABASE_STATEMENT_TIMEOUT): a million rows take longer than 30 s."""
+    from django.db import connection, transaction
+
+    from accounts.models import Membership, User
+
     started = time.perf_counter()
-    with connection.cursor() as cursor:
+    users, user_params = insert_sql(
+        User, USER_COLUMNS, "FROM generate_series(%(start)s, %(stop)s) AS g"
+    )
+    new_members = (
+        "FROM accounts_user u JOIN accounts_group grp ON grp.name = %(group)s "
+        "WHERE u.email LIKE '%%@bench.example' AND u.id > %(after_id)s"
+    )
+    members, member_params = insert_sql(Membership, MEMBERSHIP_COLUMNS, new_members)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
         after_id = cursor.fetchone()[0]
-        cursor.execute(SEED_SQL, {"start": have + 1, "stop": up_to, "after_id": after_id})
+        cursor.execute(users, {**user_params, "start": have + 1, "stop": up_to})
+        cursor.execute(
+            members, {**member_params, "group": "backoffice-users", "after_id": after_id}
+        )
+        cursor.execute(
+            members + " AND u.id %% 10 = 0",
+            {**member_params, "group": "support", "after_id": after_id},
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
         cursor.execute("ANALYZE")
+        cursor.execute("RESET statement_timeout")
     return time.perf_counter() - started
 
 

@@ -67,10 +67,14 @@ class HealthCheckMiddleware:
             checks["migrations"] = checks["database"] and _migrations()
             checks["cache"] = _cache()
             ready = all(checks.values())
-            if not ready:
-                logger.warning("not ready: %s", checks)
-            return _json(
+            response = _json(
                 200 if ready else 503,
                 {"status": "ok" if ready else "unavailable", "checks": checks},
             )
+            if not ready:
+                # One WARNING line a probe: not an error of ours, and not
+                # repeated by django.request at ERROR.
+                logger.warning("not ready: %s", checks)
+                response._has_been_logged = True
+            return response
         return self.get_response(request)

@@ -4,6 +4,7 @@ Every knob an operator may turn is an environment variable listed in the
 operator contract; code reads `django.conf.settings`, never `os.environ`.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -46,10 +47,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First of all: every response (health, errors) carries X-Request-ID.
+    "iam.request_id.RequestIdMiddleware",
     "iam.health.HealthCheckMiddleware",
     # Machine-facing paths (/api/, /oauth/) answer every error in JSON.
     "api.middleware.JsonErrorsMiddleware",
     "accounts.middleware.TrustedProxyMiddleware",
+    # /metrics (by IP Host, before host checks; the client address judged
+    # just above) and every request's latency (iam.metrics_http).
+    "iam.metrics_http.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -412,6 +418,24 @@ SPECTACULAR_SETTINGS = {
 # --- HTTP hardening ---------------------------------------------------------
 
 IAM_TRUSTED_PROXIES = env.list("IAM_TRUSTED_PROXIES", default=[])
+
+# --- Metrics (README "Metrics") -------------------------------------------------
+
+# /metrics answers a bearer of this token, or a client address in
+# IAM_METRICS_ALLOW (addresses or networks); with neither, nobody.
+IAM_METRICS_TOKEN = env.str("IAM_METRICS_TOKEN", default="")
+IAM_METRICS_ALLOW = env.list("IAM_METRICS_ALLOW", default=[])
+# Several worker processes (granian) each count into files in this folder,
+# summed at a scrape (prometheus_client's multiprocess mode). The library
+# reads the variable itself, once, when it is first imported, which is after
+# this module: the folder is made here so no process finds it missing; it is
+# emptied by whatever starts the server (Dockerfile CMD, `make run`).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    # Set but empty would still switch the library to files (in the cwd).
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -471,11 +495,45 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Logs on stderr: text lines (the default), or one JSON object a line with
+# IAM_LOG_FORMAT=json; either way with the request id (iam.logs).
+IAM_LOG_FORMAT = env.str("IAM_LOG_FORMAT", default="text").strip().lower()
+if IAM_LOG_FORMAT not in ("text", "json"):
+    raise environ.ImproperlyConfigured(
+        f"IAM_LOG_FORMAT must be text or json, not {IAM_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # trace_id/span_id on each record while a span is current (iam.telemetry).
+    "filters": {"trace": {"()": "iam.telemetry.TraceContextFilter"}},
+    "formatters": {
+        "text": {"()": "iam.logs.TextFormatter"},
+        "json": {"()": "iam.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": IAM_LOG_FORMAT,
+            "filters": ["trace"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Traces (OpenTelemetry; README "Traces") -----------------------------------
+# Off unless an OTLP endpoint is set. Only these are read here; every other
+# OTEL_* variable (service name, headers, timeouts, sampler) is read by the
+# OpenTelemetry SDK itself when iam.telemetry sets it up.
+TRACES_ENABLED = bool(
+    env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="")
+    or env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+) and not env.bool("OTEL_SDK_DISABLED", default=False)
+TRACES_PROTOCOL = env.str("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", default="") or env.str(
+    "OTEL_EXPORTER_OTLP_PROTOCOL", default="http/protobuf"
+)
+# Probes and scrapes make no trace (regular expressions searched in the URL).
+TRACES_EXCLUDED_URLS = env.str("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", default="") or env.str(
+    "OTEL_PYTHON_EXCLUDED_URLS", default="/healthz,/readyz,/metrics,/static/"
+)

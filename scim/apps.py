@@ -16,6 +16,7 @@ class ScimConfig(AppConfig):
         # Groups a client's map or ceiling names keep their names; an account
         # a client provisioned without a password logs in by SSO only.
         registry.configured_group_names.append(services.mapped_group_names)
+        registry.access_references.append(services.mapped_group_references)
         registry.no_self_service_password.append(services.no_self_service_password)
         # The addresses of its accounts follow the provider, not the screens.
         registry.address_managers.append(services.address_manager)

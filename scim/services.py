@@ -137,6 +137,20 @@ def mapped_group_names() -> set[str]:
     return names
 
 
+def mapped_group_references() -> dict:
+    """Each active client's group map and ceiling (--max-group) as `access
+    export` shows them (read-only: `manage.py scimtoken` owns them)."""
+    clients = {}
+    for name, group_map, ceiling in Client.objects.filter(revoked_at=None).values_list(
+        "name", "group_map", "ceiling"
+    ):
+        clients[name] = {
+            "group_map": {k: sorted(v) for k, v in sorted(group_map.items())},
+            "max_group": sorted(ceiling),
+        }
+    return {"scim_clients": dict(sorted(clients.items()))}
+
+
 def no_self_service_password(user) -> bool:
     """A provisioned account without a local password logs in by SSO only."""
     return not user.has_usable_password() and user.scim_accounts.exists()

@@ -16,7 +16,7 @@ class SsoConfig(AppConfig):
             sessions,
         )
         from sso.reauth import with_sso_method
-        from sso.registry import login_options, role_map_group_names
+        from sso.registry import login_options, role_map_group_names, role_map_references
         from sso.services import address_manager, is_sso_only
 
         # What accounts asks of identity providers (accounts.extensions).
@@ -25,6 +25,7 @@ class SsoConfig(AppConfig):
         registry.no_self_service_password.append(is_sso_only)
         registry.address_managers.append(address_manager)
         registry.configured_group_names.append(role_map_group_names)
+        registry.access_references.append(role_map_references)
         registry.logout_redirects.append(logout.redirect_after_logout)
         registry.login_page_notices.append(logout.login_page_notices)
         # After the MFA step: a proven link is made, mapped groups applied.

@@ -158,6 +158,8 @@ def _exchange(request, provider, code: str, verifier: str, *, reauth: bool = Fal
         "POST",
         doc["token_endpoint"],
         provider.name,
+        provider_id=provider.id,
+        kind="token",
         data=data,
         auth=auth,
         headers={"Accept": "application/json"},
@@ -249,6 +251,8 @@ def _with_userinfo(provider, claims: dict, access_token: str) -> dict:
         "GET",
         doc["userinfo_endpoint"],
         provider.name,
+        provider_id=provider.id,
+        kind="userinfo",
         headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
     )
     try:

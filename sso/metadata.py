@@ -18,7 +18,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from sso.errors import failed, printable
+from iam import metrics
+from sso.errors import SSOError, failed, printable
 
 logger = logging.getLogger("iam.sso")
 
@@ -76,7 +77,23 @@ def _require_endpoint(url, what: str, provider_name: str) -> str:
     return url
 
 
-def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Response:
+def http(
+    method: str, url: str, provider_name: str, *, provider_id: str = "", kind: str = "", **kwargs
+) -> requests.Response:
+    """One outbound call, timed and counted by provider id and `kind`
+    (discovery, jwks, token, userinfo: iam.metrics)."""
+    with metrics.idp_call(provider_id, kind) as call:
+        try:
+            response = _call(method, url, provider_name, **kwargs)
+        except SSOError as error:
+            call["error"] = error.reason.removeprefix("idp_")
+            raise
+        if response.status_code >= 400:
+            call["error"] = metrics.status_class(response.status_code)
+    return response
+
+
+def _call(method: str, url: str, provider_name: str, **kwargs) -> requests.Response:
     """One outbound call with a timeout; failures become an SSOError naming the provider."""
     slots = _call_slots()
     if not slots.acquire(timeout=min(SLOT_WAIT, settings.IAM_SSO_HTTP_TIMEOUT)):
@@ -110,8 +127,16 @@ def http(method: str, url: str, provider_name: str, **kwargs) -> requests.Respon
     return response
 
 
-def _get_json(url: str, provider_name: str, what: str) -> dict:
-    response = http("GET", url, provider_name, headers={"Accept": "application/json"})
+def _get_json(url: str, provider, what: str, kind: str) -> dict:
+    provider_name = provider.name
+    response = http(
+        "GET",
+        url,
+        provider_name,
+        provider_id=provider.id,
+        kind=kind,
+        headers={"Accept": "application/json"},
+    )
     if response.status_code != 200:
         raise failed(provider_name, f"the provider answered with an error ({what}).", "idp_error")
     try:
@@ -127,7 +152,7 @@ def discovery_document(provider) -> dict:
     """The provider's discovery document as it is now: fetched, not checked
     or cached (sso.checks compares its issuer with the setting)."""
     url = _require_endpoint(provider.discovery_url, "discovery URL", provider.name)
-    return _get_json(url, provider.name, "discovery document")
+    return _get_json(url, provider, "discovery document", "discovery")
 
 
 def discovery(provider) -> dict:
@@ -187,7 +212,7 @@ def _fetch_jwks(provider) -> dict:
 
 
 def _key_set_at(provider, doc: dict) -> dict:
-    keys = _get_json(doc["jwks_uri"], provider.name, "key set")
+    keys = _get_json(doc["jwks_uri"], provider, "key set", "jwks")
     if not isinstance(keys.get("keys"), list):
         raise failed(provider.name, "the provider sent an unreadable key set.", "idp_error")
     return keys

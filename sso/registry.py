@@ -54,6 +54,19 @@ def role_map_group_names() -> set[str]:
     return names
 
 
+def role_map_references() -> dict:
+    """Each provider's ROLE_MAP as `access export` shows it (read-only: the
+    environment owns it), in a stable order; a malformed map shows as {}."""
+    maps = {}
+    for pid, provider in sorted(providers().items()):
+        try:
+            role_map = provider.role_map
+        except (ValueError, TypeError, AttributeError):
+            role_map = {}
+        maps[pid] = {role: sorted(groups) for role, groups in sorted(role_map.items())}
+    return {"sso_role_maps": maps}
+
+
 def login_options() -> list:
     """One "Log in with <NAME>" button per provider (accounts.extensions)."""
     from accounts.extensions import LoginOption

@@ -96,3 +96,54 @@ def age_authentication(session, seconds: float = 11 * 60) -> None:
     record["at"] -= seconds
     session[SESSION_AUTHENTICATED] = record
     session.save()
+
+
+# --- No secret in any log line of the whole run (tests/support/secrets.py) ------
+
+LOG_SECRETS = None
+
+
+def pytest_configure(config):
+    """Installed before any test module is imported, so even records logged
+    while collecting are kept."""
+    global LOG_SECRETS
+    from tests.support import secrets
+
+    LOG_SECRETS = secrets.SESSION = secrets.LogSecretCheck()
+    LOG_SECRETS.remember(PASSWORD)
+    LOG_SECRETS.install()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _secrets_used_are_remembered():
+    from tests.oidc_fake import CLIENT_SECRET
+    from tests.support.secrets import spy_on_generators
+
+    spy_on_generators(LOG_SECRETS)
+    LOG_SECRETS.remember(CLIENT_SECRET)
+    return LOG_SECRETS
+
+
+@pytest.fixture
+def log_secrets():
+    """The run's check: `log_secrets.remember(value)` for a secret a test
+    makes itself."""
+    return LOG_SECRETS
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a secret it used was logged."""
+    if LOG_SECRETS is None:
+        return
+    LOG_SECRETS.uninstall()
+    leaks = LOG_SECRETS.report()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (
+        f"log secret check: {LOG_SECRETS.records} records, "
+        f"{len(LOG_SECRETS.secrets)} secrets, {'LEAKED' if leaks else 'none logged'}"
+    )
+    text = f"{summary}\n{leaks}" if leaks else summary
+    if reporter is not None:
+        reporter.write_line(text, red=bool(leaks))
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

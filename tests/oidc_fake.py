@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.secrets import remember
+
 CLIENT_ID = "backoffice"
 CLIENT_SECRET = "s3cret-for-tests"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -132,6 +134,7 @@ class FakeIdP:
             answer = {"error": "invalid_request", "error_description": refusal}
             return f"{callback.path}?{urlencode({**answer, 'state': params['state']})}"
         code = secrets.token_urlsafe(16)
+        remember(code)
         issuer = self._issuer_for(urlsplit(authorization_url).path)
         # Entra's tokens carry the concrete tenant of the account.
         issuer = issuer.replace("{tenantid}", str(claims.get("tid", "")))
@@ -298,6 +301,7 @@ class FakeIdP:
                 id_token = idp.raw_id_token or idp.sign(
                     claims, key=idp.foreign_key, header=idp.header_overrides
                 )
+                remember(access, id_token)
                 return self._json(
                     200,
                     {

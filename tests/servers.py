@@ -87,6 +87,9 @@ class Started:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = server_env(env, self.port, root, **knobs)
+        if "PROMETHEUS_MULTIPROC_DIR" not in {**env, **knobs}:
+            # Each server its own metrics folder (the image's is one per container).
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(log.with_suffix(".metrics"))
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(

@@ -7,11 +7,12 @@ nothing. Who acts, and from where, is an `accounts.audit.Actor`; writes that
 can change who may do what run in `accounts.delegation.access_write`.
 
 The functions live by entity (users, emails: a change of address, sessions,
-passwords, mfa, groups, roles); their names are gathered here, so callers
-write `services.user_update(...)`.
+passwords, mfa, groups, roles, access_model: the whole model from a file);
+their names are gathered here, so callers write `services.user_update(...)`.
 """
 
 from accounts.errors import AccessRefused, AccountError
+from accounts.services.access_model import access_model_apply, access_model_snapshot
 from accounts.services.common import ROOT_GROUP
 from accounts.services.emails import (
     LinkRefused,
@@ -51,6 +52,8 @@ __all__ = [
     "AccessRefused",
     "AccountError",
     "LinkRefused",
+    "access_model_apply",
+    "access_model_snapshot",
     "email_change_for_link",
     "configured_group_names",
     "group_create",

@@ -34,6 +34,7 @@ CSV_COLUMNS = [
     ("user_agent", gettext_lazy("User agent")),
     ("details", gettext_lazy("Details (JSON)")),
     ("channel", gettext_lazy("Channel")),
+    ("request_id", gettext_lazy("Request ID")),
 ]
 EXPORT_LIMIT = 100_000
 
@@ -155,6 +156,7 @@ def audit_export(request):
                     e.user_agent,
                     details_json(e.details),
                     e.channel,
+                    e.request_id,
                 )
             )
 

@@ -6,6 +6,7 @@ nothing."""
 import pytest
 
 from accounts.audit import Actor, AuditAction, audit
+from iam.logs import current_request_id
 from tests.e2e.axe import Audit
 from tests.factories import PASSWORD, UserFactory
 
@@ -17,7 +18,16 @@ LONG_EMAIL = "margarete.schneider-hoffmann@personalverwaltung.example"
 
 def _long_rows(root):
     """The widest rows the product writes: changes with long names, an SSO
-    link, an API client acting for someone, a refused SCIM token."""
+    link, an API client acting for someone, a refused SCIM token; each with
+    the longest request id a proxy may send (64 characters)."""
+    token = current_request_id.set("nginx-" + "7f3a9c1e" * 7 + "zz")
+    try:
+        _write_long_rows(root)
+    finally:
+        current_request_id.reset(token)
+
+
+def _write_long_rows(root):
     by = Actor(user=root, ip=IPV6, channel="web")
     target = UserFactory(email=LONG_EMAIL, first_name="Margarete", last_name="Schneider")
     audit(

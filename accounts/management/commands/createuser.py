@@ -8,12 +8,13 @@ import argparse
 import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.audit import Actor
 from accounts.inputs import clean_email, clean_name
 from accounts.selectors import groups_by_names, user_get_by_email
 from accounts.services import AccountError, user_create
+from iam import commands as base
 
 PROMPTS = 3  # tries at the password prompt before giving up
 
@@ -36,7 +37,7 @@ def _without_values(error):
     return quiet
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Create a Back Office user. Prompts for the password unless told otherwise."
 
     def create_parser(self, prog_name, subcommand, **kwargs):

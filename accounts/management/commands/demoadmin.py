@@ -8,12 +8,12 @@ password (printed once) when the first one is lost."""
 
 import secrets
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import services
 from accounts.audit import Actor
 from accounts.selectors import groups_by_names, user_get_by_email
+from iam import commands as base
 
 DEMO_EMAIL = "admin@example.com"
 
@@ -23,7 +23,7 @@ def login_url(port: int) -> str:
     return f"http://localhost:{port}/login/"
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Create the demo admin (group root) if it does not exist; print its password once."
 
     def add_arguments(self, parser):

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from accounts.mail import QUEUE, deliver, describe, password_reset_requested
+from iam import commands as base
 
 _TASKS = {t.module_path: t for t in (deliver, password_reset_requested)}
 
@@ -51,7 +52,7 @@ def _error(row: DBTaskResult) -> str:
     return lines[-1] if lines else row.exception_class_path
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "List queued and failed mails; queue failed ones again."
 
     def add_arguments(self, parser):

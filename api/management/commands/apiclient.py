@@ -16,18 +16,19 @@ for `createuser`; every other rule of api.services holds. A refusal is one
 line (`CommandError: …`) and exit status 1; nothing is written.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.audit import Actor
 from accounts.errors import AccountError
 from accounts.selectors import user_get_by_email
 from api import services
 from api.models import Client
+from iam import commands as base
 
 GRANT_NAMES = {v: k for k, v in services.GRANTS.items()}
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Create, list or revoke Back Office API clients."
 
     def add_arguments(self, parser):

@@ -15,15 +15,16 @@ A refusal is one line (`CommandError: …`) and exit status 1.
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.audit import Actor
 from accounts.errors import AccountError
+from iam import commands as base
 from scim import services
 from scim.models import Client
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Create, list or revoke SCIM provisioning clients and their bearer tokens."
 
     def add_arguments(self, parser):

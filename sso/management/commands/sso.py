@@ -11,9 +11,10 @@ what was cached and makes the exit status 1, as does an unknown id.
 import logging
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.audit import Actor, AuditAction, audit
+from iam import commands as base
 from sso import metadata
 from sso.errors import SSOError, printable
 from sso.registry import providers
@@ -21,7 +22,7 @@ from sso.registry import providers
 logger = logging.getLogger("iam.sso")
 
 
-class Command(BaseCommand):
+class Command(base.Command):
     help = "Identity providers: `refresh [ID]` fetches their discovery and keys again now."
 
     def add_arguments(self, parser):
