@@ -27,13 +27,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def manage(env: dict, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
-    """`manage.py <args>` in its own process, failing loudly."""
+def manage(
+    env: dict, *args, stdin: str | None = None, root: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """`manage.py <args>` of the tree `root` in its own process, failing loudly."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         input=stdin,
         text=True,
-        cwd=ROOT,
+        cwd=root,
         env=env,
         check=True,
         capture_output=True,
@@ -50,14 +52,15 @@ def create_user(env: dict, email: str, group: str, password: str) -> None:
     )
 
 
-def server_env(env: dict, port: int, **knobs: str) -> dict:
+def server_env(env: dict, port: int, root: Path = ROOT, **knobs: str) -> dict:
     """The environment of one production server on loopback `port`: the
     image's ENV, then `env` (the app's settings; any GRANIAN_* in it is
     dropped, so a shell's own cannot leak in), then `knobs` (GRANIAN_*
     overrides, as compose's `environment` would set), one worker unless a
     knob says. This interpreter's bin/ comes first on PATH, so the CMD's
-    `granian` is the one installed beside it."""
-    defaults = image()["env"]
+    `granian` is the one installed beside it. `root`: the tree served (its
+    Dockerfile's ENV; its modules first on the path)."""
+    defaults = image(root)["env"]
     app = {k: v for k, v in env.items() if not k.startswith("GRANIAN_")}
     bin_dir = str(Path(sys.executable).parent)
     return {
@@ -68,23 +71,29 @@ def server_env(env: dict, port: int, **knobs: str) -> dict:
         "GRANIAN_HOST": "127.0.0.1",
         "GRANIAN_PORT": str(port),
         "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
+        "PYTHONPATH": str(root),
     }
 
 
 class Started:
-    """One running server: `base` URL, `port`, `log` (its stdout and stderr)."""
+    """One running server: `base` URL, `port`, `log` (its stdout and stderr).
+    `root`: the tree it serves (another release's, for the upgrade test);
+    `port`: a given one (a replacement on its predecessor's address)."""
 
-    def __init__(self, env: dict, log: Path, **knobs: str):
-        self.port = free_port()
+    def __init__(
+        self, env: dict, log: Path, *, root: Path = ROOT, port: int | None = None, **knobs: str
+    ):
+        self.root = root
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(env, self.port, **knobs)
+        self.env = server_env(env, self.port, root, **knobs)
         if "PROMETHEUS_MULTIPROC_DIR" not in {**env, **knobs}:
             # Each server its own metrics folder (the image's is one per container).
             self.env["PROMETHEUS_MULTIPROC_DIR"] = str(log.with_suffix(".metrics"))
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                image()["cmd"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                image(root)["cmd"], cwd=root, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, seconds: float = 60) -> None:
