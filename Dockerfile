@@ -16,6 +16,7 @@ COPY backoffice ./backoffice
 COPY sso ./sso
 COPY api ./api
 COPY scim ./scim
+COPY maintenance ./maintenance
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

@@ -22,8 +22,8 @@ $(MO): %.mo: %.po $(STAMP)
 install: $(STAMP) $(MO)
 
 ## make run: migrate, apply the demo's access model (deploy/access.yaml), ensure a demo admin,
-## serve http://localhost:$(PORT) (SQLite, DEBUG on) with the mail worker beside it
-## (mail is only ever sent by the worker); Ctrl-C stops both.
+## serve http://localhost:$(PORT) (SQLite, DEBUG on) with the worker beside it
+## (it sends the mail and runs the maintenance); Ctrl-C stops both.
 ## localhost, not 127.0.0.1: browsers refuse security keys and passkeys on an IP address.
 ## /metrics answers this machine without a token here (README "Metrics"); the server and the
 ## worker count into one metrics folder, emptied at each start.
@@ -34,7 +34,7 @@ run: install
 	export PROMETHEUS_MULTIPROC_DIR="$${PROMETHEUS_MULTIPROC_DIR:-$${TMPDIR:-/tmp}/iam-metrics-$(PORT)}" \
 	  IAM_METRICS_ALLOW="$${IAM_METRICS_ALLOW-127.0.0.1,::1}"; \
 	mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && rm -f "$$PROMETHEUS_MULTIPROC_DIR"/*.db; \
-	DJANGO_DEBUG=true $(PY) manage.py db_worker --queue-name mail --interval 1 & worker=$$!; \
+	DJANGO_DEBUG=true $(PY) manage.py worker --interval 1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; trap 'exit 0' INT TERM; \
 	DJANGO_DEBUG=true $(PY) manage.py runserver localhost:$(PORT)
 

@@ -56,6 +56,8 @@ class AuditAction(StrEnum):
     LOGIN_SUCCEEDED = "login.succeeded"
     LOGIN_THROTTLED = "login.throttled"
     LOGOUT = "logout"
+    # The worker's cleanup (maintenance): what it removed.
+    MAINTENANCE_RAN = "maintenance.ran"
     SESSION_ENDED = "session.ended"
     SESSION_EXPIRED = "session.expired"
     # Second factors.
@@ -142,6 +144,7 @@ LABELS = {
     AuditAction.LOGIN_SUCCEEDED: _("Logged in"),
     AuditAction.LOGIN_THROTTLED: _("Login throttled"),
     AuditAction.LOGOUT: _("Logged out"),
+    AuditAction.MAINTENANCE_RAN: _("Expired records removed (maintenance)"),
     AuditAction.SESSION_ENDED: _("Session ended"),
     AuditAction.SESSION_EXPIRED: _("Session expired"),
     AuditAction.MFA_ADDED: _("Second factor added"),

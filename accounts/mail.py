@@ -4,8 +4,8 @@ Why a queue: building and sending a mail inside the request made "Forgot
 password?" measurably slower for an address with an account than for one
 without (an enumeration oracle), and a failing SMTP server lost the mail. A
 request now only adds a task row (django-tasks, database backend), in the
-request's transaction; the mail worker (`manage.py db_worker --queue-name
-mail`) renders and sends it.
+request's transaction; the worker (`manage.py worker`, maintenance.worker)
+renders and sends it.
 
 Four doors in, one task per mail:
 - `queue_reset_request`: "Forgot password?". The request does the same work

@@ -8,6 +8,7 @@ in the services, the one place that decides.
 from __future__ import annotations
 
 from django.core.paginator import EmptyPage
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -145,21 +146,30 @@ class UsersView(APIView):
         data = _valid(s.UserCreateSerializer, request.data)
         groups = _groups(data["groups"])
         active = data["status"] == User.Status.ACTIVE
-        try:
-            user = services.user_create(
-                email=data["email"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                password=data.get("password"),
-                groups=groups,
-                active=active,
-                by=token_actor(request),
-                via="api",
-                invite=data["invite"],
-            )
-        except services.AccountError as exc:
-            raise from_service(exc) from None
-        return Response(s.UserSerializer(user).data, status=201)
+        # The answer is read in the write's transaction: should the database
+        # go away before it is, nothing was written and the 503 says so (a
+        # client's retry then creates, not a 409). A refusal is caught in it
+        # too, so its audit row is kept.
+        with transaction.atomic():
+            try:
+                user = services.user_create(
+                    email=data["email"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    password=data.get("password"),
+                    groups=groups,
+                    active=active,
+                    by=token_actor(request),
+                    via="api",
+                    invite=data["invite"],
+                )
+            except services.AccountError as exc:
+                refused = exc
+            else:
+                refused, answer = None, s.UserSerializer(user).data
+        if refused is not None:
+            raise from_service(refused) from None
+        return Response(answer, status=201)
 
 
 class UserView(APIView):
@@ -194,22 +204,32 @@ class UserView(APIView):
         data = _valid(s.UserUpdateSerializer, request.data)
         try:
             user.refresh_from_db()
-            # No groups given: None, the service keeps them as they are in its write.
-            wanted = _groups(data["groups"]) if "groups" in data else None
-            services.user_update(
-                user=user,
-                email=data.get("email", user.email),
-                first_name=data.get("first_name", user.first_name),
-                last_name=data.get("last_name", user.last_name),
-                groups=wanted,
-                active=data.get("status", user.status) == User.Status.ACTIVE,
-                by=token_actor(request),
-            )
-        except services.AccountError as exc:
-            raise from_service(exc) from None
         except User.DoesNotExist:
             raise exceptions.NotFound("This user no longer exists.") from None
-        return Response(s.UserDetailSerializer(user).data)
+        # No groups given: None, the service keeps them as they are in its write.
+        wanted = _groups(data["groups"]) if "groups" in data else None
+        with transaction.atomic():  # the answer with the write, as in post()
+            try:
+                services.user_update(
+                    user=user,
+                    email=data.get("email", user.email),
+                    first_name=data.get("first_name", user.first_name),
+                    last_name=data.get("last_name", user.last_name),
+                    groups=wanted,
+                    active=data.get("status", user.status) == User.Status.ACTIVE,
+                    by=token_actor(request),
+                )
+            except services.AccountError as exc:
+                refused = exc
+            except User.DoesNotExist:
+                refused = exceptions.NotFound("This user no longer exists.")
+            else:
+                refused, answer = None, s.UserDetailSerializer(user).data
+        if isinstance(refused, services.AccountError):
+            raise from_service(refused) from None
+        if refused is not None:
+            raise refused
+        return Response(answer)
 
 
 class GroupsView(APIView):

@@ -38,6 +38,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from iam import metrics
+from iam.warmup import WARMUP_KEY
 
 PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -90,6 +91,8 @@ class MetricsMiddleware:
             if not self.allowed(request):
                 return _refused()
             return scrape()
+        if request.META.get(WARMUP_KEY):
+            return self.get_response(request)  # the process warming itself, not a client
         started = time.perf_counter()
         response = self.get_response(request)
         status = metrics.status_class(response.status_code)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "api",
     "scim",
+    "maintenance",
 ]
 
 MIDDLEWARE = [
@@ -58,7 +59,8 @@ MIDDLEWARE = [
     "iam.metrics_http.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, keeping the view's answer when only the session save meets an outage.
+    "iam.sessions.middleware.SessionMiddleware",
     # The language: the language cookie (the login page's switcher), else the
     # browser's Accept-Language; a logged-in user's own choice overrides both
     # (accounts.middleware.UserLanguageMiddleware, after authentication).
@@ -155,7 +157,7 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # --- Mail queue ---------------------------------------------------------------
 
 # Every mail is a task in the database (django-tasks-db), sent by the worker
-# `manage.py db_worker --queue-name mail`, never inside a request
+# `manage.py worker` (maintenance.worker), never inside a request
 # (accounts.mail says why).
 TASKS = {
     "default": {
@@ -167,6 +169,16 @@ TASKS = {
 # first delay); the sixth failure gives up (FAILED, listed by `mailqueue`).
 IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=6)
 IAM_MAIL_RETRY_SECONDS = env.int("IAM_MAIL_RETRY_SECONDS", default=60)
+
+# --- Maintenance (maintenance/: the worker's cleanup, README "Maintenance and outages")
+
+# How often the worker removes expired sessions, tokens, finished mail tasks:
+# `1h`, `30m`, `15s`, `1d`; `0` or `off`: never (then run `manage.py
+# maintenance --once` from a scheduler of your own). Checked at start-up.
+IAM_MAINTENANCE_EVERY = env.str("IAM_MAINTENANCE_EVERY", default="1h")
+# Finished mail tasks are kept this long (failed ones longer: `mailqueue` lists them).
+IAM_MAINTENANCE_KEEP_SENT_DAYS = 7
+IAM_MAINTENANCE_KEEP_FAILED_DAYS = 30
 
 # --- Accounts and passwords ------------------------------------------------
 

@@ -42,7 +42,7 @@ SECRET_HEADER = re.compile(
 )
 QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
 # Commands that run for hours: one span around them would never be exported.
-LONG_RUNNING = frozenset({"runserver", "db_worker", "shell", "dbshell"})
+LONG_RUNNING = frozenset({"runserver", "db_worker", "worker", "shell", "dbshell"})
 
 
 def redact_query(query: str) -> str:

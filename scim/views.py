@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
@@ -169,6 +169,8 @@ def endpoint(*methods: str):
             except IntegrityError:
                 # Lost a race with the same externalId or name: say so.
                 return error(UniquenessException(detail="This value is already taken."))
+            except (OperationalError, InterfaceError):
+                raise  # the database is unavailable: a 503 to retry (iam.outages)
             except DatabaseError:
                 # A value the database refuses (a NUL byte, a length) after
                 # validation: the client's fault more likely than ours.

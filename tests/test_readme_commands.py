@@ -15,7 +15,16 @@ PREFIX = ".venv/bin/python manage.py "
 # Commands that serve, need a provider on the network, production settings
 # or a translator's tools: run elsewhere (the server and worker by the
 # browser and worker tests, `check --deploy` by tests/test_deploy_checks.py).
-ELSEWHERE = {"runserver", "db_worker", "sso", "check", "migrate", "collectstatic", "makemessages"}
+ELSEWHERE = {
+    "runserver",
+    "db_worker",
+    "worker",
+    "sso",
+    "check",
+    "migrate",
+    "collectstatic",
+    "makemessages",
+}
 # Placeholders a reader fills in.
 PLACEHOLDER = re.compile(r"…|\.\.\.|<[a-z_]+>|\bID\b")
 

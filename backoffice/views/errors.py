@@ -1,22 +1,13 @@
 import logging
 import sys
 
-from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, HttpResponseServerError
+from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-logger = logging.getLogger("iam.outage")
+from iam.outages import outage_of, outage_response
+
 access_logger = logging.getLogger("iam.access")
-
-# What a failed request hit, by the exception it raised: a dependency that is
-# down (or too slow) is a 503 the client may retry, not a bug.
-OUTAGES = (
-    ((OperationalError, InterfaceError), "database"),
-    ((RedisConnectionError, RedisTimeoutError), "cache"),
-)
 
 
 def forbidden(request, exception=None):
@@ -46,16 +37,10 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    """No context processors here: the database or cache may be what failed."""
+    """No context processors here: the database or cache may be what failed
+    (iam.outages answers that)."""
     exc = sys.exc_info()[1]
-    for types, what in OUTAGES:
-        if isinstance(exc, types):
-            # One line, not a traceback per request while a dependency is down.
-            logger.warning(
-                "%s unavailable: %s %s: %s", what, request.method, request.path, type(exc).__name__
-            )
-            response = HttpResponse(loader.render_to_string("503.html", {"what": what}), status=503)
-            response["Retry-After"] = "5"
-            response._has_been_logged = True  # Django would log it again, with the traceback
-            return response
+    what = outage_of(exc)
+    if what is not None:
+        return outage_response(request, what, exc)
     return HttpResponseServerError(loader.render_to_string("500.html"))

@@ -7,7 +7,7 @@ gave up on (accounts.mail).
 
 A retried mail starts its attempts over; the failed task stays as it was,
 marked with the id of its retry, so it is retried once. Finished tasks are
-removed by `manage.py prune_db_task_results --queue-name mail`.
+removed by the worker's maintenance (sent after 7 days, failed after 30).
 """
 
 from __future__ import annotations
