@@ -1,0 +1,119 @@
+"""An outsider's review of issue 22's new surfaces: each test would fail if
+the hole it names were open (outage answers, request ids, metrics)."""
+
+import logging
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import Client
+
+from tests.conftest import PASSWORD, login
+
+SECRET = "k3y-" + "Z" * 24
+
+
+def _down(execute, sql, params, many, context):
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def _outage_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "iam.outage"]
+
+
+# --- outage lines: no key from the path, no forged line ------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/password/reset/key/1-{SECRET}/",  # a password reset key
+        f"/email/confirm/{SECRET}/",  # an address change's link
+    ],
+)
+def test_an_outage_line_never_carries_a_key_from_the_path(client, root_user, caplog, path):
+    """Issue 22, item 2: never a reset key in a log line, even when the
+    database is down as the link is opened."""
+    login(client, root_user.email, PASSWORD)  # the session read meets the outage too
+    client.raise_request_exception = False
+    caplog.set_level(logging.WARNING)
+    with connection.execute_wrapper(_down):
+        response = client.get(path)
+    assert response.status_code == 503
+    lines = _outage_lines(caplog)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("database unavailable: GET ")
+    assert not [r for r in caplog.records if SECRET in r.getMessage()]
+
+
+def test_an_outage_line_cannot_be_forged_through_the_path(client, root_user, caplog):
+    login(client, root_user.email, PASSWORD)
+    client.raise_request_exception = False
+    caplog.set_level(logging.WARNING)
+    with connection.execute_wrapper(_down):
+        response = client.get("/no/such%0A2026-01-01 INFO iam.audit forged/")
+    assert response.status_code == 503
+    lines = _outage_lines(caplog)
+    assert len(lines) == 1 and "\n" not in lines[0] and "\r" not in lines[0], lines
+
+
+def test_the_outage_line_still_names_a_plain_path(client, root_user, caplog):
+    """A path without values keeps reading as the README shows it."""
+    login(client, root_user.email, PASSWORD)
+    client.raise_request_exception = False
+    caplog.set_level(logging.WARNING)
+    with connection.execute_wrapper(_down):
+        client.get("/users/")
+    assert _outage_lines(caplog) == ["database unavailable: GET /users/: OperationalError"]
+
+
+# --- a bug is no outage --------------------------------------------------------------
+
+
+def test_a_missing_table_is_a_500_with_its_traceback_not_an_outage(admin, caplog):
+    """A schema that does not match the code (a migration not run) is a bug
+    for the operator to see, not "database unavailable, retry in 5 s": on
+    SQLite it raises OperationalError ("no such table"), as a lost
+    connection does on PostgreSQL."""
+    admin.raise_request_exception = False
+    caplog.set_level(logging.WARNING)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE accounts_auditevent RENAME TO review22_moved")
+    response = admin.get("/audit/")
+    assert response.status_code == 500
+    assert _outage_lines(caplog) == []
+    errors = [r for r in caplog.records if r.name == "django.request" and r.exc_info]
+    assert errors and errors[0].levelno == logging.ERROR
+
+
+# --- guards: what was tried and held ---------------------------------------------------
+
+
+def test_hostile_request_id_filters_are_a_clear_400_never_a_500(admin, root_user):
+    from api.models import Client as ApiClient  # noqa: F401 - the API is installed
+
+    api = Client(raise_request_exception=False)
+    hostile = ["%00", "a" * 65, "%E2%80%AE", "=1%2B1", "x%0D%0Ay", "%F0%9F%92%A5" * 10]
+    for value in hostile:
+        screen = admin.get(f"/audit/?request_id={value}")
+        assert screen.status_code == 200, value
+        assert "Enter a request ID as a log line shows it." in screen.content.decode()
+        assert admin.get(f"/audit/export.csv?request_id={value}").status_code == 400, value
+        answer = api.get(f"/api/v1/audit?request_id={value}")
+        assert answer.status_code in (400, 401), (value, answer.status_code)
+
+
+def test_an_untrusted_peer_cannot_open_metrics_or_name_its_request(db, settings):
+    settings.IAM_METRICS_TOKEN = ""
+    settings.IAM_METRICS_ALLOW = ["10.0.0.0/8"]
+    settings.IAM_TRUSTED_PROXIES = ["10.0.0.1"]
+    outsider = Client(REMOTE_ADDR="::ffff:10.0.0.1")  # the proxy's address, IPv4-mapped
+    response = outsider.get(
+        "/metrics", HTTP_X_FORWARDED_FOR="10.9.9.9", HTTP_X_REQUEST_ID="chosen-by-me"
+    )
+    assert response.status_code == 403
+    assert response["X-Request-ID"] != "chosen-by-me"
+    # Through the real proxy, a forged hop on the left is not the client.
+    proxied = Client(REMOTE_ADDR="10.0.0.1").get(
+        "/metrics", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7"
+    )
+    assert proxied.status_code == 403
