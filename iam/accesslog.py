@@ -7,6 +7,8 @@ names). Its `path` is the WSGI PATH_INFO, without the query string, where
 SSO codes and states travel. `RedactSecrets`, put on the access handler by
 deploy/granian-log.json, blanks what is still secret:
 - the key of a password-reset link, in its path (/password/reset/key/<key>/);
+- the token of an address change's link (/email/confirm/<token>/), which
+  confirms the change and spells both addresses;
 - the query string, should the format be changed to print it.
 """
 
@@ -21,10 +23,15 @@ REDACTED = "<redacted>"
 # `.+` (a slash included): everything after /key/ goes, but for its own
 # "done" page.
 RESET_KEY = re.compile(r"(/password/reset/key/)(?!done/?$).+")
+# iam.urls: email/confirm/<str:token>/ (the bare email/confirm/ holds none).
+EMAIL_LINK = re.compile(r"(/email/confirm/)[^/]+/?")
 
 
 def redact_path(path: str) -> str:
-    """`path` without the key of a password-reset link."""
+    """`path` without the key of a password-reset link or the token of an
+    address change's link."""
+    if "/email/confirm/" in path:
+        path = EMAIL_LINK.sub(rf"\g<1>{REDACTED}/", path)
     if "/password/reset/key/" not in path:
         return path
     return RESET_KEY.sub(rf"\g<1>{REDACTED}/", path)

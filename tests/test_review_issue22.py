@@ -117,3 +117,33 @@ def test_an_untrusted_peer_cannot_open_metrics_or_name_its_request(db, settings)
         "/metrics", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.7"
     )
     assert proxied.status_code == 403
+
+
+# --- the access log and traces: an address change's link is a secret too -------------
+
+
+def test_the_access_log_and_spans_blank_an_address_change_link_s_token(user):
+    """The link mailed to a new address confirms the change (the link is
+    the proof): its token must leave the process no more than a reset key."""
+    from accounts.models import EmailChange
+    from accounts.tokens import EmailChangeLinks
+    from iam.accesslog import RedactSecrets
+    from iam.telemetry import redact_attribute
+
+    change = EmailChange(pk=1, user=user, new_email="n@x.example", old_email=user.email)
+    token = EmailChangeLinks().make(change)
+    record = logging.LogRecord(
+        "granian.access",
+        logging.INFO,
+        __file__,
+        0,
+        "%(path)s",
+        ({"path": f"/email/confirm/{token}/", "query_string": ""},),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "/email/confirm/<redacted>/"
+    assert token not in redact_attribute("url.path", f"/email/confirm/{token}/")
+    assert token not in redact_attribute("url.full", f"https://iam.example/email/confirm/{token}/")
+    # The page that asks to confirm, without a token, reads as it is.
+    assert redact_attribute("url.path", "/email/confirm/") == "/email/confirm/"
