@@ -147,3 +147,17 @@ def test_the_access_log_and_spans_blank_an_address_change_link_s_token(user):
     assert token not in redact_attribute("url.full", f"https://iam.example/email/confirm/{token}/")
     # The page that asks to confirm, without a token, reads as it is.
     assert redact_attribute("url.path", "/email/confirm/") == "/email/confirm/"
+
+
+@pytest.mark.parametrize("token", ["x", "metrics", " " * 40, "s3cret-but-short"[:15]])
+def test_a_guessable_metrics_token_stops_the_start(settings, token):
+    """Refusals are not rate limited: a short token would be guessed."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from iam.metrics_http import MetricsMiddleware
+
+    settings.IAM_METRICS_TOKEN = token
+    with pytest.raises(ImproperlyConfigured, match="IAM_METRICS_TOKEN is shorter than 16"):
+        MetricsMiddleware(lambda request: None)
+    settings.IAM_METRICS_TOKEN = "a" * 16
+    MetricsMiddleware(lambda request: None)
