@@ -161,3 +161,78 @@ def test_a_guessable_metrics_token_stops_the_start(settings, token):
         MetricsMiddleware(lambda request: None)
     settings.IAM_METRICS_TOKEN = "a" * 16
     MetricsMiddleware(lambda request: None)
+
+
+# --- trace context: a client cannot choose its trace, as it cannot choose its id ------
+
+TRACE_PROBE = """
+import json, sys
+from wsgiref.util import setup_testing_defaults
+import iam.wsgi
+from opentelemetry import trace
+for request in json.loads(sys.argv[1]):
+    environ = {"PATH_INFO": "/login/", **request}
+    setup_testing_defaults(environ)
+    statuses = []
+    body = iam.wsgi.application(environ, lambda status, headers: statuses.append(status))
+    b"".join(body)
+    print(statuses[0].split()[0])
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_traceparent_is_continued_only_from_a_trusted_proxy(tmp_path):
+    """README "Traces": a proxy's trace goes on. A client's own traceparent
+    must not file its request under a trace it chose (the trace id of its
+    log lines), nor decide whether it is sampled."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+    from tests.support.otlp import Receiver
+
+    receiver = Receiver()
+    chosen, proxied = "ab" * 16, "cd" * 16
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OTEL_") and k not in ("DATABASE_URL", "CACHE_URL")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="iam.settings",
+        DJANGO_SECRET_KEY="review22-" + "r" * 50,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,testserver",
+        IAM_TRUSTED_PROXIES="10.0.0.1",
+        DJANGO_DEBUG="true",
+        DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_TRACES_SAMPLER="parentbased_always_on",
+        OTEL_BSP_SCHEDULE_DELAY="50",
+    )
+    requests = [
+        {"REMOTE_ADDR": "198.51.100.9", "HTTP_TRACEPARENT": f"00-{chosen}-{'1' * 16}-01"},
+        {"REMOTE_ADDR": "198.51.100.9", "HTTP_TRACEPARENT": f"00-{'ef' * 16}-{'1' * 16}-00"},
+        {"REMOTE_ADDR": "10.0.0.1", "HTTP_TRACEPARENT": f"00-{proxied}-{'2' * 16}-01"},
+    ]
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", TRACE_PROBE, json.dumps(requests)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0 and run.stdout.split() == ["200"] * 3, run.stderr[-3000:]
+        spans = receiver.wait_for(
+            lambda spans: len([s for s in spans if s.name == "GET login/"]) == 3
+        )
+    finally:
+        receiver.close()
+    traces = [s.trace_id for s in spans if s.name == "GET login/"]
+    assert chosen not in traces  # the client's choice is not believed...
+    assert len(traces) == 3  # ...nor its "not sampled" flag: every request is traced
+    assert proxied in traces  # the trusted proxy's trace goes on
