@@ -24,6 +24,8 @@ from django.urls import Resolver404, resolve
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from iam.accesslog import redact_path
+
 logger = logging.getLogger("iam.outage")
 
 RETRY_AFTER = 5
@@ -51,11 +53,13 @@ def logged_path(request) -> str:
     """The path as a log line may show it: the route's pattern in place of
     the values it captured (a password-reset key, an address-change link's
     token), and no line break or control character (a forged line)."""
-    path = request.path
+    path = redact_path(request.path)  # also when it does not resolve (no final slash)
     try:
         match = getattr(request, "resolver_match", None) or resolve(request.path_info)
     except Resolver404:
         match = None
+    except Exception:  # noqa: BLE001 - the answer to an outage must not fail on its log line
+        match, path = None, "-"
     if match is not None and (match.args or match.kwargs):
         path = "/" + match.route.replace("^", "").replace("$", "")
     return path.encode("unicode_escape").decode("ascii")
