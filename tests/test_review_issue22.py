@@ -237,3 +237,19 @@ def test_a_traceparent_is_continued_only_from_a_trusted_proxy(tmp_path):
     assert chosen not in traces  # the client's choice is not believed...
     assert len(traces) == 3  # ...nor its "not sampled" flag: every request is traced
     assert proxied in traces  # the trusted proxy's trace goes on
+
+
+# --- Django's own request lines: a link's key is not logged either ---------------------
+
+
+@pytest.mark.parametrize("method", ["head", "post", "put"])
+@pytest.mark.parametrize("path", [f"/email/confirm/{SECRET}/", f"/password/reset/key/1-{SECRET}/"])
+def test_a_link_opened_by_a_scanner_leaves_no_key_in_the_log(db, caplog, method, path):
+    """Mail scanners open links with HEAD (or worse); Django's "Method Not
+    Allowed (HEAD): <path>" line must not carry the key the path holds."""
+    caplog.set_level(logging.INFO)
+    client = Client(raise_request_exception=False)
+    getattr(client, method)(path)
+    assert caplog.records
+    leaked = [f"{r.name}: {r.getMessage()}" for r in caplog.records if SECRET in r.getMessage()]
+    assert leaked == []
