@@ -107,7 +107,7 @@ def test_an_untrusted_peer_cannot_open_metrics_or_name_its_request(db, settings)
     settings.IAM_METRICS_TOKEN = ""
     settings.IAM_METRICS_ALLOW = ["10.0.0.0/8"]
     settings.IAM_TRUSTED_PROXIES = ["10.0.0.1"]
-    outsider = Client(REMOTE_ADDR="::ffff:10.0.0.1")  # the proxy's address, IPv4-mapped
+    outsider = Client(REMOTE_ADDR="198.51.100.7")
     response = outsider.get(
         "/metrics", HTTP_X_FORWARDED_FOR="10.9.9.9", HTTP_X_REQUEST_ID="chosen-by-me"
     )
@@ -253,3 +253,30 @@ def test_a_link_opened_by_a_scanner_leaves_no_key_in_the_log(db, caplog, method,
     assert caplog.records
     leaked = [f"{r.name}: {r.getMessage()}" for r in caplog.records if SECRET in r.getMessage()]
     assert leaked == []
+
+
+# --- IPv4-mapped addresses (a dual-stack listener or proxy) ----------------------------
+
+
+def test_ipv4_clients_seen_as_mapped_addresses_are_not_one_throttle_bucket(client, user):
+    """Behind a dual-stack listener every IPv4 client is ::ffff:a.b.c.d: an
+    IPv6 address, counted by its /64, which is ::/64 for all of them. One
+    guesser must not lock every IPv4 client out of the login."""
+    for i in range(10):
+        guess = login(client, f"guess{i}@shop.example", "x" * 12, REMOTE_ADDR="::ffff:198.51.100.7")
+        assert guess.status_code == 200
+    assert login(client, user.email, PASSWORD, REMOTE_ADDR="::ffff:198.51.100.7").status_code == 429
+    other = Client()
+    assert login(other, user.email, PASSWORD, REMOTE_ADDR="::ffff:203.0.113.9").status_code == 302
+
+
+def test_a_mapped_address_is_the_ipv4_address_for_proxies_and_metrics(db, settings):
+    settings.IAM_METRICS_TOKEN = ""
+    settings.IAM_TRUSTED_PROXIES = ["10.0.0.1"]
+    settings.IAM_METRICS_ALLOW = ["203.0.113.0/24"]
+    # The proxy, seen through a dual-stack socket, is still the proxy...
+    via_proxy = Client(REMOTE_ADDR="::ffff:10.0.0.1")
+    assert via_proxy.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 200
+    # ...and an allowed client so seen is still allowed; others are not.
+    assert Client(REMOTE_ADDR="::ffff:203.0.113.5").get("/metrics").status_code == 200
+    assert Client(REMOTE_ADDR="::ffff:198.51.100.7").get("/metrics").status_code == 403
