@@ -2,6 +2,7 @@
 the hole it names were open (outage answers, request ids, metrics)."""
 
 import logging
+from io import StringIO
 
 import pytest
 from django.db import OperationalError, connection
@@ -280,3 +281,31 @@ def test_a_mapped_address_is_the_ipv4_address_for_proxies_and_metrics(db, settin
     # ...and an allowed client so seen is still allowed; others are not.
     assert Client(REMOTE_ADDR="::ffff:203.0.113.5").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="::ffff:198.51.100.7").get("/metrics").status_code == 403
+
+
+# --- maintenance keeps what is still valid --------------------------------------------
+
+
+def test_maintenance_keeps_a_refresh_token_whose_access_token_expired(user):
+    """The everyday case: the access token ran out an hour ago, the client
+    refreshes tomorrow. `maintenance --once` must not take that away."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from tests.api_support import TOKEN, basic, make_client
+
+    http = Client()
+    client, secret = make_client("password", scopes=("read",), name="refreshing-client")
+    auth = {"HTTP_AUTHORIZATION": basic(client.client_id, secret)}
+    data = {"grant_type": "password", "username": user.email, "password": PASSWORD}
+    issued = http.post(TOKEN, data, **auth).json()
+    assert "refresh_token" in issued, issued
+    AccessToken.objects.update(expires=timezone.now() - timedelta(hours=1))
+    call_command("maintenance", "--once", stdout=StringIO())
+    refreshed = http.post(
+        TOKEN, {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}, **auth
+    )
+    assert refreshed.status_code == 200, refreshed.content
