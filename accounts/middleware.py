@@ -59,6 +59,11 @@ class TrustedProxyMiddleware:
 
     def __call__(self, request):
         meta = request.META
+        peer = parse_ip(meta.get("REMOTE_ADDR", ""))
+        if peer is not None:
+            # A dual-stack socket's ::ffff:a.b.c.d is the IPv4 client: one
+            # address for the throttles (not all in ::/64) and the allow-lists.
+            meta["REMOTE_ADDR"] = str(peer)
         if from_trusted_proxy(request, self.trusted):
             hops = [parse_ip(h) for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
             for hop in reversed(hops):

@@ -7,6 +7,8 @@ names). Its `path` is the WSGI PATH_INFO, without the query string, where
 SSO codes and states travel. `RedactSecrets`, put on the access handler by
 deploy/granian-log.json, blanks what is still secret:
 - the key of a password-reset link, in its path (/password/reset/key/<key>/);
+- the token of an address change's link (/email/confirm/<token>/), which
+  confirms the change and spells both addresses;
 - the query string, should the format be changed to print it.
 """
 
@@ -21,10 +23,15 @@ REDACTED = "<redacted>"
 # `.+` (a slash included): everything after /key/ goes, but for its own
 # "done" page.
 RESET_KEY = re.compile(r"(/password/reset/key/)(?!done/?$).+")
+# iam.urls: email/confirm/<str:token>/ (the bare email/confirm/ holds none).
+EMAIL_LINK = re.compile(r"(/email/confirm/)[^/]+/?")
 
 
 def redact_path(path: str) -> str:
-    """`path` without the key of a password-reset link."""
+    """`path` without the key of a password-reset link or the token of an
+    address change's link."""
+    if "/email/confirm/" in path:
+        path = EMAIL_LINK.sub(rf"\g<1>{REDACTED}/", path)
     if "/password/reset/key/" not in path:
         return path
     return RESET_KEY.sub(rf"\g<1>{REDACTED}/", path)
@@ -42,4 +49,18 @@ class RedactSecrets(logging.Filter):
                 "path": redact_path(str(args["path"])),
                 "query_string": REDACTED if args.get("query_string") else "",
             }
+        return True
+
+
+class RedactPaths(logging.Filter):
+    """On Django's own request lines ("Method Not Allowed (HEAD): <path>",
+    "Forbidden (CSRF cookie not set.): <path>"): the key of a link out of
+    the path. A mail scanner opening an address-change link with HEAD gets
+    a 405, which Django logs with the path (iam/settings.py LOGGING)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_path(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
         return True

@@ -41,6 +41,9 @@ from iam import metrics
 from iam.warmup import WARMUP_KEY
 
 PATH = "/metrics"
+# A refused scrape costs nothing and is not rate limited: the token must be
+# too long to guess (README: secrets.token_urlsafe(32) is 43 characters).
+TOKEN_MIN = 16
 UNMATCHED = "unmatched"
 STATIC = "static"
 
@@ -84,6 +87,12 @@ class MetricsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.token = settings.IAM_METRICS_TOKEN.encode()
+        if self.token and len(self.token.strip()) < TOKEN_MIN:
+            raise ImproperlyConfigured(
+                f"IAM_METRICS_TOKEN is shorter than {TOKEN_MIN} characters: anyone could "
+                "guess it. Make one with python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
         self.allow = _networks(settings.IAM_METRICS_ALLOW)
 
     def __call__(self, request):

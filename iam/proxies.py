@@ -10,10 +10,13 @@ from django.conf import settings
 
 
 def parse_ip(value: str):
+    """The address, an IPv4-mapped one (::ffff:10.0.0.1, as a dual-stack
+    socket shows an IPv4 peer) as the IPv4 address it is; None if not one."""
     try:
-        return ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def trusted_proxies() -> set:

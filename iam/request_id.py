@@ -4,6 +4,10 @@ of its request the same id (iam.logs, accounts.audit).
 The id is the one a trusted proxy sent (`IAM_TRUSTED_PROXIES`, judged as
 `X-Forwarded-For` is judged: iam.proxies) when it is a safe token, else
 a new one: a client cannot choose the id its requests are filed under. The
+same for the W3C trace context (`traceparent`, `tracestate`, `baggage`): a
+proxy's trace goes on (README "Traces"), a client's is dropped before the
+tracing middleware reads it, so it can neither pick the trace id of its log
+lines nor turn its own sampling off. The
 middleware is the first of all, so the health endpoints and error pages
 carry it too, and it writes the request's line in the log (`iam.request`:
 method, route, status, duration), but for the probes of /healthz, /readyz
@@ -32,6 +36,7 @@ from iam.proxies import from_trusted_proxy, trusted_proxies
 logger = logging.getLogger("iam.request")
 HEADER = "X-Request-ID"
 QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
+TRACE_CONTEXT = ("HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE")
 
 
 class RequestIdMiddleware:
@@ -44,6 +49,9 @@ class RequestIdMiddleware:
         rid = None
         if from_trusted_proxy(request, self.trusted):
             rid = valid_request_id(request.headers.get(HEADER))
+        else:
+            for key in TRACE_CONTEXT:
+                request.META.pop(key, None)
         rid = rid or new_request_id()
         request.request_id = rid
         id_token = current_request_id.set(rid)

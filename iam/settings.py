@@ -518,7 +518,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # trace_id/span_id on each record while a span is current (iam.telemetry).
-    "filters": {"trace": {"()": "iam.telemetry.TraceContextFilter"}},
+    "filters": {
+        "trace": {"()": "iam.telemetry.TraceContextFilter"},
+        # Django's request lines name the path: a link's key out of it (iam.accesslog).
+        "redact": {"()": "iam.accesslog.RedactPaths"},
+    },
     "formatters": {
         "text": {"()": "iam.logs.TextFormatter"},
         "json": {"()": "iam.logs.JsonFormatter"},
@@ -531,7 +535,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["redact"]},
+        "django.security.csrf": {"filters": ["redact"]},
+    },
 }
 
 # --- Traces (OpenTelemetry; README "Traces") -----------------------------------

@@ -14,7 +14,7 @@ import logging
 from django.contrib.sessions import middleware
 from django.contrib.sessions.exceptions import SessionInterrupted
 
-from iam.outages import outage_of
+from iam.outages import logged_path, outage_of
 
 logger = logging.getLogger("iam.outage")
 
@@ -38,7 +38,7 @@ class SessionMiddleware(middleware.SessionMiddleware):
             logger.warning(
                 "database unavailable: session not saved after %s %s (answered %s): %s",
                 request.method,
-                request.path,
+                logged_path(request),
                 response.status_code,
                 type(lost).__name__,
             )
