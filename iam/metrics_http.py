@@ -38,6 +38,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from iam import metrics
+from iam.proxies import parse_ip
 from iam.warmup import WARMUP_KEY
 
 PATH = "/metrics"
@@ -120,11 +121,8 @@ class MetricsMiddleware:
         if self.token and scheme.lower() == "bearer":
             return hmac.compare_digest(token.strip().encode(), self.token)
         if self.allow:
-            try:
-                address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-            except ValueError:
-                return False
-            return any(address in network for network in self.allow)
+            address = parse_ip(request.META.get("REMOTE_ADDR", ""))
+            return address is not None and any(address in network for network in self.allow)
         return False
 
 

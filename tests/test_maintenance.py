@@ -77,6 +77,18 @@ def stale_and_live(db):
     return user
 
 
+def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """`manage.py ARGS` in a process of its own, with only `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_live):
     out = io.StringIO()
     call_command("maintenance", "--once", stdout=out)
@@ -173,14 +185,7 @@ def test_a_wrong_period_stops_the_worker_at_start_with_one_clear_error(tmp_path)
         "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
         "IAM_MAINTENANCE_EVERY": "hourly",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "worker", "--batch"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _manage(env, "worker", "--batch")
     assert result.returncode == 1
     assert "(maintenance.E001) IAM_MAINTENANCE_EVERY='hourly' is not a period" in result.stderr
     assert "Traceback" not in result.stderr
@@ -192,14 +197,7 @@ def test_once_without_a_database_is_one_line_and_exit_1():
         "DJANGO_SETTINGS_MODULE": "iam.settings",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:9/nothing",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "maintenance", "--once"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _manage(env, "maintenance", "--once")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
