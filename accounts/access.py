@@ -8,11 +8,21 @@ do gives the users it touches a new stamp (`changed`, called explicitly by
 the services, inside their transaction). So a warm check costs no query and
 no cache round trip, and a change applies on the affected users' next
 request on every app server.
+
+Time-bound memberships and activations (accounts.privileged) end without a
+write: the compiled rules carry `until`, the earliest end among the
+memberships they came from, and a check at or after it compiles again. So a
+warm check still costs no query while nothing has ended, and the rights are
+gone on the first request after the end, whether or not the worker has
+removed the membership yet.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
 
 from accounts.resources import REGISTRY, pattern_matches, split_resource, validate_resource
 
@@ -27,6 +37,11 @@ LOCAL_MAX = 4096
 class CompiledRules:
     allow: tuple[tuple[str, str, str], ...] = ()
     deny: tuple[tuple[str, str, str], ...] = ()
+    # The earliest end of a membership these rules came from (None: none ends).
+    until: datetime | None = None
+
+    def ended(self, now: datetime) -> bool:
+        return self.until is not None and now >= self.until
 
     def permits(self, resource: str) -> bool:
         parts = validate_resource(resource)
@@ -35,7 +50,7 @@ class CompiledRules:
         return any(pattern_matches(p, parts) for p in self.allow)
 
 
-def compile_rules(rules) -> CompiledRules:
+def compile_rules(rules, until: datetime | None = None) -> CompiledRules:
     """`rules` is an iterable of (effect, pattern); malformed ones are skipped
     (they cannot be saved through forms, but may exist from raw SQL)."""
     allow, deny = set(), set()
@@ -45,16 +60,34 @@ def compile_rules(rules) -> CompiledRules:
         except ValueError:
             continue
         (deny if effect == "deny" else allow).add(parts)
-    return CompiledRules(allow=tuple(sorted(allow)), deny=tuple(sorted(deny)))
+    return CompiledRules(allow=tuple(sorted(allow)), deny=tuple(sorted(deny)), until=until)
 
 
-def _load_rules(user_id: int) -> CompiledRules:
-    from accounts.models import Rule
+def _load_rules(user_id: int, now: datetime) -> CompiledRules:
+    """One query: the user's memberships that give rights now, with their
+    ends and their groups' rules."""
+    from accounts.models import Membership
 
-    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id).values_list(
-        "effect", "pattern"
+    rows = (
+        Membership.objects.effective(now)
+        .filter(user_id=user_id)
+        .values_list(
+            "ends_at",
+            "active_until",
+            "group__eligible_only",
+            "group__roles__rules__effect",
+            "group__roles__rules__pattern",
+        )
     )
-    return compile_rules(rows)
+    rules, ends = [], set()
+    for ends_at, active_until, eligible_only, effect, pattern in rows:
+        ends.add(ends_at)
+        if eligible_only:
+            ends.add(active_until)
+        if pattern is not None:
+            rules.append((effect, pattern))
+    ends.discard(None)
+    return compile_rules(rules, until=min(ends) if ends else None)
 
 
 def rules_for(user) -> CompiledRules:
@@ -65,8 +98,9 @@ def rules_for(user) -> CompiledRules:
         return memo
     key = (user.pk, user.access_stamp)
     compiled = _compiled.get(key)
-    if compiled is None:
-        compiled = _load_rules(user.pk)
+    now = timezone.now()
+    if compiled is None or compiled.ended(now):
+        compiled = _load_rules(user.pk, now)
         if len(_compiled) >= LOCAL_MAX:
             _compiled.clear()
         _compiled[key] = compiled

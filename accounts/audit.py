@@ -34,6 +34,18 @@ class AuditAction(StrEnum):
     ACCESS_APPLIED = "access.applied"
     ACCESS_GRANT_REFUSED = "access.grant_refused"
     ACCESS_LOCKOUT_REFUSED = "access.lockout_refused"
+    # Privileged access on demand (accounts.services.privileged): requests
+    # for an activation or a four-eyes grant, their decisions and ends.
+    ACCESS_ACTIVATED = "access.activated"
+    ACCESS_ACTIVATION_ENDED = "access.activation_ended"
+    ACCESS_ACTIVATION_EXPIRED = "access.activation_expired"
+    ACCESS_APPROVED = "access.approved"
+    ACCESS_DENIED = "access.denied"
+    ACCESS_REQUEST_CANCELLED = "access.request_cancelled"
+    ACCESS_REQUEST_EXPIRED = "access.request_expired"
+    ACCESS_REQUESTED = "access.requested"
+    # A time-bound membership reached its end (recorded once, afterwards).
+    MEMBERSHIP_EXPIRED = "membership.expired"
     # The API's clients and tokens (api).
     API_CLIENT_CREATED = "api.client.created"
     API_CLIENT_DELETED = "api.client.deleted"
@@ -125,6 +137,15 @@ LABELS = {
     AuditAction.ACCESS_APPLIED: _("Access model applied from a file"),
     AuditAction.ACCESS_GRANT_REFUSED: _("Access beyond one's own refused"),
     AuditAction.ACCESS_LOCKOUT_REFUSED: _("Lock-out refused"),
+    AuditAction.ACCESS_ACTIVATED: _("Access activated"),
+    AuditAction.ACCESS_ACTIVATION_ENDED: _("Activation ended early"),
+    AuditAction.ACCESS_ACTIVATION_EXPIRED: _("Activation expired"),
+    AuditAction.ACCESS_APPROVED: _("Access request approved"),
+    AuditAction.ACCESS_DENIED: _("Access request denied"),
+    AuditAction.ACCESS_REQUEST_CANCELLED: _("Access request withdrawn"),
+    AuditAction.ACCESS_REQUEST_EXPIRED: _("Access request expired unanswered"),
+    AuditAction.ACCESS_REQUESTED: _("Access requested"),
+    AuditAction.MEMBERSHIP_EXPIRED: _("Membership ended"),
     AuditAction.API_CLIENT_CREATED: _("API client added"),
     AuditAction.API_CLIENT_DELETED: _("API client deleted"),
     AuditAction.API_CLIENT_SECRET_ROTATED: _("API client secret replaced"),

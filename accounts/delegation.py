@@ -144,8 +144,23 @@ def scope_of(rules: Iterable[tuple[str, str]]) -> frozenset[str]:
 
 def user_permissions(user_id) -> frozenset[str]:
     """A user's effective permissions, whatever their status: for a blocked
-    user, what unblocking would give back."""
-    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id)
+    user, what unblocking would give back. Only memberships that give rights
+    now count (not ended; activated where the group is eligible-only)."""
+    rows = Rule.objects.filter(
+        Membership.effective_q("role__groups__memberships__"),
+        role__groups__memberships__user_id=user_id,
+    )
+    return permissions_of(rows.values_list("effect", "pattern"))
+
+
+def user_potential_permissions(user_id) -> frozenset[str]:
+    """What a user would hold with every eligibility activated (memberships
+    not ended): the MFA policy covers them as if they held it now, so they
+    have a second factor before they activate."""
+    rows = Rule.objects.filter(
+        Membership.current_q("role__groups__memberships__"),
+        role__groups__memberships__user_id=user_id,
+    )
     return permissions_of(rows.values_list("effect", "pattern"))
 
 
@@ -158,8 +173,15 @@ def groups_permissions(names: Iterable[str]) -> frozenset[str]:
 
 def user_reach(user_id) -> frozenset[str]:
     """Every resource a user's allow rules name, denied or not: what the
-    user holds, or would hold once a deny is lifted (rank looks at this)."""
-    rows = Rule.objects.filter(role__groups__memberships__user_id=user_id, effect=Rule.Effect.ALLOW)
+    user holds, or would hold once a deny is lifted (rank looks at this).
+    An eligibility counts as held: its member can activate it whenever they
+    like, so only someone who could give it may change their account. An
+    ended membership does not."""
+    rows = Rule.objects.filter(
+        Membership.current_q("role__groups__memberships__"),
+        role__groups__memberships__user_id=user_id,
+        effect=Rule.Effect.ALLOW,
+    )
     return scope_of(rows.values_list("effect", "pattern"))
 
 
@@ -226,7 +248,11 @@ def managers_remain() -> bool:
     Two queries whatever the number of users: the groups' rules, then one
     EXISTS for a user in a group that grants it all and in none that denies
     any of it. Only when no single group grants it all does it walk the
-    members of the groups that grant part of it (a rare set-up)."""
+    members of the groups that grant part of it (a rare set-up).
+
+    Memberships that have not ended count, eligibilities included: an
+    eligible member reaches management by activating (README "Access
+    model" says how the last one does); an ended one does not."""
     allow, deny = defaultdict(set), defaultdict(set)
     rows = GroupRoles.objects.filter(role__rules__isnull=False)
     for group_id, effect, pattern in rows.values_list(
@@ -236,17 +262,18 @@ def managers_remain() -> bool:
             matching(pattern) & MANAGE_ACCESS
         )
     poisoned = {pk for pk, denied in deny.items() if denied}
+    current = Membership.objects.current()
     candidates = User.objects.people().filter(status=User.Status.ACTIVE)
     if poisoned:
-        candidates = candidates.exclude(memberships__group__in=poisoned)
+        candidates = candidates.exclude(pk__in=current.filter(group__in=poisoned).values("user_id"))
     full = [pk for pk, allowed in allow.items() if allowed >= MANAGE_ACCESS and pk not in poisoned]
-    if full and candidates.filter(memberships__group__in=full).exists():
+    if full and current.filter(user__in=candidates, group__in=full).exists():
         return True
     partial = [pk for pk, allowed in allow.items() if allowed and pk not in poisoned]
     if not partial:
         return False
     rows = (
-        Membership.objects.filter(user__in=candidates, group__in=partial)
+        current.filter(user__in=candidates, group__in=partial)
         .order_by("user_id")
         .values_list("user_id", "group_id")
     )
@@ -254,6 +281,57 @@ def managers_remain() -> bool:
         if set().union(*(allow[group_id] for _u, group_id in memberships)) >= MANAGE_ACCESS:
             return True
     return False
+
+
+# --- four eyes -------------------------------------------------------------------
+
+
+def four_eyes_split() -> tuple[frozenset[str], frozenset[str]]:
+    """(protected, open): the permissions only guarded groups give (a
+    second person approves each membership, or each activation), and those
+    some other group gives. One query. A person's write
+    must not let an open group give a protected permission: otherwise one
+    admin could make someone root without the second pair of eyes, by
+    giving root's role to a new group, or root's rules to a new role, or by
+    switching the approval off."""
+    rows = GroupRoles.objects.filter(role__rules__isnull=False).values_list(
+        "group_id",
+        "group__grant_approval",
+        "group__eligible_only",
+        "group__activation_approval",
+        "role__rules__effect",
+        "role__rules__pattern",
+    )
+    by_group, guarded = defaultdict(list), set()
+    for group_id, grant, eligible, activation, effect, pattern in rows:
+        by_group[group_id].append((effect, pattern))
+        # A second person approves each membership, or each activation.
+        if grant or (eligible and activation):
+            guarded.add(group_id)
+    if not guarded:
+        return frozenset(), frozenset()
+    given = {pk: permissions_of(rules) for pk, rules in by_group.items()}
+    open_ = frozenset().union(*(p for pk, p in given.items() if pk not in guarded))
+    closed = frozenset().union(*(p for pk, p in given.items() if pk in guarded))
+    return closed - open_, open_
+
+
+def _four_eyes_check(protected: frozenset[str]) -> None:
+    if not protected:
+        return
+    _protected, open_now = four_eyes_split()
+    leaked = protected & open_now
+    if leaked:
+        raise AccessRefused(
+            _(
+                "This change would let a group without four-eyes approval give "
+                "%(permissions)s, which only groups that need a second administrator's "
+                "approval give. Nothing was changed."
+            )
+            % {"permissions": names(leaked, limit=6)},
+            reason="four_eyes",
+            resources=leaked,
+        )
 
 
 # --- the writer --------------------------------------------------------------------
@@ -357,7 +435,12 @@ class Writer:
             return
         high = _groups_reaching_beyond(self.permissions)
         above = (
-            Membership.objects.filter(group_id__in=group_ids, user__memberships__group_id__in=high)
+            Membership.objects.current()
+            .filter(
+                Membership.current_q("user__memberships__"),
+                group_id__in=group_ids,
+                user__memberships__group_id__in=high,
+            )
             .values_list("user__email", flat=True)
             .first()
         )
@@ -465,9 +548,13 @@ def _about(refused: AccessRefused, *, by: Actor, exists: bool, target, target_la
 
 
 @contextmanager
-def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[Writer]:
+def access_write(
+    *, by: Actor, target=None, target_label: str = "", lowers_self: bool = False
+) -> Iterator[Writer]:
     """One access write: lock, fresh permissions, the caller's change, the
-    invariant; all or nothing. A refusal is audited after the rollback, with
+    invariant; all or nothing. `lowers_self`: the actor gives up their own
+    rights on purpose (ending their own activation), so the self-demotion
+    check does not apply. A refusal is audited after the rollback, with
     the actor, the target and the resources it was about, and re-raised.
 
     A write inside another one (a SCIM request calling the account
@@ -497,6 +584,9 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
             had_managers = managers_remain()
+            # Four eyes bind people and their clients; the operator (the
+            # command line, the configuration) is the one who set them up.
+            protected = frozenset() if by.operator else four_eyes_split()[0]
             yield writer
             if state.refused is not None:
                 raise state.refused  # refused inside, swallowed by a caller
@@ -507,7 +597,9 @@ def access_write(*, by: Actor, target=None, target_label: str = "") -> Iterator[
                     resources=(),
                     action=AuditAction.ACCESS_LOCKOUT_REFUSED,
                 )
-            state.check_exit()
+            _four_eyes_check(protected)
+            if not lowers_self:
+                state.check_exit()
     except AccessRefused as refused:
         setattr(connection, _ATTR, None)
         if writer is None:

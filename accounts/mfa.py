@@ -59,14 +59,14 @@ def _required_permissions() -> frozenset[str]:
 
 def mfa_required(user) -> bool:
     """In an MFA-required group, or holding any permission one of them gives."""
-    from accounts.delegation import user_permissions
+    from accounts.delegation import user_potential_permissions
 
     groups = settings.IAM_MFA_REQUIRED_GROUPS
     if not groups:
         return False
-    if user.memberships.filter(group__name__in=groups).exists():
+    if user.memberships.current().filter(group__name__in=groups).exists():
         return True
-    return bool(user_permissions(user.pk) & _required_permissions())
+    return bool(user_potential_permissions(user.pk) & _required_permissions())
 
 
 # Where a forced set-up (accounts.middleware) interrupted the user: the
@@ -98,7 +98,7 @@ def required_reason(user) -> str:
     from django.utils.translation import gettext as _
 
     groups = settings.IAM_MFA_REQUIRED_GROUPS
-    if user.memberships.filter(group__name__in=groups).exists():
+    if user.memberships.current().filter(group__name__in=groups).exists():
         return _("Your group requires two-factor authentication.")
     return _(
         "Accounts with rights like those of %(groups)s must use two-factor authentication."

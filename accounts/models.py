@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.inputs import normalize_email
@@ -193,11 +194,23 @@ class Rule(models.Model):
 
 
 class Group(models.Model):
-    """Users belong to groups; groups hold roles."""
+    """Users belong to groups; groups hold roles.
+
+    Privileged access on demand (accounts.privileged): an *eligible-only*
+    group gives its members nothing until they activate it, for at most
+    `max_activation_hours`, with a justification and a fresh second factor,
+    and with another person's approval when `activation_approval` is set. A
+    group with `grant_approval` makes every new membership a request that a
+    second admin must approve (four eyes). Every new column has a database
+    default, so the previous release keeps writing during an upgrade."""
 
     name = models.CharField(max_length=100, unique=True)
     description = SeededDescription(max_length=255, blank=True)
     roles = models.ManyToManyField(Role, related_name="groups", blank=True)
+    eligible_only = models.BooleanField(default=False, db_default=False)
+    max_activation_hours = models.PositiveSmallIntegerField(default=8, db_default=8)
+    activation_approval = models.BooleanField(default=False, db_default=False)
+    grant_approval = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -208,6 +221,18 @@ class Group(models.Model):
         return self.name
 
 
+class MembershipQuerySet(models.QuerySet):
+    def current(self, now=None):
+        """Memberships that have not ended: what a person holds or could
+        activate (rank and the root invariant count these)."""
+        return self.filter(Membership.current_q(now=now))
+
+    def effective(self, now=None):
+        """Memberships that give their group's rules now: not ended, and
+        activated while their group is eligible-only (accounts.access)."""
+        return self.filter(Membership.effective_q(now=now))
+
+
 class Membership(models.Model):
     """A user's place in a group, and where it came from.
 
@@ -215,6 +240,11 @@ class Membership(models.Model):
     `sso:<provider>` for those derived from identity-provider roles, so SSO
     logins can bring their own memberships in line without touching the
     ones given by hand.
+
+    `ends_at` ends a time-bound membership: from then on it gives nothing,
+    whether or not the worker has removed it yet (accounts.privileged). In
+    an eligible-only group a membership is an eligibility: it gives the
+    group's rules only while `active_until` lies ahead (an activation).
     """
 
     MANUAL = "manual"
@@ -223,14 +253,125 @@ class Membership(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     source = models.CharField(max_length=80, default=MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    active_until = models.DateTimeField(null=True, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "group"], name="accounts_membership_unique")
         ]
+        indexes = [
+            models.Index(
+                fields=["ends_at"],
+                name="membership_ends_at",
+                condition=models.Q(ends_at__isnull=False),
+            ),
+            models.Index(
+                fields=["active_until"],
+                name="membership_active_until",
+                condition=models.Q(active_until__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.user_id} in {self.group_id} ({self.source})"
+
+    @staticmethod
+    def current_q(prefix: str = "", now=None) -> models.Q:
+        """Not ended (`prefix` reaches a membership from another model,
+        e.g. "memberships__")."""
+        now = now or timezone.now()
+        return models.Q(**{f"{prefix}ends_at__isnull": True}) | models.Q(
+            **{f"{prefix}ends_at__gt": now}
+        )
+
+    @staticmethod
+    def effective_q(prefix: str = "", now=None) -> models.Q:
+        """Not ended, and activated now where the group is eligible-only."""
+        now = now or timezone.now()
+        return Membership.current_q(prefix, now) & (
+            models.Q(**{f"{prefix}group__eligible_only": False})
+            | models.Q(**{f"{prefix}active_until__gt": now})
+        )
+
+    def effective_until(self):
+        """When this membership stops giving rights (None: not by time)."""
+        ends = [self.ends_at]
+        if self.group.eligible_only:
+            ends.append(self.active_until)
+        ends = [e for e in ends if e is not None]
+        return min(ends) if ends else None
+
+
+class AccessRequest(models.Model):
+    """A request for access that someone must act on (accounts.privileged).
+
+    - `activation`: a member of an eligible-only group asks to hold its
+      rights for `hours`, with a justification; approved at once, or by
+      another person when the group asks for approval. While active, the
+      membership's `active_until` carries the end.
+    - `grant`: a membership given in a group with `grant_approval` waits
+      here until a second admin approves it; then it becomes a membership
+      ending at `ends_at` (None: standing).
+
+    Rows are kept after their decision: they are the history the screens
+    and the auditors read."""
+
+    class Kind(models.TextChoices):
+        ACTIVATION = "activation", _("Activation")
+        GRANT = "grant", _("Grant")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        ACTIVE = "active", _("Active")
+        APPROVED = "approved", _("Approved")
+        DENIED = "denied", _("Denied")
+        CANCELLED = "cancelled", _("Withdrawn")
+        ENDED = "ended", _("Ended early")
+        EXPIRED = "expired", _("Expired")
+
+    OPEN = (Status.PENDING, Status.ACTIVE)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_requests")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="access_requests")
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=254, blank=True)
+    justification = models.TextField(max_length=1000, blank=True)
+    ticket = models.CharField(max_length=64, blank=True)
+    hours = models.PositiveSmallIntegerField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=80, default=Membership.MANUAL)
+    active_until = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by_label = models.CharField(max_length=254, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One open request per person and group: two tabs, two admins or
+            # a replayed form cannot queue a second one.
+            models.UniqueConstraint(
+                fields=["user", "group"],
+                condition=models.Q(status__in=["pending", "active"]),
+                name="accessrequest_one_open",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="accessrequest_status")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.group_id} for {self.user_id} ({self.status})"
 
 
 class EmailChange(models.Model):

@@ -34,6 +34,7 @@ from accounts.services.emails import (
     refuse_if_managed,
 )
 from accounts.services.passwords import mail_password_link
+from accounts.services.privileged import grant_request, needs_second_admin
 from accounts.services.sessions import user_sessions_end
 
 
@@ -53,6 +54,41 @@ def _snapshot(user: User, groups=None) -> dict:
 
 
 GIVE_GROUP = gettext_noop("give group %(name)s")
+
+
+def _clean_ends(ends: dict | None, groups) -> dict:
+    """{group pk: aware datetime or None} for the groups given; an end must
+    lie ahead. Keys not among `groups` are ignored."""
+    from django.utils import timezone
+
+    pks = {g.pk for g in groups}
+    cleaned = {}
+    now = timezone.now()
+    for pk, when in (ends or {}).items():
+        if pk not in pks:
+            continue
+        if when is not None:
+            if timezone.is_naive(when):
+                when = timezone.make_aware(when)
+            if when <= now:
+                raise AccountError(_("A membership's end must lie in the future."), field="ends")
+        cleaned[pk] = when
+    return cleaned
+
+
+def _later(new, old) -> bool:
+    """Whether end `new` gives more time than `old` (None: no end)."""
+    return old is not None and (new is None or new > old)
+
+
+def _ends_details(ends: dict, groups) -> dict:
+    """The ends given, for the audit event: {"ends": {group name: iso}}."""
+    named = {
+        g.name: ends[g.pk].isoformat() if ends.get(g.pk) else None for g in groups if g.pk in ends
+    }
+    return {"ends": named} if named else {}
+
+
 TAKE_GROUP = gettext_noop("take away group %(name)s")
 
 
@@ -68,12 +104,15 @@ def user_create(
     via: str = "screen",
     invite: bool = False,
     language: str = "",
+    ends: dict | None = None,
 ) -> User:
     """Create an account. No password means an unusable one (the person sets
     it through a link, or logs in by SSO; `invite` mails that link, in the
     same write, so an account is never left without the invitation asked
     for). An admin may put it only in groups whose permissions they hold,
-    and create it blocked only with users:block."""
+    and create it blocked only with users:block. `ends` ({group pk: when})
+    makes memberships time-bound; a group with `grant_approval` becomes a
+    request a second admin approves (accounts.services.privileged)."""
     user = User(
         email=unique_email(email),
         first_name=about("first_name", clean_name, first_name, "First name"),
@@ -94,9 +133,15 @@ def user_create(
                 writer.require("backoffice:users:block", "create a blocked account")
             still_there(Group, groups)
             writer.within_groups(groups, GIVE_GROUP)
+            ends = _clean_ends(ends, groups)
             user.save()
+            waiting = [g for g in groups if needs_second_admin(g, by)]
+            given = [g for g in groups if g not in waiting]
             Membership.objects.bulk_create(
-                [Membership(user=user, group=g, source=Membership.MANUAL) for g in groups]
+                [
+                    Membership(user=user, group=g, source=Membership.MANUAL, ends_at=ends.get(g.pk))
+                    for g in given
+                ]
             )
             audit(
                 AuditAction.USER_CREATED,
@@ -105,10 +150,20 @@ def user_create(
                 details={
                     "via": via,
                     "status": user.status,
-                    "groups": sorted(g.name for g in groups),
+                    "groups": sorted(g.name for g in given),
                     "password": "set" if password is not None else "none",
+                    **_ends_details(ends, given),
                 },
             )
+            for group in waiting:
+                grant_request(
+                    user=user,
+                    group=group,
+                    ends_at=ends.get(group.pk),
+                    source=Membership.MANUAL,
+                    by=by,
+                    writer=writer,
+                )
             if invite:
                 if not user.is_active:
                     raise AccountError(
@@ -133,6 +188,7 @@ def user_update(
     active: bool | None,
     by: Actor,
     language: str | None = None,
+    ends: dict | None = None,
 ) -> User:
     """Edit names, email, groups, status and language (any of them None:
     unchanged, read inside the write, so a screen that changes one thing
@@ -140,7 +196,11 @@ def user_update(
     stored value it did not touch) in one go. Each kind of change
     needs its own right (status: users:block; the rest: users:edit), the
     account must not hold more than the actor, and every group given or
-    taken away must lie within the actor's permissions.
+    taken away must lie within the actor's permissions. `ends` ({group pk:
+    when, or None for no end}) sets when memberships of `groups` end; a
+    group not in it keeps its end. A new or longer membership in a group
+    with `grant_approval` becomes a request (the returned user's
+    `pending_grants`) unless the operator gives it.
 
     A new address from a person (the screens, the API) is only asked for:
     it takes effect when the link mailed to it is followed
@@ -177,11 +237,31 @@ def user_update(
             user.language,
         ):
             writer.require("backoffice:users:edit", "change names, email or language")
-        if adding or removing:
+        ends = _clean_ends(ends, wanted.values())
+        # A new end of a membership kept: an earlier one takes away, a later
+        # one (or none) gives more; both need the group within the actor's
+        # permissions, as giving or taking it would.
+        moved = [
+            m
+            for gid, m in current.items()
+            if gid in wanted and gid in ends and ends[gid] != m.ends_at
+        ]
+        if adding or removing or moved:
             writer.require("backoffice:users:edit", "change groups")
             still_there(Group, adding)
             writer.within_groups(adding, GIVE_GROUP)
             writer.within_groups([m.group for m in removing], TAKE_GROUP)
+            writer.within_groups([m.group for m in moved], GIVE_GROUP)
+        # Four eyes: a new membership, or a longer one, in a group that asks
+        # for it waits for a second admin; shortening takes effect at once.
+        waiting = [g for g in adding if needs_second_admin(g, by)]
+        waiting += [
+            m.group
+            for m in moved
+            if needs_second_admin(m.group, by) and _later(ends[m.group_id], m.ends_at)
+        ]
+        adding = [g for g in adding if g not in waiting]
+        moved = [m for m in moved if m.group not in waiting]
         if status != user.status:
             writer.require("backoffice:users:block", "block or unblock accounts")
             if status == User.Status.BLOCKED:
@@ -213,11 +293,19 @@ def user_update(
         elif edited:
             user.save(update_fields=[*edited, "updated_at"])
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
-        Membership.objects.bulk_create([Membership(user=user, group=g) for g in adding])
-        if adding or removing:
+        Membership.objects.bulk_create(
+            [Membership(user=user, group=g, ends_at=ends.get(g.pk)) for g in adding]
+        )
+        for membership in moved:
+            membership.ends_at = ends[membership.group_id]
+            membership.save(update_fields=["ends_at"])
+        if adding or removing or moved:
             access.changed(User.objects.filter(pk=user.pk))
         kept = [m.group.name for m in current.values() if m.group_id in wanted]
         changed = changes(before, _snapshot(user, kept + [g.name for g in adding]))
+        ended = _ends_details(ends, adding + [m.group for m in moved])
+        if ended:
+            changed = {**changed, **ended}
         if before["email"] != user.email:
             forget_other_addresses(user)
         # One event for the action: a block or unblock names every other
@@ -226,6 +314,20 @@ def user_update(
             _status_changed(user, by=by, details=changed)
         elif changed:
             audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
+        user.pending_grants = [
+            request
+            for group in waiting
+            if (
+                request := grant_request(
+                    user=user,
+                    group=group,
+                    ends_at=ends.get(group.pk),
+                    source=Membership.MANUAL,
+                    by=by,
+                    writer=writer,
+                )
+            )
+        ]
         user.requested_email = None
         if confirm:
             email_change_request(user=user, new_email=new_email, by=by)
