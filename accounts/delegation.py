@@ -520,7 +520,9 @@ class _Write:
             user = writer.by.user
             if user is None or not exists or not writer.permissions or writer.by.operator:
                 continue
-            lost = writer.permissions - user_permissions(user.pk)
+            # What they can activate again themselves is not lost (a switch
+            # of their own group to eligible-only, ending an activation).
+            lost = writer.permissions - user_potential_permissions(user.pk)
             if lost:
                 raise AccountError(
                     _(

@@ -43,9 +43,41 @@ def configured_group_names() -> dict[str, str]:
     return found
 
 
-def group_create(*, name, description="", roles=(), by: Actor) -> Group:
+POLICY = ("eligible_only", "max_activation_hours", "activation_approval", "grant_approval")
+MAX_ACTIVATION_HOURS = 24 * 7
+
+
+def _policy(policy: dict | None, group: Group | None = None) -> dict:
+    """The privileged-access settings of a group (Group's docstring), each
+    given or kept. An activation lasts 1 hour to a week."""
+    wanted = {f: getattr(group, f) if group else Group._meta.get_field(f).default for f in POLICY}
+    for key, value in (policy or {}).items():
+        if key not in POLICY:
+            raise AccountError(_("Unknown group setting %(name)s.") % {"name": key})
+        if value is not None:
+            wanted[key] = value
+    try:
+        hours = int(wanted["max_activation_hours"])
+    except (TypeError, ValueError):
+        hours = 0
+    if not 1 <= hours <= MAX_ACTIVATION_HOURS:
+        raise AccountError(
+            _("The longest activation must be between 1 and %(max)d hours.")
+            % {"max": MAX_ACTIVATION_HOURS},
+            field="max_activation_hours",
+        )
+    wanted["max_activation_hours"] = hours
+    for flag in ("eligible_only", "activation_approval", "grant_approval"):
+        wanted[flag] = bool(wanted[flag])
+    return wanted
+
+
+def group_create(*, name, description="", roles=(), policy: dict | None = None, by: Actor) -> Group:
+    """`policy`: the privileged-access settings (`POLICY`), defaults for
+    the rest."""
     name = clean_label(name, "Name")
     roles = list(roles)
+    policy = _policy(policy)
     with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:groups:create", "create groups")
         # Under the lock: two admins naming a group alike cannot both pass.
@@ -58,7 +90,9 @@ def group_create(*, name, description="", roles=(), by: Actor) -> Group:
             writer.within_roles([role], _("give role %(name)s") % {"name": role.name})
         try:
             with transaction.atomic():
-                group = Group.objects.create(name=name, description=(description or "").strip())
+                group = Group.objects.create(
+                    name=name, description=(description or "").strip(), **policy
+                )
         except IntegrityError:
             raise AccountError(
                 _("A group named %(name)s already exists.") % {"name": name}, code="name_taken"
@@ -68,19 +102,36 @@ def group_create(*, name, description="", roles=(), by: Actor) -> Group:
             AuditAction.GROUP_CREATED,
             by=by,
             target=group,
-            details={"name": name, "roles": sorted(r.name for r in roles)},
+            details={
+                "name": name,
+                "roles": sorted(r.name for r in roles),
+                **_changed_policy(policy),
+            },
         )
     return group
 
 
-def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
-    """Rename, describe, give and take away roles. The group must lie within
-    the actor's permissions before and after, so every role given or taken
-    away does too."""
+def _changed_policy(policy: dict) -> dict:
+    """The settings that differ from a plain group's, for the audit event."""
+    plain = _policy(None)
+    return {f: v for f, v in policy.items() if v != plain[f]}
+
+
+def group_update(
+    *, group: Group, name, description, roles, policy: dict | None = None, by: Actor
+) -> Group:
+    """Rename, describe, give and take away roles, change the privileged-
+    access settings (`policy`: those given change, the rest stay). The
+    group must lie within the actor's permissions before and after, so
+    every role given or taken away does too. Switching eligibility on or
+    off changes what every member holds now, so it needs rank over them
+    all, as a change of roles does; loosening an approval is refused to a
+    person by the four-eyes rule (accounts.delegation)."""
     name = clean_label(name, "Name")
     roles = list(roles)
     with access_write(by=by, target=group) as writer:
         reload(group)
+        policy = _policy(policy, group)
         configured = configured_group_names().get(group.name)
         if name != group.name and configured:
             raise AccountError(
@@ -99,7 +150,9 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
         still_there(Role, changed)
         for role in changed:
             writer.within_roles([role], _("give or take away role %(name)s") % {"name": role.name})
-        if changed:
+        policy_before = {f: getattr(group, f) for f in POLICY}
+        eligibility = policy["eligible_only"] != group.eligible_only
+        if changed or eligibility:
             writer.outranks_members(
                 [group.pk], _("change the roles of group %(name)s") % {"name": group.name}
             )
@@ -107,16 +160,20 @@ def group_update(*, group: Group, name, description, roles, by: Actor) -> Group:
             "name": group.name,
             "description": as_seeded(group.description),
             "roles": sorted(r.name for r in current),
+            **policy_before,
         }
         group.name, group.description = name, (description or "").strip()
+        for field, value in policy.items():
+            setattr(group, field, value)
         group.save()
         group.roles.set(roles)
-        if changed:
+        if changed or eligibility:
             access.changed(User.objects.filter(memberships__group=group))
         after = {
             "name": group.name,
             "description": as_seeded(group.description),
             "roles": sorted(r.name for r in roles),
+            **policy,
         }
         changed_fields = changes(before, after)
         if changed_fields:
