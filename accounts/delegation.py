@@ -308,8 +308,6 @@ def four_eyes_split() -> tuple[frozenset[str], frozenset[str]]:
         # A second person approves each membership, or each activation.
         if grant or (eligible and activation):
             guarded.add(group_id)
-    if not guarded:
-        return frozenset(), frozenset()
     given = {pk: permissions_of(rules) for pk, rules in by_group.items()}
     open_ = frozenset().union(*(p for pk, p in given.items() if pk not in guarded))
     closed = frozenset().union(*(p for pk, p in given.items() if pk in guarded))

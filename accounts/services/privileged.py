@@ -280,7 +280,7 @@ def access_request_approve(*, request: AccessRequest, note: str = "", by: Actor)
         fields = ["decided_by", "decided_by_label", "decided_at", "decision_note", "updated_at"]
         if request.kind == AccessRequest.Kind.ACTIVATION:
             membership = _membership(request.user, request.group, now)
-            if membership is None or not request.group.eligible_only:
+            if membership is None or not request.group.eligible_only or not request.user.may_log_in:
                 raise AccountError(
                     _("%(email)s is no longer eligible for group %(name)s.")
                     % {"email": request.user.email, "name": request.group.name},

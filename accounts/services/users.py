@@ -18,7 +18,7 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
-from accounts.models import Group, Membership, User
+from accounts.models import AccessRequest, Group, Membership, User
 from accounts.services.common import (
     about,
     changes,
@@ -293,6 +293,10 @@ def user_update(
         elif edited:
             user.save(update_fields=[*edited, "updated_at"])
         Membership.objects.filter(pk__in=[m.pk for m in removing]).delete()
+        # A request or activation for a group taken away ends with it.
+        AccessRequest.objects.filter(
+            user=user, group__in=[m.group_id for m in removing], status__in=AccessRequest.OPEN
+        ).update(status=AccessRequest.Status.ENDED)
         Membership.objects.bulk_create(
             [Membership(user=user, group=g, ends_at=ends.get(g.pk)) for g in adding]
         )
