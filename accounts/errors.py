@@ -19,6 +19,9 @@ CODES = {
     "rank": "the account reaches more than the actor holds",
     "last_manager": "nobody would be left able to manage access",
     "self": "the actor would act against their own account or rights",
+    "four_eyes": "a second person must approve it (or asked for it: not the same one)",
+    "mfa": "a second factor proven within the last minutes is needed",
+    "not_eligible": "the person is not (or no longer) eligible for that group",
 }
 CODE_STATUS = {
     "invalid": 400,
@@ -32,6 +35,9 @@ CODE_STATUS = {
     "rank": 403,
     "last_manager": 409,
     "self": 409,
+    "four_eyes": 403,
+    "mfa": 403,
+    "not_eligible": 409,
 }
 
 
