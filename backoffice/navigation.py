@@ -60,8 +60,10 @@ def concerned(user) -> bool:
     return found
 
 
-def visible_items(user) -> list[dict]:
-    """The navigation this user may see: nothing they could not open."""
+def visible_items(user, badge: bool = False) -> list[dict]:
+    """The navigation this user may see: nothing they could not open.
+    `badge`: count what waits in Approvals (a query or more; the dashboard
+    only, so the other pages cost what they did)."""
     items = [
         {"label": item.label, "url": url(item.url_name)}
         for item in ITEMS
@@ -73,6 +75,6 @@ def visible_items(user) -> list[dict]:
         from accounts.access import permissions
         from accounts.privileged_selectors import count_to_decide
 
-        waiting = count_to_decide(user, held=permissions(user))
+        waiting = count_to_decide(user, held=permissions(user)) if badge else 0
         items.append({"label": APPROVALS.label, "url": url(APPROVALS.url_name), "count": waiting})
     return items
