@@ -20,6 +20,13 @@ The session contract, for a logged-in person:
   the 10-minute rule for sensitive actions (accounts.reauth).
 - SESSION_MFA_BY_IDP: the identity provider did MFA (its `amr`), which meets
   our MFA policy.
+- SESSION_SECOND_FACTOR: {"user": id, "at": seconds} of the latest second
+  factor proven in this session: a code (authenticator app or recovery
+  code) or a security key or passkey, at the login's MFA step, a passkey
+  login or an MFA re-authentication (allauth's `authenticator_used`,
+  accounts.receivers), or an SSO login whose provider vouched MFA. An
+  activation of privileged access needs a fresh one
+  (accounts.services.privileged.FRESH_SECOND_FACTOR).
 - SESSION_MFA_OK: the user's access stamp (accounts.access) at which the
   session was last found to meet the MFA policy (accounts.mfa); any change
   to what the user may do makes the policy look again.
@@ -48,6 +55,7 @@ SESSION_AUTHENTICATED = "iam_authenticated"
 SESSION_MFA_BY_IDP = "iam_mfa_by_idp"
 SESSION_MFA_OK = "iam_mfa_ok"
 SESSION_EXTRA = "iam_login_extra"
+SESSION_SECOND_FACTOR = "iam_second_factor"
 
 # How a login that `complete_login` began tells its end (allauth carries these
 # through its login stages, as the Login's signal_kwargs).
@@ -175,6 +183,10 @@ def session_started(request, user, signal_kwargs=None) -> None:
     session[SESSION_MFA_BY_IDP] = bool(kwargs.get(_MFA_BY_IDP))
     session[SESSION_EXTRA] = kwargs.get(_EXTRA) or {}
     authenticated_now(request, user)
+    if session[SESSION_MFA_BY_IDP]:
+        second_factor_now(request, user)
+    elif (session.get(SESSION_SECOND_FACTOR) or {}).get("user") != user.pk:
+        session.pop(SESSION_SECOND_FACTOR, None)  # someone else's, or none
     # One bounded DELETE instead of allauth's per-login check of every row.
     horizon = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
     UserSession.objects.filter(user=user, created_at__lt=horizon).delete()
@@ -207,6 +219,24 @@ def seconds_since_authentication(request) -> float | None:
     if not isinstance(record, dict) or user is None or record.get("user") != user.pk:
         return None
     return time.time() - float(record.get("at") or 0)
+
+
+def second_factor_now(request, user) -> None:
+    """The person of this session has just proved a second factor."""
+    request.session[SESSION_SECOND_FACTOR] = {"user": user.pk, "at": time.time()}
+
+
+def second_factor_at(request) -> float | None:
+    """When this session's person last proved a second factor (a Unix
+    time), or None: the fact accounts.services.privileged judges."""
+    record = request.session.get(SESSION_SECOND_FACTOR)
+    user = getattr(request, "user", None)
+    if not isinstance(record, dict) or user is None or record.get("user") != user.pk:
+        return None
+    try:
+        return float(record.get("at"))
+    except (TypeError, ValueError):
+        return None
 
 
 def login_method(request) -> str:

@@ -32,6 +32,14 @@ def _on_authentication_step(sender, request, user, **_kwargs):
         login.authenticated_now(request, user)
 
 
+def _on_second_factor(sender, request=None, user=None, **_kwargs):
+    """A code, a security key or a passkey was just proven (at a login's MFA
+    step, a passkey login or an MFA re-authentication): the time an
+    activation of privileged access asks about (accounts.login)."""
+    if request is not None and user is not None:
+        login.second_factor_now(request, user)
+
+
 # Security keys and passkeys have actions of their own (the audit screen
 # filters by action); the other kinds share the generic ones, with their type.
 _WEBAUTHN_ACTIONS = {
@@ -86,5 +94,6 @@ def connect() -> None:
     password_reset.connect(_on_password_reset, dispatch_uid="iam-password-reset")
     password_changed.connect(_on_password_changed, dispatch_uid="iam-password-changed")
     authentication_step_completed.connect(_on_authentication_step, dispatch_uid="iam-auth-step")
+    mfa_signals.authenticator_used.connect(_on_second_factor, dispatch_uid="iam-second-factor")
     for name, receiver in _MFA_RECEIVERS.items():
         getattr(mfa_signals, name).connect(receiver, dispatch_uid=f"iam-{name}")

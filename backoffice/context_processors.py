@@ -8,7 +8,9 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     return {
-        "nav_items": SimpleLazyObject(lambda: visible_items(user)),
+        "nav_items": SimpleLazyObject(
+            lambda: visible_items(user, badge=request.path == url("backoffice:dashboard"))
+        ),
         "dashboard_url": url("backoffice:dashboard"),
         "account_url": url("backoffice:account"),
         "logout_url": url("account_logout"),

@@ -32,10 +32,49 @@ def url(name: str) -> str:
     return reverse(name)
 
 
-def visible_items(user) -> list[dict]:
-    """The navigation this user may see: nothing they could not open."""
-    return [
+# Privileged access on demand (accounts.services.privileged): "Request
+# access" and "My requests" for people it concerns, "Approvals" for those
+# who may decide.
+REQUEST_ITEMS = (
+    NavItem(_("Request access"), "backoffice:access-request", ""),
+    NavItem(_("My requests"), "backoffice:access-mine", ""),
+)
+APPROVALS = NavItem(_("Approvals"), "backoffice:access-approvals", "backoffice:users:edit")
+
+# Whether privileged access concerns a user, by (user id, access stamp): a
+# query once per stamp in this process, none on the pages after (a new
+# eligible membership or an activation gives a new stamp).
+_concerned: dict[tuple[int, int], bool] = {}
+CONCERNED_MAX = 4096
+
+
+def concerned(user) -> bool:
+    from accounts.privileged_selectors import has_privileged_access
+
+    key = (user.pk, user.access_stamp)
+    found = _concerned.get(key)
+    if found is None:
+        if len(_concerned) >= CONCERNED_MAX:
+            _concerned.clear()
+        found = _concerned[key] = has_privileged_access(user)
+    return found
+
+
+def visible_items(user, badge: bool = False) -> list[dict]:
+    """The navigation this user may see: nothing they could not open.
+    `badge`: count what waits in Approvals (a query or more; the dashboard
+    only, so the other pages cost what they did)."""
+    items = [
         {"label": item.label, "url": url(item.url_name)}
         for item in ITEMS
         if can(user, item.resource)
     ]
+    if concerned(user):
+        items += [{"label": item.label, "url": url(item.url_name)} for item in REQUEST_ITEMS]
+    if can(user, APPROVALS.resource):
+        from accounts.access import permissions
+        from accounts.privileged_selectors import count_to_decide
+
+        waiting = count_to_decide(user, held=permissions(user)) if badge else 0
+        items.append({"label": APPROVALS.label, "url": url(APPROVALS.url_name), "count": waiting})
+    return items

@@ -1,6 +1,15 @@
 from django.urls import path, register_converter
 
-from backoffice.views import account, api_clients, audit, dashboard, groups, roles, users
+from backoffice.views import (
+    access_requests,
+    account,
+    api_clients,
+    audit,
+    dashboard,
+    groups,
+    roles,
+    users,
+)
 
 app_name = "backoffice"
 
@@ -80,4 +89,19 @@ urlpatterns += [
         users.user_identity_unlink,
         name="user-identity-unlink",
     ),
+]
+
+# Privileged access on demand (accounts.services.privileged).
+urlpatterns += [
+    path("access/request/", access_requests.access_request, name="access-request"),
+    path("access/mine/", access_requests.access_mine, name="access-mine"),
+    path("access/mine/<id:pk>/withdraw/", access_requests.access_withdraw, name="access-withdraw"),
+    path("access/mine/<id:pk>/end/", access_requests.access_end, name="access-end"),
+    path("access/approvals/", access_requests.access_approvals, name="access-approvals"),
+    path(
+        "access/approvals/<id:pk>/approve/",
+        access_requests.access_approve,
+        name="access-approve",
+    ),
+    path("access/approvals/<id:pk>/deny/", access_requests.access_deny, name="access-deny"),
 ]

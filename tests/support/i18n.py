@@ -137,6 +137,8 @@ def back_office_urls(world) -> list[str]:
         if name is None or name in ("audit-export", "account-session-end", "user-identity-unlink"):
             continue
         kwargs = {}
+        if "<id:pk>" in str(pattern.pattern) and name.startswith("access-"):
+            continue  # POST only: withdraw, end, approve, deny
         if "<id:pk>" in str(pattern.pattern):
             kind = next(k for k in ids if name.startswith(k))
             kwargs = {"pk": ids[kind]}
