@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from accounts.delegation import group_scopes, rank_beyond, user_permissions
+from accounts.delegation import locked_groups, rank_beyond, user_permissions
 from accounts.models import AccessRequest, Membership, User
 
 DECIDE = "backoffice:users:edit"
@@ -126,11 +126,11 @@ def requests_to_decide(
     )
     if not rows:
         return []
-    scopes = group_scopes({r.group_id for r in rows})
+    locked = locked_groups(held)  # the grant bound, as the pickers ask it
     rank: dict[int, bool] = {}
     found = []
     for request in rows:
-        if not scopes.get(request.group_id, frozenset()) <= held:
+        if request.group_id in locked:
             continue
         if request.user_id not in rank:
             rank[request.user_id] = not rank_beyond(held, request.user_id)

@@ -24,6 +24,21 @@ CHANGE_ACTIONS = {
 }
 # Actions where only some keys are [before, after] (the others are facts).
 CHANGE_KEYS = {
+    "activation_approval": gettext_lazy("activation needs approval: %(value)s"),
+    "eligible_only": gettext_lazy("eligible only: %(value)s"),
+    "ended_at": gettext_lazy("ended at: %(value)s"),
+    "ends": gettext_lazy("membership ends: %(value)s"),
+    "ends_at": gettext_lazy("membership ends at: %(value)s"),
+    "grant_approval": gettext_lazy("grants need a second administrator: %(value)s"),
+    "group": gettext_lazy("group: %(value)s"),
+    "hours": gettext_lazy("hours: %(value)s"),
+    "justification": gettext_lazy("justification: %(value)s"),
+    "kind": gettext_lazy("kind: %(value)s"),
+    "max_activation_hours": gettext_lazy("longest activation (hours): %(value)s"),
+    "note": gettext_lazy("note: %(value)s"),
+    "request": gettext_lazy("request: %(value)s"),
+    "ticket": gettext_lazy("ticket: %(value)s"),
+    "until": gettext_lazy("until: %(value)s"),
     AuditAction.USER_EMAIL_CHANGE_REQUESTED: {"email"},
     AuditAction.USER_EMAIL_CHANGE_CANCELLED: {"email"},
     AuditAction.USER_EMAIL_CHANGED: {"email"},

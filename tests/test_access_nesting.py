@@ -33,8 +33,11 @@ def _statements(queries) -> dict:
             s.startswith("SELECT")
             and '"accounts_group_roles"."group_id"' in s
             and "IS NOT NULL" in s
+            and "grant_approval" not in s
             for s in sql
         ),
+        # four_eyes_split: the same rows with the groups' approval settings
+        "four_eyes": sum(s.startswith("SELECT") and "grant_approval" in s for s in sql),
         "audit_insert": sum(s.startswith('INSERT INTO "accounts_auditevent"') for s in sql),
     }
 
@@ -61,6 +64,8 @@ def test_a_nested_write_joins_the_outer_one():
             assert innermost is outer
     counted = _statements(captured.captured_queries)
     assert counted["managers_remain"] == 2
+    # No group needs four eyes: read once, at the start, and not again.
+    assert counted["four_eyes"] == 1
     assert counted["lock"] == (1 if connection.vendor == "postgresql" else 0)
 
 

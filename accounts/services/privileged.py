@@ -34,7 +34,7 @@ from django.utils.translation import gettext_noop
 
 from accounts import access
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, group_scopes
+from accounts.delegation import access_write
 from accounts.errors import AccessRefused, AccountError
 from accounts.mail import queue_template_mail
 from accounts.models import AccessRequest, Group, Membership, User
@@ -467,9 +467,6 @@ def approvers(request: AccessRequest) -> list[User]:
     service itself, so this only chooses whom to mail."""
     from accounts.delegation import group_beyond, rank_beyond, user_permissions
 
-    needed = group_scopes([request.group_id]).get(request.group_id, frozenset()) | {
-        "backoffice:users:edit"
-    }
     found = []
     editors = [pk for pk, held in _groups_giving().items() if "backoffice:users:edit" in held]
     people = (
@@ -484,7 +481,7 @@ def approvers(request: AccessRequest) -> list[User]:
     for person in people[:200].iterator():
         held = user_permissions(person.pk)
         if (
-            needed <= held
+            "backoffice:users:edit" in held
             and not group_beyond(held, request.group)
             and not rank_beyond(held, request.user_id)
         ):
