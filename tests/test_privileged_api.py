@@ -102,6 +102,7 @@ def test_bad_memberships_are_a_400_and_change_nothing(http, roots, body, field):
     token = account_token(http, roots[0])
     response = send(http, token, "patch", f"users/{jo.pk}", body)
     assert response.status_code == 400, response.content
+    assert field in response.json()["fields"]
     assert not Membership.objects.filter(user=jo).exists()
 
 
