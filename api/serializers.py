@@ -39,7 +39,10 @@ class UserSerializer(serializers.ModelSerializer):
     def get_groups(self, user) -> list[str]:
         listed = getattr(user, "group_list", None)
         if listed is None:
-            listed = user.groups.order_by("name")
+            # Not ended (an end past but not yet swept gives nothing).
+            listed = Group.objects.filter(
+                pk__in=Membership.objects.current().filter(user=user).values("group_id")
+            ).order_by("name")
         return [g.name for g in listed]
 
 

@@ -113,7 +113,7 @@ class MeView(APIView):
                 "email": user.email,
                 "first_name": user.first_name,
                 "last_name": user.last_name,
-                "groups": sorted(user.groups.values_list("name", flat=True)),
+                "groups": sorted(m.group.name for m in s.memberships_of(user)),
                 "memberships": s.MembershipSerializer(s.memberships_of(user), many=True).data,
                 "access_requests": s.AccessRequestSerializer(
                     AccessRequest.objects.filter(user=user, status__in=AccessRequest.OPEN)

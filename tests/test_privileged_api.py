@@ -89,7 +89,10 @@ def test_create_and_update_with_ends_and_the_answer_shows_them(http, roots):
 @pytest.mark.parametrize(
     "body,field",
     [
-        ({"memberships": [{"group": "helpdesk", "ends_at": "2001-01-01T00:00:00Z"}]}, "memberships"),
+        (
+            {"memberships": [{"group": "helpdesk", "ends_at": "2001-01-01T00:00:00Z"}]},
+            "memberships",
+        ),
         ({"memberships": [{"group": "helpdesk", "ends_at": "tomorrow"}]}, "memberships"),
         ({"memberships": [{"group": "nope"}]}, "memberships"),
         ({"memberships": [{"group": "helpdesk"}, {"group": "helpdesk"}]}, "memberships"),
@@ -266,3 +269,16 @@ class TestServiceAccounts:
         assert self._service(client) == {"plain": None, "timed": ends}
         request = AccessRequest.objects.get(user=client.account, status="pending")
         assert request.group.name == "fouryes" and request.requested_by == admin
+
+
+def test_an_ended_membership_is_not_shown_though_not_yet_swept(http, roots):
+    helpdesk = group_giving("helpdesk")
+    jo = UserFactory(email="jo@shop.example")
+    Membership.objects.create(
+        user=jo, group=helpdesk, ends_at=timezone.now() - timedelta(seconds=1)
+    )
+    token = account_token(http, roots[0])
+    detail = send(http, token, "get", f"users/{jo.pk}").json()
+    assert detail["groups"] == [] and detail["memberships"] == []
+    me = send(http, account_token(http, jo), "get", "me").json()
+    assert me["groups"] == [] and me["memberships"] == []
