@@ -216,7 +216,6 @@ def client_create(
                 "grant": grant,
                 "service_account": service.email if service else "",
                 "groups": sorted(g.name for g in groups),
-                **({"groups_asked": sorted(g.name for g in waiting)} if waiting else {}),
                 "groups_from": groups_from.email if groups_from else "",
                 "secret_holder": client.secret_holder_label,
                 "scope": client.scope,
