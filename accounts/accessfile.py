@@ -12,6 +12,12 @@
       - name: support
         description: First-line support.
         roles: [helpdesk]
+      - name: root
+        roles: [everything]
+        eligible_only: true          # privileged access on demand: members
+        max_activation_hours: 4      # activate it (default 8 hours),
+        activation_approval: true    # with another person's approval;
+        grant_approval: true         # every new membership needs a second admin
     references: {...}   # read-only: what the configuration names
 
 Parsing walks the composed YAML nodes (PyYAML's safe loader, nothing is
@@ -39,6 +45,18 @@ DESCRIPTION_MAX = 255
 EFFECTS = ("allow", "deny")
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
+BOOL = "tag:yaml.org,2002:bool"
+INT = "tag:yaml.org,2002:int"
+# A group's privileged-access settings (accounts.models.Group) and their
+# defaults: a file that leaves one out means the default; export writes
+# only those that differ from it.
+POLICY_DEFAULTS = {
+    "eligible_only": False,
+    "max_activation_hours": 8,
+    "activation_approval": False,
+    "grant_approval": False,
+}
+MAX_ACTIVATION_HOURS = 24 * 7
 
 HEADER = """\
 # The access model of this Back Office: roles (rules on resources), and
@@ -82,6 +100,13 @@ class GroupSpec:
     roles: tuple[tuple[str, int], ...]
     line: int
     name_line: int
+    # The privileged-access settings, every one (defaults filled in), as
+    # ((key, value), ...) in POLICY_DEFAULTS' order.
+    policy: tuple[tuple[str, object], ...] = tuple(POLICY_DEFAULTS.items())
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.policy)
 
 
 @dataclass(frozen=True)
@@ -212,8 +237,26 @@ def _role(node) -> RoleSpec:
     )
 
 
+def _setting(node, what: str, key: str):
+    """A privileged-access setting: true/false, or whole hours (1 to a week)."""
+    if key == "max_activation_hours":
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == INT and node.value.isdigit()):
+            raise FileError(f"{what}: {key} must be a whole number of hours", _line(node))
+        hours = int(node.value)
+        if not 1 <= hours <= MAX_ACTIVATION_HOURS:
+            raise FileError(
+                f"{what}: {key} must be between 1 and {MAX_ACTIVATION_HOURS}", _line(node)
+            )
+        return hours
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == BOOL):
+        raise FileError(f"{what}: {key} must be true or false", _line(node))
+    return node.value.lower() in ("true", "yes", "on")
+
+
 def _group(node) -> GroupSpec:
-    fields = _mapping(node, "a group", ("name", "description", "roles"), required=("name",))
+    fields = _mapping(
+        node, "a group", ("name", "description", "roles", *POLICY_DEFAULTS), required=("name",)
+    )
     name = _name(fields["name"], "a group's name")
     what = f"group {name}"
     roles, seen = [], {}
@@ -221,12 +264,17 @@ def _group(node) -> GroupSpec:
         role = _name(item, f"{what}: a role name")
         _unique(role, item, seen, f"{what}: role")
         roles.append((role, _line(item)))
+    policy = {
+        key: _setting(fields[key], what, key) if key in fields else default
+        for key, default in POLICY_DEFAULTS.items()
+    }
     return GroupSpec(
         name=name,
         description=_description(fields.get("description"), what),
         roles=tuple(roles),
         line=_line(node),
         name_line=_line(fields["name"]),
+        policy=tuple(policy.items()),
     )
 
 

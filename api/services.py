@@ -35,7 +35,8 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
 from accounts.inputs import clean_name
-from accounts.models import Group, Membership, User
+from accounts.models import Membership, User
+from accounts.services import privileged
 from api import scopes as scope_rules
 from api.audit import client_facts, token_event
 from api.models import LOOPBACK_HOSTS, Approval, Client
@@ -152,10 +153,24 @@ def client_create(
     secret = generate_client_secret()
     with access_write(by=by, target_label=name) as writer:
         writer.require("backoffice:api-clients:create", "create API clients")
-        groups = []
+        groups, ends = [], {}
         if groups_from is not None:
-            groups = list(Group.objects.filter(memberships__user_id=groups_from.pk))
+            # What the holder holds now, and only that: an eligibility gives
+            # nothing (and a service account can never activate one), an
+            # ended membership nothing either; a time-bound one keeps its end.
+            held = (
+                Membership.objects.effective()
+                .filter(user_id=groups_from.pk, group__eligible_only=False)
+                .select_related("group")
+                .order_by("group__name")
+            )
+            groups = [m.group for m in held]
+            ends = {m.group_id: m.ends_at for m in held}
             writer.within_groups(groups, "give group %(name)s")
+        # Four eyes: a group that asks for a second admin's approval is
+        # asked for (a grant request for the service account), not copied.
+        waiting = [g for g in groups if privileged.needs_second_admin(g, by)]
+        groups = [g for g in groups if g not in waiting]
         client = Client(
             name=name,
             client_type=Client.CLIENT_CONFIDENTIAL,
@@ -178,9 +193,20 @@ def client_create(
                 last_name=client.client_id[:8],
                 kind=User.Kind.SERVICE,
             )
-            Membership.objects.bulk_create(Membership(user=service, group=g) for g in groups)
+            Membership.objects.bulk_create(
+                Membership(user=service, group=g, ends_at=ends.get(g.pk)) for g in groups
+            )
             client.account = service
             client.save(update_fields=["account"])
+            for group in waiting:
+                privileged.grant_request(
+                    user=service,
+                    group=group,
+                    ends_at=ends.get(group.pk),
+                    source=Membership.MANUAL,
+                    by=by,
+                    writer=writer,
+                )
         audit(
             AuditAction.API_CLIENT_CREATED,
             by=by,

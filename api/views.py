@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.access import permissions as account_permissions
-from accounts.models import Group, User
+from accounts.models import AccessRequest, Group, User
 from accounts.selectors import (
     audit_search,
     groups_by_names,
@@ -77,11 +77,24 @@ def _valid(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def _groups(names) -> list[Group]:
+def _groups(names, field: str = "groups") -> list[Group]:
     try:
         return groups_by_names(names)
     except LookupError as missing:
-        raise exceptions.ValidationError({"groups": [f"No such group: {missing}"]}) from None
+        raise exceptions.ValidationError({field: [f"No such group: {missing}"]}) from None
+
+
+def _groups_and_ends(data: dict) -> tuple[list[Group] | None, dict | None]:
+    """The groups asked for and their ends ({group pk: when or None}), from
+    `memberships`, or `groups` (ends None: as they are), or neither."""
+    if "memberships" in data:
+        groups = _groups([m["group"] for m in data["memberships"]], "memberships")
+        by_name = {g.name.casefold(): g for g in groups}
+        ends = {by_name[m["group"].casefold()].pk: m["ends_at"] for m in data["memberships"]}
+        return groups, ends
+    if "groups" in data:
+        return _groups(data["groups"]), None
+    return None, None
 
 
 class MeView(APIView):
@@ -89,7 +102,10 @@ class MeView(APIView):
 
     @extend_schema(responses={200: s.MeSerializer, **_errors(401, 403, 406, 429, 503)})
     def get(self, request):
-        """The caller: its account, groups and permissions, and this token."""
+        """The caller: its account, groups (each with its end and, for an
+        eligible-only group, its activation), open access requests and
+        permissions, and this token. Read-only: activating and approving
+        happen at the screens."""
         user, token = request.user, request.auth
         return Response(
             {
@@ -97,7 +113,14 @@ class MeView(APIView):
                 "email": user.email,
                 "first_name": user.first_name,
                 "last_name": user.last_name,
-                "groups": sorted(user.groups.values_list("name", flat=True)),
+                "groups": sorted(m.group.name for m in s.memberships_of(user)),
+                "memberships": s.MembershipSerializer(s.memberships_of(user), many=True).data,
+                "access_requests": s.AccessRequestSerializer(
+                    AccessRequest.objects.filter(user=user, status__in=AccessRequest.OPEN)
+                    .select_related("group")
+                    .order_by("created_at", "id"),
+                    many=True,
+                ).data,
                 "permissions": sorted(account_permissions(user)),
                 "token": {
                     "client": client_name(token.application),
@@ -139,12 +162,16 @@ class UsersView(APIView):
     @extend_schema(
         operation_id="users_create",
         request=s.UserCreateSerializer,
-        responses={201: s.UserSerializer, **WRITE_ERRORS},
+        responses={201: s.UserDetailSerializer, **WRITE_ERRORS},
     )
     def post(self, request):
-        """Create an account, as "Add user" does (groups by name)."""
+        """Create an account, as "Add user" does (groups by name, or
+        `memberships` with their ends). A group that asks for a second
+        administrator's approval is not given at once: the answer's
+        `pending_grants` lists what waits (201 all the same: the account
+        exists)."""
         data = _valid(s.UserCreateSerializer, request.data)
-        groups = _groups(data["groups"])
+        groups, ends = _groups_and_ends(data)
         active = data["status"] == User.Status.ACTIVE
         # The answer is read in the write's transaction: should the database
         # go away before it is, nothing was written and the 503 says so (a
@@ -162,11 +189,12 @@ class UsersView(APIView):
                     by=token_actor(request),
                     via="api",
                     invite=data["invite"],
+                    ends=ends,
                 )
             except services.AccountError as exc:
                 refused = exc
             else:
-                refused, answer = None, s.UserSerializer(user).data
+                refused, answer = None, s.UserDetailSerializer(user).data
         if refused is not None:
             raise from_service(refused) from None
         return Response(answer, status=201)
@@ -199,7 +227,10 @@ class UserView(APIView):
         (status: users:block; names, email and groups: users:edit), and rank
         over the user. A new address takes effect only when the link mailed
         to it is followed: until then `email` is unchanged and
-        `pending_email` holds it."""
+        `pending_email` holds it. `memberships` sets the groups with their
+        ends; in a group that asks for a second administrator's approval a
+        new membership, or a later end, waits in `pending_grants` (200: the
+        rest is done; the API cannot approve)."""
         user = get_object_or_404(User, pk=pk)
         data = _valid(s.UserUpdateSerializer, request.data)
         try:
@@ -207,7 +238,7 @@ class UserView(APIView):
         except User.DoesNotExist:
             raise exceptions.NotFound("This user no longer exists.") from None
         # No groups given: None, the service keeps them as they are in its write.
-        wanted = _groups(data["groups"]) if "groups" in data else None
+        wanted, ends = _groups_and_ends(data)
         with transaction.atomic():  # the answer with the write, as in post()
             try:
                 services.user_update(
@@ -218,6 +249,7 @@ class UserView(APIView):
                     groups=wanted,
                     active=data.get("status", user.status) == User.Status.ACTIVE,
                     by=token_actor(request),
+                    ends=ends,
                 )
             except services.AccountError as exc:
                 refused = exc

@@ -17,6 +17,7 @@ rights and rank, and never one with local credentials (`_adopt`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,7 +31,7 @@ from accounts.inputs import clean_name, normalize_email
 from accounts.models import Group as LocalGroup
 from accounts.models import Membership, User
 from accounts.selectors import user_get_by_email, user_local_credentials
-from accounts.services import user_create, user_delete, user_update
+from accounts.services import privileged, user_create, user_delete, user_update
 from accounts.services.common import reload
 from accounts.services.users import user_status_apply
 from scim.models import Account, Client, Group
@@ -53,12 +54,44 @@ class AdoptionRefused(AccountError):
 # --- clients (the command line) ------------------------------------------------------
 
 
-def _clean_map(group_map) -> dict[str, list[str]]:
-    """{SCIM displayName: [local group names]}; a single name may be a string."""
+MAX_MAP_DAYS = 3650
+
+
+def map_entry(value) -> tuple[list[str], int | None]:
+    """One stored group-map value: (local group names, days or None). The
+    plain form is a list of names; a time-bound one is {"groups": [names],
+    "days": N}: memberships it makes end N days after they are made."""
+    if isinstance(value, dict):
+        return list(value.get("groups", [])), value.get("days")
+    if isinstance(value, str):
+        return [value], None
+    return list(value or []), None
+
+
+def _clean_map(group_map) -> dict:
+    """{SCIM displayName: [local group names]}, a single name may be a
+    string; or {SCIM displayName: {"group": name(s), "days": N}}: the
+    memberships it gives end N days (1 to MAX_MAP_DAYS) after they are
+    made (set when made, not renewed by later syncs)."""
     if not isinstance(group_map, dict):
         raise AccountError("The group map must be a JSON object: SCIM group → local group(s).")
     cleaned = {}
     for scim_name, local in group_map.items():
+        days = None
+        if isinstance(local, dict):
+            unknown = set(local) - {"group", "groups", "days"}
+            days = local.get("days")
+            local = local.get("group", local.get("groups"))
+            if (
+                unknown
+                or isinstance(days, bool)
+                or not isinstance(days, int)
+                or not 1 <= days <= MAX_MAP_DAYS
+            ):
+                raise AccountError(
+                    'A time-bound group map entry is {"group": NAME, "days": N}, '
+                    f"N from 1 to {MAX_MAP_DAYS}."
+                )
         local = [local] if isinstance(local, str) else local
         if not (
             isinstance(scim_name, str)
@@ -70,7 +103,8 @@ def _clean_map(group_map) -> dict[str, list[str]]:
                 "The group map must map each SCIM group name to a local group name "
                 "or a list of them."
             )
-        cleaned[scim_name.strip()] = sorted(set(local))
+        names = sorted(set(local))
+        cleaned[scim_name.strip()] = names if days is None else {"groups": names, "days": days}
     return cleaned
 
 
@@ -89,7 +123,9 @@ def client_create(*, name: str, group_map=None, ceiling=(), by: Actor) -> tuple[
         raise AccountError(f"The name must be 1 to {NAME_MAX} printable characters.")
     group_map = _clean_map({} if group_map is None else group_map)
     ceiling = sorted(set(ceiling))
-    _existing_groups({n for names in group_map.values() for n in names} | set(ceiling))
+    _existing_groups(
+        {n for value in group_map.values() for n in map_entry(value)[0]} | set(ceiling)
+    )
     token, key, secret_hash = new_token()
     try:
         with transaction.atomic():
@@ -132,7 +168,7 @@ def mapped_group_names() -> set[str]:
     for group_map, ceiling in Client.objects.filter(revoked_at=None).values_list(
         "group_map", "ceiling"
     ):
-        names.update(n for local in group_map.values() for n in local)
+        names.update(n for local in group_map.values() for n in map_entry(local)[0])
         names.update(ceiling)
     return names
 
@@ -145,7 +181,12 @@ def mapped_group_references() -> dict:
         "name", "group_map", "ceiling"
     ):
         clients[name] = {
-            "group_map": {k: sorted(v) for k, v in sorted(group_map.items())},
+            "group_map": {
+                k: sorted(map_entry(v)[0])
+                if map_entry(v)[1] is None
+                else {"groups": sorted(map_entry(v)[0]), "days": map_entry(v)[1]}
+                for k, v in sorted(group_map.items())
+            },
             "max_group": sorted(ceiling),
         }
     return {"scim_clients": dict(sorted(clients.items()))}
@@ -662,6 +703,20 @@ def group_remove(*, client: Client, group: Group, by: Actor) -> None:
         _sync(client=client, writer=writer, accounts=members)
 
 
+def _wanted(group_map: dict, scim_names) -> dict[str, int | None]:
+    """{local group name: days or None} the SCIM groups ask for; where two
+    ask for the same group, the longer wins (no end longest of all)."""
+    wanted = {}
+    for scim_name in scim_names:
+        names, days = map_entry(group_map.get(scim_name, []))
+        for name in names:
+            if name in wanted and (wanted[name] is None or days is None):
+                wanted[name] = None
+            else:
+                wanted[name] = max(days, wanted.get(name) or 0) if days else None
+    return wanted
+
+
 def _sync(*, client: Client, writer, accounts) -> None:
     """Bring each account's memberships from this client in line with its
     SCIM groups and the group map. Memberships given otherwise (by hand, by
@@ -669,7 +724,15 @@ def _sync(*, client: Client, writer, accounts) -> None:
     every door: groups are users:edit's (Writer.require), the account must
     not reach beyond the client (Writer.outranks), and a group given or
     taken away must lie within it (Writer.within); what they refuse is left
-    as it is and audited, the rest is done."""
+    as it is and audited, the rest is done.
+
+    Privileged access (accounts.services.privileged): a membership of an
+    eligible-only group is an eligibility, nothing until its member
+    activates it at the screens. A group with `grant_approval` is never
+    given here: the sync asks for it (one grant request, approved by a
+    second admin) and withdraws the request when the SCIM group no longer
+    holds the person. A time-bound map entry ("days") ends the membership
+    that many days after it is made; later syncs do not lengthen it."""
     accounts = list(accounts)
     if not accounts:
         return
@@ -679,8 +742,9 @@ def _sync(*, client: Client, writer, accounts) -> None:
     for account in accounts:
         user = account.user
         scim_names = account.groups.values_list("display_name", flat=True)
-        wanted_names = {n for scim_name in scim_names for n in group_map.get(scim_name, [])}
-        wanted = {g.pk: g for g in LocalGroup.objects.filter(name__in=wanted_names)}
+        days_of = _wanted(group_map, scim_names)
+        wanted = {g.pk: g for g in LocalGroup.objects.filter(name__in=list(days_of))}
+        privileged.grant_requests_withdraw(user=user, source=source, keep=set(wanted), by=by)
         current = {m.group_id: m for m in user.memberships.select_related("group")}
         adding = [g for pk, g in wanted.items() if pk not in current]
         removing = [m.group for pk, m in current.items() if m.source == source and pk not in wanted]
@@ -701,15 +765,31 @@ def _sync(*, client: Client, writer, accounts) -> None:
                 kept.remove(group)
         if refused:
             _sync_refused(client, by, user, refused)
+        now = timezone.now()
+        end_of = {
+            g.pk: now + timedelta(days=days_of[g.name]) if days_of.get(g.name) else None
+            for g in adding
+        }
+        for group in [g for g in adding if g.grant_approval]:
+            adding.remove(group)
+            privileged.grant_request_from_source(
+                user=user,
+                group=group,
+                ends_at=end_of[group.pk],
+                source=source,
+                by=by,
+                writer=writer,
+            )
         if not adding and not removing:
             continue
         Membership.objects.bulk_create(
-            [Membership(user=user, group=g, source=source) for g in adding]
+            [Membership(user=user, group=g, source=source, ends_at=end_of[g.pk]) for g in adding]
         )
         Membership.objects.filter(
             user=user, source=source, group__in=[g.pk for g in removing]
         ).delete()
         access.changed(User.objects.filter(pk=user.pk))
+        timed = {g.name: end_of[g.pk].isoformat() for g in adding if end_of[g.pk]}
         audit(
             AuditAction.SCIM_GROUPS_SYNCED,
             by=by,
@@ -718,6 +798,7 @@ def _sync(*, client: Client, writer, accounts) -> None:
                 "client": client.name,
                 "added": sorted(g.name for g in adding),
                 "removed": sorted(g.name for g in removing),
+                **({"ends": timed} if timed else {}),
             },
         )
 

@@ -36,7 +36,7 @@ from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write, managers_remain
 from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email, user_local_credentials
-from accounts.services import AccountError, user_create
+from accounts.services import AccountError, privileged, user_create
 from accounts.services.emails import email_change_void
 from accounts.services.sessions import user_sessions_end
 from sso.errors import printable
@@ -412,12 +412,28 @@ def _sync_groups(*, by: Actor, provider, user: User, wanted_names) -> None:
     nobody able to manage access (the provider dropped the last manager's
     role, or mapped them into a group that denies part of it) is held back
     whole: the login goes on with the groups as they were, and the operator
-    finds `sso.groups.sync_held` in the audit trail."""
+    finds `sso.groups.sync_held` in the audit trail.
+
+    A role mapped to a group with `grant_approval` never gives it here: it
+    becomes one grant request (source `sso:<provider>`) a second admin
+    approves; the request is withdrawn when the role is no longer asserted.
+    A role mapped to an eligible-only group gives eligibility."""
     wanted = {g.pk: g for g in Group.objects.filter(name__in=list(wanted_names))}
     source = f"sso:{provider.id}"
     current = {m.group_id: m for m in user.memberships.select_related("group")}
     added = [g for pk, g in wanted.items() if pk not in current]
     removed = [m for pk, m in current.items() if m.source == source and pk not in wanted]
+    # Privileged access: a role that maps to a group with grant approval
+    # asks for it (once; a second admin approves), and the request is
+    # withdrawn when the role goes. An eligible-only group's membership is
+    # an eligibility: nothing until its member activates it.
+    actor = by.as_user(user)
+    privileged.grant_requests_withdraw(user=user, source=source, keep=set(wanted), by=actor)
+    for group in [g for g in added if g.grant_approval]:
+        added.remove(group)
+        privileged.grant_request_from_source(
+            user=user, group=group, ends_at=None, source=source, by=actor, writer=None
+        )
     if not added and not removed:
         return
     details = {

@@ -12,7 +12,11 @@ What the file does not name is left alone unless `prune` is given: then the
 groups and roles it does not name are deleted, through the same services
 (which refuse a group that still has members, a role still given to a group
 and a group the configuration names). Users and memberships are never
-touched. A file may not weaken the built-in group root: if it held
+touched. A group's privileged-access settings (eligible_only,
+max_activation_hours, activation_approval, grant_approval) are the file's
+too: one it leaves out means the default. The command line is the
+operator, so it may loosen them (the four-eyes rule binds people). A file
+may not weaken the built-in group root: if it held
 `allow *:*:*` and no deny rule before, it does after.
 """
 
@@ -25,7 +29,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts import extensions
-from accounts.accessfile import AccessFile, FileError, GroupSpec, RoleSpec
+from accounts.accessfile import POLICY_DEFAULTS, AccessFile, FileError, GroupSpec, RoleSpec
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccountError
@@ -98,6 +102,7 @@ def access_model_snapshot() -> dict:
                 "name": group.name,
                 "description": as_seeded(group.description),
                 "roles": sorted(r.name for r in group.roles.all()),
+                **_policy_of(group, changed_only=True),
             }
             for group in groups
         ],
@@ -107,6 +112,14 @@ def access_model_snapshot() -> dict:
             **extensions.access_references(),
         },
     }
+
+
+def _policy_of(group: Group, *, changed_only: bool = False) -> dict:
+    """A group's privileged-access settings (all, or those not at their default)."""
+    settings_ = {key: getattr(group, key) for key in POLICY_DEFAULTS}
+    if changed_only:
+        return {k: v for k, v in settings_.items() if v != POLICY_DEFAULTS[k]}
+    return settings_
 
 
 # --- applying ----------------------------------------------------------------------
@@ -179,8 +192,11 @@ def _role_change(role_spec: RoleSpec, role: Role | None) -> Change | None:
 
 
 def _group_change(group_spec: GroupSpec, group: Group | None, roles: list[str]) -> Change | None:
+    wanted_policy = group_spec.settings
     if group is None:
-        return Change("+", "group", group_spec.name, "roles " + (", ".join(roles) or "none"))
+        what = "roles " + (", ".join(roles) or "none")
+        changed = [f"{k} {v}" for k, v in wanted_policy.items() if v != POLICY_DEFAULTS[k]]
+        return Change("+", "group", group_spec.name, "; ".join([what, *changed]))
     diffs = []
     if group.name != group_spec.name:
         diffs.append(f"name {group.name} -> {group_spec.name}")
@@ -194,6 +210,10 @@ def _group_change(group_spec: GroupSpec, group: Group | None, roles: list[str]) 
     removed = sorted(current[key] for key in current.keys() - wanted.keys())
     if added or removed:
         diffs.append("roles " + ", ".join([f"+{n}" for n in added] + [f"-{n}" for n in removed]))
+    stored_policy = _policy_of(group)
+    for key, value in wanted_policy.items():
+        if stored_policy[key] != value:
+            diffs.append(f"{key} {stored_policy[key]} -> {value}")
     return Change("~", "group", group_spec.name, "; ".join(diffs)) if diffs else None
 
 
@@ -304,6 +324,7 @@ def _write(spec, result, role_of, group_of, roles_of, unnamed_groups, unnamed_ro
             "name": group_spec.name,
             "description": group_spec.description,
             "roles": [_find(stored, name) for name in roles_of[group_spec.name]],
+            "policy": group_spec.settings,
             "by": by,
         }
         if group is None:

@@ -240,6 +240,61 @@ def grant_request(
     return request
 
 
+# A denied request from a provisioning source (SCIM, SSO) is not asked again
+# by that source for this long: a sync or a login must not mail the
+# approvers again and again about what one of them has just refused.
+DENIAL_STANDS = timedelta(days=30)
+
+
+def grant_request_from_source(
+    *, user: User, group: Group, ends_at: datetime | None, source: str, by: Actor, writer
+) -> AccessRequest | None:
+    """A provisioning source (a SCIM client's group map, an SSO ROLE_MAP)
+    gives a membership in a group with `grant_approval`: a request instead,
+    whoever the source acts as (its trust is the configuration's, not a
+    second person's). Once: None while one is open, or while a denial of
+    the same source's request stands (DENIAL_STANDS)."""
+    denied = AccessRequest.objects.filter(
+        user=user,
+        group=group,
+        source=source,
+        kind=AccessRequest.Kind.GRANT,
+        status=Status.DENIED,
+        decided_at__gt=timezone.now() - DENIAL_STANDS,
+    )
+    if denied.exists():
+        return None
+    return grant_request(
+        user=user, group=group, ends_at=ends_at, source=source, by=by, writer=writer
+    )
+
+
+def grant_requests_withdraw(
+    *, user: User, source: str, keep: set[int], by: Actor
+) -> list[AccessRequest]:
+    """The grant requests `source` made for `user` that still wait, in groups
+    other than `keep` (ids): withdrawn, each audited. The source no longer
+    gives that group (the SCIM group or the provider's role is gone)."""
+    withdrawn = []
+    waiting = AccessRequest.objects.filter(
+        user=user, source=source, kind=AccessRequest.Kind.GRANT, status=Status.PENDING
+    ).exclude(group_id__in=keep)
+    for request in waiting.select_related("group"):
+        if not AccessRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+            status=Status.CANCELLED, updated_at=timezone.now()
+        ):
+            continue
+        request.status = Status.CANCELLED
+        audit(
+            AuditAction.ACCESS_REQUEST_CANCELLED,
+            by=by,
+            target=user,
+            details=_details(request, source=source),
+        )
+        withdrawn.append(request)
+    return withdrawn
+
+
 def needs_second_admin(group: Group, by: Actor) -> bool:
     """Whether a membership in `group` given by `by` waits for approval."""
     return group.grant_approval and not by.operator

@@ -2,6 +2,12 @@
 the access model (groups, roles, rules) as a reviewed YAML file (README
 "Access as code"; the format: accounts.accessfile).
 
+`access requests` / `access approve ID [--note TEXT]` / `access deny ID
+[--note TEXT]`: the requests for privileged access that wait for approval,
+decided by the operator. The break-glass: a shop whose every root member is
+eligible-only with activation approval has nobody left to approve the last
+manager's activation but the command line.
+
 The command line is the operator (Actor.system, channel `cli`): it may write
 anything, within the root invariant and without weakening the group root
 (accounts.services.access_model)."""
@@ -40,9 +46,69 @@ class Command(base.Command):
             action="store_true",
             help="also delete the groups and roles the file does not name (default: keep them)",
         )
+        sub.add_parser("requests", help="List the requests for access that wait for approval.")
+        for verb, doing in (("approve", "Approve"), ("deny", "Deny")):
+            decide = sub.add_parser(verb, help=f"{doing} a waiting request, as the operator.")
+            decide.add_argument("id", help="the request's number (`access requests` lists them)")
+            decide.add_argument("--note", default="", help="why (kept with the decision)")
 
     def handle(self, *args, action, **options):
         getattr(self, f"_{action}")(**options)
+
+    def _requests(self, **_):
+        from django.utils import timezone
+
+        from accounts.models import AccessRequest
+
+        waiting = (
+            AccessRequest.objects.filter(status=AccessRequest.Status.PENDING)
+            .select_related("user", "group")
+            .order_by("created_at", "id")
+        )
+        now = timezone.now()
+        rows = 0
+        for request in waiting:
+            age = int((now - request.created_at).total_seconds() // 60)
+            age_text = f"{age // 60}h{age % 60:02d}m" if age >= 60 else f"{age}m"
+            why = " ".join(request.justification.split())[:80] or "-"
+            self.stdout.write(
+                f"{request.pk}\t{request.kind}\t{request.user.email}\t{request.group.name}"
+                f"\t{age_text}\t{why}"
+            )
+            rows += 1
+        if not rows:
+            self.stdout.write("No requests wait for approval.")
+
+    def _decide(self, *, id, note, verb):
+        from accounts.models import AccessRequest
+        from accounts.services import privileged
+
+        request = None
+        if id.isdigit() and len(id) < 19:
+            request = (
+                AccessRequest.objects.filter(pk=int(id)).select_related("user", "group").first()
+            )
+        if request is None:
+            raise CommandError(f"No access request {id[:20]!r}.")
+        decide = {
+            "approve": privileged.access_request_approve,
+            "deny": privileged.access_request_deny,
+        }[verb]
+        try:
+            decide(request=request, note=note, by=Actor.system(label="cli"))
+        except AccountError as exc:
+            raise CommandError(f"{exc}".replace("\n", " ")) from None
+        done = "approved" if verb == "approve" else "denied"
+        self.stdout.write(
+            f"Request {request.pk} ({request.kind} of {request.group.name} for "
+            f"{request.user.email}) {done}."
+        )
+
+    def _approve(self, *, id, note, **_):
+        self._decide(id=id, note=note, verb="approve")
+
+    def _deny(self, *, id, note, **_):
+        self._decide(id=id, note=note, verb="deny")
 
     def _export(self, *, file, **_):
         text = render(access_model_snapshot())

@@ -6,7 +6,13 @@
 
 `create` prints the bearer token once, as its last line (only a hash is
 kept). `--group-map` maps SCIM group displayNames to local group names
-(`{"BO Admins": ["user-admins"], "BO Staff": "backoffice-users"}`);
+(`{"BO Admins": ["user-admins"], "BO Staff": "backoffice-users"}`), or
+with a duration, `{"Admins": {"group": "root", "days": 30}}`: the
+memberships that entry makes end 30 days after they are made (not renewed
+by later syncs; once ended and swept, the next sync that touches the person
+gives it anew while the SCIM group still holds them). A target group that
+is eligible-only gives eligibility; one with grant approval gets a request a
+second admin approves, never a membership directly;
 `--max-group` (repeatable) is the client's ceiling: it may do only what a
 member of those groups may, under the same delegation rules as an admin.
 Without a ceiling the client has the operator's trust (as the SSO role map).
@@ -31,7 +37,11 @@ class Command(base.Command):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="Create a client; prints its token once.")
         create.add_argument("--name", required=True, help="The client's name (unique).")
-        create.add_argument("--group-map", default="{}", help="JSON: SCIM group → local group(s).")
+        create.add_argument(
+            "--group-map",
+            default="{}",
+            help='JSON: SCIM group → local group(s), or {"group": NAME, "days": N}.',
+        )
         create.add_argument(
             "--max-group",
             action="append",
