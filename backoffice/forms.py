@@ -220,6 +220,8 @@ class UserGroupsForm(forms.Form):
 
         changed = {}
         for group in self.cleaned_data.get("groups") or ():
+            if group.pk in self.locked:
+                continue  # shown, not offered (a disabled input posts nothing)
             posted = self.cleaned_data.get(self.end_name(group.pk))
             if group.pk in self.stored_ends:
                 if minute(posted) == minute(self.stored_ends[group.pk]):
