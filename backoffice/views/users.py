@@ -278,6 +278,10 @@ def user_groups_save(request, pk: int):
     user = get_object_or_404(User, pk=pk)
     memberships = user_memberships(user)
     form = _groups_form(request, user, memberships)
+    if not form.is_valid() and "groups" in form.errors:
+        # A forged or stale list: said, nothing changed, the tab as stored.
+        messages.error(request, _("Choose groups from the list."))
+        return redirect("backoffice:user-groups", pk=pk)
     if form.is_valid():
         try:
             # Only the groups: the rest is read (not judged again) inside the write.
