@@ -286,14 +286,16 @@ def managers_remain() -> bool:
 # --- four eyes -------------------------------------------------------------------
 
 
-def four_eyes_split() -> tuple[frozenset[str], frozenset[str]]:
+def four_eyes_split(*, need_open: bool = False) -> tuple[frozenset[str], frozenset[str]]:
     """(protected, open): the permissions only guarded groups give (a
     second person approves each membership, or each activation), and those
     some other group gives. One query. A person's write
     must not let an open group give a protected permission: otherwise one
     admin could make someone root without the second pair of eyes, by
     giving root's role to a new group, or root's rules to a new role, or by
-    switching the approval off."""
+    switching the approval off. With no guarded group, `open` is only
+    computed when `need_open` asks for it (the check after a write that
+    may have switched the last guard off)."""
     rows = GroupRoles.objects.filter(role__rules__isnull=False).values_list(
         "group_id",
         "group__grant_approval",
@@ -308,6 +310,8 @@ def four_eyes_split() -> tuple[frozenset[str], frozenset[str]]:
         # A second person approves each membership, or each activation.
         if grant or (eligible and activation):
             guarded.add(group_id)
+    if not guarded and not need_open:
+        return frozenset(), frozenset()
     given = {pk: permissions_of(rules) for pk, rules in by_group.items()}
     open_ = frozenset().union(*(p for pk, p in given.items() if pk not in guarded))
     closed = frozenset().union(*(p for pk, p in given.items() if pk in guarded))
@@ -317,7 +321,7 @@ def four_eyes_split() -> tuple[frozenset[str], frozenset[str]]:
 def _four_eyes_check(protected: frozenset[str]) -> None:
     if not protected:
         return
-    _protected, open_now = four_eyes_split()
+    _protected, open_now = four_eyes_split(need_open=True)
     leaked = protected & open_now
     if leaked:
         raise AccessRefused(

@@ -70,6 +70,7 @@ class UserFilterForm(forms.Form):
         queryset=Group.objects.order_by("name"),
         empty_label=_("Any group"),
     )
+    ending = forms.BooleanField(required=False, label=_("Membership ends within 7 days"))
     sort = forms.ChoiceField(
         required=False,
         choices=[(key, key) for key in USER_SORTS],
@@ -96,6 +97,7 @@ class UserFilterForm(forms.Form):
             "q": data.get("q") or "",
             "status": data.get("status") or "",
             "group": data.get("group"),
+            "ending": bool(data.get("ending")),
             "sort": data.get("sort") or "email",
         }
 

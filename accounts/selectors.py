@@ -7,7 +7,16 @@ from datetime import UTC, datetime, time, timedelta
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import AuditEvent, EmailChange, Group, Role, User, normalize_email
+from accounts.models import (
+    AccessRequest,
+    AuditEvent,
+    EmailChange,
+    Group,
+    Membership,
+    Role,
+    User,
+    normalize_email,
+)
 
 USER_SORTS = {
     "email": ("email",),
@@ -45,11 +54,21 @@ def groups_by_names(names) -> list[Group]:
     return [found[n] for n in wanted]
 
 
+ENDING_WITHIN = timedelta(days=7)
+
+
 def user_search(
-    *, q: str = "", status: str = "", group: Group | None = None, sort: str = "email"
+    *,
+    q: str = "",
+    status: str = "",
+    group: Group | None = None,
+    ending: bool = False,
+    sort: str = "email",
 ) -> QuerySet[User]:
     """The users list: search in email and names, filter, sort. Groups come
-    in one extra query for the whole page, as `user.group_list`."""
+    in one extra query for the whole page, as `user.group_list`. `ending`:
+    only accounts with a membership ending within ENDING_WITHIN (a range on
+    the partial index of `Membership.ends_at`, in a subquery)."""
     users = User.objects.only(
         "id", "email", "first_name", "last_name", "status", "last_login", "created_at"
     )
@@ -61,12 +80,64 @@ def user_search(
         users = users.filter(status=status)
     if group is not None:
         users = users.filter(memberships__group=group)
+    if ending:
+        now = timezone.now()
+        users = users.filter(
+            pk__in=Membership.objects.filter(
+                ends_at__gt=now, ends_at__lte=now + ENDING_WITHIN
+            ).values("user_id")
+        )
     return users.order_by(*USER_SORTS.get(sort, USER_SORTS["email"])).prefetch_related(
         Prefetch(
             "groups",
             queryset=Group.objects.only("id", "name").order_by("name"),
             to_attr="group_list",
         )
+    )
+
+
+def memberships_shown(memberships, now=None) -> list[Membership]:
+    """Memberships with `state` set for the screens: "ended" (its end has
+    passed, whether or not the worker removed it yet), "active" (an
+    eligible-only group activated now), "eligible" (not activated), or
+    "member"."""
+    now = now or timezone.now()
+    shown = list(memberships)
+    for m in shown:
+        if m.ends_at is not None and m.ends_at <= now:
+            m.state = "ended"
+        elif m.group.eligible_only:
+            active = m.active_until is not None and m.active_until > now
+            m.state = "active" if active else "eligible"
+        else:
+            m.state = "member"
+    return shown
+
+
+def user_memberships(user) -> list[Membership]:
+    """A user's memberships by group name, with their `state`."""
+    return memberships_shown(
+        Membership.objects.filter(user=user).select_related("group").order_by("group__name")
+    )
+
+
+def group_members(group, limit: int = 20) -> list[Membership]:
+    """A group's first memberships by email, with their `state`."""
+    return memberships_shown(
+        Membership.objects.filter(group=group)
+        .select_related("user", "group")
+        .order_by("user__email")[:limit]
+    )
+
+
+def pending_grants(user) -> list[AccessRequest]:
+    """Grants to `user` waiting for a second administrator, oldest first."""
+    return list(
+        AccessRequest.objects.filter(
+            user=user, kind=AccessRequest.Kind.GRANT, status=AccessRequest.Status.PENDING
+        )
+        .select_related("group")
+        .order_by("created_at", "id")
     )
 
 

@@ -166,14 +166,70 @@ class UserEditForm(_UserFields):
             ) % {"manager": address_manager}
 
 
+END_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class EndField(forms.DateTimeField):
+    """When a membership ends: a date and time in the server's time zone
+    (settings.TIME_ZONE); blank is no end."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=END_FORMAT),
+            **kwargs,
+        )
+
+
 class UserGroupsForm(forms.Form):
-    """The Groups tab: the account's groups alone (its other fields stay)."""
+    """The Groups tab: the account's groups alone (its other fields stay),
+    each with an optional end (`end-<group pk>`). `ends` ({group pk: end})
+    are the stored ends; `ends()` returns only those the admin changed, for
+    the groups kept or given, so saving the tab for another change moves no
+    end (the input shows minutes, the stored end may hold seconds)."""
 
     groups = GroupsField(label=_("Groups"))
 
-    def __init__(self, *args, locked_groups: dict | None = None, **kwargs):
+    def __init__(
+        self, *args, locked_groups: dict | None = None, ends: dict | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
-        self.fields["groups"].lock(locked_groups or {})
+        self.locked = locked_groups or {}
+        self.stored_ends = ends or {}
+        self.fields["groups"].lock(self.locked)
+        for group in self.fields["groups"].queryset:
+            field = EndField(label=_("End of membership in %(name)s") % {"name": group.name})
+            field.initial = self.stored_ends.get(group.pk)
+            if group.pk in self.locked:
+                field.widget.attrs["disabled"] = True
+            self.fields[self.end_name(group.pk)] = field
+
+    @staticmethod
+    def end_name(pk) -> str:
+        return f"end-{pk}"
+
+    def end_field(self, pk):
+        return self[self.end_name(pk)]
+
+    def ends(self) -> dict:
+        """{group pk: aware datetime or None} for the ends changed here."""
+        from django.utils import timezone
+
+        def minute(when):
+            return timezone.localtime(when).strftime(END_FORMAT) if when else None
+
+        changed = {}
+        for group in self.cleaned_data.get("groups") or ():
+            if group.pk in self.locked:
+                continue  # shown, not offered (a disabled input posts nothing)
+            posted = self.cleaned_data.get(self.end_name(group.pk))
+            if group.pk in self.stored_ends:
+                if minute(posted) == minute(self.stored_ends[group.pk]):
+                    continue
+            elif posted is None:
+                continue
+            changed[group.pk] = posted
+        return changed
 
 
 class LanguageForm(forms.Form):
@@ -194,6 +250,37 @@ class GroupForm(_ReadOnlyWhenAsked):
     name = forms.CharField(label=_("Name"), max_length=100)
     description = forms.CharField(label=_("Description"), max_length=255, required=False)
     roles = GrantField(label=_("Roles"), queryset=Role.objects.order_by("name"), required=False)
+    # The privileged-access settings (accounts.services.groups.POLICY); the
+    # service checks them (range, the four-eyes rule).
+    eligible_only = forms.BooleanField(
+        label=_("Eligible only (members activate it when they need it)"), required=False
+    )
+    max_activation_hours = forms.IntegerField(
+        label=_("Longest activation (hours)"),
+        initial=8,
+        min_value=1,
+        max_value=24 * 7,
+        required=False,  # left empty: kept (a new group: the default)
+    )
+    activation_approval = forms.BooleanField(
+        label=_("Activation needs another person's approval"), required=False
+    )
+    grant_approval = forms.BooleanField(
+        label=_("Every new membership needs a second administrator's approval (four eyes)"),
+        required=False,
+    )
+    POLICY = ("eligible_only", "max_activation_hours", "activation_approval", "grant_approval")
+
+    @classmethod
+    def with_policy(cls, save):
+        """`save(**cleaned_data)` as the group services take it: the
+        settings gathered in `policy={...}`."""
+
+        def run(**data):
+            data["policy"] = {field: data.pop(field, None) for field in cls.POLICY}
+            return save(**data)
+
+        return run
 
     def __init__(self, *args, locked_roles: dict | None = None, name_fixed: str = "", **kwargs):
         """`name_fixed` says why the name cannot change (a group the

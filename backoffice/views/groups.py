@@ -1,4 +1,5 @@
-"""Groups screens: list, add, edit (name, description, roles), delete."""
+"""Groups screens: list, add, edit (name, description, roles, the
+privileged-access settings), delete."""
 
 from functools import partial
 
@@ -8,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import services
 from accounts.delegation import group_beyond, held_by, locked_roles, names
 from accounts.models import Group
-from accounts.selectors import groups_with_counts
+from accounts.selectors import group_members, groups_with_counts
 from backoffice.forms import GroupForm
 from backoffice.permissions import requires
 from backoffice.views.named import confirm_delete, save_form
@@ -28,7 +29,7 @@ def group_create(request):
     return save_form(
         request,
         form,
-        services.group_create,
+        GroupForm.with_policy(services.group_create),
         done=_("Group %(name)s added."),
         back="backoffice:groups",
         template=TEMPLATE,
@@ -42,6 +43,7 @@ def group_edit(request, pk: int):
         "name": group.name,
         "description": group.description,
         "roles": list(group.roles.all()),
+        **{field: getattr(group, field) for field in GroupForm.POLICY},
     }
     held = held_by(request.user)
     # A group reaching beyond this admin's permissions is shown, not changed.
@@ -65,7 +67,7 @@ def group_edit(request, pk: int):
             "count": member_count
         }
     context = {
-        "members": group.users.order_by("email").only("id", "email")[:20],
+        "members": group_members(group),
         "member_count": member_count,
         "above": names(above) if above else "",
         "kept": kept,
@@ -73,7 +75,11 @@ def group_edit(request, pk: int):
     return save_form(
         request,
         form,
-        _telling(request, partial(services.group_update, group=group), group.users.all()),
+        _telling(
+            request,
+            GroupForm.with_policy(partial(services.group_update, group=group)),
+            group.users.all(),
+        ),
         done=_("Group %(name)s saved."),
         back="backoffice:groups",
         template=TEMPLATE,

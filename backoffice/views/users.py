@@ -15,6 +15,8 @@ from accounts.delegation import held_by, locked_groups, names, rank_beyond
 from accounts.models import User
 from accounts.selectors import (
     email_change_pending,
+    pending_grants,
+    user_memberships,
     user_mfa_types,
     user_recent_events,
     user_search,
@@ -198,6 +200,7 @@ def user_edit(request, pk: int):
             user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
         else:
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
+            tell_waiting(request, saved)
             if saved.requested_email:
                 messages.info(request, _email_requested(saved.requested_email))
             tell_to_rotate(request, user)
@@ -216,35 +219,73 @@ def user_edit(request, pk: int):
 
 @requires("backoffice:users:view")
 def user_groups(request, pk: int):
-    """Groups tab: the account's groups; the picker (groups beyond the actor
-    disabled, with the reason) when the service would let the actor change them."""
+    """Groups tab: the account's memberships (end, eligibility) and the
+    grants waiting for a second administrator; the picker (groups beyond
+    the actor disabled, with the reason), each group with an optional end,
+    when the service would let the actor change them."""
     if request.method == "POST":
         return user_groups_save(request, pk)
     user = get_object_or_404(User, pk=pk)
+    memberships = user_memberships(user)
     form = None
     if subject_actions(request.user, user).groups:
-        form = _groups_form(request, user)
-    context = _page(request, user, "groups", form=form, groups=user.groups.order_by("name"))
+        form = _groups_form(request, user, memberships)
+    return _groups_page(request, user, memberships, form)
+
+
+def _groups_page(request, user, memberships, form):
+    context = _page(
+        request,
+        user,
+        "groups",
+        form=form,
+        rows=_group_rows(form, memberships),
+        memberships=memberships,
+        pending=pending_grants(user),
+    )
     return render(request, "backoffice/users/groups.html", context)
 
 
-def _groups_form(request, user):
+def _group_rows(form, memberships) -> list[dict]:
+    """The picker as table rows: each group's checkbox, its end input and
+    how the account's membership in it stands."""
+    if form is None:
+        return []
+    held = {m.group_id: m for m in memberships}
+    return [
+        {
+            "choice": choice,
+            "end": form.end_field(choice.data["value"]),
+            "membership": held.get(choice.data["value"]),
+        }
+        for choice in form["groups"]
+    ]
+
+
+def _groups_form(request, user, memberships):
     return UserGroupsForm(
         request.POST or None,
-        initial={"groups": list(user.groups.all())},
+        initial={"groups": [m.group for m in memberships]},
         locked_groups=locked_groups(held_by(request.user)),
+        ends={m.group_id: m.ends_at for m in memberships},
     )
 
 
 @requires("backoffice:users:edit")
 def user_groups_save(request, pk: int):
-    """The picker's save: the same service as the edit form decides."""
+    """The picker's save: the same service as the edit form decides; a
+    refusal is shown on the form, and nothing is written."""
     user = get_object_or_404(User, pk=pk)
-    form = _groups_form(request, user)
+    memberships = user_memberships(user)
+    form = _groups_form(request, user, memberships)
+    if not form.is_valid() and "groups" in form.errors:
+        # A forged or stale list: said, nothing changed, the tab as stored.
+        messages.error(request, _("Choose groups from the list."))
+        return redirect("backoffice:user-groups", pk=pk)
     if form.is_valid():
         try:
             # Only the groups: the rest is read (not judged again) inside the write.
-            services.user_update(
+            saved = services.user_update(
                 user=user,
                 email=None,
                 first_name=None,
@@ -252,15 +293,27 @@ def user_groups_save(request, pk: int):
                 groups=list(form.cleaned_data["groups"]),
                 active=None,
                 by=Actor.of(request),
+                ends=form.ends(),
             )
         except services.AccountError as exc:
-            messages.error(request, str(exc))
+            show_refusal(form, exc, aliases={"ends": "groups"})
         else:
             messages.success(request, _("User %(email)s saved.") % {"email": user.email})
+            tell_waiting(request, saved)
             tell_to_rotate(request, user)
-    else:
-        messages.error(request, _("Choose groups from the list."))
-    return redirect("backoffice:user-groups", pk=pk)
+            return redirect("backoffice:user-groups", pk=pk)
+    user = get_object_or_404(User, pk=pk)  # as stored (or deleted meanwhile)
+    return _groups_page(request, user, user_memberships(user), form)
+
+
+def tell_waiting(request, saved) -> None:
+    """Say which groups of a save wait for a second administrator."""
+    for grant in getattr(saved, "pending_grants", None) or ():
+        messages.info(
+            request,
+            _("Group %(name)s waits for a second administrator's approval.")
+            % {"name": grant.group.name},
+        )
 
 
 @requires("backoffice:users:view")
