@@ -24,6 +24,17 @@ CHANGE_ACTIONS = {
 }
 # Actions where only some keys are [before, after] (the others are facts).
 CHANGE_KEYS = {
+    AuditAction.USER_EMAIL_CHANGE_REQUESTED: {"email"},
+    AuditAction.USER_EMAIL_CHANGE_CANCELLED: {"email"},
+    AuditAction.USER_EMAIL_CHANGED: {"email"},
+    AuditAction.SCIM_USER_UPDATED: {"external_id"},
+    AuditAction.SCIM_GROUP_UPDATED: {"changed"},
+}
+
+# Every key the code writes (grep `details=` in accounts, sso, scim, api),
+# and the fields a change names: each a whole line, "key: value", so a
+# language orders and punctuates it as it reads.
+KEYS = {
     "activation_approval": gettext_lazy("activation needs approval: %(value)s"),
     "eligible_only": gettext_lazy("eligible only: %(value)s"),
     "ended_at": gettext_lazy("ended at: %(value)s"),
@@ -39,17 +50,6 @@ CHANGE_KEYS = {
     "request": gettext_lazy("request: %(value)s"),
     "ticket": gettext_lazy("ticket: %(value)s"),
     "until": gettext_lazy("until: %(value)s"),
-    AuditAction.USER_EMAIL_CHANGE_REQUESTED: {"email"},
-    AuditAction.USER_EMAIL_CHANGE_CANCELLED: {"email"},
-    AuditAction.USER_EMAIL_CHANGED: {"email"},
-    AuditAction.SCIM_USER_UPDATED: {"external_id"},
-    AuditAction.SCIM_GROUP_UPDATED: {"changed"},
-}
-
-# Every key the code writes (grep `details=` in accounts, sso, scim, api),
-# and the fields a change names: each a whole line, "key: value", so a
-# language orders and punctuates it as it reads.
-KEYS = {
     "access_tokens": gettext_lazy("access tokens: %(value)s"),
     "added": gettext_lazy("added: %(value)s"),
     "by": gettext_lazy("by: %(value)s"),
