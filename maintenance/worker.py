@@ -50,8 +50,15 @@ EXPIRY_EVERY = 60.0
 
 
 class Worker(QueueWorker):
-    def __init__(self, *, maintenance_every: timedelta | None, **options):
+    def __init__(
+        self,
+        *,
+        maintenance_every: timedelta | None,
+        expiry_every: float = EXPIRY_EVERY,
+        **options,
+    ):
         super().__init__(**options)
+        self.expiry_every = expiry_every
         self.maintenance_every = maintenance_every
         self.next_maintenance = 0.0  # monotonic time of the next question
         self.next_expiry = 0.0  # monotonic time of the next expiry sweep
@@ -148,7 +155,7 @@ class Worker(QueueWorker):
     def _expire(self) -> None:
         if time.monotonic() < self.next_expiry:
             return
-        self.next_expiry = time.monotonic() + EXPIRY_EVERY
+        self.next_expiry = time.monotonic() + self.expiry_every
         from accounts.services.privileged import expire_due
 
         rid = current_request_id.set(new_request_id())
