@@ -96,3 +96,13 @@ def email_changes_expired_delete(*, now: datetime) -> int:
 
     horizon = now - timedelta(seconds=EMAIL_CHANGE_TIMEOUT)
     return EmailChange.objects.filter(created_at__lt=horizon).delete()[0]
+
+
+@job("access_ends")
+def access_ends_record(*, now: datetime) -> int:
+    """Ended time-bound memberships, activations and unanswered requests,
+    recorded (audited, mailed) once each; the worker also does this every
+    minute (maintenance.worker), so this run finds what it missed."""
+    from accounts.services.privileged import expire_due
+
+    return expire_due(now=now)

@@ -8,6 +8,12 @@ to 30 s) and a new connection, and one line when it is back; a task that
 the outage interrupted is queued again (a mail may then go twice, never
 not at all). Between tasks the worker asks whether a maintenance run is
 due (maintenance.services: at most one run per period across every worker).
+
+Every EXPIRY_EVERY, whatever IAM_MAINTENANCE_EVERY says, it also records the
+ends of privileged access (accounts.services.privileged.expire_due): the
+rights were gone at their end already; this writes the audit trail and the
+mails within about a minute of it. Several workers may do it at once: each
+end is claimed by a conditional write, so it is recorded once.
 """
 
 from __future__ import annotations
@@ -39,13 +45,23 @@ OUTAGE_PATHS = {f"{cls.__module__}.{cls.__qualname__}" for cls in OUTAGES}
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 # How often a worker asks whether maintenance is due (the period, if shorter).
 MAINTENANCE_CHECK = timedelta(minutes=1)
+# How often a worker records ended memberships, activations and requests.
+EXPIRY_EVERY = 60.0
 
 
 class Worker(QueueWorker):
-    def __init__(self, *, maintenance_every: timedelta | None, **options):
+    def __init__(
+        self,
+        *,
+        maintenance_every: timedelta | None,
+        expiry_every: float = EXPIRY_EVERY,
+        **options,
+    ):
         super().__init__(**options)
+        self.expiry_every = expiry_every
         self.maintenance_every = maintenance_every
         self.next_maintenance = 0.0  # monotonic time of the next question
+        self.next_expiry = 0.0  # monotonic time of the next expiry sweep
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -65,6 +81,7 @@ class Worker(QueueWorker):
                     with connections["default"].cursor() as cursor:
                         cursor.execute("SELECT 1")  # still down: raises
                     self._back()
+                self._expire()
                 self._maintain()
                 task_result = self._claim()
                 if task_result is not None:
@@ -134,6 +151,29 @@ class Worker(QueueWorker):
         finally:
             current_actor.reset(actor)
             current_request_id.reset(rid)
+
+    def _expire(self) -> None:
+        if time.monotonic() < self.next_expiry:
+            return
+        self.next_expiry = time.monotonic() + self.expiry_every
+        from accounts.services.privileged import expire_due
+
+        rid = current_request_id.set(new_request_id())
+        actor = current_actor.set("worker:expiry")
+        try:
+            recorded = expire_due()
+        except OUTAGES:
+            self.next_expiry = 0.0  # again as soon as the database is back
+            raise
+        except Exception:
+            # A bug here must not stop the mail: logged, tried next minute.
+            logger.exception("worker: recording ended access failed")
+            return
+        finally:
+            current_actor.reset(actor)
+            current_request_id.reset(rid)
+        if recorded:
+            logger.info("worker: recorded %d ended memberships, activations or requests", recorded)
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):

@@ -20,13 +20,13 @@ from django_tasks_db.models import DBTaskResult
 from oauth2_provider.models import AccessToken
 
 from accounts.audit import Actor
-from accounts.models import AuditEvent, EmailChange
+from accounts.models import AuditEvent, EmailChange, Membership
 from maintenance import jobs
 from maintenance.models import MaintenanceState
 from maintenance.schedule import parse_every
 from maintenance.services import maintenance_run
 from sso.models import SsoSession
-from tests.factories import UserFactory
+from tests.factories import GroupFactory, UserFactory
 from tests.servers import ROOT
 
 NOW = timezone.now
@@ -74,6 +74,9 @@ def stale_and_live(db):
     EmailChange.objects.filter(new_email="new0@shop.example").update(
         created_at=NOW() - timedelta(hours=25)
     )
+    # A time-bound membership that has ended, and one that has not.
+    for name, ends in (("ended", NOW() - timedelta(minutes=1)), ("later", NOW() + timedelta(1))):
+        Membership.objects.create(user=user, group=GroupFactory(name=name), ends_at=ends)
     return user
 
 
@@ -90,6 +93,7 @@ def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_live):
+    user = stale_and_live
     out = io.StringIO()
     call_command("maintenance", "--once", stdout=out)
     assert out.getvalue().splitlines() == [
@@ -98,6 +102,7 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
         "api_tokens: 1 removed",
         "mail_tasks: 2 removed",
         "email_changes: 1 removed",
+        "access_ends: 1 removed",
     ]
     assert list(Session.objects.values_list("session_key", flat=True)) == ["live" + "l" * 28]
     assert set(UserSession.objects.values_list("session_key", flat=True)) == {
@@ -119,8 +124,11 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
             "api_tokens": 1,
             "mail_tasks": 2,
             "email_changes": 1,
+            "access_ends": 1,
         }
     }
+    assert list(user.memberships.values_list("group__name", flat=True)) == ["later"]
+    assert AuditEvent.objects.get(action="membership.expired").details["group"] == "ended"
     assert event.actor_label == "maintenance" and event.channel == "cli"
     assert event.outcome == "success"
 

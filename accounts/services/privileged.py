@@ -471,6 +471,7 @@ def expire_due(*, now: datetime | None = None) -> int:
                     "ended_at": membership.ends_at.isoformat(),
                 },
             )
+            _notify_membership_end(membership, by=by)
             done += 1
     active = AccessRequest.objects.filter(status=Status.ACTIVE, active_until__lte=now)
     for request in active.select_related("user", "group")[:500]:
@@ -559,6 +560,30 @@ def _groups_giving() -> dict[int, frozenset[str]]:
     for group_id, effect, pattern in rows:
         rules[group_id].append((effect, pattern))
     return {pk: permissions_of(r) for pk, r in rules.items()}
+
+
+def _notify_membership_end(membership: Membership, *, by: Actor) -> None:
+    """Tell the person that a time-bound membership has reached its end."""
+    person = membership.user
+    context = {
+        "event": "membership_ended",
+        "kind": "membership",
+        "group_name": membership.group.name,
+        "person": person.email,
+        "person_name": person.full_name,
+        "ends_at": membership.ends_at,
+    }
+
+    def queue():
+        if person.is_active:
+            queue_template_mail(
+                by=by,
+                template="account/email/access_request",
+                to=person.email,
+                context={**context, "user": person},
+            )
+
+    transaction.on_commit(queue)
 
 
 def _notify(request: AccessRequest, event: str, *, by: Actor) -> None:

@@ -1,5 +1,6 @@
 """`manage.py worker`: the mail queue's worker (what `db_worker --queue-name
-mail` did), which also runs the maintenance every IAM_MAINTENANCE_EVERY and
+mail` did), which also runs the maintenance every IAM_MAINTENANCE_EVERY, records ended
+access every minute (--expiry-every) and
 waits out a database outage instead of exiting (maintenance.worker)."""
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django_tasks_db.management.commands.db_worker import valid_interval
 
 from accounts.mail import QUEUE
 from maintenance.schedule import parse_every
-from maintenance.worker import Worker
+from maintenance.worker import EXPIRY_EVERY, Worker
 
 
 class Command(BaseCommand):
@@ -26,12 +27,21 @@ class Command(BaseCommand):
             help="Seconds to wait when no mail is due (default: 1).",
         )
         parser.add_argument(
+            "--expiry-every",
+            type=valid_interval,
+            default=EXPIRY_EVERY,
+            help=(
+                "Seconds between recordings of ended memberships, activations and "
+                f"requests (default: {EXPIRY_EVERY:g})."
+            ),
+        )
+        parser.add_argument(
             "--batch",
             action="store_true",
             help="Send what is due, then exit (tests, one-off runs).",
         )
 
-    def handle(self, *args, interval, batch, **options):
+    def handle(self, *args, interval, expiry_every, batch, **options):
         worker = Worker(
             queue_names=[QUEUE],
             interval=interval,
@@ -42,6 +52,7 @@ class Command(BaseCommand):
             worker_id=get_random_string(32),
             excluded_queue_names=[],
             maintenance_every=parse_every(settings.IAM_MAINTENANCE_EVERY),
+            expiry_every=expiry_every,
         )
         worker.configure_signals()
         worker.run()
