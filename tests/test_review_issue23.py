@@ -1,0 +1,75 @@
+"""Review of issue 23 by an outsider (helper R): the holes found, each
+through a real door (the API, the screens, the command line), each named."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client as Http
+from django.utils import timezone
+
+from accounts.models import AccessRequest, AuditEvent, Group, Membership
+from tests.api_support import account_token, bearer
+from tests.factories import UserFactory
+from tests.support.privileged import activate, group_giving
+
+pytestmark = pytest.mark.django_db
+Status = AccessRequest.Status
+
+
+@pytest.fixture
+def http():
+    return Http()
+
+
+def patch(http, token, user, body):
+    return http.patch(
+        f"/api/v1/users/{user.pk}",
+        json.dumps(body),
+        content_type="application/json",
+        **bearer(token),
+    )
+
+
+def _root_membership(user):
+    return Membership.objects.get(user=user, group__name="root")
+
+
+# --- hole 1: the shop locked out at the end of the last manager's membership ------------
+
+
+def test_the_only_root_member_cannot_put_an_end_on_their_own_root_membership(http):
+    """A careless first admin gives their own root membership an end: in an
+    hour nobody could manage access (only the command line could repair it)."""
+    first = UserFactory(email="first@shop.example", groups=["root"])
+    token = account_token(http, first)
+    ends = (timezone.now() + timedelta(hours=1)).isoformat()
+    response = patch(http, token, first, {"memberships": [{"group": "root", "ends_at": ends}]})
+    assert response.status_code == 409, response.content
+    assert "nobody could repair access" in response.json()["error_description"]
+    assert _root_membership(first).ends_at is None
+    assert AuditEvent.objects.filter(action="access.lockout_refused").exists()
+
+
+def test_the_last_lasting_manager_cannot_be_removed_while_the_others_end(http):
+    lasting = UserFactory(email="lasting@shop.example", groups=["root"])
+    temporary = UserFactory(email="temp@shop.example", groups=["root"])
+    Membership.objects.filter(user=temporary).update(ends_at=timezone.now() + timedelta(days=1))
+    token = account_token(http, temporary)
+    response = patch(http, token, lasting, {"memberships": []})
+    assert response.status_code == 409, response.content
+    assert "nobody could repair access" in response.json()["error_description"]
+    assert _root_membership(lasting).ends_at is None
+
+
+def test_an_end_on_one_root_member_is_fine_while_another_stays_for_good(http):
+    first = UserFactory(email="first@shop.example", groups=["root"])
+    other = UserFactory(email="other@shop.example", groups=["root"])
+    token = account_token(http, first)
+    ends = timezone.now() + timedelta(days=2)
+    response = patch(
+        http, token, other, {"memberships": [{"group": "root", "ends_at": ends.isoformat()}]}
+    )
+    assert response.status_code == 200, response.content
+    assert _root_membership(other).ends_at == ends
