@@ -73,3 +73,22 @@ def test_an_end_on_one_root_member_is_fine_while_another_stays_for_good(http):
     )
     assert response.status_code == 200, response.content
     assert _root_membership(other).ends_at == ends
+
+
+# --- hole 2: an approval gives more than the group's longest activation -------------------
+
+
+def test_an_approval_never_activates_beyond_the_groups_longest_activation_now(admin):
+    """The requester asked for 8 hours; the group's maximum was lowered to
+    1 hour while the request waited: the approval gives at most 1 hour."""
+    ops = group_giving("ops", eligible_only=True, activation_approval=True, max_activation_hours=8)
+    requester = UserFactory(groups=[ops])
+    request = activate(requester, ops, hours=8)
+    assert request.status == Status.PENDING
+    Group.objects.filter(pk=ops.pk).update(max_activation_hours=1)
+    response = admin.post(f"/access/approvals/{request.pk}/approve/", {"note": "ok"})
+    assert response.status_code == 302
+    request.refresh_from_db()
+    assert request.status == Status.ACTIVE
+    assert request.active_until <= timezone.now() + timedelta(hours=1)
+    assert Membership.objects.get(user=requester, group=ops).active_until == request.active_until

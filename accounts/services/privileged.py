@@ -198,7 +198,9 @@ def access_activate(
 
 
 def _start(request: AccessRequest, membership: Membership, *, now: datetime, by: Actor) -> None:
-    until = now + timedelta(hours=request.hours)
+    # Never beyond the group's longest activation now: it may have been
+    # shortened while the request waited for approval.
+    until = now + timedelta(hours=min(request.hours, request.group.max_activation_hours))
     if membership.ends_at is not None:
         until = min(until, membership.ends_at)
     membership.active_until = until
