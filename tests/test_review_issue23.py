@@ -92,3 +92,12 @@ def test_an_approval_never_activates_beyond_the_groups_longest_activation_now(ad
     assert request.status == Status.ACTIVE
     assert request.active_until <= timezone.now() + timedelta(hours=1)
     assert Membership.objects.get(user=requester, group=ops).active_until == request.active_until
+
+
+# --- hole 3: a traceback from the command line on a non-ASCII digit -----------------------
+
+
+@pytest.mark.parametrize("verb", ["approve", "deny"])
+def test_a_request_id_of_unicode_digits_is_a_one_line_error(verb):
+    with pytest.raises(CommandError, match="No access request"):
+        call_command("access", verb, "²")
