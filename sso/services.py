@@ -376,16 +376,31 @@ def _linked_elsewhere(provider):
 
 def _provision(*, by: Actor, provider, profile) -> User:
     group = Group.objects.filter(name=settings.IAM_SSO_DEFAULT_GROUP).first()
+    # A default group with grant approval is asked for (a second admin
+    # approves), as a ROLE_MAP role's group is: the configuration acts with
+    # the operator's trust, but it is not a second person.
+    asked = group if group is not None and group.grant_approval else None
     try:
-        return user_create(
-            email=profile.email,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            password=None,
-            groups=[group] if group else [],
-            by=by,
-            via=f"sso:{provider.id}",
-        )
+        with access_write(by=by, target_label=profile.email):
+            user = user_create(
+                email=profile.email,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                password=None,
+                groups=[group] if group and not asked else [],
+                by=by,
+                via=f"sso:{provider.id}",
+            )
+            if asked:
+                privileged.grant_request(
+                    user=user,
+                    group=asked,
+                    ends_at=None,
+                    source=Membership.MANUAL,
+                    by=by.as_user(user),
+                    writer=None,
+                )
+        return user
     except AccountError as exc:
         if user_get_by_email(profile.email) is not None:
             # Created concurrently by the other request: let the retry find it.

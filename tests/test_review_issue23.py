@@ -101,3 +101,30 @@ def test_an_approval_never_activates_beyond_the_groups_longest_activation_now(ad
 def test_a_request_id_of_unicode_digits_is_a_one_line_error(verb):
     with pytest.raises(CommandError, match="No access request"):
         call_command("access", verb, "²")
+
+
+# --- hole 4: the SSO default group given without the second admin ------------------------
+
+
+def test_a_first_sso_login_asks_for_a_four_eyes_default_group(client, fake, settings):
+    """IAM_SSO_DEFAULT_GROUP names a group with grant approval: a person the
+    provider vouches for must not get it on their first login without a
+    second admin, as a ROLE_MAP role does not."""
+    from accounts.models import User
+    from tests.support.sso import ADA, configure, sso_login
+
+    UserFactory(email="root1@shop.example", groups=["root"])
+    staff = group_giving("staff", grant_approval=True)
+    settings.IAM_SSO_DEFAULT_GROUP = "staff"
+    configure(settings, fake, strategy="auto-provision")
+    assert sso_login(client, fake, ADA)["Location"] == "/"
+    ada = User.objects.get(email="ada@shop.example")
+    assert not Membership.objects.filter(user=ada, group=staff).exists()
+    request = AccessRequest.objects.get(user=ada, group=staff)
+    assert request.status == Status.PENDING and request.kind == AccessRequest.Kind.GRANT
+    # A later login neither gives it nor withdraws the request.
+    client.post("/logout/")
+    assert sso_login(client, fake, ADA)["Location"] == "/"
+    request.refresh_from_db()
+    assert request.status == Status.PENDING
+    assert not Membership.objects.filter(user=ada, group=staff).exists()
