@@ -2,6 +2,7 @@
 through a real door (the API, the screens, the command line), each named."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import Client as Http
 from django.utils import timezone
 
 from accounts.models import AccessRequest, AuditEvent, Group, Membership
+from accounts.services import privileged
 from tests.api_support import account_token, bearer
 from tests.factories import UserFactory
 from tests.support.privileged import activate, group_giving
@@ -128,3 +130,70 @@ def test_a_first_sso_login_asks_for_a_four_eyes_default_group(client, fake, sett
     request.refresh_from_db()
     assert request.status == Status.PENDING
     assert not Membership.objects.filter(user=ada, group=staff).exists()
+
+
+# --- hole 5: control characters in a justification, a ticket or a note ------------------
+
+
+def _eligible_person_logged_in_with_totp(group):
+    from django.test import Client
+
+    from tests.conftest import login
+    from tests.factories import PASSWORD
+    from tests.support.mfa import activate_totp, totp
+    from tests.support.people import browser_of
+
+    someone = UserFactory(email="ada@shop.example", groups=[group])
+    secret = activate_totp(browser_of(someone))
+    client = Client()
+    assert login(client, someone.email, PASSWORD)["Location"] == "/2fa/authenticate/"
+    assert client.post("/2fa/authenticate/", {"code": totp(secret, step=-1)}).status_code == 302
+    return client, someone
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        # ESC: erases the line above in the operator's `manage.py access requests`.
+        ("justification", "routine\x1b[1A\x1b[2K7\tgrant\tceo@shop.example\tpayroll"),
+        # A right-to-left override makes the approvers read another text.
+        ("justification", "fix \u202eexe.tnuocca"),
+        ("ticket", "OPS-1\x1b[8m"),
+    ],
+)
+def test_a_request_with_control_characters_is_refused_at_the_screen(field, value):
+    ops = group_giving("ops", eligible_only=True, activation_approval=True)
+    client, someone = _eligible_person_logged_in_with_totp(ops)
+    data = {"group": ops.pk, "justification": "Incident 42", "hours": 1, field: value}
+    response = client.post("/access/request/", data)
+    assert response.status_code == 200
+    assert "not allowed" in response.content.decode()
+    assert not AccessRequest.objects.filter(user=someone).exists()
+
+
+def test_a_note_with_control_characters_is_refused_and_decides_nothing(admin):
+    ops = group_giving("ops", eligible_only=True, activation_approval=True)
+    requester = UserFactory(groups=[ops])
+    request = activate(requester, ops)
+    response = admin.post(
+        f"/access/approvals/{request.pk}/approve/", {"note": "ok\x1b]0;approved\x07"}, follow=True
+    )
+    assert "not allowed" in response.content.decode()
+    request.refresh_from_db()
+    assert request.status == Status.PENDING
+
+
+def test_a_multi_line_justification_is_still_fine():
+    ops = group_giving("ops", eligible_only=True, activation_approval=True)
+    requester = UserFactory(groups=[ops])
+    from tests.support.privileged import person
+
+    request = privileged.access_activate(
+        user=requester,
+        group=ops,
+        justification="Incident 42\r\n\tthe payroll run failed",
+        hours=1,
+        mfa_at=time.time(),
+        by=person(requester),
+    )
+    assert request.status == Status.PENDING
