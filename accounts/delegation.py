@@ -64,6 +64,7 @@ from itertools import groupby
 from operator import itemgetter
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
@@ -78,6 +79,10 @@ ALL = frozenset(REGISTRY)
 LOCKOUT = gettext_lazy(
     "This change would leave no active user able to manage users, groups and roles, "
     "so nobody could repair access. Nothing was changed."
+)
+LOCKOUT_LATER = gettext_lazy(
+    "This change would leave only memberships that end able to manage users, groups "
+    "and roles, so at their end nobody could repair access. Nothing was changed."
 )
 # What callers say they are doing (Writer.require/not_self: "You may not
 # <doing>"), collected here for the translators; the refusal translates them.
@@ -243,12 +248,27 @@ def group_scopes(group_ids=None) -> dict[int, frozenset[str]]:
 
 
 def managers_remain() -> bool:
-    """At least one active user holds every resource of MANAGE_ACCESS.
+    """At least one active user holds every resource of MANAGE_ACCESS
+    (`managers_level` above NO_MANAGER)."""
+    return managers_level() > NO_MANAGER
 
-    Two queries whatever the number of users: the groups' rules, then one
-    EXISTS for a user in a group that grants it all and in none that denies
-    any of it. Only when no single group grants it all does it walk the
-    members of the groups that grant part of it (a rare set-up).
+
+# What `managers_level` answers: nobody manages access; only people whose
+# management ends at a set time (a time-bound membership); somebody for good.
+NO_MANAGER, MANAGERS_UNTIL, MANAGERS_LASTING = 0, 1, 2
+
+
+def managers_level() -> int:
+    """Whether active users hold every resource of MANAGE_ACCESS, and
+    whether one of them does through memberships without an end: a write
+    must lower neither (after the end of the last time-bound manager's
+    membership nobody could repair access but the command line).
+
+    Two queries whatever the number of users: the groups' rules, then the
+    memberships of a group that grants it all (of users in none that denies
+    any of it), a lasting one first. Only when no single group grants it
+    all lastingly does it walk the members of the groups that grant part of
+    it (a rare set-up).
 
     Memberships that have not ended count, eligibilities included: an
     eligible member reaches management by activating (README "Access
@@ -266,21 +286,33 @@ def managers_remain() -> bool:
     candidates = User.objects.people().filter(status=User.Status.ACTIVE)
     if poisoned:
         candidates = candidates.exclude(pk__in=current.filter(group__in=poisoned).values("user_id"))
+    level = NO_MANAGER
     full = [pk for pk, allowed in allow.items() if allowed >= MANAGE_ACCESS and pk not in poisoned]
-    if full and current.filter(user__in=candidates, group__in=full).exists():
-        return True
+    if full:
+        first = list(
+            current.filter(user__in=candidates, group__in=full)
+            .order_by(F("ends_at").asc(nulls_first=True))
+            .values_list("ends_at", flat=True)[:1]
+        )
+        if first:
+            if first[0] is None:
+                return MANAGERS_LASTING
+            level = MANAGERS_UNTIL
     partial = [pk for pk, allowed in allow.items() if allowed and pk not in poisoned]
     if not partial:
-        return False
+        return level
     rows = (
         current.filter(user__in=candidates, group__in=partial)
         .order_by("user_id")
-        .values_list("user_id", "group_id")
+        .values_list("user_id", "group_id", "ends_at")
     )
     for _user, memberships in groupby(rows.iterator(), key=itemgetter(0)):
-        if set().union(*(allow[group_id] for _u, group_id in memberships)) >= MANAGE_ACCESS:
-            return True
-    return False
+        memberships = list(memberships)
+        if set().union(*(allow[g] for _u, g, ends in memberships if ends is None)) >= MANAGE_ACCESS:
+            return MANAGERS_LASTING
+        if set().union(*(allow[g] for _u, g, _e in memberships)) >= MANAGE_ACCESS:
+            level = MANAGERS_UNTIL
+    return level
 
 
 # --- four eyes -------------------------------------------------------------------
@@ -587,16 +619,17 @@ def access_write(
             writer, exists = state.writer(by)
             # A store that has no manager yet (a new install before its first
             # admin) must still accept writes; one that has must keep one.
-            had_managers = managers_remain()
+            had_managers = managers_level()
             # Four eyes bind people and their clients; the operator (the
             # command line, the configuration) is the one who set them up.
             protected = frozenset() if by.operator else four_eyes_split()[0]
             yield writer
             if state.refused is not None:
                 raise state.refused  # refused inside, swallowed by a caller
-            if had_managers and not managers_remain():
+            managers = managers_level() if had_managers else NO_MANAGER
+            if had_managers and managers < had_managers:
                 raise AccessRefused(
-                    str(LOCKOUT),
+                    str(LOCKOUT if managers == NO_MANAGER else LOCKOUT_LATER),
                     reason="last_manager",
                     resources=(),
                     action=AuditAction.ACCESS_LOCKOUT_REFUSED,

@@ -33,7 +33,7 @@ from django.utils.translation import gettext_noop
 
 from accounts import access, extensions
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, managers_remain
+from accounts.delegation import access_write, managers_level
 from accounts.models import Group, Membership, User, normalize_email
 from accounts.selectors import user_get_by_email, user_local_credentials
 from accounts.services import AccountError, privileged, user_create
@@ -376,16 +376,31 @@ def _linked_elsewhere(provider):
 
 def _provision(*, by: Actor, provider, profile) -> User:
     group = Group.objects.filter(name=settings.IAM_SSO_DEFAULT_GROUP).first()
+    # A default group with grant approval is asked for (a second admin
+    # approves), as a ROLE_MAP role's group is: the configuration acts with
+    # the operator's trust, but it is not a second person.
+    asked = group if group is not None and group.grant_approval else None
     try:
-        return user_create(
-            email=profile.email,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            password=None,
-            groups=[group] if group else [],
-            by=by,
-            via=f"sso:{provider.id}",
-        )
+        with access_write(by=by, target_label=profile.email):
+            user = user_create(
+                email=profile.email,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                password=None,
+                groups=[group] if group and not asked else [],
+                by=by,
+                via=f"sso:{provider.id}",
+            )
+            if asked:
+                privileged.grant_request(
+                    user=user,
+                    group=asked,
+                    ends_at=None,
+                    source=Membership.MANUAL,
+                    by=by.as_user(user),
+                    writer=None,
+                )
+        return user
     except AccountError as exc:
         if user_get_by_email(profile.email) is not None:
             # Created concurrently by the other request: let the retry find it.
@@ -410,7 +425,8 @@ def _sync_groups(*, by: Actor, provider, user: User, wanted_names) -> None:
 
     Runs inside an access write (the caller's). A sync that would leave
     nobody able to manage access (the provider dropped the last manager's
-    role, or mapped them into a group that denies part of it) is held back
+    role, or mapped them into a group that denies part of it), or only
+    people whose management ends (`managers_level`), is held back
     whole: the login goes on with the groups as they were, and the operator
     finds `sso.groups.sync_held` in the audit trail.
 
@@ -441,11 +457,11 @@ def _sync_groups(*, by: Actor, provider, user: User, wanted_names) -> None:
         "added": sorted(g.name for g in added),
         "removed": sorted(m.group.name for m in removed),
     }
-    had_managers = managers_remain()
+    had_managers = managers_level()
     savepoint = transaction.savepoint()
     Membership.objects.bulk_create([Membership(user=user, group=g, source=source) for g in added])
     Membership.objects.filter(pk__in=[m.pk for m in removed]).delete()
-    if had_managers and not managers_remain():
+    if managers_level() < had_managers:
         transaction.savepoint_rollback(savepoint)
         logger.warning("sso %s: group sync held back, it would lock access out", provider.id)
         details["reason"] = "last_manager"

@@ -36,6 +36,7 @@ from accounts import access
 from accounts.audit import Actor, AuditAction, audit
 from accounts.delegation import access_write
 from accounts.errors import AccessRefused, AccountError
+from accounts.inputs import has_control
 from accounts.mail import queue_template_mail
 from accounts.models import AccessRequest, Group, Membership, User
 from accounts.services.common import reload
@@ -61,7 +62,10 @@ def _text(value: str, *, field: str, limit: int, label: str, required: bool = Fa
             % {"label": _(label), "limit": limit},
             field=field,
         )
-    if "\x00" in value:
+    # Control characters (ESC, NUL…) and bidi overrides could forge lines of
+    # `manage.py access requests` or make the approvers read another text
+    # (accounts.inputs.has_control); a justification keeps its line breaks.
+    if has_control(value.replace("\r\n", "\n").replace("\n", "").replace("\t", "")):
         raise AccountError(
             _("%(label)s holds a character that is not allowed.") % {"label": _(label)}, field=field
         )
@@ -198,7 +202,9 @@ def access_activate(
 
 
 def _start(request: AccessRequest, membership: Membership, *, now: datetime, by: Actor) -> None:
-    until = now + timedelta(hours=request.hours)
+    # Never beyond the group's longest activation now: it may have been
+    # shortened while the request waited for approval.
+    until = now + timedelta(hours=min(request.hours, request.group.max_activation_hours))
     if membership.ends_at is not None:
         until = min(until, membership.ends_at)
     membership.active_until = until

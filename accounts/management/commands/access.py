@@ -84,7 +84,7 @@ class Command(base.Command):
         from accounts.services import privileged
 
         request = None
-        if id.isdigit() and len(id) < 19:
+        if id.isascii() and id.isdigit() and len(id) < 19:
             request = (
                 AccessRequest.objects.filter(pk=int(id)).select_related("user", "group").first()
             )
