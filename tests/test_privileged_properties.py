@@ -351,6 +351,23 @@ def _approved_by_another(user_id, group_id, kind) -> bool:
         ],
     }
 )
+# Found by this test: a grant whose caller read the group before another
+# admin switched grant approval on still needs the second admin.
+@example(
+    spec={
+        "roles": [[("allow", "backoffice:audit:*")]] * ROLES,
+        "group_roles": [{0}] * GROUPS,
+        "group_flags": [
+            {"eligible_only": False, "activation_approval": False, "grant_approval": False}
+        ]
+        * (GROUPS + 1),
+        "memberships": [{ROOT: None}, {}, {1: None}, {1: None}],
+        "steps": [
+            (0, ("flags", 0, {"grant_approval": True})),
+            (1, ("grant", 2, {0: None})),
+        ],
+    }
+)
 def test_random_privileged_access_keeps_the_bound_the_ends_four_eyes_and_root(db, spec):
     try:
         with transaction.atomic():

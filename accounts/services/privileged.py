@@ -302,8 +302,13 @@ def grant_requests_withdraw(
 
 
 def needs_second_admin(group: Group, by: Actor) -> bool:
-    """Whether a membership in `group` given by `by` waits for approval."""
-    return group.grant_approval and not by.operator
+    """Whether a membership in `group` given by `by` waits for approval.
+    The setting is read from the database (under the access lock, in a
+    write), not from the caller's object: a form loaded before another
+    admin switched approval on must not give the group without it."""
+    if by.operator:
+        return False
+    return Group.objects.filter(pk=group.pk, grant_approval=True).exists()
 
 
 # --- decisions --------------------------------------------------------------------------
