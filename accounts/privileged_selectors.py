@@ -137,11 +137,3 @@ def requests_to_decide(
         if rank[request.user_id]:
             found.append(request)
     return found
-
-
-def count_to_decide(viewer: User, held: frozenset[str] | None = None) -> int:
-    """How many requests `viewer` could decide: one query when none waits
-    (the navigation's badge)."""
-    if not _pending(viewer, timezone.now()).exists():
-        return 0
-    return len(requests_to_decide(viewer, held=held))

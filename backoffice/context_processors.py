@@ -8,9 +8,7 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     return {
-        "nav_items": SimpleLazyObject(
-            lambda: visible_items(user, badge=request.path == url("backoffice:dashboard"))
-        ),
+        "nav_items": SimpleLazyObject(lambda: visible_items(user)),
         "dashboard_url": url("backoffice:dashboard"),
         "account_url": url("backoffice:account"),
         "logout_url": url("account_logout"),

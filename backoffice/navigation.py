@@ -60,10 +60,11 @@ def concerned(user) -> bool:
     return found
 
 
-def visible_items(user, badge: bool = False) -> list[dict]:
+def visible_items(user) -> list[dict]:
     """The navigation this user may see: nothing they could not open.
-    `badge`: count what waits in Approvals (a query or more; the dashboard
-    only, so the other pages cost what they did)."""
+    Approvals shows no count: a query on every page for it cost the
+    dashboard about 30 % of its CPU (benchmarks/README.md); approvers are
+    mailed when something waits."""
     items = [
         {"label": item.label, "url": url(item.url_name)}
         for item in ITEMS
@@ -72,9 +73,5 @@ def visible_items(user, badge: bool = False) -> list[dict]:
     if concerned(user):
         items += [{"label": item.label, "url": url(item.url_name)} for item in REQUEST_ITEMS]
     if can(user, APPROVALS.resource):
-        from accounts.access import permissions
-        from accounts.privileged_selectors import count_to_decide
-
-        waiting = count_to_decide(user, held=permissions(user)) if badge else 0
-        items.append({"label": APPROVALS.label, "url": url(APPROVALS.url_name), "count": waiting})
+        items.append({"label": APPROVALS.label, "url": url(APPROVALS.url_name)})
     return items

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -54,13 +55,12 @@ def _snapshot(user: User, groups=None) -> dict:
 
 
 GIVE_GROUP = gettext_noop("give group %(name)s")
+TAKE_GROUP = gettext_noop("take away group %(name)s")
 
 
 def _clean_ends(ends: dict | None, groups) -> dict:
     """{group pk: aware datetime or None} for the groups given; an end must
     lie ahead. Keys not among `groups` are ignored."""
-    from django.utils import timezone
-
     pks = {g.pk for g in groups}
     cleaned = {}
     now = timezone.now()
@@ -87,9 +87,6 @@ def _ends_details(ends: dict, groups) -> dict:
         g.name: ends[g.pk].isoformat() if ends.get(g.pk) else None for g in groups if g.pk in ends
     }
     return {"ends": named} if named else {}
-
-
-TAKE_GROUP = gettext_noop("take away group %(name)s")
 
 
 def user_create(
