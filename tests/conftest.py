@@ -46,6 +46,12 @@ def root_user(db):
 
 
 @pytest.fixture
+def roots(db):
+    """Two root members: one gives or asks, the other approves (four eyes)."""
+    return [UserFactory(email=f"root{n}@shop.example", groups=["root"]) for n in (1, 2)]
+
+
+@pytest.fixture
 def admin(client, root_user):
     """The test client, logged in as root (a first-time admin's view)."""
     login(client, root_user.email, PASSWORD)

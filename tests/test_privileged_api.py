@@ -37,11 +37,6 @@ def http():
     return Http()
 
 
-@pytest.fixture
-def roots(db):
-    return [UserFactory(email=f"root{n}@shop.example", groups=["root"]) for n in (1, 2)]
-
-
 def send(http, token, method, path, body=None):
     if body is None:
         return getattr(http, method)(f"/api/v1/{path}", **bearer(token))

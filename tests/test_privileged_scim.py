@@ -31,12 +31,6 @@ from tests.support.scim import Scim, entra_group, entra_patch, entra_user, make_
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def roots(db):
-    """Two root members (one approves the grants the sync asks for)."""
-    return [UserFactory(email=f"root{n}@shop.example", groups=["root"]) for n in (1, 2)]
-
-
 def _provisioned(scim: Scim, group_name: str, email="jo@shop.example"):
     """A user POSTed, then a SCIM group holding them: (user, group id)."""
     response = scim.post("Users", entra_user(email))

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def roots(db):
-    return [UserFactory(email=f"root{n}@shop.example", groups=["root"]) for n in (1, 2)]
-
-
-@pytest.fixture
 def ada(db):
     return UserFactory(email="ada@shop.example", password=make_password(None))
 

@@ -335,15 +335,20 @@ def _decide(request: AccessRequest, by: Actor, writer, doing: str) -> None:
     writer.outranks(request.user)
 
 
+def _record_decision(request: AccessRequest, *, by: Actor, note: str, now: datetime) -> list[str]:
+    """Who decided, when and why, on the request; returns the fields set."""
+    request.decided_by, request.decided_by_label = by.user, str(by)[:254]
+    request.decided_at, request.decision_note = now, note
+    return ["decided_by", "decided_by_label", "decided_at", "decision_note", "updated_at"]
+
+
 def access_request_approve(*, request: AccessRequest, note: str = "", by: Actor) -> AccessRequest:
     _person(by, gettext_noop("approve access"))
     note = _text(note, field="note", limit=NOTE_MAX, label="Note")
     with access_write(by=by, target=request.user) as writer:
         _decide(request, by, writer, gettext_noop("approve access"))
         now = timezone.now()
-        request.decided_by, request.decided_by_label = by.user, str(by)[:254]
-        request.decided_at, request.decision_note = now, note
-        fields = ["decided_by", "decided_by_label", "decided_at", "decision_note", "updated_at"]
+        fields = _record_decision(request, by=by, note=note, now=now)
         if request.kind == AccessRequest.Kind.ACTIVATION:
             membership = _membership(request.user, request.group, now)
             if membership is None or not request.group.eligible_only or not request.user.may_log_in:
@@ -394,9 +399,8 @@ def access_request_deny(*, request: AccessRequest, note: str = "", by: Actor) ->
     with access_write(by=by, target=request.user) as writer:
         _decide(request, by, writer, gettext_noop("deny access"))
         request.status = Status.DENIED
-        request.decided_by, request.decided_by_label = by.user, str(by)[:254]
-        request.decided_at, request.decision_note = timezone.now(), note
-        request.save()
+        fields = _record_decision(request, by=by, note=note, now=timezone.now())
+        request.save(update_fields=["status", *fields])
         audit(
             AuditAction.ACCESS_DENIED,
             by=by,
