@@ -6,8 +6,7 @@ class StreamConfig(AppConfig):
 
     def ready(self):
         from accounts import audit
-        from stream import webhook
+        from stream import checks  # noqa: F401  (registers the webhook's settings check)
         from stream.listener import STREAM
 
-        webhook.check_settings()  # a bad URL or short secret stops the start
         audit.listen(STREAM)

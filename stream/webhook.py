@@ -56,8 +56,8 @@ class NotDelivered(Exception):
 
 
 def check_settings() -> None:
-    """At start-up (stream.apps): a webhook that could leak or be forged is
-    refused before anything is sent."""
+    """A webhook that could leak or be forged is refused: when a command
+    starts (stream.checks: the worker does not start) and before each send."""
     from sso.metadata import is_allowed_endpoint
 
     url = settings.IAM_EVENTS_WEBHOOK_URL
@@ -129,6 +129,12 @@ def deliver(*, event_ids: list[int], delivery: str, attempt: int = 1) -> dict:
     if not url:
         log.warning("events batch %s dropped: IAM_EVENTS_WEBHOOK_URL is no longer set", delivery)
         return {"outcome": "dropped"}
+    try:
+        check_settings()
+    except ImproperlyConfigured as exc:
+        metrics.EVENTS_DEAD_LETTERS.inc()
+        log.error("events batch %s not delivered: %s", delivery, exc)
+        raise NotDelivered(str(exc)) from None
     events = [event_to_ocsf(e) for e in AuditEvent.objects.filter(pk__in=event_ids).order_by("pk")]
     if not events:
         return {"outcome": "empty"}  # removed meanwhile (retention)
