@@ -8,6 +8,9 @@ are written by accounts.audit.audit directly, as their services do."""
 import io
 import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -23,6 +26,8 @@ from tests.support import ocsf_schema
 from tests.support.scim import Scim, entra_user, make_token
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # What each kind of event must be (the issue's words): class, activity.
 AUTHENTICATION, ACCOUNT_CHANGE, ENTITY_MANAGEMENT, API_ACTIVITY = 3002, 3001, 3004, 6003
@@ -202,3 +207,39 @@ def test_nothing_is_built_when_the_logger_is_off(user, django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         audit(AuditAction.USER_BLOCKED, by=Actor.system(), target=user)
     assert AuditEvent.objects.filter(action="user.blocked").count() == 1
+
+
+@pytest.mark.parametrize("where", ["file", "stderr"])
+def test_iam_events_log_routes_bare_json_lines(tmp_path, where):
+    """IAM_EVENTS_LOG, read by iam/settings.py at start: one OCSF object a
+    line, nothing around it (a file a SIEM agent tails, or the process's
+    stderr), and the usual log lines are not mixed into it."""
+    target = tmp_path / "events.jsonl"
+    script = (
+        "import django, logging; django.setup()\n"
+        "from django.utils import timezone\n"
+        "from accounts.models import AuditEvent\n"
+        "from stream.listener import STREAM\n"
+        "logging.getLogger('iam.audit').info('an ordinary line')\n"
+        "event = AuditEvent(pk=7, action='user.blocked', channel='cli', actor_label='cli',"
+        " target_type='user', target_id='3', target_label='ada@shop.example',"
+        " created_at=timezone.now(), details={})\n"
+        "STREAM.committed(event, {})\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "iam.settings",
+        "IAM_EVENTS_LOG": str(target) if where == "file" else "stderr",
+        "IAM_LOG_FORMAT": "json",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (target.read_text() if where == "file" else result.stderr).splitlines()
+    ocsf = [json.loads(line) for line in lines if '"class_uid"' in line]
+    assert len(ocsf) == 1
+    assert valid(ocsf[0])["metadata"]["uid"] == "7"
+    if where == "file":
+        assert len(lines) == 1  # only the stream
