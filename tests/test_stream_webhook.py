@@ -93,6 +93,15 @@ def verified(headers: dict, body: bytes, secret: str, tolerance: int = 300) -> b
     return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
 
 
+def readme_verify():
+    """The receiver's check README "Verifying a batch" shows, as written."""
+    section = (ROOT / "README.md").read_text().split("### Verifying a batch", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - our own README's example
+    return namespace["verify"]
+
+
 class Receiver:
     """Answers each POST with the next of `answers` (then 200), keeping
     what came: (headers, body, signature verified)."""
@@ -221,9 +230,17 @@ def test_a_transaction_goes_as_one_signed_batch_of_valid_ocsf(receiver):
     ]
     for event in sent:
         assert ocsf_schema.problems(event) == []
-    # A forged or altered batch fails the receiver's check.
+    # A forged or altered batch fails the receiver's check, the README's too.
     assert not verified(headers, body + b" ", SECRET)
     assert not verified(headers, body, "another-secret-" + "x" * 40)
+    verify = readme_verify()
+    assert verify(headers, body, SECRET) == sent
+    for forged in (body + b" ", body.replace(b"user.blocked", b"user.created")):
+        with pytest.raises(ValueError, match="bad signature"):
+            verify(headers, forged, SECRET)
+    old = {**headers, "X-IAM-Signature": headers["X-IAM-Signature"].replace("t=", "t=1")}
+    with pytest.raises(ValueError, match="too old"):
+        verify(old, body, SECRET)
     assert tasks("SUCCESSFUL").count() == 1
     assert total(scraped(), "iam_events_webhook_delivered_total") == before + 1
 
