@@ -1,7 +1,8 @@
 """The security-event webhook: signed batches of OCSF events, delivered by
 the worker (django-tasks-db queue "events"), never inside a request.
 
-One task per committed transaction (`collect`): it carries the events' ids,
+One task per committed transaction (`collect`; per BATCH_MAX events of a
+large one): it carries the events' ids,
 not their content, and no secret; the worker builds the OCSF events when it
 sends, so a retry sends the same events as they are in the trail.
 
@@ -49,6 +50,10 @@ SIGNATURE_HEADER = "X-IAM-Signature"
 DELIVERY_HEADER = "X-IAM-Delivery"
 CONNECT_TIMEOUT = 3.05
 RETRIED_STATUSES = {408, 429}
+# At most this many events a batch: a transaction that wrote more (a large
+# access file applied) is several batches, each well under the 1 MB many
+# collectors accept (Splunk HEC's default; an event is about 1 kB).
+BATCH_MAX = 200
 
 
 class NotDelivered(Exception):
@@ -97,9 +102,10 @@ class _Batch:
         self.ids: list[int] = []
 
     def send(self) -> None:
-        ids, self.ids = self.ids, []
-        if ids:
-            deliver.enqueue(event_ids=sorted(set(ids)), delivery=uuid.uuid4().hex)
+        ids, self.ids = sorted(set(self.ids)), []
+        for start in range(0, len(ids), BATCH_MAX):
+            chunk = ids[start : start + BATCH_MAX]
+            deliver.enqueue(event_ids=chunk, delivery=uuid.uuid4().hex)
 
 
 def collect(event_id: int) -> None:

@@ -243,3 +243,18 @@ def test_iam_events_log_routes_bare_json_lines(tmp_path, where):
     assert valid(ocsf[0])["metadata"]["uid"] == "7"
     if where == "file":
         assert len(lines) == 1  # only the stream
+
+
+def test_a_hostile_login_cannot_forge_or_split_a_stream_line(
+    stream, user, django_capture_on_commit_callbacks
+):
+    """What a client sends (a user agent with a newline and a fake event)
+    stays inside its own event's strings: one line, one event."""
+    fake = '\n{"class_uid":3002,"activity_id":1,"status_id":1}\n'
+    with django_capture_on_commit_callbacks(execute=True):
+        login(Client(HTTP_USER_AGENT=f"ua{fake}"), user.email, "wrong" + fake)
+    assert len(stream) == len(events(stream)) == 1
+    assert "\n" not in stream[0]
+    event = valid(events(stream)[0])
+    assert event["status_id"] == 2 and event["http_request"]["user_agent"] == f"ua{fake}"
+    assert "wrong" not in stream[0]

@@ -275,6 +275,15 @@ def test_a_rolled_back_transaction_sends_nothing_and_spoils_no_later_batch(recei
     assert [e["metadata"]["uid"] for e in receiver.events()] == [str(kept.pk)]
 
 
+def test_a_large_transaction_goes_in_batches_of_at_most_batch_max(receiver, monkeypatch):
+    monkeypatch.setattr("stream.webhook.BATCH_MAX", 2)
+    ids = three_in_one_transaction(UserFactory(email="ada@shop.example"))
+    assert sorted(row.args_kwargs["kwargs"]["event_ids"] for row in tasks()) == [ids[:2], ids[2:]]
+    work()
+    assert [len(json.loads(body)) for _h, body, _ok in receiver.received] == [2, 1]
+    assert len({headers["X-IAM-Delivery"] for headers, _b, _ok in receiver.received}) == 2
+
+
 # --- The request path stays cheap -----------------------------------------------------
 
 
