@@ -205,8 +205,6 @@ def event_to_ocsf(event) -> dict:
     kind, activity = MAPPING[action]
     failed = event.outcome != "success"
     severity = SEVERITY.get(action, 2 if failed else 1)
-    with translation.override("en"):
-        message = str(action_label(event.action))
     ocsf = {
         "category_uid": kind.category_uid,
         "category_name": kind.category_name,
@@ -221,7 +219,7 @@ def event_to_ocsf(event) -> dict:
         "severity": SEVERITIES[severity],
         "status_id": FAILURE if failed else SUCCESS,
         "status": "Failure" if failed else "Success",
-        "message": message,
+        "message": _english(action),
         "metadata": _metadata(event),
     }
     reason = _reason(event.details)
@@ -251,6 +249,14 @@ def _metadata(event) -> dict:
     if event.request_id:
         metadata["correlation_uid"] = event.request_id
     return metadata
+
+
+@cache
+def _english(action: AuditAction) -> str:
+    """The action's name for the SIEM's reader: in English, whatever the
+    language of the request that wrote it."""
+    with translation.override("en"):
+        return str(action_label(action.value))
 
 
 @cache

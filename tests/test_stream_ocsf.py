@@ -258,3 +258,11 @@ def test_a_hostile_login_cannot_forge_or_split_a_stream_line(
     event = valid(events(stream)[0])
     assert event["status_id"] == 2 and event["http_request"]["user_agent"] == f"ua{fake}"
     assert "wrong" not in stream[0]
+
+
+def test_the_message_is_english_whatever_the_language_of_the_request(user):
+    from django.utils import translation
+
+    with translation.override("de"):
+        event = audit(AuditAction.LOGIN_SUCCEEDED, by=Actor(user=user), target=user)
+        assert event_to_ocsf(event)["message"] == "Logged in"
