@@ -7,11 +7,12 @@ not their content, and no secret; the worker builds the OCSF events when it
 sends, so a retry sends the same events as they are in the trail.
 
 A delivery is one POST of a JSON array, with
-- `X-IAM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`
-  keyed by IAM_EVENTS_WEBHOOK_SECRET (Stripe's scheme: the receiver checks
-  the MAC in constant time and refuses an old t, so a replay is refused);
 - `X-IAM-Delivery: <id>`: the same on every attempt of a batch (a receiver
-  drops what it has seen; every event also carries its own metadata.uid).
+  drops what it has seen; every event also carries its own metadata.uid);
+- `X-IAM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+  "<t>.<delivery id>." + body>` keyed by IAM_EVENTS_WEBHOOK_SECRET: Stripe's
+  scheme, with the delivery id signed too, so that a replay can neither pass
+  an old t (the receiver refuses one) nor a new id (its deduplication).
 
 Answers: 2xx delivered; a network error, a timeout, 5xx, 408 or 429 is
 tried again after IAM_EVENTS_WEBHOOK_RETRY_SECONDS × 2^(attempt-1); any
@@ -84,9 +85,10 @@ def check_settings() -> None:
         raise ImproperlyConfigured(f"IAM_EVENTS_WEBHOOK_CA_FILE: no file at {ca_file}")
 
 
-def signature(body: bytes, *, secret: str, timestamp: int) -> str:
-    """The X-IAM-Signature value of `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+def signature(body: bytes, *, secret: str, timestamp: int, delivery: str) -> str:
+    """The X-IAM-Signature value of batch `delivery` with `body`, sent at `timestamp`."""
+    signed = f"{timestamp}.{delivery}.".encode() + body
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
@@ -150,7 +152,10 @@ def deliver(*, event_ids: list[int], delivery: str, attempt: int = 1) -> dict:
         "User-Agent": "backoffice-iam-events/1",
         DELIVERY_HEADER: delivery,
         SIGNATURE_HEADER: signature(
-            body, secret=settings.IAM_EVENTS_WEBHOOK_SECRET, timestamp=int(time.time())
+            body,
+            secret=settings.IAM_EVENTS_WEBHOOK_SECRET,
+            timestamp=int(time.time()),
+            delivery=delivery,
         ),
     }
     try:

@@ -89,7 +89,8 @@ def verified(headers: dict, body: bytes, secret: str, tolerance: int = 300) -> b
     timestamp = int(parts.get("t", "0"))
     if abs(time.time() - timestamp) > tolerance:
         return False  # too old: a replay
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    signed = f"{timestamp}.{headers.get('X-IAM-Delivery', '')}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256)
     return hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))
 
 
@@ -241,6 +242,10 @@ def test_a_transaction_goes_as_one_signed_batch_of_valid_ocsf(receiver):
     old = {**headers, "X-IAM-Signature": headers["X-IAM-Signature"].replace("t=", "t=1")}
     with pytest.raises(ValueError, match="too old"):
         verify(old, body, SECRET)
+    renamed = {**headers, "X-IAM-Delivery": "0" * 32}  # a replay dressed as a new batch
+    with pytest.raises(ValueError, match="bad signature"):
+        verify(renamed, body, SECRET)
+    assert not verified(renamed, body, SECRET)
     assert tasks("SUCCESSFUL").count() == 1
     assert total(scraped(), "iam_events_webhook_delivered_total") == before + 1
 
