@@ -14,7 +14,8 @@ A delivery is one POST of a JSON array, with
   scheme, with the delivery id signed too, so that a replay can neither pass
   an old t (the receiver refuses one) nor a new id (its deduplication).
 
-Answers: 2xx delivered; a network error, a timeout, 5xx, 408 or 429 is
+Answers: 2xx delivered; a network error, a timeout (no whole answer within
+IAM_EVENTS_WEBHOOK_TIMEOUT), 5xx, 408 or 429 is
 tried again after IAM_EVENTS_WEBHOOK_RETRY_SECONDS × 2^(attempt-1); any
 other answer (a 4xx, a redirect: never followed) is a dead letter at once,
 as is the last of IAM_EVENTS_WEBHOOK_MAX_ATTEMPTS: the task raises and stays
@@ -28,6 +29,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -159,16 +161,7 @@ def deliver(*, event_ids: list[int], delivery: str, attempt: int = 1) -> dict:
         ),
     }
     try:
-        response = requests.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(CONNECT_TIMEOUT, settings.IAM_EVENTS_WEBHOOK_TIMEOUT),
-            allow_redirects=False,
-            verify=settings.IAM_EVENTS_WEBHOOK_CA_FILE or True,
-            stream=True,  # the answer's body is never read
-        )
-        response.close()
+        response = _post(url, body, headers)
     except requests.exceptions.SSLError:
         return _failed(delivery, event_ids, attempt, "tls", retry=True)
     except requests.exceptions.Timeout:
@@ -191,6 +184,41 @@ def deliver(*, event_ids: list[int], delivery: str, attempt: int = 1) -> dict:
     retry = status >= 500 or status in RETRIED_STATUSES
     reason = str(status) if status in RETRIED_STATUSES else f"{status // 100}xx"
     return _failed(delivery, event_ids, attempt, reason, retry=retry, status=status)
+
+
+def _post(url: str, body: bytes, headers: dict) -> requests.Response:
+    """The POST, answered within IAM_EVENTS_WEBHOOK_TIMEOUT in all: a
+    receiver that answers a byte at a time (each within the read timeout)
+    must not hold the worker, and the mail behind it. An attempt given up on
+    is left to end by itself (its thread is a daemon); a retry follows with
+    the same delivery id."""
+    limit = settings.IAM_EVENTS_WEBHOOK_TIMEOUT
+    outcome: dict = {}
+
+    def attempt() -> None:
+        try:
+            response = requests.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=(min(CONNECT_TIMEOUT, limit), limit),
+                allow_redirects=False,
+                verify=settings.IAM_EVENTS_WEBHOOK_CA_FILE or True,
+                stream=True,  # the answer's body is never read
+            )
+            response.close()
+            outcome["response"] = response
+        except requests.exceptions.RequestException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="iam-events-post", daemon=True)
+    thread.start()
+    thread.join(limit + 0.5)
+    if thread.is_alive():
+        raise requests.exceptions.Timeout("no whole answer in time")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _host(url: str) -> str:

@@ -110,6 +110,7 @@ class Receiver:
     def __init__(self, folder: Path):
         self.cert, key = _certificate(folder)
         self.answers: list[int] = []
+        self.trickle = 0.0  # seconds between the bytes of an answer (0: at once)
         self.received: list[tuple[dict, bytes, bool]] = []
         owner = self
 
@@ -119,6 +120,11 @@ class Receiver:
                 headers = dict(self.headers.items())
                 owner.received.append((headers, body, verified(headers, body, SECRET)))
                 status = owner.answers.pop(0) if owner.answers else 200
+                if owner.trickle:
+                    for byte in f"HTTP/1.1 {status} OK\r\nX-Slow: yes\r\n\r\n".encode():
+                        self.wfile.write(bytes([byte]))
+                        time.sleep(owner.trickle)
+                    return
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", f"https://127.0.0.1:{owner.port}/elsewhere")
@@ -389,6 +395,22 @@ def test_an_untrusted_certificate_or_no_receiver_is_retried_not_sent(receiver, s
     time_passes()
     work()
     assert tasks("READY").count() == 1  # a network error: tried again later
+
+
+def test_a_receiver_answering_a_byte_at_a_time_does_not_hold_the_worker(receiver, settings):
+    """Each byte comes within the read timeout; the whole answer does not
+    come within IAM_EVENTS_WEBHOOK_TIMEOUT: given up, tried again later."""
+    settings.IAM_EVENTS_WEBHOOK_TIMEOUT = 1
+    receiver.trickle = 0.3  # some 40 bytes: 12 s
+    before = total(scraped(), "iam_events_webhook_failed_attempts_total", reason="timeout")
+    three_in_one_transaction(UserFactory(email="ada@shop.example"))
+    started = time.monotonic()
+    work()
+    assert time.monotonic() - started < 5
+    assert len(receiver.received) == 1
+    assert tasks("READY").count() == 1  # the retry
+    after = total(scraped(), "iam_events_webhook_failed_attempts_total", reason="timeout")
+    assert after == before + 1
 
 
 def _logged_without_body_or_secret(caplog, receiver):
