@@ -523,6 +523,7 @@ IAM_EVENTS_WEBHOOK_SECRET = env.str("IAM_EVENTS_WEBHOOK_SECRET", default="")
 # A CA bundle (PEM) the receiver's certificate is checked against instead of
 # the system's (a private CA).
 IAM_EVENTS_WEBHOOK_CA_FILE = env.str("IAM_EVENTS_WEBHOOK_CA_FILE", default="").strip()
+# Seconds for the receiver's whole answer (status and headers).
 IAM_EVENTS_WEBHOOK_TIMEOUT = env.float("IAM_EVENTS_WEBHOOK_TIMEOUT", default=5.0)
 # A failed delivery is tried again after 30 s, 1, 2, 4 ... minutes (doubling);
 # the eighth failure gives up (a dead letter: the task stays FAILED).
