@@ -119,11 +119,16 @@ def collect(event_id: int) -> None:
     connection = transaction.get_connection()
     batch = getattr(connection, "_iam_events_batch", None)
     # A batch whose transaction ended without sending (rolled back) is gone
-    # from the commit hooks: start afresh.
-    if batch is None or not any(hook[1] == batch.send for hook in connection.run_on_commit):
+    # from the commit hooks: start afresh. Its hook is among the last ones
+    # while its transaction lasts: searched from the end, found at once.
+    if batch is None or not _pending(connection, batch.send):
         batch = connection._iam_events_batch = _Batch()
     batch.ids.append(event_id)
     transaction.on_commit(batch.send, robust=True)
+
+
+def _pending(connection, send) -> bool:
+    return any(hook[1] == send for hook in reversed(connection.run_on_commit))
 
 
 # --- Delivery (the worker) ---------------------------------------------------------

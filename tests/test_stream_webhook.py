@@ -446,6 +446,29 @@ def test_a_webhook_that_could_leak_or_be_forged_is_refused(settings, url, secret
         check_settings()
 
 
+def test_a_missing_ca_file_is_refused(settings, tmp_path):
+    settings.IAM_EVENTS_WEBHOOK_URL, settings.IAM_EVENTS_WEBHOOK_SECRET = (
+        "https://s.example",
+        SECRET,
+    )
+    settings.IAM_EVENTS_WEBHOOK_CA_FILE = str(tmp_path / "nothing.pem")
+    with pytest.raises(ImproperlyConfigured, match="IAM_EVENTS_WEBHOOK_CA_FILE: no file at"):
+        check_settings()
+
+
+def test_a_batch_queued_before_the_url_was_made_unsafe_is_not_sent(receiver, settings):
+    """The worker checks again before each send: a batch queued under a
+    good configuration never goes out in clear (a dead letter instead)."""
+    three_in_one_transaction(UserFactory(email="ada@shop.example"))
+    settings.IAM_EVENTS_WEBHOOK_URL = receiver.url.replace(
+        "https://127.0.0.1", "http://siem.example"
+    )
+    dead_before = total(scraped(), "iam_events_webhook_dead_letters_total")
+    work()
+    assert receiver.received == [] and tasks("FAILED").count() == 1
+    assert total(scraped(), "iam_events_webhook_dead_letters_total") == dead_before + 1
+
+
 @pytest.mark.parametrize(
     "url", ["https://siem.example/x", "http://127.0.0.1:9/x", "http://localhost/"]
 )
