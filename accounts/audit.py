@@ -396,6 +396,8 @@ def audit(
         user_agent=(by.user_agent or "")[:USER_AGENT_MAX],
         request_id=request_id(),
     )
+    for listener in _listeners:
+        listener.written(event)  # inside the transaction: no query (listen())
     # Logged once the event is committed: a rolled-back write is no event.
     context = log_context()
     transaction.on_commit(lambda: _log(event, context))
@@ -414,3 +416,23 @@ def _log(event: AuditEvent, context: dict) -> None:
         event.ip or "-",
         extra=context,
     )
+    for listener in _listeners:
+        try:
+            listener.committed(event, context)
+        except Exception:
+            # The write is committed: a listener's bug must not answer it with a 500.
+            logger.exception("audit listener %r failed on event %s", listener, event.pk)
+
+
+# Who else hears of each event, as Keycloak's event listeners do: the
+# security-event stream (stream.apps) subscribes at start-up, so this layer
+# names none of them. `written(event)` runs inside the write's transaction
+# and must not query (the request path stays one INSERT); `committed(event,
+# context)` runs once it commits, with the request id and actor of its log line.
+_listeners: list = []
+
+
+def listen(listener) -> None:
+    """Subscribe `listener` to every audit event (once)."""
+    if listener not in _listeners:
+        _listeners.append(listener)

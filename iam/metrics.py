@@ -103,6 +103,27 @@ IDP_ERRORS = Counter(
     ["provider", "kind", "error"],
     registry=REGISTRY,
 )
+# The security-event webhook (stream.webhook), counted in the worker that
+# delivers: visible at /metrics when the worker shares PROMETHEUS_MULTIPROC_DIR
+# with the server; the queue's gauges (iam.metrics_http) are read from the
+# database and seen from every process.
+EVENTS_DELIVERED = Counter(
+    "iam_events_webhook_delivered",
+    "Batches of security events the webhook accepted (2xx).",
+    registry=REGISTRY,
+)
+EVENTS_FAILED_ATTEMPTS = Counter(
+    "iam_events_webhook_failed_attempts",
+    "Webhook deliveries that failed (network error, timeout, non-2xx), retried or not.",
+    ["reason"],
+    registry=REGISTRY,
+)
+EVENTS_DEAD_LETTERS = Counter(
+    "iam_events_webhook_dead_letters",
+    "Batches of security events given up on (a refusal, or the last attempt failed).",
+    registry=REGISTRY,
+)
+EVENTS_FAILURES = frozenset({"network", "timeout", "tls", "redirect", "4xx", "5xx", "408", "429"})
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CHANNELS = frozenset({"web", "api", "scim", "sso", "cli", "worker"})

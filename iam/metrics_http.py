@@ -150,7 +150,7 @@ class _Gauges:
 
     def collect(self):
         from allauth.usersessions.models import UserSession
-        from django.db.models import Count, Min
+        from django.db.models import Count, Min, Q
         from django_tasks_db.models import DBTaskResult
 
         up = GaugeMetricFamily("iam_metrics_database_up", "1 when the gauges below could be read.")
@@ -158,6 +158,11 @@ class _Gauges:
             now = timezone.now()
             queued = DBTaskResult.objects.filter(queue_name="mail", status="READY").aggregate(
                 depth=Count("id"), oldest=Min("enqueued_at")
+            )
+            # The security-event webhook's queue (stream.webhook).
+            events = DBTaskResult.objects.filter(queue_name="events").aggregate(
+                waiting=Count("id", filter=Q(status="READY")),
+                failed=Count("id", filter=Q(status="FAILED")),
             )
             # The idle limit, plus the at most one minute by which last-seen
             # lags (accounts.middleware.SEEN_AT_MAX_INTERVAL).
@@ -180,6 +185,17 @@ class _Gauges:
             "iam_mail_queue_oldest_age_seconds",
             "Age of the oldest mail waiting to be sent (0: none).",
             value=max(0.0, oldest),
+        )
+        yield GaugeMetricFamily(
+            "iam_events_webhook_queue_depth",
+            "Batches of security events waiting for the webhook (first attempts and retries).",
+            value=events["waiting"],
+        )
+        yield GaugeMetricFamily(
+            "iam_events_webhook_failed_batches",
+            "Batches given up on, still in the queue (dead letters until the maintenance "
+            "removes failed tasks).",
+            value=events["failed"],
         )
         yield GaugeMetricFamily(
             "iam_sessions_active",

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "api",
     "scim",
     "maintenance",
+    "stream",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +163,8 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["mail"],
+        # mail: accounts.mail; events: the security-event webhook (stream.webhook).
+        "QUEUES": ["mail", "events"],
     }
 }
 # A failed send is retried after 1, 2, 4, 8, 16 minutes (doubling from the
@@ -507,6 +509,27 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Security-event stream (stream/; README "Security-event stream (OCSF)") -----
+
+# Each committed audit event as one OCSF JSON line on the logger `iam.ocsf`:
+# "" (off), "stderr", "stdout", or a file path (appended; reopened when a log
+# rotation moves it).
+IAM_EVENTS_LOG = env.str("IAM_EVENTS_LOG", default="").strip()
+# ...and in signed batches to an HTTPS webhook, through the worker's queue
+# (stream.webhook checks these at start-up: https only, but for loopback;
+# a secret of 32 characters or more).
+IAM_EVENTS_WEBHOOK_URL = env.str("IAM_EVENTS_WEBHOOK_URL", default="").strip()
+IAM_EVENTS_WEBHOOK_SECRET = env.str("IAM_EVENTS_WEBHOOK_SECRET", default="")
+# A CA bundle (PEM) the receiver's certificate is checked against instead of
+# the system's (a private CA).
+IAM_EVENTS_WEBHOOK_CA_FILE = env.str("IAM_EVENTS_WEBHOOK_CA_FILE", default="").strip()
+# Seconds for the receiver's whole answer (status and headers).
+IAM_EVENTS_WEBHOOK_TIMEOUT = env.float("IAM_EVENTS_WEBHOOK_TIMEOUT", default=5.0)
+# A failed delivery is tried again after 30 s, 1, 2, 4 ... minutes (doubling);
+# the eighth failure gives up (a dead letter: the task stays FAILED).
+IAM_EVENTS_WEBHOOK_MAX_ATTEMPTS = env.int("IAM_EVENTS_WEBHOOK_MAX_ATTEMPTS", default=8)
+IAM_EVENTS_WEBHOOK_RETRY_SECONDS = env.int("IAM_EVENTS_WEBHOOK_RETRY_SECONDS", default=30)
+
 # Logs on stderr: text lines (the default), or one JSON object a line with
 # IAM_LOG_FORMAT=json; either way with the request id (iam.logs).
 IAM_LOG_FORMAT = env.str("IAM_LOG_FORMAT", default="text").strip().lower()
@@ -539,8 +562,30 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["redact"]},
         "django.security.csrf": {"filters": ["redact"]},
+        # The security-event stream: bare OCSF JSON lines, apart from the
+        # other logs (off unless IAM_EVENTS_LOG names where).
+        "iam.ocsf": {
+            "handlers": ["ocsf"] if IAM_EVENTS_LOG else [],
+            "level": "INFO" if IAM_EVENTS_LOG else "CRITICAL",
+            "propagate": False,
+        },
     },
 }
+if IAM_EVENTS_LOG:
+    LOGGING["formatters"]["ocsf"] = {"format": "%(message)s"}
+    if IAM_EVENTS_LOG in ("stderr", "stdout"):
+        LOGGING["handlers"]["ocsf"] = {
+            "class": "logging.StreamHandler",
+            "formatter": "ocsf",
+            "stream": f"ext://sys.{IAM_EVENTS_LOG}",
+        }
+    else:
+        LOGGING["handlers"]["ocsf"] = {
+            "class": "logging.handlers.WatchedFileHandler",
+            "formatter": "ocsf",
+            "filename": IAM_EVENTS_LOG,
+            "encoding": "utf-8",
+        }
 
 # --- Traces (OpenTelemetry; README "Traces") -----------------------------------
 # Off unless an OTLP endpoint is set. Only these are read here; every other

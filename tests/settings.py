@@ -25,6 +25,6 @@ IAM_MFA_REQUIRED_GROUPS = []
 TASKS = {
     "default": {
         "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["mail"],
+        "QUEUES": ["mail", "events"],
     }
 }

@@ -1,8 +1,9 @@
 """The packages' import graph: no circle between modules, and no import from a
 lower package up. Layers, bottom first: iam (the project's plumbing), accounts
 (people, access, login), sso (identity providers), api and scim (machine
-doors), backoffice (the screens). The wiring (iam/urls.py, iam/settings.py)
-names the apps and may import anything. Imports inside functions count too:
+doors) and stream (the audit trail, out to SIEMs), backoffice (the screens).
+The wiring (iam/urls.py, iam/settings.py) names the apps and may import
+anything. Imports inside functions count too:
 they hide a dependency, they do not remove it."""
 
 import ast
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"iam": 0, "accounts": 1, "sso": 2, "api": 3, "scim": 3, "backoffice": 4}
+LAYERS = {"iam": 0, "accounts": 1, "sso": 2, "api": 3, "scim": 3, "stream": 3, "backoffice": 4}
 WIRING = {"iam/urls.py", "iam/settings.py"}
 
 

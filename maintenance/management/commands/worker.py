@@ -1,21 +1,23 @@
-"""`manage.py worker`: the mail queue's worker (what `db_worker --queue-name
-mail` did), which also runs the maintenance every IAM_MAINTENANCE_EVERY, records ended
-access every minute (--expiry-every) and
-waits out a database outage instead of exiting (maintenance.worker)."""
+"""`manage.py worker`: the mail queue's and the security-event webhook's
+worker (what `db_worker --queue-name mail,events` did), which also runs the
+maintenance every IAM_MAINTENANCE_EVERY, records ended access every minute
+(--expiry-every) and waits out a database outage instead of exiting
+(maintenance.worker)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import valid_interval
 
-from accounts.mail import QUEUE
+from accounts.mail import QUEUE as MAIL
 from maintenance.schedule import parse_every
 from maintenance.worker import EXPIRY_EVERY, Worker
+from stream.webhook import QUEUE as EVENTS
 
 
 class Command(BaseCommand):
     help = (
-        "Send queued mail and run the maintenance every IAM_MAINTENANCE_EVERY; "
+        "Send queued mail and security events and run the maintenance every IAM_MAINTENANCE_EVERY; "
         "waits for the database when it is unavailable."
     )
 
@@ -43,7 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, interval, expiry_every, batch, **options):
         worker = Worker(
-            queue_names=[QUEUE],
+            queue_names=[MAIL, EVENTS],
             interval=interval,
             batch=batch,
             backend_name="default",
