@@ -2,7 +2,6 @@
 --once`, the worker's schedule, one run at a time with several workers."""
 
 import io
-import signal
 import subprocess
 import sys
 import threading
@@ -210,15 +209,6 @@ def test_once_without_a_database_is_one_line_and_exit_1():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("CommandError: maintenance did not run: database unavailable")
-
-
-@pytest.fixture
-def signals_kept():
-    """The worker command installs its own SIGINT/SIGTERM handlers."""
-    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
-    yield
-    for number, handler in kept.items():
-        signal.signal(number, handler)
 
 
 def test_the_worker_runs_maintenance_on_its_schedule(transactional_db, settings, signals_kept):

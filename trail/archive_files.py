@@ -23,7 +23,7 @@ from pathlib import Path
 
 from trail import keys
 from trail.canonical import dumps
-from trail.seals import HEADER
+from trail.seals import HEADER, header
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "iam-audit-archive/1"
@@ -61,7 +61,7 @@ def events_bytes(lines: list[bytes]) -> bytes:
 
 
 def seal_bytes(seal: dict) -> bytes:
-    body = {name: seal[name] for name in HEADER}
+    body = json.loads(header(seal))
     body.update(
         ids=base64.b64encode(seal["ids"]).decode(),
         tags=base64.b64encode(seal["tags"]).decode(),

@@ -33,7 +33,7 @@ from trail.models import GENESIS, AuditAnchor, AuditSeal
 from trail.seals import of_row, seal_problem, tags_of, unpack_ids
 
 CHUNK = 5000
-KINDS = ("key", "seal", "archive", "missing", "changed", "reordered", "inserted")
+KINDS = ("key", "seal", "archive", "unreadable", "missing", "changed", "reordered", "inserted")
 
 
 @dataclass
@@ -325,7 +325,7 @@ def archive_verify(*, directory: Path, key: bytes | None = None) -> Report:
         while (event := pending.take()) is not None:
             report.add("inserted", f"event {event['id']} is in the archive but in no seal")
     except archive_files.ArchiveError as exc:
-        report.add("archive", str(exc))
+        report.add("unreadable", str(exc))
         return report
     report.notes.append(f"the archive ends at seal {last_seq - 1} (MAC {last_mac[:16]}…)")
     return report
