@@ -18,7 +18,9 @@ end is claimed by a conditional write, so it is recorded once.
 Every IAM_AUDIT_SEAL_EVERY seconds it seals the settled audit events
 (trail.services), a batch per transaction and at most SEAL_BATCHES per turn
 (then its next turn comes at once), so a backlog never holds up the mail.
-Two workers sealing at once cannot seal a range twice (trail.models).
+Two workers sealing at once cannot seal a range twice (trail.models); a
+worker that finds the newest seal it saw removed or replaced stops sealing
+and says so every turn (trail.services.SealChainRewound).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Worker(QueueWorker):
         self.next_maintenance = 0.0  # monotonic time of the next question
         self.next_expiry = 0.0  # monotonic time of the next expiry sweep
         self.next_seal = 0.0  # monotonic time of the next sealing of the audit trail
+        self.seal_memory: dict = {}  # the newest audit seal seen (trail.services)
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -189,14 +192,18 @@ class Worker(QueueWorker):
             return
         from django.conf import settings
 
-        from trail.services import audit_seal_pending
+        from trail.services import SealChainRewound, audit_seal_pending
 
         self.next_seal = time.monotonic() + settings.IAM_AUDIT_SEAL_EVERY
         try:
-            sealed = audit_seal_pending(max_batches=SEAL_BATCHES)
+            sealed = audit_seal_pending(max_batches=SEAL_BATCHES, memory=self.seal_memory)
         except OUTAGES:
             self.next_seal = 0.0
             raise
+        except SealChainRewound as exc:
+            # Tampering: said every turn until someone looks (audit verify).
+            logger.error("worker: not sealing the audit trail: %s", exc)
+            return
         except Exception:
             # A bug here must not stop the mail: logged, tried next turn.
             logger.exception("worker: sealing the audit trail failed")

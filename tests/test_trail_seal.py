@@ -201,7 +201,10 @@ def test_bad_input_is_one_line_and_exit_1(sealing, tmp_path):
     for args, says in (
         (("verify", "--since", "last tuesday"), "not a date: 'last tuesday'"),
         (("verify", "--archive", str(tmp_path / "none")), "is not a directory"),
-        (("verify", "--since", "2026-01-01", "--archive", str(tmp_path)), "--since applies"),
+        (
+            ("verify", "--since", "2026-01-01", "--archive", str(tmp_path)),
+            "--since and --expect apply",
+        ),
     ):
         status, out = run(*args)
         assert status == 1 and says in out and "Traceback" not in out
@@ -292,3 +295,55 @@ def test_workers_sealing_at_once_never_seal_a_range_twice(sealing):
     covered = [i for first, last in ranges for i in range(first, last + 1)]
     assert len(covered) == len(set(covered)) == 40
     assert run("verify")[0] == 0
+
+
+def _newest_mac(out: str) -> tuple[int, str]:
+    seq, mac = out.split("newest seal ", 1)[1].split(")")[0].split(";")[0].split(" mac=")
+    return int(seq), mac.strip()
+
+
+def test_resealing_after_removing_the_newest_seal_is_caught_by_the_recorded_mac(sealing, caplog):
+    """Whoever can write the database can remove the newest seal, edit its
+    events and let the worker seal them again: the MAC recorded outside the
+    database (the worker's log line, the last verify's summary) shows it."""
+    ids = sealed()
+    status, out = run("verify")
+    seq, mac = _newest_mac(out)
+    assert seq == 2 and f"audit seal 2: events {ids[3]}-{ids[5]} (3), mac={mac}" in caplog.text
+    AuditSeal.objects.filter(seq=2).delete()
+    AuditEvent.objects.filter(pk=ids[4]).update(target_label="rewritten")
+    audit_seal_pending()
+    assert run("verify")[0] == 0  # on its own, a resealed chain is a chain
+    status, out = run("verify", "--expect", f"2:{mac}")
+    assert status == 1 and "seal: seal 2 differs from the MAC given (seals replaced)" in out
+
+
+def test_removed_newest_seals_and_events_are_caught_by_the_recorded_mac(sealing):
+    ids = sealed()
+    seq, mac = _newest_mac(run("verify")[1])
+    AuditSeal.objects.filter(seq=2).delete()
+    AuditEvent.objects.filter(pk__in=ids[3:]).delete()
+    status, out = run("verify", "--expect", f"{seq}:{mac}")
+    assert status == 1 and "seal 2 is gone (the newest seal is 1)" in out
+    assert run("verify", "--expect", "2:nothex")[1].startswith("--expect takes SEQ:MAC")
+
+
+def test_a_worker_that_saw_a_seal_refuses_to_seal_after_it_is_removed(sealing):
+    from trail.services import SealChainRewound
+
+    memory: dict = {}
+    ids = make_events(6)
+    sealing.IAM_AUDIT_SEAL_BATCH = 3
+    assert audit_seal_pending(memory=memory) == 6
+    AuditSeal.objects.filter(seq=2).delete()
+    AuditEvent.objects.filter(pk=ids[4]).update(target_label="rewritten")
+    with pytest.raises(SealChainRewound, match="went back from 2 to 1"):
+        audit_seal_pending(memory=memory)
+    assert AuditSeal.objects.count() == 1
+    # Replaced rather than removed: also refused.
+    fresh: dict = {}
+    audit_seal_pending(memory=fresh)
+    AuditSeal.objects.filter(seq=2).update(mac="e" * 64)
+    make_events(1)
+    with pytest.raises(SealChainRewound, match="seal 2 was removed or replaced"):
+        audit_seal_pending(memory=fresh)

@@ -195,10 +195,17 @@ def _db_seals(from_seq: int) -> Iterator[dict]:
         from_seq = rows[-1].seq + 1
 
 
-def trail_verify(*, since: datetime | None = None, key: bytes | None = None) -> Report:
+def trail_verify(
+    *,
+    since: datetime | None = None,
+    expect: tuple[int, str] | None = None,
+    key: bytes | None = None,
+) -> Report:
     """Verify the trail in the database: the whole chain (from the first
     seal, or from the last archived one), or with `since` from the seal
-    covering that moment."""
+    covering that moment. `expect` is a seal's (seq, MAC) recorded outside
+    the database (the worker's log line, an earlier verify's summary): the
+    chain must still hold it, which is how removed newest seals show."""
     key = key or keys.seal_key()
     report = Report()
     anchor = AuditAnchor.objects.filter(pk=1).first()
@@ -226,9 +233,32 @@ def trail_verify(*, since: datetime | None = None, key: bytes | None = None) -> 
         seq, prev, after_id = 1, GENESIS, 0
     events = _Peek(_db_events(after_id))
     _walk(seals=_db_seals(seq), events=events, key=key, report=report, seq=seq, prev=prev)
-    last = AuditSeal.objects.order_by("-seq").values_list("last_event_id", flat=True).first()
-    report.unsealed = AuditEvent.objects.filter(id__gt=max(last or 0, after_id)).count()
+    newest = AuditSeal.objects.order_by("-seq").values_list("seq", "mac", "last_event_id").first()
+    last_id = newest[2] if newest else 0
+    report.unsealed = AuditEvent.objects.filter(id__gt=max(last_id, after_id)).count()
+    if newest:
+        report.notes.append(f"newest seal {newest[0]} mac={newest[1]}")
+    if expect is not None:
+        _expect_check(expect, anchor=anchor, newest=newest[0] if newest else None, report=report)
     return report
+
+
+def _expect_check(expect, *, anchor, newest, report: Report) -> None:
+    seq, mac = expect
+    row = AuditSeal.objects.filter(seq=seq).values_list("mac", flat=True).first()
+    if row is None and anchor is not None and anchor.seq >= seq:
+        if anchor.seq == seq and not keys.same(anchor.mac, mac):
+            report.add("seal", f"archived seal {seq} differs from the MAC given (replaced)")
+        elif anchor.seq > seq:
+            report.notes.append(f"seal {seq} is archived: check it with --archive")
+    elif row is None:
+        report.add(
+            "seal",
+            f"seal {seq} is gone (the newest seal is {newest or 'none'}): "
+            "the newest seals were removed",
+        )
+    elif not keys.same(row, mac):
+        report.add("seal", f"seal {seq} differs from the MAC given (seals replaced)")
 
 
 def _anchor_check(anchor: AuditAnchor, *, key: bytes, report: Report) -> None:

@@ -49,14 +49,50 @@ def _chain_end() -> tuple[int, str, int]:
     return 1, GENESIS, 0
 
 
-def audit_seal_next(*, now: datetime | None = None, batch: int | None = None) -> int:
+class SealChainRewound(Exception):
+    """The newest seal this process knew is gone or different: someone
+    removed or replaced seals in the database. Nothing is sealed (sealing
+    again would vouch for whatever the events now say)."""
+
+
+def _check_memory(memory: dict, *, seq: int, prev_mac: str) -> None:
+    """`memory` holds the newest seal a long-lived process (the worker) saw;
+    the chain must still hold it."""
+    known, mac = memory.get("seq"), memory.get("mac")
+    if known is None:
+        return
+    if known >= seq:
+        raise SealChainRewound(
+            f"the newest audit seal went back from {known} to {seq - 1}: seals were removed"
+        )
+    if known == seq - 1:
+        holds = keys.same(prev_mac, mac)
+    else:
+        anchor = AuditAnchor.objects.filter(pk=1).first()
+        if anchor is not None and anchor.seq >= known:
+            holds = anchor.seq > known or keys.same(anchor.mac, mac)
+        else:
+            row = AuditSeal.objects.filter(seq=known).values_list("mac", flat=True).first()
+            holds = row is not None and keys.same(row, mac)
+    if not holds:
+        raise SealChainRewound(f"audit seal {known} was removed or replaced")
+
+
+def audit_seal_next(
+    *, now: datetime | None = None, batch: int | None = None, memory: dict | None = None
+) -> int:
     """Seal the next batch of settled events; how many were sealed (0: none
-    due, or another worker sealed them first)."""
+    due, or another worker sealed them first). With `memory` (a dict the
+    caller keeps between calls), refuse to seal when seals it saw are gone:
+    SealChainRewound."""
     now = now or timezone.now()
     batch = batch or settings.IAM_AUDIT_SEAL_BATCH
     settled = now - timedelta(seconds=settings.IAM_AUDIT_SEAL_SETTLE_SECONDS)
     key = keys.seal_key()
     seq, prev_mac, after_id = _chain_end()
+    if memory is not None:
+        _check_memory(memory, seq=seq, prev_mac=prev_mac)
+        memory.update(seq=seq - 1, mac=prev_mac)
     rows = AuditEvent.objects.filter(id__gt=after_id).order_by("id").values_list(*COLUMNS)[:batch]
     ids, tags, first_at, last_at = [], [], None, None
     for row in rows:
@@ -91,16 +127,25 @@ def audit_seal_next(*, now: datetime | None = None, batch: int | None = None) ->
     except IntegrityError:
         logger.info("audit seal %d was written by another worker meanwhile", seq)
         return 0
+    if memory is not None:
+        memory.update(seq=seq, mac=seal["mac"])
+    # A copy of every seal's MAC outside the database (the logs): what shows
+    # that newest seals were removed and their events sealed again.
+    logger.info(
+        "audit seal %d: events %d-%d (%d), mac=%s", seq, ids[0], ids[-1], len(ids), seal["mac"]
+    )
     return len(ids)
 
 
-def audit_seal_pending(*, now: datetime | None = None, max_batches: int | None = None) -> int:
+def audit_seal_pending(
+    *, now: datetime | None = None, max_batches: int | None = None, memory: dict | None = None
+) -> int:
     """Seal every settled event (one transaction per batch, so a backlog of
     millions never needs one huge transaction); at most `max_batches`
     batches. How many events were sealed."""
     sealed, batches = 0, 0
     while max_batches is None or batches < max_batches:
-        count = audit_seal_next(now=now)
+        count = audit_seal_next(now=now, memory=memory)
         if not count:
             break
         sealed, batches = sealed + count, batches + 1

@@ -36,6 +36,13 @@ def moment(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def expected(text: str) -> tuple[int, str]:
+    seq, _, mac = text.partition(":")
+    if not seq.isdigit() or len(mac) != 64 or not all(c in "0123456789abcdef" for c in mac):
+        raise CommandError("--expect takes SEQ:MAC, e.g. 12:3f1a… (64 hex digits)")
+    return int(seq), mac
+
+
 class Command(BaseCommand):
     help = "Verify the audit trail's seals, or verify and search an archive."
 
@@ -44,6 +51,11 @@ class Command(BaseCommand):
         verify = sub.add_parser("verify", help="Check the seals; exit 1 on any problem.")
         verify.add_argument("--since", help="Start at the seal covering this date (YYYY-MM-DD).")
         verify.add_argument("--archive", help="Check this archive directory instead.")
+        verify.add_argument(
+            "--expect",
+            metavar="SEQ:MAC",
+            help="A seal's MAC recorded outside the database: the chain must still hold it.",
+        )
         search = sub.add_parser("search", help="Print archived events (JSON lines).")
         search.add_argument("--archive", required=True, help="The archive directory.")
         search.add_argument("--actor", default="", help="Who acted (part of the name).")
@@ -63,15 +75,17 @@ class Command(BaseCommand):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise CommandError(f"the database could not be read: {first}") from None
 
-    def _verify(self, *, since, archive, **options):
+    def _verify(self, *, since, archive, expect, **options):
         if archive:
-            if since:
-                raise CommandError("--since applies to the database, not to --archive")
+            if since or expect:
+                raise CommandError("--since and --expect apply to the database, not to --archive")
             report = archive_verify(directory=Path(archive))
             what = f"archive {archive}"
             self._anchor_note(report)
         else:
-            report = trail_verify(since=moment(since) if since else None)
+            report = trail_verify(
+                since=moment(since) if since else None, expect=expected(expect) if expect else None
+            )
             what = "audit trail"
         for problem in report.problems():
             self.stdout.write(problem)
