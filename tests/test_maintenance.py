@@ -102,6 +102,8 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
         "mail_tasks: 2 removed",
         "email_changes: 1 removed",
         "access_ends: 1 removed",
+        "audit_seal: 0 removed",
+        "audit_archive: 0 removed",
     ]
     assert list(Session.objects.values_list("session_key", flat=True)) == ["live" + "l" * 28]
     assert set(UserSession.objects.values_list("session_key", flat=True)) == {
@@ -124,6 +126,8 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
             "mail_tasks": 2,
             "email_changes": 1,
             "access_ends": 1,
+            "audit_seal": 0,
+            "audit_archive": 0,
         }
     }
     assert list(user.memberships.values_list("group__name", flat=True)) == ["later"]
