@@ -252,3 +252,20 @@ def test_retention_without_a_usable_directory_stops_start_up(settings, tmp_path)
     settings.IAM_AUDIT_RETENTION_DAYS = 0
     with pytest.raises(SystemCheckError, match="at least 1"):
         call_command("check")
+
+
+def test_archive_files_are_not_world_readable(archived):
+    _, _, directory = archived
+    assert {oct(path.stat().st_mode & 0o777) for path in directory.iterdir()} == {"0o640"}
+
+
+def test_search_skips_a_line_whose_time_is_not_a_time(archived):
+    _, _, directory = archived
+    path = directory / "events-000000000001.jsonl.gz"
+    lines = gzip.decompress(path.read_bytes()).splitlines()
+    event = json.loads(lines[0])
+    event["created_at"] = 12
+    lines[0] = json.dumps(event).encode()
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    status, out = run("search", "--archive", str(directory), "--since", "2000-01-01")
+    assert status == 0 and "7 events found" in out

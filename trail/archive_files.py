@@ -44,7 +44,9 @@ def seal_name(seq: int) -> str:
 
 def write_atomic(directory: Path, name: str, data: bytes) -> None:
     temporary = directory / f".{name}.tmp"
-    with open(temporary, "wb") as handle:
+    # Readable by the owner and its group only: the trail names people and addresses.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

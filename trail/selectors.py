@@ -387,9 +387,12 @@ class Filters:
         ):
             return False
         if self.since or self.until:
-            at = datetime.fromisoformat(event["created_at"])
-            if (self.since and at < self.since) or (self.until and at >= self.until):
-                return False
+            try:
+                at = datetime.fromisoformat(event["created_at"])
+                if (self.since and at < self.since) or (self.until and at >= self.until):
+                    return False
+            except (TypeError, ValueError):
+                return False  # not a time: verify reports the line
         return True
 
 

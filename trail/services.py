@@ -97,8 +97,12 @@ def audit_seal_next(
     ids, tags, first_at, last_at = [], [], None, None
     for row in rows:
         created_at = row[1]
-        if created_at >= settled:
+        if settled <= created_at <= now:
             break  # not settled yet: the seal ends before it
+        if created_at > now:
+            # Dated in the future (a server's clock): waiting for it would
+            # hold every later event unsealed; it is visible, so it is sealed.
+            logger.warning("audit event %d is dated in the future (%s)", row[0], created_at)
         ids.append(row[0])
         tags.append(keys.event_tag(key, content(record(row))))
         first_at = created_at if first_at is None else min(first_at, created_at)
