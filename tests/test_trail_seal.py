@@ -354,3 +354,24 @@ def test_an_event_dated_in_the_future_does_not_hold_up_sealing(sealing):
     AuditEvent.objects.filter(pk=ids[1]).update(created_at=timezone.now() + timedelta(days=365))
     assert audit_seal_pending() == 3
     assert run("verify")[0] == 0
+
+
+def test_the_command_line_says_one_line_and_exits_1(tmp_path):
+    """As an operator runs it: no traceback, exit status 1."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "audit", "verify", "--archive", str(tmp_path / "gone")],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"CommandError: {tmp_path / 'gone'} is not a directory"
+    ]
