@@ -187,6 +187,8 @@ IAM_MAINTENANCE_KEEP_FAILED_DAYS = 30
 # derived from the secret key (trail.keys). Changing it makes `audit verify`
 # report a key change for the seals made before.
 IAM_AUDIT_SEAL_KEY = env.str("IAM_AUDIT_SEAL_KEY", default="")
+# Keys used before (comma list): seals made with them still verify.
+IAM_AUDIT_SEAL_OLD_KEYS = env.list("IAM_AUDIT_SEAL_OLD_KEYS", default=[])
 # The worker seals every this many seconds the events older than the settle
 # window (their transactions have long committed), at most a batch per seal.
 IAM_AUDIT_SEAL_EVERY = env.int("IAM_AUDIT_SEAL_EVERY", default=60)

@@ -269,3 +269,58 @@ def test_search_skips_a_line_whose_time_is_not_a_time(archived):
     path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     status, out = run("search", "--archive", str(directory), "--since", "2000-01-01")
     assert status == 0 and "7 events found" in out
+
+
+def test_an_anchor_moved_without_archiving_is_reported(retention):
+    """Someone deletes the oldest seals and events and writes an anchor
+    naming a real seal (its header and MAC, read from the database): the
+    archive lacks that seal."""
+    from trail.seals import header, of_row
+
+    ids = make_events(12, days_ago=40)
+    audit_seal_pending()
+    second = AuditSeal.objects.get(seq=2)
+    AuditAnchor.objects.create(
+        pk=1,
+        seq=2,
+        mac=second.mac,
+        last_event_id=second.last_event_id,
+        header=header(of_row(second)).decode(),
+        archived_at=timezone.now(),
+    )
+    AuditSeal.objects.filter(seq__lte=2).delete()
+    AuditEvent.objects.filter(pk__in=ids[:8]).delete()
+    status, out = run("verify")
+    assert status == 1
+    assert "archived seal 2, where the database's chain continues, is not in" in out
+
+
+def test_seals_made_with_a_retired_key_still_verify(archived, sealing):
+    _, _, directory = archived
+    old_key = sealing.IAM_AUDIT_SEAL_KEY
+    sealing.IAM_AUDIT_SEAL_KEY = "the-new-key-" + "n" * 32
+    assert run("verify", "--archive", str(directory))[0] == 1
+    sealing.IAM_AUDIT_SEAL_OLD_KEYS = [old_key]
+    make_events(2)
+    audit_seal_pending()  # sealed with the new key, chained to the old seals
+    status, out = run("verify")
+    assert status == 0, out
+    # A later archive run accepts the manifest made with the old key, and
+    # writes it anew with the new one.
+    sealed = AuditEvent.objects.count()
+    assert audit_archive(now=timezone.now() + timedelta(days=31)) == sealed
+    assert run("verify", "--archive", str(directory))[0] == 0
+    sealing.IAM_AUDIT_SEAL_OLD_KEYS = []
+    status, out = run("verify", "--archive", str(directory))
+    assert status == 1 and "key: seal 1 was made with key id" in out
+
+
+def test_a_seal_file_with_wrong_types_is_one_line(archived):
+    _, _, directory = archived
+    path = directory / "seal-000000000001.json"
+    seal = json.loads(path.read_text())
+    seal["first_at"] = 12
+    path.write_text(json.dumps(seal))
+    status, out = run("verify", "--archive", str(directory))
+    assert status == 1 and "seal-000000000001.json cannot be read as a seal" in out
+    assert "Traceback" not in out

@@ -78,6 +78,11 @@ def seal_read(path: Path) -> dict:
         seal = {name: body[name] for name in (*HEADER, "mac")}
         seal["ids"] = base64.b64decode(body["ids"], validate=True)
         seal["tags"] = base64.b64decode(body["tags"], validate=True)
+        numbers = ("seq", "first_event_id", "last_event_id", "count")
+        if not all(type(seal[name]) is int for name in numbers) or not all(
+            isinstance(seal[name], str) for name in HEADER + ("mac",) if name not in numbers
+        ):
+            raise TypeError
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArchiveError(f"{path.name} cannot be read as a seal ({type(exc).__name__})") from None
     return seal

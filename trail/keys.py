@@ -23,6 +23,16 @@ def seal_key() -> bytes:
     ).digest()
 
 
+def keyring() -> dict[str, bytes]:
+    """The keys verification accepts, by key id: the current one and the
+    retired ones (IAM_AUDIT_SEAL_OLD_KEYS), so seals made before a key
+    change still verify. Only the current key seals."""
+    ring = {key_id(old.encode()): old.encode() for old in settings.IAM_AUDIT_SEAL_OLD_KEYS if old}
+    current = seal_key()
+    ring[key_id(current)] = current
+    return ring
+
+
 def key_id(key: bytes) -> str:
     """A fingerprint that names the key without revealing it."""
     return hmac.new(key, b"iam.trail.key-id", hashlib.sha256).hexdigest()[:16]

@@ -67,19 +67,14 @@ def tags_of(seal: dict) -> list[bytes]:
     return [tags[i : i + size] for i in range(0, len(tags), size)]
 
 
-def seal_problem(seal: dict, *, key: bytes) -> tuple[str, str] | None:
+def seal_problem(seal: dict, *, ring: dict[str, bytes]) -> tuple[str, str] | None:
     """(kind, message) of what is wrong with the seal itself, or None.
-    A seal made with another key is reported as that ("key"), not as a
-    broken seal: the operator has the wrong key, which proves nothing."""
+    A seal made with a key not in `ring` is reported as that ("key"), not
+    as a broken seal: the operator has the wrong key, which proves nothing."""
     name = f"seal {seal['seq']}"
-    current = keys.key_id(key)
-    if seal["key_id"] != current:
-        return (
-            "key",
-            f"{name} was made with key id {seal['key_id']}, the configured "
-            f"IAM_AUDIT_SEAL_KEY has key id {current}: a different key, not by itself "
-            "evidence of tampering; verify with the key that made it",
-        )
+    key = ring.get(str(seal["key_id"]))
+    if key is None:
+        return ("key", unknown_key(name, seal["key_id"]))
     if not keys.same(keys.mac(key, header(seal)), seal["mac"]):
         return ("seal", f"{name} is broken: its MAC does not match its contents (seal edited)")
     try:
@@ -97,3 +92,12 @@ def seal_problem(seal: dict, *, key: bytes) -> tuple[str, str] | None:
     ):
         return ("seal", f"{name} is broken: its event list does not match its hash (seal edited)")
     return None
+
+
+def unknown_key(name: str, made_with: str) -> str:
+    current = keys.key_id(keys.seal_key())
+    return (
+        f"{name} was made with key id {made_with}, which is neither the configured "
+        f"IAM_AUDIT_SEAL_KEY (key id {current}) nor one of IAM_AUDIT_SEAL_OLD_KEYS: "
+        "a different key, not by itself evidence of tampering; verify with the key that made it"
+    )

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -30,7 +31,7 @@ from accounts.models import AuditEvent
 from trail import archive_files, keys
 from trail.canonical import COLUMNS, FIELDS, content, record
 from trail.models import GENESIS, AuditAnchor, AuditSeal
-from trail.seals import of_row, seal_problem, tags_of, unpack_ids
+from trail.seals import of_row, seal_problem, tags_of, unknown_key, unpack_ids
 
 CHUNK = 5000
 KINDS = ("key", "seal", "archive", "unreadable", "missing", "changed", "reordered", "inserted")
@@ -86,7 +87,7 @@ def _walk(
     *,
     seals: Iterable[dict],
     events: _Peek,
-    key: bytes,
+    ring: dict[str, bytes],
     report: Report,
     seq: int | None,
     prev: str | None,
@@ -104,7 +105,8 @@ def _walk(
                 f"seal {number} does not chain to seal {number - 1} "
                 "(a seal was replaced, edited or removed)",
             )
-        problem = seal_problem(seal, key=key)
+        problem = seal_problem(seal, ring=ring)
+        key = ring.get(str(seal["key_id"]), b"")
         if problem:
             report.add(*problem)
         try:
@@ -199,14 +201,14 @@ def trail_verify(
     *,
     since: datetime | None = None,
     expect: tuple[int, str] | None = None,
-    key: bytes | None = None,
+    ring: dict[str, bytes] | None = None,
 ) -> Report:
     """Verify the trail in the database: the whole chain (from the first
     seal, or from the last archived one), or with `since` from the seal
     covering that moment. `expect` is a seal's (seq, MAC) recorded outside
     the database (the worker's log line, an earlier verify's summary): the
     chain must still hold it, which is how removed newest seals show."""
-    key = key or keys.seal_key()
+    ring = ring or keys.keyring()
     report = Report()
     anchor = AuditAnchor.objects.filter(pk=1).first()
     if since is not None:
@@ -227,12 +229,13 @@ def trail_verify(
         report.notes.append(f"from seal {start.seq}")
     elif anchor is not None:
         seq, prev, after_id = anchor.seq + 1, anchor.mac, anchor.last_event_id
-        _anchor_check(anchor, key=key, report=report)
+        _anchor_check(anchor, ring=ring, report=report)
+        _anchor_archived(anchor, report=report)
         report.notes.append(f"the chain continues from archived seal {anchor.seq}")
     else:
         seq, prev, after_id = 1, GENESIS, 0
     events = _Peek(_db_events(after_id))
-    _walk(seals=_db_seals(seq), events=events, key=key, report=report, seq=seq, prev=prev)
+    _walk(seals=_db_seals(seq), events=events, ring=ring, report=report, seq=seq, prev=prev)
     newest = AuditSeal.objects.order_by("-seq").values_list("seq", "mac", "last_event_id").first()
     last_id = newest[2] if newest else 0
     report.unsealed = AuditEvent.objects.filter(id__gt=max(last_id, after_id)).count()
@@ -261,13 +264,13 @@ def _expect_check(expect, *, anchor, newest, report: Report) -> None:
         report.add("seal", f"seal {seq} differs from the MAC given (seals replaced)")
 
 
-def _anchor_check(anchor: AuditAnchor, *, key: bytes, report: Report) -> None:
+def _anchor_check(anchor: AuditAnchor, *, ring: dict[str, bytes], report: Report) -> None:
     try:
         header = json.loads(anchor.header)
+        key = ring[header["key_id"]]
         intact = (
             header["seq"] == anchor.seq
             and header["last_event_id"] == anchor.last_event_id
-            and header["key_id"] == keys.key_id(key)
             and keys.same(keys.mac(key, anchor.header.encode()), anchor.mac)
         )
     except (ValueError, KeyError, TypeError):
@@ -287,14 +290,34 @@ def _anchor_check(anchor: AuditAnchor, *, key: bytes, report: Report) -> None:
         )
 
 
+def _anchor_archived(anchor: AuditAnchor, *, report: Report) -> None:
+    """The anchor names the last archived seal: it must be in the archive
+    (IAM_AUDIT_ARCHIVE_DIR), or the anchor was moved to hide removed seals."""
+    directory = settings.IAM_AUDIT_ARCHIVE_DIR
+    if not directory:
+        report.notes.append("IAM_AUDIT_ARCHIVE_DIR unset: the archive was not compared")
+        return
+    path = Path(directory) / archive_files.seal_name(anchor.seq)
+    try:
+        archived = archive_files.seal_read(path)["mac"] if path.exists() else None
+    except archive_files.ArchiveError:
+        archived = None
+    if archived is None or not keys.same(str(archived), anchor.mac):
+        report.add(
+            "seal",
+            f"archived seal {anchor.seq}, where the database's chain continues, is not in "
+            f"IAM_AUDIT_ARCHIVE_DIR as {path.name} (seals removed without archiving?)",
+        )
+
+
 # --- an archive -------------------------------------------------------------
 
 
-def archive_verify(*, directory: Path, key: bytes | None = None) -> Report:
+def archive_verify(*, directory: Path, ring: dict[str, bytes] | None = None) -> Report:
     """Verify an archive directory: the manifest (MAC, every file's SHA-256,
     no file added or missing), each seal and its link to the one before,
     and each events file against its seal. Reads no database."""
-    key = key or keys.seal_key()
+    ring = ring or keys.keyring()
     report = Report()
     if not directory.is_dir():
         raise archive_files.ArchiveError(f"{directory} is not a directory")
@@ -305,12 +328,9 @@ def archive_verify(*, directory: Path, key: bytes | None = None) -> Report:
         report.add("archive", f"{archive_files.MANIFEST} is missing")
     else:
         listed = manifest["files"]
-        if manifest["key_id"] != keys.key_id(key):
-            report.add(
-                "key",
-                f"{archive_files.MANIFEST} was made with key id {manifest['key_id']}, the "
-                f"configured IAM_AUDIT_SEAL_KEY has key id {keys.key_id(key)}: a different key",
-            )
+        key = ring.get(manifest["key_id"])
+        if key is None:
+            report.add("key", unknown_key(archive_files.MANIFEST, manifest["key_id"]))
         elif not keys.same(
             archive_files.manifest_mac(key, listed, manifest["key_id"]), manifest["mac"]
         ):
@@ -347,7 +367,7 @@ def archive_verify(*, directory: Path, key: bytes | None = None) -> Report:
         last_seq, last_mac = _walk(
             seals=seals(),
             events=pending,
-            key=key,
+            ring=ring,
             report=report,
             seq=first,
             prev=GENESIS if first == 1 else None,

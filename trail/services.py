@@ -180,11 +180,13 @@ def audit_archive(*, now: datetime | None = None, by: Actor | None = None) -> in
     directory = Path(settings.IAM_AUDIT_ARCHIVE_DIR)
     key = keys.seal_key()
     cutoff = now - timedelta(days=days)
+    ring = keys.keyring()
     manifest = archive_files.manifest_read(directory)
     files = {}
     if manifest is not None:
-        if manifest["key_id"] != keys.key_id(key) or not keys.same(
-            archive_files.manifest_mac(key, manifest["files"], manifest["key_id"]),
+        made_with = ring.get(manifest["key_id"])
+        if made_with is None or not keys.same(
+            archive_files.manifest_mac(made_with, manifest["files"], manifest["key_id"]),
             manifest["mac"],
         ):
             raise ArchiveRefused(f"{directory / archive_files.MANIFEST} does not match its MAC")
@@ -195,7 +197,9 @@ def audit_archive(*, now: datetime | None = None, by: Actor | None = None) -> in
             row = AuditSeal.objects.select_for_update().order_by("seq").first()
             if row is None or row.last_at >= cutoff:
                 break
-            moved += _archive_one(row, key=key, directory=directory, files=files, now=now)
+            moved += _archive_one(
+                row, key=key, ring=ring, directory=directory, files=files, now=now
+            )
             seals.append(row.seq)
     if seals:
         audit(
@@ -211,12 +215,14 @@ def audit_archive(*, now: datetime | None = None, by: Actor | None = None) -> in
     return moved
 
 
-def _archive_one(row: AuditSeal, *, key: bytes, directory: Path, files: dict, now) -> int:
+def _archive_one(
+    row: AuditSeal, *, key: bytes, ring: dict, directory: Path, files: dict, now
+) -> int:
     seq, prev, after_id = _chain_start()
     report = Report()
     lines: list[bytes] = []
     events = _Peek(_recorded(_db_events(after_id), lines, row.last_event_id))
-    _walk(seals=[of_row(row)], events=events, key=key, report=report, seq=seq, prev=prev)
+    _walk(seals=[of_row(row)], events=events, ring=ring, report=report, seq=seq, prev=prev)
     if not report.ok:
         first = report.problems()[0]
         raise ArchiveRefused(f"seal {row.seq} does not verify, nothing archived: {first}")
