@@ -375,3 +375,10 @@ def test_the_command_line_says_one_line_and_exits_1(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"CommandError: {tmp_path / 'gone'} is not a directory"
     ]
+
+
+def test_since_before_the_first_seal_checks_from_the_start(sealing):
+    ids = sealed()
+    AuditEvent.objects.filter(pk=ids[0]).delete()
+    status, out = run("verify", "--since", "2000-01-01")
+    assert status == 1 and f"missing: event {ids[0]}" in out

@@ -226,6 +226,8 @@ def trail_verify(
             prev, after_id = before.mac, before.last_event_id
         elif anchor is not None and anchor.seq == start.seq - 1:
             prev, after_id = anchor.mac, anchor.last_event_id
+        elif start.seq == 1:
+            prev, after_id = GENESIS, 0
         report.notes.append(f"from seal {start.seq}")
     elif anchor is not None:
         seq, prev, after_id = anchor.seq + 1, anchor.mac, anchor.last_event_id
