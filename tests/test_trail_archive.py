@@ -324,3 +324,11 @@ def test_a_seal_file_with_wrong_types_is_one_line(archived):
     status, out = run("verify", "--archive", str(directory))
     assert status == 1 and "seal-000000000001.json cannot be read as a seal" in out
     assert "Traceback" not in out
+
+
+def test_a_run_archives_at_most_its_share_of_batches(retention):
+    make_events(12, days_ago=40)
+    audit_seal_pending()
+    assert audit_archive(max_batches=2) == 8
+    assert AuditAnchor.objects.get().seq == 2 and AuditSeal.objects.count() == 1
+    assert audit_archive() == 4

@@ -14,6 +14,9 @@ logger = logging.getLogger("iam.trail")
 # A maintenance run is one transaction: at most this many batches in it (the
 # worker seals the rest of a backlog, a batch per transaction).
 SEAL_BATCHES_PER_RUN = 100
+# The same for archiving: a first run over years of events moves them over
+# several runs rather than holding the run's transaction for all of them.
+ARCHIVE_BATCHES_PER_RUN = 100
 
 
 @job("audit_seal")
@@ -32,7 +35,7 @@ def audit_archive(*, now: datetime) -> int:
     from trail.services import ArchiveRefused, audit_archive
 
     try:
-        return audit_archive(now=now)
+        return audit_archive(now=now, max_batches=ARCHIVE_BATCHES_PER_RUN)
     except (ArchiveRefused, OSError) as exc:
         logger.error("audit archive refused: %s", exc)
         raise

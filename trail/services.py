@@ -162,7 +162,9 @@ class ArchiveRefused(Exception):
     """Nothing was archived or removed (one line for the operator)."""
 
 
-def audit_archive(*, now: datetime | None = None, by: Actor | None = None) -> int:
+def audit_archive(
+    *, now: datetime | None = None, by: Actor | None = None, max_batches: int | None = None
+) -> int:
     """Move the sealed batches whose every event is older than
     IAM_AUDIT_RETENTION_DAYS to the archive (IAM_AUDIT_ARCHIVE_DIR), oldest
     first; how many events left the table.
@@ -192,7 +194,7 @@ def audit_archive(*, now: datetime | None = None, by: Actor | None = None) -> in
             raise ArchiveRefused(f"{directory / archive_files.MANIFEST} does not match its MAC")
         files = dict(manifest["files"])
     moved, seals = 0, []
-    while True:
+    while max_batches is None or len(seals) < max_batches:
         with transaction.atomic():
             row = AuditSeal.objects.select_for_update().order_by("seq").first()
             if row is None or row.last_at >= cutoff:
