@@ -382,3 +382,13 @@ def test_since_before_the_first_seal_checks_from_the_start(sealing):
     AuditEvent.objects.filter(pk=ids[0]).delete()
     status, out = run("verify", "--since", "2000-01-01")
     assert status == 1 and f"missing: event {ids[0]}" in out
+
+
+def test_an_event_moved_out_of_its_sealed_range_is_reported_missing(sealing):
+    """Moving a sealed row past the newest seal (to have it sealed again,
+    edited) leaves its sealed id empty."""
+    ids = sealed()
+    sql("UPDATE {table} SET id = %s, target_label = %s WHERE id = %s", [ids[-1] + 50, "x", ids[2]])
+    audit_seal_pending()
+    status, out = run("verify")
+    assert status == 1 and f"missing: event {ids[2]} is missing (sealed by seal 1)" in out
