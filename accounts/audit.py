@@ -44,6 +44,8 @@ class AuditAction(StrEnum):
     ACCESS_REQUEST_CANCELLED = "access.request_cancelled"
     ACCESS_REQUEST_EXPIRED = "access.request_expired"
     ACCESS_REQUESTED = "access.requested"
+    # The audit trail itself: sealed batches moved to the archive (trail).
+    AUDIT_ARCHIVED = "audit.archived"
     # A time-bound membership reached its end (recorded once, afterwards).
     MEMBERSHIP_EXPIRED = "membership.expired"
     # The API's clients and tokens (api).
@@ -145,6 +147,7 @@ LABELS = {
     AuditAction.ACCESS_REQUEST_CANCELLED: _("Access request withdrawn"),
     AuditAction.ACCESS_REQUEST_EXPIRED: _("Access request expired unanswered"),
     AuditAction.ACCESS_REQUESTED: _("Access requested"),
+    AuditAction.AUDIT_ARCHIVED: _("Old audit log entries archived (retention)"),
     AuditAction.MEMBERSHIP_EXPIRED: _("Membership ended"),
     AuditAction.API_CLIENT_CREATED: _("API client added"),
     AuditAction.API_CLIENT_DELETED: _("API client deleted"),

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "faults": "faults",
     "profile": "profile",
     "report": "report",
+    "audit-seal": "audit_seal",
 }
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "scim",
     "maintenance",
     "stream",
+    "trail",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,30 @@ IAM_MAINTENANCE_EVERY = env.str("IAM_MAINTENANCE_EVERY", default="1h")
 # Finished mail tasks are kept this long (failed ones longer: `mailqueue` lists them).
 IAM_MAINTENANCE_KEEP_SENT_DAYS = 7
 IAM_MAINTENANCE_KEEP_FAILED_DAYS = 30
+
+# --- The audit trail's seals and retention (trail/: README "Tamper evidence and retention")
+
+# The key of the seals, kept outside the database (a secret store); unset,
+# derived from the secret key (trail.keys). Changing it makes `audit verify`
+# report a key change for the seals made before.
+IAM_AUDIT_SEAL_KEY = env.str("IAM_AUDIT_SEAL_KEY", default="")
+# Keys used before (comma list): seals made with them still verify.
+IAM_AUDIT_SEAL_OLD_KEYS = env.list("IAM_AUDIT_SEAL_OLD_KEYS", default=[])
+# The worker seals every this many seconds the events older than the settle
+# window (their transactions have long committed), at most a batch per seal.
+IAM_AUDIT_SEAL_EVERY = env.int("IAM_AUDIT_SEAL_EVERY", default=60)
+IAM_AUDIT_SEAL_SETTLE_SECONDS = env.int("IAM_AUDIT_SEAL_SETTLE_SECONDS", default=300)
+IAM_AUDIT_SEAL_BATCH = 10_000
+# Events older than this many days are archived (IAM_AUDIT_ARCHIVE_DIR, which
+# is then required: checked at start-up), then leave the table. Unset: kept.
+_retention = env.str("IAM_AUDIT_RETENTION_DAYS", default="").strip()
+try:
+    IAM_AUDIT_RETENTION_DAYS = int(_retention) if _retention else None
+except ValueError:
+    raise environ.ImproperlyConfigured(
+        f"IAM_AUDIT_RETENTION_DAYS must be a whole number of days, not {_retention!r}"
+    ) from None
+IAM_AUDIT_ARCHIVE_DIR = env.str("IAM_AUDIT_ARCHIVE_DIR", default="")
 
 # --- Accounts and passwords ------------------------------------------------
 

@@ -14,6 +14,13 @@ ends of privileged access (accounts.services.privileged.expire_due): the
 rights were gone at their end already; this writes the audit trail and the
 mails within about a minute of it. Several workers may do it at once: each
 end is claimed by a conditional write, so it is recorded once.
+
+Every IAM_AUDIT_SEAL_EVERY seconds it seals the settled audit events
+(trail.services), a batch per transaction and at most SEAL_BATCHES per turn
+(then its next turn comes at once), so a backlog never holds up the mail.
+Two workers sealing at once cannot seal a range twice (trail.models); a
+worker that finds the newest seal it saw removed or replaced stops sealing
+and says so every turn (trail.services.SealChainRewound).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 MAINTENANCE_CHECK = timedelta(minutes=1)
 # How often a worker records ended memberships, activations and requests.
 EXPIRY_EVERY = 60.0
+# Batches a worker seals per turn before it looks at the mail again.
+SEAL_BATCHES = 10
 
 
 class Worker(QueueWorker):
@@ -62,6 +71,8 @@ class Worker(QueueWorker):
         self.maintenance_every = maintenance_every
         self.next_maintenance = 0.0  # monotonic time of the next question
         self.next_expiry = 0.0  # monotonic time of the next expiry sweep
+        self.next_seal = 0.0  # monotonic time of the next sealing of the audit trail
+        self.seal_memory: dict = {}  # the newest audit seal seen (trail.services)
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -82,6 +93,7 @@ class Worker(QueueWorker):
                         cursor.execute("SELECT 1")  # still down: raises
                     self._back()
                 self._expire()
+                self._seal()
                 self._maintain()
                 task_result = self._claim()
                 if task_result is not None:
@@ -174,6 +186,30 @@ class Worker(QueueWorker):
             current_request_id.reset(rid)
         if recorded:
             logger.info("worker: recorded %d ended memberships, activations or requests", recorded)
+
+    def _seal(self) -> None:
+        if time.monotonic() < self.next_seal:
+            return
+        from django.conf import settings
+
+        from trail.services import SealChainRewound, audit_seal_pending
+
+        self.next_seal = time.monotonic() + settings.IAM_AUDIT_SEAL_EVERY
+        try:
+            sealed = audit_seal_pending(max_batches=SEAL_BATCHES, memory=self.seal_memory)
+        except OUTAGES:
+            self.next_seal = 0.0
+            raise
+        except SealChainRewound as exc:
+            # Tampering: said every turn until someone looks (audit verify).
+            logger.error("worker: not sealing the audit trail: %s", exc)
+            return
+        except Exception:
+            # A bug here must not stop the mail: logged, tried next turn.
+            logger.exception("worker: sealing the audit trail failed")
+            return
+        if sealed >= SEAL_BATCHES * settings.IAM_AUDIT_SEAL_BATCH:
+            self.next_seal = 0.0  # a backlog: the next batches after this turn's mail
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):

@@ -153,3 +153,22 @@ def pytest_sessionfinish(session, exitstatus):
         reporter.write_line(text, red=bool(leaks))
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def sealing(settings):
+    """The audit trail sealed at once (no settle window), with a known key."""
+    settings.IAM_AUDIT_SEAL_SETTLE_SECONDS = 0
+    settings.IAM_AUDIT_SEAL_KEY = "test-seal-key-" + "k" * 32
+    return settings
+
+
+@pytest.fixture
+def signals_kept():
+    """The worker command installs its own SIGINT/SIGTERM handlers."""
+    import signal
+
+    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    yield
+    for number, handler in kept.items():
+        signal.signal(number, handler)

@@ -54,6 +54,7 @@ SMOKE = {
     "faults": (["--private", "--down", "0.5", "--settle", "1"], True),
     "profile": (["--seconds", "1"], False),
     "report": ([], None),  # None: no backend (report reads benchmarks/results/)
+    "audit-seal": (["--sizes", "2000", "5000"], False),
 }
 
 

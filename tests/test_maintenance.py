@@ -2,7 +2,6 @@
 --once`, the worker's schedule, one run at a time with several workers."""
 
 import io
-import signal
 import subprocess
 import sys
 import threading
@@ -103,6 +102,8 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
         "mail_tasks: 2 removed",
         "email_changes: 1 removed",
         "access_ends: 1 removed",
+        "audit_seal: 0 removed",
+        "audit_archive: 0 removed",
     ]
     assert list(Session.objects.values_list("session_key", flat=True)) == ["live" + "l" * 28]
     assert set(UserSession.objects.values_list("session_key", flat=True)) == {
@@ -125,6 +126,8 @@ def test_once_removes_what_expired_keeps_the_rest_prints_and_audits(stale_and_li
             "mail_tasks": 2,
             "email_changes": 1,
             "access_ends": 1,
+            "audit_seal": 0,
+            "audit_archive": 0,
         }
     }
     assert list(user.memberships.values_list("group__name", flat=True)) == ["later"]
@@ -210,15 +213,6 @@ def test_once_without_a_database_is_one_line_and_exit_1():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("CommandError: maintenance did not run: database unavailable")
-
-
-@pytest.fixture
-def signals_kept():
-    """The worker command installs its own SIGINT/SIGTERM handlers."""
-    kept = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
-    yield
-    for number, handler in kept.items():
-        signal.signal(number, handler)
 
 
 def test_the_worker_runs_maintenance_on_its_schedule(transactional_db, settings, signals_kept):

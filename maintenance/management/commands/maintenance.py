@@ -19,7 +19,8 @@ def first_line(exc: BaseException) -> str:
 class Command(BaseCommand):
     help = (
         "Remove expired sessions, API tokens, address changes and old finished mail tasks, "
-        "and record ended access, now (what the worker does every IAM_MAINTENANCE_EVERY)."
+        "record ended access, seal the audit trail and archive it past its retention, now "
+        "(what the worker does every IAM_MAINTENANCE_EVERY)."
     )
 
     def add_arguments(self, parser):
