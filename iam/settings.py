@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "api",
     "scim",
     "maintenance",
+    "reviews",
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,8 @@ Every EXPIRY_EVERY, whatever IAM_MAINTENANCE_EVERY says, it also records the
 ends of privileged access (accounts.services.privileged.expire_due): the
 rights were gone at their end already; this writes the audit trail and the
 mails within about a minute of it. Several workers may do it at once: each
-end is claimed by a conditional write, so it is recorded once.
+end is claimed by a conditional write, so it is recorded once. Access
+reviews' reminders, ends and next instances ride the same minute.
 """
 
 from __future__ import annotations
@@ -174,6 +175,29 @@ class Worker(QueueWorker):
             current_request_id.reset(rid)
         if recorded:
             logger.info("worker: recorded %d ended memberships, activations or requests", recorded)
+        self._reviews()
+
+    def _reviews(self) -> None:
+        """Access reviews on the same minute: reminders, ends (and applying
+        those that apply themselves), next instances of recurring ones. Each
+        is claimed by a conditional write (reviews.services.reviews_sweep)."""
+        from reviews.services import reviews_sweep
+
+        rid = current_request_id.set(new_request_id())
+        actor = current_actor.set("worker:reviews")
+        try:
+            done = reviews_sweep()
+        except OUTAGES:
+            self.next_expiry = 0.0
+            raise
+        except Exception:
+            logger.exception("worker: access reviews sweep failed")
+            return
+        finally:
+            current_actor.reset(actor)
+            current_request_id.reset(rid)
+        if done:
+            logger.info("worker: access reviews: %d reminders, ends or new instances", done)
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):
