@@ -78,6 +78,12 @@ class AccessReview(models.Model):
         return f"{self.name} ({self.starts_at:%Y-%m-%d})"
 
     @property
+    def scope_group(self) -> str:
+        """The reviewed group's name as it was at the start ("" for a
+        resource scope): the screens word the scope in their language."""
+        return "" if self.resource else self.scope_label.removeprefix("group ")
+
+    @property
     def self_review(self) -> bool:
         return self.reviewer_mode == self.Reviewers.SELF
 

@@ -114,14 +114,16 @@ def _kind(membership: Membership) -> str:
 
 
 def _scope(writer, *, group: Group | None, resource: str) -> tuple[list[Group], list[str], str]:
-    """The groups reviewed, the groups left out (beyond the starter), the label."""
+    """The groups reviewed, the groups left out (beyond the starter), and the
+    scope's label, in English: it is data of the report (the screens say it
+    in the reader's language: AccessReview.scope_group)."""
     if group is not None:
         if resource:
             raise AccountError(_("Choose a group or a resource, not both."), field="resource")
         if not Group.objects.filter(pk=group.pk).exists():
             raise AccountError(_("This group no longer exists."), field="group")
         writer.within_groups([group], TAKE_GROUP)
-        return [group], [], _("group %(name)s") % {"name": group.name}
+        return [group], [], f"group {group.name}"
     if resource not in REGISTRY:
         raise AccountError(_("Choose a group or a resource."), field="group")
     reaching = list(Group.objects.filter(pk__in=groups_reaching(resource)).order_by("name"))
@@ -133,8 +135,7 @@ def _scope(writer, *, group: Group | None, resource: str) -> tuple[list[Group], 
             % {"resource": resource},
             field="resource",
         )
-    label = _("groups reaching %(resource)s") % {"resource": resource}
-    return groups, sorted(g.name for g in beyond), label
+    return groups, sorted(g.name for g in beyond), f"groups reaching {resource}"
 
 
 def review_start(
@@ -504,7 +505,8 @@ def _mail_reviewers(review: AccessReview, event: str, *, by: Actor) -> int:
     context = {
         "event": event,
         "review_name": review.name,
-        "scope": review.scope_label,
+        "scope_resource": review.resource,
+        "scope_group": review.scope_group,
         "ends_at": review.ends_at,
         "link": f"{by.site}/reviews/mine/" if by.site else "",
     }
