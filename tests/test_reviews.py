@@ -17,7 +17,7 @@ from accounts.audit import Actor, AuditAction
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import AuditEvent, Group, Membership, User
 from reviews import services
-from reviews.models import AccessReview, ReviewItem
+from reviews.models import AccessReview
 from reviews.report import COLUMNS
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.support.people import admin_with, browser_of
@@ -476,7 +476,7 @@ class TestApply:
         assert AuditEvent.objects.get(action=AuditAction.REVIEW_ENDED).details["stopped"] is True
 
 
-# --- the worker ---------------------------------------------------------------------------------
+# --- the worker -----------------------------------------------------------------
 
 
 class TestWorker:
@@ -525,7 +525,7 @@ class TestWorker:
         assert mails == {}
 
 
-# --- the report ------------------------------------------------------------------------------------
+# --- the report -----------------------------------------------------------------
 
 
 class TestReport:
@@ -567,7 +567,7 @@ class TestReport:
         assert client.get(f"/reviews/{review.pk}/report.json").status_code == 403
 
 
-# --- the screens --------------------------------------------------------------------------------------
+# --- the screens ----------------------------------------------------------------
 
 
 class TestScreens:
