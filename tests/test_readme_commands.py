@@ -81,14 +81,16 @@ def test_every_readme_command_runs_as_written(monkeypatch):
     } <= set(ran)
 
 
-@pytest.mark.parametrize("name", ["createuser", "demoadmin", "mailqueue", "apiclient", "scimtoken"])
+@pytest.mark.parametrize(
+    "name", ["createuser", "demoadmin", "mailqueue", "apiclient", "scimtoken", "reviews"]
+)
 def test_every_option_of_our_commands_has_help(name):
     """`manage.py <command> --help` explains every option (an operator's only manual)."""
     import argparse
 
     from django.core.management import load_command_class
 
-    app = {"apiclient": "api", "scimtoken": "scim"}.get(name, "accounts")
+    app = {"apiclient": "api", "scimtoken": "scim", "reviews": "reviews"}.get(name, "accounts")
     parser = load_command_class(app, name).create_parser("manage.py", name)
     parsers = [parser] + [
         sub

@@ -581,3 +581,55 @@ class TestScreens:
         assert "Überprüfung anhalten" in page
         assert "0 von 1 entschieden" in page
         assert "Access reviews" in admin.get("/").content.decode()  # the navigation
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+class TestCommand:
+    def test_list_report_and_sweep(self, root_user, tmp_path):
+        from django.core.management import call_command
+
+        support = support_group()
+        UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, default=Review.Default.REVOKE, auto_apply=True)
+        out = io.StringIO()
+        call_command("reviews", "list", stdout=out)
+        assert out.getvalue().startswith(f"{review.pk} active 0/1 ")
+        end_now(review)
+        out = io.StringIO()
+        call_command("reviews", "sweep", stdout=out)
+        assert "1 reminders, ends or new instances" in out.getvalue()
+        out = io.StringIO()
+        call_command("reviews", "report", str(review.pk), stdout=out)
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert rows[0]["user"] == "ada@shop.example" and rows[0]["outcome"] == "revoked"
+        target = tmp_path / "r.json"
+        call_command(
+            "reviews",
+            "report",
+            str(review.pk),
+            "--format",
+            "json",
+            "--output",
+            str(target),
+            stderr=io.StringIO(),
+        )
+        assert json.loads(target.read_text())["items"][0]["outcome"] == "revoked"
+
+    def test_a_bad_id_is_a_one_line_error(self):
+        from django.core.management import CommandError, call_command
+
+        for bad in ("abc", "99999", "1" * 40):
+            with pytest.raises(CommandError):
+                call_command("reviews", "report", bad, stdout=io.StringIO())
+        review_id = str(start(UserFactory(groups=["root"]), group=support_group()).pk)
+        with pytest.raises(CommandError):
+            call_command(
+                "reviews",
+                "report",
+                review_id,
+                "--output",
+                "/nonexistent/x.csv",
+                stdout=io.StringIO(),
+            )

@@ -3,9 +3,6 @@
 reviews" where reviewers decide. The service (reviews.services) decides
 every rule; these views parse input and show its answers."""
 
-import csv
-import json
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +22,6 @@ from accounts.models import Group
 from accounts.resources import REGISTRY
 from accounts.selectors import user_get_by_email
 from backoffice.permissions import requires
-from backoffice.views.audit import _safe
 from backoffice.views.named import show_refusal
 from reviews import report, selectors, services
 from reviews.models import AccessReview, ReviewItem
@@ -191,18 +187,16 @@ def review_report_csv(request, pk: int):
     review = get_object_or_404(Review, pk=pk)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(review, "csv")}"'
-    writer = csv.writer(response)
-    writer.writerow(report.COLUMNS)
-    for row in report.report_rows(review):
-        writer.writerow(_safe(v) for v in row)
+    report.write_csv(review, response)
     return response
 
 
 @requires("backoffice:reviews:view")
 def review_report_json(request, pk: int):
     review = get_object_or_404(Review, pk=pk)
-    body = json.dumps(report.report_json(review), indent=2, ensure_ascii=False)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response = HttpResponse(
+        report.json_text(review), content_type="application/json; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{_filename(review, "json")}"'
     return response
 
