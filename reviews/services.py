@@ -402,7 +402,7 @@ def review_apply(*, review: AccessReview, by: Actor) -> AccessReview:
     _manager_check(review, by)
     if review.status != Review.Status.ENDED:
         raise AccountError(_("Only an ended review that is not applied yet can be applied."))
-    if not _apply(review, by=by):
+    if not _apply(review, by=by, also=by):
         raise AccountError(_("This review was applied already."), code="conflict")
     review.refresh_from_db()
     return review
@@ -423,8 +423,10 @@ def _owner_actor(review: AccessReview, by: Actor) -> Actor | None:
     )
 
 
-def _apply(review: AccessReview, *, by: Actor) -> bool:
-    """Claim the review (ended → applied), then each item once."""
+def _apply(review: AccessReview, *, by: Actor, also: Actor | None = None) -> bool:
+    """Claim the review (ended → applied), then each item once. `also`: the
+    person who pressed "Apply" must be able to take each membership away
+    too, so applying by hand never reaches beyond them either."""
     now = timezone.now()
     claimed = Review.objects.filter(pk=review.pk, status=Review.Status.ENDED).update(
         status=Review.Status.APPLIED, applied_at=now, applied_by_label=str(by)[:254]
@@ -436,7 +438,7 @@ def _apply(review: AccessReview, *, by: Actor) -> bool:
     for item in review.items.filter(outcome="").select_related("user", "group"):
         # The report's reasons are in English, whoever pressed the button.
         with translation.override("en"):
-            outcome, reason = _apply_item(review, item, acting)
+            outcome, reason = _apply_item(review, item, acting, also)
         ReviewItem.objects.filter(pk=item.pk, outcome="").update(
             outcome=outcome, outcome_reason=reason[:500]
         )
@@ -450,7 +452,9 @@ def _apply(review: AccessReview, *, by: Actor) -> bool:
     return True
 
 
-def _apply_item(review: AccessReview, item: ReviewItem, acting: Actor | None) -> tuple[str, str]:
+def _apply_item(
+    review: AccessReview, item: ReviewItem, acting: Actor | None, also: Actor | None = None
+) -> tuple[str, str]:
     wanted = outcome_wanted(review, item)
     if wanted != Item.Decision.REVOKE:
         return Item.Outcome.KEPT, ""
@@ -466,6 +470,13 @@ def _apply_item(review: AccessReview, item: ReviewItem, acting: Actor | None) ->
     }
     try:
         with access_write(by=acting, target=user):
+            if also is not None:
+                # The same checks as the Groups tab, for the person applying
+                # (one lock: a nested write joins this one).
+                with access_write(by=also, target=user) as writer:
+                    writer.require("backoffice:users:edit", "change groups")
+                    writer.outranks(user)
+                    writer.within_groups([item.group], TAKE_GROUP)
             held = list(Membership.objects.filter(user=user).select_related("group"))
             if not any(m.pk == item.membership_id for m in held):
                 return Item.Outcome.NOT_APPLIED, _("the membership no longer exists as reviewed")

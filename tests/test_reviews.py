@@ -633,3 +633,72 @@ class TestCommand:
                 "/nonexistent/x.csv",
                 stdout=io.StringIO(),
             )
+
+
+class TestHostile:
+    def test_a_narrow_admin_applying_roots_review_by_hand_reaches_no_further(
+        self, helpdesk, root_user
+    ):
+        """Root's review of `support` ends unapplied; a narrower admin who may
+        apply reviews of `support` presses Apply: root's own membership in
+        `support` (root outranks them) stays, Ada's goes."""
+        support = support_group()
+        UserFactory(email="ada@shop.example", groups=[support])
+        Membership.objects.create(user=root_user, group=support)
+        review = start(
+            root_user,
+            group=support,
+            reviewer_mode="named",
+            reviewers=[helpdesk],
+            default=Review.Default.REVOKE,
+        )
+        end_now(review)
+        services.reviews_sweep()
+        assert browser_of(helpdesk).post(f"/reviews/{review.pk}/apply/").status_code == 302
+        item = review.items.get(user=root_user)
+        assert item.outcome == "not_applied" and "holds permissions you do not" in (
+            item.outcome_reason
+        )
+        assert Membership.objects.filter(user=root_user, group=support).exists()
+        assert review.items.get(user_email="ada@shop.example").outcome == "revoked"
+
+    def test_a_group_that_gained_rights_since_the_start_is_not_revoked_by_a_narrow_owner(
+        self, helpdesk
+    ):
+        support = support_group()
+        UserFactory(email="ada@shop.example", groups=[support])
+        review = start(helpdesk, group=support, default=Review.Default.REVOKE, auto_apply=True)
+        # Later, root gives `support` a role reaching the audit log.
+        wider = RoleFactory(name="auditor")
+        RuleFactory(role=wider, pattern="backoffice:audit:view")
+        support.roles.add(wider)
+        end_now(review)
+        services.reviews_sweep()
+        item = review.items.get()
+        assert item.outcome == "not_applied" and "backoffice:audit:view" in item.outcome_reason
+        assert Membership.objects.filter(group=support).count() == 1
+
+    def test_too_many_reviewers_is_a_form_error_not_a_thousand_lookups(self, admin, root_user):
+        root = Group.objects.get(name="root")
+        many = "\n".join(f"r{n}@shop.example" for n in range(51))
+        response = admin.post(
+            "/reviews/new/", form(group=root.pk, reviewer_mode="named", reviewers=many)
+        )
+        assert response.status_code == 200 and "At most 50 reviewers." in response.content.decode()
+        assert Review.objects.count() == 0
+
+    def test_get_never_changes_anything(self, admin, root_user):
+        review = start(root_user, group=support_group())
+        for path in ("stop", "apply"):
+            assert admin.get(f"/reviews/{review.pk}/{path}/").status_code == 405
+        item = review.items.first()
+        if item is not None:
+            assert admin.get(f"/reviews/items/{item.pk}/decide/").status_code == 405
+        review.refresh_from_db()
+        assert review.status == "active"
+
+    def test_unknown_ids_are_404_not_500(self, admin):
+        for path in ("/reviews/999999/", "/reviews/999999/report.csv", "/reviews/999999/decide/"):
+            assert admin.get(path).status_code == 404
+        assert admin.post("/reviews/items/999999/decide/").status_code == 404
+        assert admin.get("/reviews/99999999999999999999/").status_code == 404

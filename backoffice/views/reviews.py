@@ -74,7 +74,12 @@ class StartForm(forms.Form):
 
     def clean_reviewers(self):
         found, unknown = [], []
-        for line in (self.cleaned_data.get("reviewers") or "").split():
+        lines = (self.cleaned_data.get("reviewers") or "").split()
+        if len(lines) > services.REVIEWERS_MAX:
+            raise forms.ValidationError(
+                _("At most %(count)d reviewers.") % {"count": services.REVIEWERS_MAX}
+            )
+        for line in lines:
             person = user_get_by_email(line.strip()[:254])
             if person is None:
                 unknown.append(line.strip()[:254])
