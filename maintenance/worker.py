@@ -63,6 +63,7 @@ class Worker(QueueWorker):
         self.maintenance_every = maintenance_every
         self.next_maintenance = 0.0  # monotonic time of the next question
         self.next_expiry = 0.0  # monotonic time of the next expiry sweep
+        self.next_reviews = 0.0  # monotonic time of the next access reviews sweep
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -83,6 +84,7 @@ class Worker(QueueWorker):
                         cursor.execute("SELECT 1")  # still down: raises
                     self._back()
                 self._expire()
+                self._reviews()
                 self._maintain()
                 task_result = self._claim()
                 if task_result is not None:
@@ -175,12 +177,14 @@ class Worker(QueueWorker):
             current_request_id.reset(rid)
         if recorded:
             logger.info("worker: recorded %d ended memberships, activations or requests", recorded)
-        self._reviews()
 
     def _reviews(self) -> None:
-        """Access reviews on the same minute: reminders, ends (and applying
-        those that apply themselves), next instances of recurring ones. Each
-        is claimed by a conditional write (reviews.services.reviews_sweep)."""
+        """Access reviews, every EXPIRY_EVERY too: reminders, ends (and
+        applying those that apply themselves), next instances of recurring
+        ones. Each is claimed by a conditional write (reviews.services)."""
+        if time.monotonic() < self.next_reviews:
+            return
+        self.next_reviews = time.monotonic() + self.expiry_every
         from reviews.services import reviews_sweep
 
         rid = current_request_id.set(new_request_id())
@@ -188,7 +192,7 @@ class Worker(QueueWorker):
         try:
             done = reviews_sweep()
         except OUTAGES:
-            self.next_expiry = 0.0
+            self.next_reviews = 0.0
             raise
         except Exception:
             logger.exception("worker: access reviews sweep failed")

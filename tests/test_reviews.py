@@ -702,3 +702,37 @@ class TestHostile:
             assert admin.get(path).status_code == 404
         assert admin.post("/reviews/items/999999/decide/").status_code == 404
         assert admin.get("/reviews/99999999999999999999/").status_code == 404
+
+
+class TestDashboardQuestion:
+    def test_the_dashboards_sql_agrees_with_the_selector(self, root_user):
+        """has_open_items (plain SQL, for the dashboard's cost) answers as
+        items_to_decide does, in every case a reviewer can be in."""
+        from reviews.selectors import has_open_items, items_to_decide
+
+        support = support_group()
+        ada = UserFactory(email="ada@shop.example", groups=[support])
+        rev = UserFactory(email="rev@shop.example", groups=[support])
+        other = UserFactory(email="other@shop.example")
+        people = [root_user, ada, rev, other]
+
+        def agree():
+            for person in people:
+                want = items_to_decide(person).filter(decision="").exists()
+                assert has_open_items(person) == want, person.email
+            return {p.email for p in people if has_open_items(p)}
+
+        assert agree() == set()
+        named = start(root_user, group=support, reviewer_mode="named", reviewers=[rev])
+        assert agree() == {"rev@shop.example"}
+        decide(browser_of(rev), named.items.get(user=ada))
+        assert agree() == set()  # rev's own item is not theirs to decide
+        selfish = start(root_user, group=support)
+        assert agree() == {"ada@shop.example", "rev@shop.example"}
+        decide(browser_of(ada), selfish.items.get(user=ada))
+        assert agree() == {"rev@shop.example"}
+        services.review_stop(review=selfish, by=Actor(user=root_user))
+        assert agree() == set()
+        User.objects.filter(pk=ada.pk).delete()  # an item without its user
+        start(root_user, group=support, reviewer_mode="named", reviewers=[other])
+        assert agree() == {"other@shop.example"}
