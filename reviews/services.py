@@ -64,6 +64,9 @@ MONTHS = {
     Review.Recurrence.YEARLY: 12,
 }
 REVIEWERS_MAX = 50
+# An automatic applying still unfinished this long after it began was cut
+# short (a worker stopped): the next sweep applies the items left.
+RESUME_AFTER = timedelta(minutes=10)
 
 
 # --- start ----------------------------------------------------------------------------
@@ -397,12 +400,19 @@ def outcome_wanted(review: AccessReview, item: ReviewItem) -> str:
     return Item.Decision.APPROVE
 
 
+def unapplied(review: AccessReview) -> bool:
+    """An applied review whose applying was cut short: items left without outcome."""
+    return review.status == Review.Status.APPLIED and review.items.filter(outcome="").exists()
+
+
 def review_apply(*, review: AccessReview, by: Actor) -> AccessReview:
-    """Apply an ended review by hand (an admin's POST)."""
+    """Apply an ended review by hand (an admin's POST), or the items left of
+    one whose applying was cut short."""
     _manager_check(review, by)
-    if review.status != Review.Status.ENDED:
+    resume = unapplied(review)
+    if review.status != Review.Status.ENDED and not resume:
         raise AccountError(_("Only an ended review that is not applied yet can be applied."))
-    if not _apply(review, by=by, also=by):
+    if not _apply(review, by=by, also=by, resume=resume):
         raise AccountError(_("This review was applied already."), code="conflict")
     review.refresh_from_db()
     return review
@@ -423,26 +433,43 @@ def _owner_actor(review: AccessReview, by: Actor) -> Actor | None:
     )
 
 
-def _apply(review: AccessReview, *, by: Actor, also: Actor | None = None) -> bool:
+def _apply(
+    review: AccessReview, *, by: Actor, also: Actor | None = None, resume: bool = False
+) -> bool:
     """Claim the review (ended → applied), then each item once. `also`: the
     person who pressed "Apply" must be able to take each membership away
-    too, so applying by hand never reaches beyond them either."""
+    too, so applying by hand never reaches beyond them either. `resume`:
+    the review was claimed before and its applying was cut short (a worker
+    stopped mid-way): the items left are applied now.
+
+    Each item is claimed by a conditional write in the same transaction as
+    its revocation: two appliers never both act on one item, and an item
+    is never left claimed without its outcome."""
     now = timezone.now()
-    claimed = Review.objects.filter(pk=review.pk, status=Review.Status.ENDED).update(
-        status=Review.Status.APPLIED, applied_at=now, applied_by_label=str(by)[:254]
-    )
-    if not claimed:
-        return False
+    if not resume:
+        claimed = Review.objects.filter(pk=review.pk, status=Review.Status.ENDED).update(
+            status=Review.Status.APPLIED, applied_at=now, applied_by_label=str(by)[:254]
+        )
+        if not claimed:
+            return False
     acting = _owner_actor(review, by)
     tally = {"kept": 0, "revoked": 0, "not_applied": 0}
     for item in review.items.filter(outcome="").select_related("user", "group"):
-        # The report's reasons are in English, whoever pressed the button.
-        with translation.override("en"):
-            outcome, reason = _apply_item(review, item, acting, also)
-        ReviewItem.objects.filter(pk=item.pk, outcome="").update(
-            outcome=outcome, outcome_reason=reason[:500]
-        )
+        with transaction.atomic():
+            mine = ReviewItem.objects.filter(pk=item.pk, outcome="").update(
+                outcome=Item.Outcome.NOT_APPLIED
+            )
+            if not mine:
+                continue  # another applier has it
+            # The report's reasons are in English, whoever pressed the button.
+            with translation.override("en"):
+                outcome, reason = _apply_item(review, item, acting, also)
+            ReviewItem.objects.filter(pk=item.pk).update(
+                outcome=outcome, outcome_reason=reason[:500]
+            )
         tally[outcome] += 1
+    if resume and not any(tally.values()):
+        return False
     audit(
         AuditAction.REVIEW_APPLIED,
         by=by,
@@ -593,6 +620,15 @@ def reviews_sweep(*, now: datetime | None = None) -> int:
             done += 1
     for review in Review.objects.filter(status=Review.Status.ACTIVE, ends_at__lte=now)[:200]:
         done += review_end(review=review, by=by, now=now)
+    # Applying itself, cut short (a worker stopped mid-way): the rest, later.
+    stalled = Review.objects.filter(
+        status=Review.Status.APPLIED,
+        auto_apply=True,
+        applied_at__lte=now - RESUME_AFTER,
+        items__outcome="",
+    ).distinct()
+    for review in stalled[:50]:
+        done += _apply(review, by=by, resume=True)
     recurring = Review.objects.filter(
         next_started=False,
         status__in=[Review.Status.ENDED, Review.Status.APPLIED],

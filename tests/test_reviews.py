@@ -17,7 +17,7 @@ from accounts.audit import Actor, AuditAction
 from accounts.errors import AccessRefused, AccountError
 from accounts.models import AuditEvent, Group, Membership, User
 from reviews import services
-from reviews.models import AccessReview
+from reviews.models import AccessReview, ReviewItem
 from reviews.report import COLUMNS
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.support.people import admin_with, browser_of
@@ -736,3 +736,42 @@ class TestDashboardQuestion:
         User.objects.filter(pk=ada.pk).delete()  # an item without its user
         start(root_user, group=support, reviewer_mode="named", reviewers=[other])
         assert agree() == {"other@shop.example"}
+
+
+class TestInterrupted:
+    def test_an_applying_cut_short_is_finished_by_the_next_sweep_once(self, root_user):
+        support = support_group()
+        UserFactory(email="ada@shop.example", groups=[support])
+        UserFactory(email="bob@shop.example", groups=[support])
+        review = start(root_user, group=support, default=Review.Default.REVOKE, auto_apply=True)
+        # As if a worker had claimed it and stopped after the first item.
+        first = review.items.order_by("user_email").first()
+        Membership.objects.filter(user=first.user, group=support).delete()
+        ReviewItem.objects.filter(pk=first.pk).update(outcome="revoked")
+        Review.objects.filter(pk=review.pk).update(
+            status="applied", applied_at=timezone.now() - timedelta(minutes=5)
+        )
+        services.reviews_sweep()  # too soon: it may still be running
+        assert review.items.filter(outcome="").count() == 1
+        later = timezone.now() + timedelta(minutes=10)
+        services.reviews_sweep(now=later)
+        services.reviews_sweep(now=later)
+        assert dict(review.items.values_list("user_email", "outcome")) == {
+            "ada@shop.example": "revoked",
+            "bob@shop.example": "revoked",
+        }
+        assert not Membership.objects.filter(group=support).exists()
+        applied = AuditEvent.objects.filter(action=AuditAction.REVIEW_APPLIED)
+        assert [e.details["revoked"] for e in applied] == [1]
+
+    def test_an_admin_finishes_a_manual_applying_cut_short(self, admin, root_user):
+        support = support_group()
+        UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, default=Review.Default.REVOKE)
+        Review.objects.filter(pk=review.pk).update(status="applied", applied_at=timezone.now())
+        assert "Apply the results" in admin.get(f"/reviews/{review.pk}/").content.decode()
+        admin.post(f"/reviews/{review.pk}/apply/")
+        assert review.items.get().outcome == "revoked"
+        assert "Apply the results" not in admin.get(f"/reviews/{review.pk}/").content.decode()
+        admin.post(f"/reviews/{review.pk}/apply/")
+        assert AuditEvent.objects.filter(action=AuditAction.REVIEW_APPLIED).count() == 1

@@ -152,7 +152,8 @@ def review_detail(request, pk: int):
             "items": items,
             "decided": decided,
             "may_stop": may_manage and review.status in (Review.Status.ACTIVE, Review.Status.ENDED),
-            "may_apply": may_manage and review.status == Review.Status.ENDED,
+            "may_apply": may_manage
+            and (review.status == Review.Status.ENDED or services.unapplied(review)),
             "to_decide": selectors.items_to_decide(request.user, review).exists(),
         },
     )
