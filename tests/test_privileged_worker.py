@@ -12,8 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import worker_env
 from tests.servers import ROOT, manage
+
+# A marked test: on PostgreSQL only then does the run switch to its test
+# database before the fixture reads its name (else the workers would write
+# into the developer's database named by DATABASE_URL).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SETUP = """
 from datetime import timedelta

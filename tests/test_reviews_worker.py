@@ -10,8 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import worker_env
 from tests.servers import ROOT, manage
+
+# A marked test: on PostgreSQL only then does the run switch to its test
+# database before the fixture reads its name (else the workers would write
+# into the developer's database named by DATABASE_URL).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SETUP = """
 from datetime import timedelta
@@ -21,7 +28,12 @@ from accounts.models import Group, Membership, Role, Rule, User
 from reviews.models import AccessReview
 from reviews.services import review_start
 owner = User.objects.create_user(email="owner@shop.example", first_name="O", last_name="W")
-Membership.objects.create(user=owner, group=Group.objects.get(name="root"))
+# The seeded root (a PostgreSQL test database is emptied between tests).
+admin_role, _ = Role.objects.get_or_create(name="administrator")
+Rule.objects.get_or_create(role=admin_role, effect="allow", pattern="*:*:*")
+root, _ = Group.objects.get_or_create(name="root")
+root.roles.add(admin_role)
+Membership.objects.create(user=owner, group=root)
 role = Role.objects.create(name="viewer")
 Rule.objects.create(role=role, effect="allow", pattern="backoffice:users:view")
 group = Group.objects.create(name="contractors")
@@ -70,7 +82,10 @@ def test_two_running_workers_end_apply_and_recur_once(worker_database, tmp_path)
                         stderr=subprocess.STDOUT,
                     )
                 )
-        manage(env, "shell", "-c", SETUP)
+        try:
+            manage(env, "shell", "-c", SETUP)
+        except subprocess.CalledProcessError as exc:
+            raise AssertionError(exc.stderr[-3000:]) from None
         deadline = time.monotonic() + 30
         state = _state(env)
         while time.monotonic() < deadline and len(state["reviews"]) < 2:
