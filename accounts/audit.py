@@ -119,6 +119,11 @@ class AuditAction(StrEnum):
     SSO_METADATA_REFRESHED = "sso.metadata_refreshed"
     SSO_REAUTHENTICATED = "sso.reauthenticated"
     SSO_UNLINKED = "sso.unlinked"
+    # Access reviews (reviews): started, an item decided, ended, applied.
+    REVIEW_APPLIED = "review.applied"
+    REVIEW_DECIDED = "review.decided"
+    REVIEW_ENDED = "review.ended"
+    REVIEW_STARTED = "review.started"
     # Accounts.
     USER_BLOCKED = "user.blocked"
     USER_CREATED = "user.created"
@@ -211,6 +216,10 @@ LABELS = {
     AuditAction.SSO_METADATA_REFRESHED: _("Identity provider's discovery and keys fetched again"),
     AuditAction.SSO_REAUTHENTICATED: _("Confirmed by single sign-on"),
     AuditAction.SSO_UNLINKED: _("Single sign-on identity unlinked"),
+    AuditAction.REVIEW_APPLIED: _("Access review applied"),
+    AuditAction.REVIEW_DECIDED: _("Access review item decided"),
+    AuditAction.REVIEW_ENDED: _("Access review ended"),
+    AuditAction.REVIEW_STARTED: _("Access review started"),
     AuditAction.USER_BLOCKED: _("User blocked"),
     AuditAction.USER_CREATED: _("User added"),
     AuditAction.USER_DELETED: _("User deleted"),

@@ -207,6 +207,19 @@ def group_beyond(held: frozenset[str], group) -> frozenset[str]:
     return group_scopes([group.pk]).get(group.pk, frozenset()) - held
 
 
+def groups_reaching(resource: str) -> list[int]:
+    """Ids of the groups whose allow rules name `resource` (a registered
+    one): the groups an access review "of every group whose rights reach a
+    resource" covers (reviews.services). A deny elsewhere does not hide a
+    group: its members reach the resource once the deny is lifted."""
+    rows = GroupRoles.objects.filter(role__rules__effect=Rule.Effect.ALLOW)
+    found = set()
+    for group_id, pattern in rows.values_list("group_id", "role__rules__pattern"):
+        if resource in matching(pattern):
+            found.add(group_id)
+    return sorted(found)
+
+
 def rules_beyond(held: frozenset[str], rules: Iterable[tuple[str, str]]) -> frozenset[str]:
     """The grant bound for a role's rules ((effect, pattern) pairs), asked
     by a screen; writes ask `Writer.within_roles` / `within_rules`."""

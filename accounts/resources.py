@@ -47,6 +47,10 @@ REGISTRY: tuple[str, ...] = (
     "backoffice:api-clients:create",
     "backoffice:api-clients:edit",
     "backoffice:api-clients:delete",
+    # Access reviews (reviews): read them and their reports; start, stop
+    # and apply them. Reviewers decide without either: the review names them.
+    "backoffice:reviews:view",
+    "backoffice:reviews:create",
 )
 
 # What someone must hold so that access can always be repaired from the

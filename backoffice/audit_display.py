@@ -116,6 +116,22 @@ KEYS = {
     "type": gettext_lazy("type: %(value)s"),
     "via": gettext_lazy("via: %(value)s"),
     "why": gettext_lazy("why: %(value)s"),
+    # Access reviews (reviews.services).
+    "decided": gettext_lazy("items decided: %(value)s"),
+    "decision": gettext_lazy("decision: %(value)s"),
+    "default": gettext_lazy("unanswered items: %(value)s"),
+    "items": gettext_lazy("items: %(value)s"),
+    "kept": gettext_lazy("kept: %(value)s"),
+    "not_applied": gettext_lazy("not applied: %(value)s"),
+    "previous": gettext_lazy("previous review: %(value)s"),
+    "recurrence": gettext_lazy("recurrence: %(value)s"),
+    "review": gettext_lazy("access review: %(value)s"),
+    "review_decision": gettext_lazy("review decision: %(value)s"),
+    "review_item": gettext_lazy("review item: %(value)s"),
+    "reviewers": gettext_lazy("reviewers: %(value)s"),
+    "revoked": gettext_lazy("revoked: %(value)s"),
+    "skipped": gettext_lazy("groups left out: %(value)s"),
+    "stopped": gettext_lazy("stopped: %(value)s"),
 }
 
 # Stored values that are words of the product (codes), named; any other

@@ -22,6 +22,7 @@ ITEMS = (
     NavItem(_("Roles"), "backoffice:roles", "backoffice:roles:view"),
     NavItem(_("Audit log"), "backoffice:audit", "backoffice:audit:view"),
     NavItem(_("API clients"), "backoffice:api-clients", "backoffice:api-clients:view"),
+    NavItem(_("Access reviews"), "backoffice:reviews", "backoffice:reviews:view"),
 )
 
 

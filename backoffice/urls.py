@@ -7,6 +7,7 @@ from backoffice.views import (
     audit,
     dashboard,
     groups,
+    reviews,
     roles,
     users,
 )
@@ -104,4 +105,18 @@ urlpatterns += [
         name="access-approve",
     ),
     path("access/approvals/<id:pk>/deny/", access_requests.access_deny, name="access-deny"),
+]
+
+# Access reviews (reviews.services).
+urlpatterns += [
+    path("reviews/", reviews.review_list, name="reviews"),
+    path("reviews/new/", reviews.review_create, name="review-create"),
+    path("reviews/mine/", reviews.reviews_mine, name="reviews-mine"),
+    path("reviews/<id:pk>/", reviews.review_detail, name="review"),
+    path("reviews/<id:pk>/decide/", reviews.review_decide, name="review-decide"),
+    path("reviews/<id:pk>/stop/", reviews.review_stop, name="review-stop"),
+    path("reviews/<id:pk>/apply/", reviews.review_apply, name="review-apply"),
+    path("reviews/<id:pk>/report.csv", reviews.review_report_csv, name="review-report-csv"),
+    path("reviews/<id:pk>/report.json", reviews.review_report_json, name="review-report-json"),
+    path("reviews/items/<id:pk>/decide/", reviews.item_decide, name="review-item-decide"),
 ]

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "maintenance",
     "stream",
     "trail",
+    "reviews",
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,8 @@ Every EXPIRY_EVERY, whatever IAM_MAINTENANCE_EVERY says, it also records the
 ends of privileged access (accounts.services.privileged.expire_due): the
 rights were gone at their end already; this writes the audit trail and the
 mails within about a minute of it. Several workers may do it at once: each
-end is claimed by a conditional write, so it is recorded once.
+end is claimed by a conditional write, so it is recorded once. Access
+reviews' reminders, ends and next instances ride the same minute.
 
 Every IAM_AUDIT_SEAL_EVERY seconds it seals the settled audit events
 (trail.services), a batch per transaction and at most SEAL_BATCHES per turn
@@ -73,6 +74,7 @@ class Worker(QueueWorker):
         self.next_expiry = 0.0  # monotonic time of the next expiry sweep
         self.next_seal = 0.0  # monotonic time of the next sealing of the audit trail
         self.seal_memory: dict = {}  # the newest audit seal seen (trail.services)
+        self.next_reviews = 0.0  # monotonic time of the next access reviews sweep
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -94,6 +96,7 @@ class Worker(QueueWorker):
                     self._back()
                 self._expire()
                 self._seal()
+                self._reviews()
                 self._maintain()
                 task_result = self._claim()
                 if task_result is not None:
@@ -210,6 +213,31 @@ class Worker(QueueWorker):
             return
         if sealed >= SEAL_BATCHES * settings.IAM_AUDIT_SEAL_BATCH:
             self.next_seal = 0.0  # a backlog: the next batches after this turn's mail
+
+    def _reviews(self) -> None:
+        """Access reviews, every EXPIRY_EVERY too: reminders, ends (and
+        applying those that apply themselves), next instances of recurring
+        ones. Each is claimed by a conditional write (reviews.services)."""
+        if time.monotonic() < self.next_reviews:
+            return
+        self.next_reviews = time.monotonic() + self.expiry_every
+        from reviews.services import reviews_sweep
+
+        rid = current_request_id.set(new_request_id())
+        actor = current_actor.set("worker:reviews")
+        try:
+            done = reviews_sweep()
+        except OUTAGES:
+            self.next_reviews = 0.0
+            raise
+        except Exception:
+            logger.exception("worker: access reviews sweep failed")
+            return
+        finally:
+            current_actor.reset(actor)
+            current_request_id.reset(rid)
+        if done:
+            logger.info("worker: access reviews: %d reminders, ends or new instances", done)
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):

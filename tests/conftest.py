@@ -89,6 +89,39 @@ def role_map(fake, settings, root_user):
     return fake
 
 
+@pytest.fixture
+def worker_database(tmp_path, request):
+    """The URL of a migrated database that `manage.py worker` processes and
+    the test share: a file on SQLite; the test database on PostgreSQL."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        request.getfixturevalue("transactional_db")
+        db = settings.DATABASES["default"]
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+        return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    from tests.servers import manage
+
+    url = f"sqlite:///{tmp_path}/worker.sqlite3"
+    manage(worker_env(url), "migrate", "-v0")
+    return url
+
+
+def worker_env(url: str) -> dict:
+    """The environment of a worker process on `url`; the cleanup is off, so
+    only the worker's own minute schedules run."""
+    import os
+
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DJANGO_SETTINGS_MODULE": "iam.settings",
+        "DATABASE_URL": url,
+        "EMAIL_URL": "consolemail://",
+        "IAM_MAINTENANCE_EVERY": "off",
+    }
+
+
 def login(client, email, password, **extra):
     return client.post("/login/", {"login": email, "password": password}, **extra)
 

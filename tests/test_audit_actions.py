@@ -11,7 +11,7 @@ import pytest
 from accounts.audit import AuditAction, audit
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "backoffice", "sso", "api", "scim", "iam", "trail")
+APPS = ("accounts", "backoffice", "sso", "api", "scim", "iam", "trail", "reviews")
 WRITERS = {"audit", "token_event", "_mfa_audit"}
 
 

@@ -139,7 +139,7 @@ class TestDetails:
         from backoffice.audit_display import KEYS
 
         written = set()
-        for package in ("accounts", "sso", "scim", "api", "trail"):
+        for package in ("accounts", "sso", "scim", "api", "trail", "reviews"):
             for path in (Path(settings.BASE_DIR) / package).rglob("*.py"):
                 if "migrations" in path.parts:
                     continue

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"iam": 0, "accounts": 1, "sso": 2, "api": 3, "scim": 3, "stream": 3, "backoffice": 4}
+LAYERS = {
+    "iam": 0,
+    "accounts": 1,
+    "sso": 2,
+    "api": 3,
+    "scim": 3,
+    "stream": 3,
+    "reviews": 3,
+    "backoffice": 4,
+}
 WIRING = {"iam/urls.py", "iam/settings.py"}
 
 

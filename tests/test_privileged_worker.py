@@ -7,17 +7,20 @@ own (a file on SQLite; the test database on PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
+from tests.conftest import worker_env
 from tests.servers import ROOT, manage
+
+# A marked test: on PostgreSQL only then does the run switch to its test
+# database before the fixture reads its name (else the workers would write
+# into the developer's database named by DATABASE_URL).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SETUP = """
 from datetime import timedelta
@@ -43,36 +46,16 @@ print(json.dumps({
 """
 
 
-@pytest.fixture
-def database(tmp_path, request):
-    """The URL of a migrated database the worker processes share."""
-    if connection.vendor == "postgresql":
-        request.getfixturevalue("transactional_db")
-        db = settings.DATABASES["default"]
-        auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-        return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    url = f"sqlite:///{tmp_path}/worker.sqlite3"
-    manage(_env(url), "migrate", "-v0")
-    return url
-
-
 def _env(url: str) -> dict:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DJANGO_SETTINGS_MODULE": "iam.settings",
-        "DATABASE_URL": url,
-        "EMAIL_URL": "consolemail://",
-        # The cleanup is off: the ends are recorded on their own schedule.
-        "IAM_MAINTENANCE_EVERY": "off",
-    }
+    return worker_env(url)
 
 
 def _state(env: dict) -> dict:
     return json.loads(manage(env, "shell", "-c", STATE).stdout.strip().splitlines()[-1])
 
 
-def test_two_running_workers_record_an_end_once_and_mail_it(database, tmp_path):
-    env = _env(database)
+def test_two_running_workers_record_an_end_once_and_mail_it(worker_database, tmp_path):
+    env = _env(worker_database)
     logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
     workers = []
     try:

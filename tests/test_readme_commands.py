@@ -82,7 +82,8 @@ def test_every_readme_command_runs_as_written(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "name", ["createuser", "demoadmin", "mailqueue", "apiclient", "scimtoken", "audit"]
+    "name",
+    ["createuser", "demoadmin", "mailqueue", "apiclient", "scimtoken", "audit", "reviews"],
 )
 def test_every_option_of_our_commands_has_help(name):
     """`manage.py <command> --help` explains every option (an operator's only manual)."""
@@ -90,7 +91,9 @@ def test_every_option_of_our_commands_has_help(name):
 
     from django.core.management import load_command_class
 
-    app = {"apiclient": "api", "scimtoken": "scim", "audit": "trail"}.get(name, "accounts")
+    app = {"apiclient": "api", "scimtoken": "scim", "audit": "trail", "reviews": "reviews"}.get(
+        name, "accounts"
+    )
     parser = load_command_class(app, name).create_parser("manage.py", name)
     parsers = [parser] + [
         sub

@@ -186,6 +186,7 @@ def user_update(
     by: Actor,
     language: str | None = None,
     ends: dict | None = None,
+    because: dict | None = None,
 ) -> User:
     """Edit names, email, groups, status and language (any of them None:
     unchanged, read inside the write, so a screen that changes one thing
@@ -203,7 +204,10 @@ def user_update(
     it takes effect when the link mailed to it is followed
     (accounts.services.emails), and the returned user's `requested_email`
     says so (None when no change was asked for). The operator and a
-    provisioning client (SCIM) write it at once."""
+    provisioning client (SCIM) write it at once.
+
+    `because` adds facts to the change's one event (an access review that
+    revoked a membership names itself and the decision: reviews.services)."""
     new_email = unique_email(email, exclude_pk=user.pk) if email is not None else None
     if first_name is not None:
         first_name = about("first_name", clean_name, first_name, "First name")
@@ -314,7 +318,8 @@ def user_update(
         if before["status"] != user.status:
             _status_changed(user, by=by, details=changed)
         elif changed:
-            audit(AuditAction.USER_UPDATED, by=by, target=user, details=changed)
+            details = {**changed, **(because or {})}
+            audit(AuditAction.USER_UPDATED, by=by, target=user, details=details)
         user.pending_grants = [
             request
             for group in waiting

@@ -8,6 +8,9 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.audit import Actor
+from accounts.models import Group
+from reviews.services import review_start
 from tests.api_support import make_client
 from tests.factories import GroupFactory, RoleFactory, UserFactory
 
@@ -117,7 +120,15 @@ def make_world(root_user) -> dict:
     group = GroupFactory(name="staff", roles=[role])
     other = UserFactory(email="bob@shop.example", groups=[group])
     client, _secret = make_client(groups_from=root_user, name="shop-sync")
-    return {"user": other, "group": group, "role": role, "client": client}
+    review = review_start(
+        name="Q4 root",
+        group=Group.objects.get(name="root"),
+        reviewer_mode="self",
+        recurrence="quarterly",
+        duration_days=14,
+        by=Actor(user=root_user, channel="web"),
+    )
+    return {"user": other, "group": group, "role": role, "client": client, "review": review}
 
 
 def back_office_urls(world) -> list[str]:
@@ -130,11 +141,19 @@ def back_office_urls(world) -> list[str]:
         "group": world["group"].pk,
         "role": world["role"].pk,
         "api-client": world["client"].pk,
+        "review": world["review"].pk,
     }
     urls = []
     for pattern in urlpatterns:
         name = pattern.name
-        if name is None or name in ("audit-export", "account-session-end", "user-identity-unlink"):
+        if name is None or name in (
+            "audit-export",
+            "account-session-end",
+            "user-identity-unlink",
+            # Reports for auditors: stable English by design (README "Access reviews").
+            "review-report-csv",
+            "review-report-json",
+        ):
             continue
         kwargs = {}
         if "<id:pk>" in str(pattern.pattern) and name.startswith("access-"):
