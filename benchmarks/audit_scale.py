@@ -65,10 +65,11 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--reload", action="store_true", help="load the events again")
     parser.add_argument(
-        "--no-check-time",
-        dest="check_time",
+        "--no-check",
+        dest="check",
         action="store_false",
-        help="fail on statements only (smoke sizes: times of a few ms say nothing)",
+        help="report the pages without failing on their targets (smoke sizes: a rare filter "
+        "finds nothing among 2,000 events, which saves a statement, and a few ms say nothing)",
     )
     stack.add_arguments(parser)
 
@@ -262,7 +263,7 @@ def measure(client, conn, path: str, rounds: int) -> tuple[int, list[float]]:
     from django.test.utils import CaptureQueriesContext
 
     connections["default"] = conn
-    times, counts = [], set()
+    times, counts = [], []
     for _ in range(rounds):
         with CaptureQueriesContext(conn) as queries:
             t0 = time.perf_counter()
@@ -270,10 +271,10 @@ def measure(client, conn, path: str, rounds: int) -> tuple[int, list[float]]:
             times.append(time.perf_counter() - t0)
         if response.status_code != 200:
             raise SystemExit(f"{path}: {response.status_code}")
-        counts.add(len(queries.captured_queries))
-    if len(counts) != 1:
-        raise SystemExit(f"{path}: statements vary between rounds: {sorted(counts)}")
-    return counts.pop(), times
+        counts.append(len(queries.captured_queries))
+    # The fewest: a round may add the session's own periodic statements
+    # (its activity stamp), which do not depend on the audit trail.
+    return min(counts), times
 
 
 def screen(args, urls) -> tuple[Table, list, bool]:
@@ -316,8 +317,8 @@ def screen(args, urls) -> tuple[Table, list, bool]:
                 times[size] += taken
         median = {size: statistics.median(times[size]) * 1000 for size in sizes}
         ratio = median[args.large] / median[args.small]
-        ok = sql[args.small] == sql[args.large] and (ratio <= 2 or not args.check_time)
-        failed |= not ok
+        ok = sql[args.small] == sql[args.large] and ratio <= 2
+        failed |= not ok and args.check
         table.rows.append(
             [
                 f"{label} `{path}`",
