@@ -192,7 +192,8 @@ def test_each_filter_is_served_by_its_ordered_index_on_postgresql():
         "auditevent_actor_time": audit_search(actor="actor1@shop.example"),
         "auditevent_target_time": audit_search(target="target2@shop.example"),
         "auditevent_action_time": audit_search(action="login.failed"),
-        "auditevent_outcome_time": audit_search().filter(outcome="failure"),
+        "auditevent_failure_time": audit_search().filter(outcome="failure"),
+        "auditevent_failure_action": audit_search(action="login.failed").filter(outcome="failure"),
         "auditevent_channel_time": audit_search().filter(channel="api"),
         "auditevent_time": audit_search(since=TODAY),
     }

@@ -15,7 +15,16 @@ from django.db import migrations, models
 
 INDEXES = [
     models.Index(fields=["created_at", "id"], name="auditevent_time"),
-    models.Index(fields=["outcome", "created_at", "id"], name="auditevent_outcome_time"),
+    models.Index(
+        condition=models.Q(("outcome", "failure")),
+        fields=["created_at", "id"],
+        name="auditevent_failure_time",
+    ),
+    models.Index(
+        condition=models.Q(("outcome", "failure")),
+        fields=["action", "created_at", "id"],
+        name="auditevent_failure_action",
+    ),
     models.Index(fields=["channel", "created_at", "id"], name="auditevent_channel_time"),
     models.Index(
         fields=["target_type", "target_id", "created_at", "id"], name="auditevent_about_time"
