@@ -264,3 +264,40 @@ def test_the_api_audit_pages_follow_next_and_end(root_user):
     for beyond in (3, 201):
         answer = http.get(f"/api/v1/audit?page={beyond}", **bearer(token))
         assert answer.status_code == 404, beyond
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_index_migration_goes_back_and_forth_keeping_every_event():
+    """0013 through the real `manage.py migrate`, down and up again: the
+    events stay, the old single-column indexes come back and go again (by
+    introspection, whatever they were named), on both databases."""
+    from django.core.management import call_command
+
+    add_events(12)
+    table = AuditEvent._meta.db_table
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, table)
+        return {name for name, info in found.items() if info["index"]}
+
+    new = {"auditevent_time", "auditevent_failure_time", "auditevent_about_time"}
+    assert new <= indexes()
+    try:
+        call_command("migrate", "accounts", "0012", verbosity=0)
+        back = indexes()
+        assert not new & back
+        singles = {
+            tuple(info["columns"])
+            for info in connection.introspection.get_constraints(
+                connection.cursor(), table
+            ).values()
+            if info["index"]
+        }
+        assert {("created_at",), ("action",), ("target_label",)} <= singles
+    finally:
+        call_command("migrate", "accounts", verbosity=0)
+    assert new <= indexes()
+    assert AuditEvent.objects.count() == 12
+    if connection.vendor == "postgresql":
+        assert {"auditevent_actor_time", "auditevent_target_time"} <= indexes()

@@ -2,10 +2,10 @@
 for an audit trail of ten million events (benchmarks/audit_scale.py).
 
 They replace the single-column indexes of created_at, action and
-target_label, which the new ones lead with. The new ones are built
-CONCURRENTLY on PostgreSQL, so audit writes (logins) go on while a large
-table is indexed; hence this migration is not atomic. The old ones are
-dropped afterwards (a short lock each). Three are PostgreSQL's alone and
+target_label, which the new ones lead with. On PostgreSQL the new ones are
+built and the old ones dropped CONCURRENTLY, so audit writes (logins) go on
+while a large table is indexed, even beside a long export; hence this
+migration is not atomic. Three are PostgreSQL's alone and
 not in the model's state (see AuditEvent.Meta): the text filters' indexes
 in the pattern operator classes, for `=` and `LIKE 'X%'` alike. Servers of
 the previous release run unchanged against either set of indexes.
@@ -68,6 +68,48 @@ def remove_indexes(apps, schema_editor):
         schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
 
+# The single-column indexes (db_index=True) the new ones replace.
+OLD_COLUMNS = ("created_at", "action", "target_label")
+
+
+def drop_old_indexes(apps, schema_editor):
+    """DROP INDEX CONCURRENTLY on PostgreSQL: a plain DROP waits for every
+    transaction reading the table (a long CSV export) while holding its
+    lock request, and every audit write (every login) queues behind it."""
+    connection = schema_editor.connection
+    model = apps.get_model("accounts", "AuditEvent")
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    concurrently = " CONCURRENTLY" if connection.vendor == "postgresql" else ""
+    for name, info in constraints.items():
+        single = len(info["columns"]) == 1 and info["columns"][0] in OLD_COLUMNS
+        if info["index"] and single and not (info["primary_key"] or info["unique"]):
+            schema_editor.execute(
+                f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(name)}"
+            )
+
+
+def restore_old_indexes(apps, schema_editor):
+    """The indexes of db_index=True again, with Django's names for them."""
+    model = apps.get_model("accounts", "AuditEvent")
+    postgres = schema_editor.connection.vendor == "postgresql"
+    concurrently = {"concurrently": True} if postgres else {}
+    for column in OLD_COLUMNS:
+        field = model._meta.get_field(column)
+        schema_editor.execute(schema_editor._create_index_sql(model, fields=[field], **concurrently))
+        if postgres and column != "created_at":
+            schema_editor.execute(
+                schema_editor._create_index_sql(
+                    model,
+                    fields=[field],
+                    suffix="_like",
+                    opclasses=["varchar_pattern_ops"],
+                    concurrently=True,
+                )
+            )
+
+
 class Migration(migrations.Migration):
     atomic = False
 
@@ -82,19 +124,24 @@ class Migration(migrations.Migration):
             ],
             database_operations=[migrations.RunPython(add_indexes, remove_indexes)],
         ),
-        migrations.AlterField(
-            model_name="auditevent",
-            name="action",
-            field=models.CharField(max_length=64),
-        ),
-        migrations.AlterField(
-            model_name="auditevent",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True),
-        ),
-        migrations.AlterField(
-            model_name="auditevent",
-            name="target_label",
-            field=models.CharField(blank=True, max_length=254),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="action",
+                    field=models.CharField(max_length=64),
+                ),
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="created_at",
+                    field=models.DateTimeField(auto_now_add=True),
+                ),
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="target_label",
+                    field=models.CharField(blank=True, max_length=254),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_old_indexes, restore_old_indexes)],
         ),
     ]
