@@ -301,3 +301,14 @@ def test_the_index_migration_goes_back_and_forth_keeping_every_event():
     assert AuditEvent.objects.count() == 12
     if connection.vendor == "postgresql":
         assert {"auditevent_actor_time", "auditevent_target_time"} <= indexes()
+
+
+def test_wildcards_in_a_filter_are_text(admin):
+    """A beginning is matched with LIKE: % and _ typed in must match
+    themselves, not every name (and the whole-address test cannot be
+    fooled into a pattern either)."""
+    _event(actor_label="bob@shop.example", target_label="ops")
+    for text in ("%", "_", "%@%.%", "b_b@shop.example", "%25"):
+        body = _shown(admin, f"/audit/?actor={text}")
+        assert "bob@shop.example" not in body, text
+        assert "ops" not in _shown(admin, f"/audit/?target={text}"), text
