@@ -387,3 +387,22 @@ def page_of(serializer_class, name: str):
             "results": serializer_class(many=True),
         },
     )
+
+
+def uncounted_page_of(serializer_class, name: str):
+    """A page that is never counted (the audit trail): follow `next`."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(allow_null=True, help_text="Always null: uncounted."),
+            "count_capped": serializers.BooleanField(allow_null=True, help_text="Always null."),
+            "page": serializers.IntegerField(help_text="At most 200; narrow the filters for more."),
+            "pages": serializers.IntegerField(allow_null=True, help_text="Always null."),
+            "next": serializers.CharField(
+                allow_null=True, help_text="The next (older) page; null on the oldest."
+            ),
+            "previous": serializers.CharField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "p2": "p2",
     "keepalive": "keepalive",
     "users-list": "users_list",
+    "audit-scale": "audit_scale",
     "scim-membership": "scim_membership",
     "sso-callback": "sso_callback",
     "reset-timing": "reset_timing",
