@@ -30,7 +30,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, bound_of, group_beyond, groups_reaching
+from accounts.delegation import (
+    access_write,
+    bound_of,
+    group_beyond,
+    groups_reaching,
+    names,
+    user_permissions,
+    user_potential_permissions,
+)
 from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import has_control
 from accounts.mail import queue_template_mail
@@ -507,6 +515,7 @@ def _apply_item(
             held = list(Membership.objects.filter(user=user).select_related("group"))
             if not any(m.pk == item.membership_id for m in held):
                 return Item.Outcome.NOT_APPLIED, _("the membership no longer exists as reviewed")
+            before = user_permissions(user.pk), user_potential_permissions(user.pk)
             user_update(
                 user=user,
                 email=None,
@@ -517,6 +526,17 @@ def _apply_item(
                 by=acting,
                 because=because,
             )
+            # A reviewer decides without any right: "revoke" only takes
+            # away. Leaving a group whose rules deny would give what the
+            # deny held back (a self-reviewer lifting their own restriction).
+            gained = (user_permissions(user.pk) - before[0]) | (
+                user_potential_permissions(user.pk) - before[1]
+            )
+            if gained:
+                raise AccountError(
+                    _("revoking it would give %(permissions)s, which this group denies")
+                    % {"permissions": names(gained)}
+                )
     except AccountError as exc:  # AccessRefused included: bound, rank, invariant
         return Item.Outcome.NOT_APPLIED, str(exc)
     return Item.Outcome.REVOKED, ""
