@@ -513,8 +513,14 @@ def _apply_item(
                     writer.outranks(user)
                     writer.within_groups([item.group], TAKE_GROUP)
             held = list(Membership.objects.filter(user=user).select_related("group"))
-            if not any(m.pk == item.membership_id for m in held):
+            reviewed = next((m for m in held if m.pk == item.membership_id), None)
+            if reviewed is None:
                 return Item.Outcome.NOT_APPLIED, _("the membership no longer exists as reviewed")
+            was = item.membership_ends_at
+            if was is not None and (reviewed.ends_at is None or reviewed.ends_at > was):
+                # Made longer since: a newer grant (four eyes count it so),
+                # not what the reviewers judged.
+                return Item.Outcome.NOT_APPLIED, _("the membership was made longer since the start")
             before = user_permissions(user.pk), user_potential_permissions(user.pk)
             user_update(
                 user=user,

@@ -186,3 +186,45 @@ class TestLater:
         )
         assert response.status_code == 405
         assert review.items.get().decision == ""
+
+
+class TestGivenAgainSince:
+    def test_a_membership_made_longer_since_the_start_is_not_revoked(self, root_user):
+        """A longer membership is a new grant (four eyes treat it so): the
+        reviewers judged the shorter one, not this."""
+        from accounts.services.users import user_update
+
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        ada = UserFactory(email="ada@shop.example")
+        Membership.objects.create(
+            user=ada, group=support, ends_at=timezone.now() + timedelta(days=20)
+        )
+        review = start(root_user, group=support, default=Review.Default.REVOKE)
+        assert review.items.get().membership_kind == "time-bound"
+        user_update(
+            user=ada,
+            email=None,
+            first_name=None,
+            last_name=None,
+            groups=[support],
+            active=None,
+            ends={support.pk: None},
+            by=Actor(user=root_user, channel="web"),
+        )
+        end_now(review)
+        services.reviews_sweep()
+        assert browser_of(root_user).post(f"/reviews/{review.pk}/apply/").status_code == 302
+        assert Membership.objects.filter(user=ada, group=support, ends_at=None).exists()
+        item = review.items.get()
+        assert item.outcome == "not_applied" and "longer" in item.outcome_reason
+
+    def test_a_membership_made_shorter_is_still_revoked(self, root_user):
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        ada = UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, default=Review.Default.REVOKE)
+        Membership.objects.filter(user=ada).update(ends_at=timezone.now() + timedelta(days=3))
+        end_now(review)
+        services.reviews_sweep()
+        browser_of(root_user).post(f"/reviews/{review.pk}/apply/")
+        assert review.items.get().outcome == "revoked"
+        assert not Membership.objects.filter(user=ada).exists()
