@@ -228,3 +228,22 @@ class TestGivenAgainSince:
         browser_of(root_user).post(f"/reviews/{review.pk}/apply/")
         assert review.items.get().outcome == "revoked"
         assert not Membership.objects.filter(user=ada).exists()
+
+
+class TestForgedRequests:
+    def test_decide_stop_and_apply_need_the_csrf_token(self, root_user):
+        from django.test import Client
+
+        support = group_with("support", ("allow", "backoffice:users:view"))
+        UserFactory(email="ada@shop.example", groups=[support])
+        review = start(root_user, group=support, reviewer_mode="named", reviewers=[root_user])
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(root_user)
+        item = review.items.get()
+        assert decide(client, item, "revoke", "forged").status_code == 403
+        assert client.post(f"/reviews/{review.pk}/stop/").status_code == 403
+        end_now(review)
+        services.reviews_sweep()
+        assert client.post(f"/reviews/{review.pk}/apply/").status_code == 403
+        review.refresh_from_db()
+        assert review.status == "ended" and review.items.get().decision == ""
