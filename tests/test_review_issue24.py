@@ -247,3 +247,66 @@ class TestForgedRequests:
         assert client.post(f"/reviews/{review.pk}/apply/").status_code == 403
         review.refresh_from_db()
         assert review.status == "ended" and review.items.get().decision == ""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql",
+    reason="races need a server database (CI runs it)",
+)
+def test_two_hands_and_a_worker_apply_each_item_once(seed_groups):
+    """Apply pressed in two tabs while the worker resumes the same review:
+    every membership is revoked once, and nothing crashes."""
+    import threading
+
+    from django.db import connections
+
+    from accounts.audit import AuditAction
+    from accounts.errors import AccountError
+    from accounts.models import AuditEvent
+
+    owner = UserFactory(email="owner@shop.example", groups=["root"])
+    support = group_with("support", ("allow", "backoffice:users:view"))
+    people = [
+        UserFactory(email=f"p{n}@shop.example", groups=[support], last_login=None) for n in range(8)
+    ]
+    review = start(owner, group=support, default=Review.Default.REVOKE, auto_apply=True)
+    Review.objects.filter(pk=review.pk).update(
+        status=Review.Status.ENDED, ends_at=timezone.now() - timedelta(hours=1)
+    )
+    barrier, errors = threading.Barrier(3), []
+
+    def by_hand():
+        try:
+            barrier.wait()
+            services.review_apply(
+                review=Review.objects.get(pk=review.pk), by=Actor(user=owner, channel="web")
+            )
+        except AccountError:
+            pass  # "applied already": the other got there first
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(20):
+                services.reviews_sweep(now=timezone.now() + timedelta(hours=1))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=t) for t in (by_hand, by_hand, worker)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert not Membership.objects.filter(group=support).exists()
+    assert sorted(review.items.values_list("outcome", flat=True)) == ["revoked"] * len(people)
+    for person in people:
+        events = AuditEvent.objects.filter(action=AuditAction.USER_UPDATED, target_id=person.pk)
+        assert events.count() == 1, person.email
