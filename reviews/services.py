@@ -386,7 +386,7 @@ def review_end(*, review: AccessReview, by: Actor, now: datetime | None = None) 
             details={"review": review.pk, "decided": counts["decided"], "items": counts["items"]},
         )
     if review.auto_apply:
-        _apply(review, by=by)
+        _apply(review, by=by, now=now)
     return True
 
 
@@ -442,7 +442,12 @@ def _owner_actor(review: AccessReview, by: Actor) -> Actor | None:
 
 
 def _apply(
-    review: AccessReview, *, by: Actor, also: Actor | None = None, resume: bool = False
+    review: AccessReview,
+    *,
+    by: Actor,
+    also: Actor | None = None,
+    resume: bool = False,
+    now: datetime | None = None,
 ) -> bool:
     """Claim the review (ended → applied), then each item once. `also`: the
     person who pressed "Apply" must be able to take each membership away
@@ -452,8 +457,9 @@ def _apply(
 
     Each item is claimed by a conditional write in the same transaction as
     its revocation: two appliers never both act on one item, and an item
-    is never left claimed without its outcome."""
-    now = timezone.now()
+    is never left claimed without its outcome. `now`: the sweep's clock,
+    so a sweep never takes the applying it just began for one cut short."""
+    now = now or timezone.now()
     if not resume:
         claimed = Review.objects.filter(pk=review.pk, status=Review.Status.ENDED).update(
             status=Review.Status.APPLIED, applied_at=now, applied_by_label=str(by)[:254]
