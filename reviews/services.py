@@ -30,7 +30,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.audit import Actor, AuditAction, audit
-from accounts.delegation import access_write, bound_of, group_beyond, groups_reaching
+from accounts.delegation import (
+    access_write,
+    bound_of,
+    group_beyond,
+    groups_reaching,
+    names,
+    user_permissions,
+    user_potential_permissions,
+)
 from accounts.errors import AccessRefused, AccountError
 from accounts.inputs import has_control
 from accounts.mail import queue_template_mail
@@ -378,7 +386,7 @@ def review_end(*, review: AccessReview, by: Actor, now: datetime | None = None) 
             details={"review": review.pk, "decided": counts["decided"], "items": counts["items"]},
         )
     if review.auto_apply:
-        _apply(review, by=by)
+        _apply(review, by=by, now=now)
     return True
 
 
@@ -434,7 +442,12 @@ def _owner_actor(review: AccessReview, by: Actor) -> Actor | None:
 
 
 def _apply(
-    review: AccessReview, *, by: Actor, also: Actor | None = None, resume: bool = False
+    review: AccessReview,
+    *,
+    by: Actor,
+    also: Actor | None = None,
+    resume: bool = False,
+    now: datetime | None = None,
 ) -> bool:
     """Claim the review (ended → applied), then each item once. `also`: the
     person who pressed "Apply" must be able to take each membership away
@@ -444,8 +457,9 @@ def _apply(
 
     Each item is claimed by a conditional write in the same transaction as
     its revocation: two appliers never both act on one item, and an item
-    is never left claimed without its outcome."""
-    now = timezone.now()
+    is never left claimed without its outcome. `now`: the sweep's clock,
+    so a sweep never takes the applying it just began for one cut short."""
+    now = now or timezone.now()
     if not resume:
         claimed = Review.objects.filter(pk=review.pk, status=Review.Status.ENDED).update(
             status=Review.Status.APPLIED, applied_at=now, applied_by_label=str(by)[:254]
@@ -505,8 +519,15 @@ def _apply_item(
                     writer.outranks(user)
                     writer.within_groups([item.group], TAKE_GROUP)
             held = list(Membership.objects.filter(user=user).select_related("group"))
-            if not any(m.pk == item.membership_id for m in held):
+            reviewed = next((m for m in held if m.pk == item.membership_id), None)
+            if reviewed is None:
                 return Item.Outcome.NOT_APPLIED, _("the membership no longer exists as reviewed")
+            was = item.membership_ends_at
+            if was is not None and (reviewed.ends_at is None or reviewed.ends_at > was):
+                # Made longer since: a newer grant (four eyes count it so),
+                # not what the reviewers judged.
+                return Item.Outcome.NOT_APPLIED, _("the membership was made longer since the start")
+            before = user_permissions(user.pk), user_potential_permissions(user.pk)
             user_update(
                 user=user,
                 email=None,
@@ -517,6 +538,17 @@ def _apply_item(
                 by=acting,
                 because=because,
             )
+            # A reviewer decides without any right: "revoke" only takes
+            # away. Leaving a group whose rules deny would give what the
+            # deny held back (a self-reviewer lifting their own restriction).
+            gained = (user_permissions(user.pk) - before[0]) | (
+                user_potential_permissions(user.pk) - before[1]
+            )
+            if gained:
+                raise AccountError(
+                    _("revoking it would give %(permissions)s, which this group denies")
+                    % {"permissions": names(gained)}
+                )
     except AccountError as exc:  # AccessRefused included: bound, rank, invariant
         return Item.Outcome.NOT_APPLIED, str(exc)
     return Item.Outcome.REVOKED, ""
