@@ -84,23 +84,45 @@ class Started:
         self, env: dict, log: Path, *, root: Path = ROOT, port: int | None = None, **knobs: str
     ):
         self.root = root
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = server_env(env, self.port, root, **knobs)
-        if "PROMETHEUS_MULTIPROC_DIR" not in {**env, **knobs}:
-            # Each server its own metrics folder (the image's is one per container).
-            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(log.with_suffix(".metrics"))
+        self.given_port = port
+        self.app_env, self.knobs = env, knobs
         self.log = log
-        with log.open("ab") as out:
+        self._start(port or free_port())
+
+    def _start(self, port: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(self.app_env, self.port, self.root, **self.knobs)
+        if "PROMETHEUS_MULTIPROC_DIR" not in {**self.app_env, **self.knobs}:
+            # Each server its own metrics folder (the image's is one per container).
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(self.log.with_suffix(".metrics"))
+        self.log_start = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                image(root)["cmd"], cwd=root, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                image(self.root)["cmd"],
+                cwd=self.root,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
+
+    def _lost_its_port(self) -> bool:
+        """The free port was taken between `free_port()` and granian's bind
+        (another process on this machine, e.g. CI's other leg, bound it)."""
+        with self.log.open("rb") as log:
+            log.seek(self.log_start)
+            return b"Address already in use" in log.read()
 
     def wait_ready(self, seconds: float = 60) -> None:
         """Until /readyz answers 200 (a slow machine may time out a first probe)."""
         deadline = time.monotonic() + seconds
+        retries = 3
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self.given_port is None and retries and self._lost_its_port():
+                    retries -= 1
+                    self._start(free_port())
+                    continue
                 raise RuntimeError(f"granian exited at start:\n{self.log.read_text()[-3000:]}")
             try:
                 if requests.get(self.base + "/readyz", timeout=2).status_code == 200:
