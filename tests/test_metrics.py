@@ -17,7 +17,7 @@ from django.test import Client
 
 from iam.metrics_http import MetricsMiddleware
 from tests.factories import PASSWORD, UserFactory
-from tests.servers import manage, started
+from tests.servers import manage, migrated_sqlite, started
 from tests.support import sso
 from tests.support.metrics import label_values, samples, total, unbounded_labels
 
@@ -273,7 +273,7 @@ def server_env(tmp_path):
     # A stale file from an earlier run: the start must clear it.
     (folder / "counter_999999.db").write_bytes(b"\0" * 64)
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DATABASE_URL=migrated_sqlite(tmp_path / "db.sqlite3"),
         CACHE_URL=_redis_url(),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="test-" + "x" * 60,
@@ -287,7 +287,6 @@ def server_env(tmp_path):
         IAM_RATE_LOGIN="10000/m/ip",
         IAM_RATE_LOGIN_FAILED="10000/m/ip,2/m/key",
     )
-    manage(env, "migrate", "-v0")
     return env
 
 

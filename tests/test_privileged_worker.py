@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.servers import ROOT, manage
+from tests.servers import ROOT, manage, migrated_sqlite
 
 SETUP = """
 from datetime import timedelta
@@ -51,9 +51,7 @@ def database(tmp_path, request):
         db = settings.DATABASES["default"]
         auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
         return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    url = f"sqlite:///{tmp_path}/worker.sqlite3"
-    manage(_env(url), "migrate", "-v0")
-    return url
+    return migrated_sqlite(tmp_path / "worker.sqlite3")
 
 
 def _env(url: str) -> dict:
