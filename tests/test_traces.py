@@ -28,7 +28,8 @@ ADA = {
     "given_name": "Ada",
     "family_name": "Lovelace",
 }
-PG_NAME = "iam_traces_server"
+# Of this run only: two runs at once on one server (CI and a developer) must not share it.
+PG_NAME = f"iam_traces_server_{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
