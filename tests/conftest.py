@@ -101,11 +101,9 @@ def worker_database(tmp_path, request):
         db = settings.DATABASES["default"]
         auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
         return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    from tests.servers import manage
+    from tests.servers import migrated_sqlite
 
-    url = f"sqlite:///{tmp_path}/worker.sqlite3"
-    manage(worker_env(url), "migrate", "-v0")
-    return url
+    return migrated_sqlite(tmp_path / "worker.sqlite3")
 
 
 def worker_env(url: str) -> dict:

@@ -19,6 +19,7 @@ from django.utils import translation
 
 from accounts.models import AuditEvent, Group, Membership, Role, Rule, User
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
+from tests.servers import migrated_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = ["backoffice:users:*", "backoffice:groups:*", "backoffice:roles:*"]
@@ -523,9 +524,7 @@ def test_a_group_the_configuration_names_but_nobody_made_is_a_warning(tmp_path, 
 def migrated(tmp_path_factory):
     """One migrated SQLite file; each test copies it (a fresh install)."""
     db = tmp_path_factory.mktemp("access") / "template.sqlite3"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=_env(db), check=True
-    )
+    migrated_sqlite(db)
     return db
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import AuditEvent, User
+from tests.servers import migrated_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "a long enough passphrase 7"
@@ -21,8 +22,7 @@ def cli_env(tmp_path_factory):
     process, exactly as a developer would run it."""
     db = tmp_path_factory.mktemp("cli") / "cli.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
-    env.update(DATABASE_URL=f"sqlite:///{db}", DJANGO_SETTINGS_MODULE="iam.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    env.update(DATABASE_URL=migrated_sqlite(db), DJANGO_SETTINGS_MODULE="iam.settings")
     return env
 
 

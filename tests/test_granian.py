@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.keepalive import idle_close, reuse
 from iam.accesslog import RedactSecrets
-from tests.servers import ROOT, image, manage, started
+from tests.servers import ROOT, image, migrated_sqlite, started
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +23,12 @@ def app_env(tmp_path_factory):
     db = tmp_path_factory.mktemp("granian") / "db.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
     env.update(
-        DATABASE_URL=f"sqlite:///{db}",
+        DATABASE_URL=migrated_sqlite(db),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="test-" + "x" * 60,
         DJANGO_SECURE_SSL_REDIRECT="false",
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
     )
-    manage(env, "migrate", "-v0")
     return env
 
 

@@ -450,11 +450,11 @@ def test_the_image_s_server_logs_json_lines_joined_to_the_audit_trail(tmp_path):
 
     import requests
 
-    from tests.servers import create_user, manage, started
+    from tests.servers import create_user, migrated_sqlite, started
 
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DATABASE_URL=migrated_sqlite(tmp_path / "db.sqlite3"),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="test-" + "x" * 60,
         DJANGO_SECURE_SSL_REDIRECT="false",
@@ -463,7 +463,6 @@ def test_the_image_s_server_logs_json_lines_joined_to_the_audit_trail(tmp_path):
         IAM_MFA_REQUIRED_GROUPS="",
         IAM_LOG_FORMAT="json",
     )
-    manage(env, "migrate", "-v0")
     create_user(env, "ada@shop.example", "backoffice-users", PASSWORD)
     with started(env) as (server,):
         http = requests.Session()

@@ -253,15 +253,20 @@ def test_smtp_failure_is_retried_with_backoff_and_nothing_is_lost(smtp, ada, cap
     assert mailqueue().splitlines() == ["queued: 0", "failed: 0"]
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port():
+    """A loopback port bound but not listening, kept for the test: connecting
+    is refused, and no other process (CI's other leg) can start to listen there."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
-def test_gives_up_after_the_last_attempt_then_mailqueue_retries(queue, settings, ada, caplog):
+def test_gives_up_after_the_last_attempt_then_mailqueue_retries(
+    queue, settings, ada, caplog, closed_port
+):
     settings.IAM_MAIL_MAX_ATTEMPTS = 3
-    _smtp_settings(settings, _closed_port())  # the SMTP server is down
+    _smtp_settings(settings, closed_port)  # the SMTP server is down
     forgot_password(ADA)
     delays = []
     with caplog.at_level(logging.INFO):

@@ -578,12 +578,10 @@ def test_scimtoken_from_a_shell_prints_the_token_last_and_exits_1_on_error(tmp_p
     env_db = os.environ.get("DATABASE_URL")
     if env_db and not env_db.startswith("sqlite"):
         pytest.skip("the subprocess uses the SQLite file of a fresh install")
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp_path}/db.sqlite3"
-    try:
-        import subprocess
-        import sys
+    from tests.servers import migrated_sqlite
 
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, timeout=300)
+    os.environ["DATABASE_URL"] = migrated_sqlite(tmp_path / "db.sqlite3")
+    try:
         ok = run_cli("create", "--name", "entra", "--max-group", "backoffice-users")
         assert ok.returncode == 0, ok.stderr
         token = ok.stdout.strip().splitlines()[-1]

@@ -13,7 +13,7 @@ from django.db import connection
 
 from accounts.models import User
 from scim.models import Account
-from tests.servers import granian, manage
+from tests.servers import granian, manage, migrated_sqlite
 from tests.support.scim import entra_user, make_token
 
 SCIM_TYPE = "application/scim+json"
@@ -74,7 +74,7 @@ def sqlite_server(tmp_path_factory):
     db = tmp_path_factory.mktemp("sqlite") / "iam.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
     env.update(
-        DATABASE_URL=f"sqlite:///{db}",
+        DATABASE_URL=migrated_sqlite(db),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="scim-sqlite-" + "s" * 40,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
@@ -83,7 +83,6 @@ def sqlite_server(tmp_path_factory):
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
         DJANGO_LOG_LEVEL="WARNING",
     )
-    manage(env, "migrate", "-v0")
     token = manage(env, "scimtoken", "create", "--name", "entra").stdout.strip().splitlines()[-1]
     with granian(env) as (base,):
         yield base, token

@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from tests.servers import create_user, granian, manage
+from tests.servers import create_user, granian, manage, migrated_sqlite
 
 PASSWORD = "concurrent passphrase 1"
 LOGINS = 8
@@ -21,7 +21,7 @@ def server(tmp_path_factory, idp):
     db = tmp_path_factory.mktemp("sqlite") / "iam.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
     env.update(
-        DATABASE_URL=f"sqlite:///{db}",
+        DATABASE_URL=migrated_sqlite(db),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="sqlite-concurrency-" + "s" * 40,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
@@ -39,7 +39,6 @@ def server(tmp_path_factory, idp):
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
         DJANGO_LOG_LEVEL="WARNING",
     )
-    manage(env, "migrate", "-v0")
     for i in range(LOGINS):
         create_user(env, f"user{i}@shop.example", "backoffice-users", PASSWORD)
     with granian(env) as (base,):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import migrated_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,8 +19,7 @@ def base_env(tmp_path_factory):
     db = tmp_path_factory.mktemp("check") / "check.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_SSO_", "DATABASE_URL"))}
     env.pop("CACHE_URL", None)
-    env.update(DATABASE_URL=f"sqlite:///{db}", DJANGO_SETTINGS_MODULE="iam.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    env.update(DATABASE_URL=migrated_sqlite(db), DJANGO_SETTINGS_MODULE="iam.settings")
     return env
 
 

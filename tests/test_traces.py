@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET
-from tests.servers import ROOT, manage, started
+from tests.servers import ROOT, manage, migrated_sqlite, started
 from tests.support.otlp import Receiver
 
 ADA = {
@@ -28,7 +28,8 @@ ADA = {
     "given_name": "Ada",
     "family_name": "Lovelace",
 }
-PG_NAME = "iam_traces_server"
+# Of this run only: two runs at once on one server (CI and a developer) must not share it.
+PG_NAME = f"iam_traces_server_{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def _database(tmp_path_factory) -> str:
     suite runs on PostgreSQL (psycopg spans), else a SQLite file."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
-        return f"sqlite:///{tmp_path_factory.mktemp('traces') / 'db.sqlite3'}"
+        return migrated_sqlite(tmp_path_factory.mktemp("traces") / "db.sqlite3")
     parts = urlsplit(url)
     admin = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -76,7 +77,8 @@ def app_env(tmp_path_factory, idp):
     )
     if os.environ.get("CACHE_URL", "").startswith("redis"):
         env["CACHE_URL"] = os.environ["CACHE_URL"]
-    manage(env, "migrate", "-v0")
+    if env["DATABASE_URL"].startswith("postgres"):
+        manage(env, "migrate", "-v0")
     yield env
     if env["DATABASE_URL"].startswith("postgres"):
         admin = urlsplit(env["DATABASE_URL"])._replace(path="/postgres").geturl()

@@ -8,13 +8,13 @@ import os
 
 import requests
 
-from tests.servers import manage, started
+from tests.servers import migrated_sqlite, started
 
 
 def test_a_fresh_server_warms_up_before_its_first_answer(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path}/iam.sqlite3",
+        DATABASE_URL=migrated_sqlite(tmp_path / "iam.sqlite3"),
         DJANGO_SETTINGS_MODULE="iam.settings",
         DJANGO_SECRET_KEY="warmup-" + "s" * 40,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
@@ -22,7 +22,6 @@ def test_a_fresh_server_warms_up_before_its_first_answer(tmp_path):
         DJANGO_LOG_LEVEL="INFO",
         DJANGO_STATICFILES_STORAGE="django.contrib.staticfiles.storage.StaticFilesStorage",
     )
-    manage(env, "migrate", "-v0")
     with started(env) as (server,):
         assert requests.get(server.base + "/login/", timeout=10).status_code == 200
         log = server.log.read_text()

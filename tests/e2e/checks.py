@@ -150,6 +150,9 @@ class Findings:
         checkers = {"clipped": no_clipped_table, "layout": in_product_layout, "axe": axe}
         if self.german:
             checkers["english"] = no_english_on_german
+        # A step that submitted a form may still be navigating: read the page
+        # it lands on, not the one being left (null documentElement).
+        self.page.wait_for_load_state("load")
         path = self.page.url.split("/", 3)[-1]
         for name, checker in checkers.items():
             for finding in checker(self.page):

@@ -1,5 +1,6 @@
 """The real `oidc-provider` (Node.js) the browser tests log in at."""
 
+import fcntl
 import json
 import os
 import re
@@ -40,34 +41,46 @@ def free_port() -> int:
 def start_provider(live_server, **env_extra) -> tuple[subprocess.Popen, str]:
     """The `oidc-provider` process for our client (npm ci the first time),
     once it says it is ready; (process, issuer)."""
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+    with (HERE / "package.json").open() as lock:
+        # One `npm ci` at a time: both CI legs may get here at once.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (HERE / "node_modules" / "oidc-provider").exists():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=HERE,
+                check=True,
+                timeout=300,
+            )
+    for _ in range(3):
+        port = free_port()
+        env = {
+            **os.environ,
+            "PORT": str(port),
+            "ACCOUNTS": json.dumps(ACCOUNTS),
+            "REDIRECT_URIS": f"{live_server.url}/sso/e2e/callback/",
+            **env_extra,
+        }
+        process = subprocess.Popen(
+            ["node", "server.mjs"],
             cwd=HERE,
-            check=True,
-            timeout=300,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "ACCOUNTS": json.dumps(ACCOUNTS),
-        "REDIRECT_URIS": f"{live_server.url}/sso/e2e/callback/",
-        **env_extra,
-    }
-    process = subprocess.Popen(
-        ["node", "server.mjs"],
-        cwd=HERE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    line = process.stdout.readline()
-    while line and not line.startswith("ready"):
+        said = []
         line = process.stdout.readline()
-    assert line.startswith("ready"), "oidc-provider did not start"
-    return process, f"http://127.0.0.1:{port}"
+        while line and not line.startswith("ready"):
+            said.append(line)
+            line = process.stdout.readline()
+        if line.startswith("ready"):
+            return process, f"http://127.0.0.1:{port}"
+        process.wait()
+        # The free port was taken before node bound it (another process on
+        # this machine, e.g. CI's other leg): again on another.
+        if "EADDRINUSE" not in "".join(said):
+            break
+    raise AssertionError("oidc-provider did not start:\n" + "".join(said)[-3000:])
 
 
 def e2e_provider(issuer: str, **extra) -> dict:
