@@ -30,6 +30,7 @@ import contextlib
 import logging
 import time
 from datetime import timedelta
+from importlib import import_module
 
 from django.db import (
     DatabaseError,
@@ -55,6 +56,21 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 MAINTENANCE_CHECK = timedelta(minutes=1)
 # How often a worker records ended memberships, activations and requests.
 EXPIRY_EVERY = 60.0
+# What runs every EXPIRY_EVERY: (name, function's dotted path, its log
+# line for a count). Each claims its rows by conditional writes, so several
+# workers may run them at once.
+MINUTE_SWEEPS = (
+    (
+        "expiry",
+        "accounts.services.privileged.expire_due",
+        "recorded %d ended memberships, activations or requests",
+    ),
+    (
+        "reviews",
+        "reviews.services.reviews_sweep",
+        "access reviews: %d reminders, ends or new instances",
+    ),
+)
 # Batches a worker seals per turn before it looks at the mail again.
 SEAL_BATCHES = 10
 
@@ -71,10 +87,9 @@ class Worker(QueueWorker):
         self.expiry_every = expiry_every
         self.maintenance_every = maintenance_every
         self.next_maintenance = 0.0  # monotonic time of the next question
-        self.next_expiry = 0.0  # monotonic time of the next expiry sweep
+        self.next_minute = 0.0  # monotonic time of the next run of MINUTE_SWEEPS
         self.next_seal = 0.0  # monotonic time of the next sealing of the audit trail
         self.seal_memory: dict = {}  # the newest audit seal seen (trail.services)
-        self.next_reviews = 0.0  # monotonic time of the next access reviews sweep
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
 
@@ -94,9 +109,8 @@ class Worker(QueueWorker):
                     with connections["default"].cursor() as cursor:
                         cursor.execute("SELECT 1")  # still down: raises
                     self._back()
-                self._expire()
+                self._minute()
                 self._seal()
-                self._reviews()
                 self._maintain()
                 task_result = self._claim()
                 if task_result is not None:
@@ -167,28 +181,31 @@ class Worker(QueueWorker):
             current_actor.reset(actor)
             current_request_id.reset(rid)
 
-    def _expire(self) -> None:
-        if time.monotonic() < self.next_expiry:
+    def _minute(self) -> None:
+        """Every `expiry_every` seconds, each of MINUTE_SWEEPS, each with a
+        request id of its own; one sweep's bug neither stops the others nor
+        the mail (logged, tried next time); an outage brings them all back
+        as soon as the database is."""
+        if time.monotonic() < self.next_minute:
             return
-        self.next_expiry = time.monotonic() + self.expiry_every
-        from accounts.services.privileged import expire_due
-
-        rid = current_request_id.set(new_request_id())
-        actor = current_actor.set("worker:expiry")
-        try:
-            recorded = expire_due()
-        except OUTAGES:
-            self.next_expiry = 0.0  # again as soon as the database is back
-            raise
-        except Exception:
-            # A bug here must not stop the mail: logged, tried next minute.
-            logger.exception("worker: recording ended access failed")
-            return
-        finally:
-            current_actor.reset(actor)
-            current_request_id.reset(rid)
-        if recorded:
-            logger.info("worker: recorded %d ended memberships, activations or requests", recorded)
+        self.next_minute = time.monotonic() + self.expiry_every
+        for name, path, done in MINUTE_SWEEPS:
+            module, function = path.rsplit(".", 1)
+            rid = current_request_id.set(new_request_id())
+            actor = current_actor.set(f"worker:{name}")
+            try:
+                count = getattr(import_module(module), function)()
+            except OUTAGES:
+                self.next_minute = 0.0
+                raise
+            except Exception:
+                logger.exception("worker: %s sweep failed", name)
+                continue
+            finally:
+                current_actor.reset(actor)
+                current_request_id.reset(rid)
+            if count:
+                logger.info("worker: " + done, count)
 
     def _seal(self) -> None:
         if time.monotonic() < self.next_seal:
@@ -213,31 +230,6 @@ class Worker(QueueWorker):
             return
         if sealed >= SEAL_BATCHES * settings.IAM_AUDIT_SEAL_BATCH:
             self.next_seal = 0.0  # a backlog: the next batches after this turn's mail
-
-    def _reviews(self) -> None:
-        """Access reviews, every EXPIRY_EVERY too: reminders, ends (and
-        applying those that apply themselves), next instances of recurring
-        ones. Each is claimed by a conditional write (reviews.services)."""
-        if time.monotonic() < self.next_reviews:
-            return
-        self.next_reviews = time.monotonic() + self.expiry_every
-        from reviews.services import reviews_sweep
-
-        rid = current_request_id.set(new_request_id())
-        actor = current_actor.set("worker:reviews")
-        try:
-            done = reviews_sweep()
-        except OUTAGES:
-            self.next_reviews = 0.0
-            raise
-        except Exception:
-            logger.exception("worker: access reviews sweep failed")
-            return
-        finally:
-            current_actor.reset(actor)
-            current_request_id.reset(rid)
-        if done:
-            logger.info("worker: access reviews: %d reminders, ends or new instances", done)
 
     def _down(self, exc: BaseException) -> None:
         for connection in connections.all(initialized_only=True):
