@@ -18,6 +18,7 @@ from reviews import services
 from reviews.models import AccessReview
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.support.people import browser_of
+from tests.support.reviews import start
 
 pytestmark = pytest.mark.django_db
 
@@ -30,18 +31,6 @@ def group_with(name, *rules):
     for effect, pattern in rules:
         RuleFactory(role=role, effect=effect, pattern=pattern)
     return GroupFactory(name=name, roles=[role])
-
-
-def start(by_user, **fields):
-    values = {
-        "name": "Tidy up",
-        "reviewer_mode": Review.Reviewers.SELF,
-        "recurrence": Review.Recurrence.ONCE,
-        "duration_days": 14,
-        "default": Review.Default.KEEP,
-    }
-    values.update(fields)
-    return services.review_start(by=Actor(user=by_user, channel="web"), **values)
 
 
 def decide(client, item, decision="approve", justification="Still on the team"):

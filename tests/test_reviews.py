@@ -21,6 +21,7 @@ from reviews.models import AccessReview, ReviewItem
 from reviews.report import COLUMNS
 from tests.factories import GroupFactory, RoleFactory, RuleFactory, UserFactory
 from tests.support.people import admin_with, browser_of
+from tests.support.reviews import start
 
 pytestmark = pytest.mark.django_db
 
@@ -56,18 +57,6 @@ def helpdesk(db):
         email="helpdesk@shop.example",
         name="helpdesk",
     )
-
-
-def start(by_user, **fields):
-    values = {
-        "name": "Quarterly root",
-        "reviewer_mode": Review.Reviewers.SELF,
-        "recurrence": Review.Recurrence.ONCE,
-        "duration_days": 14,
-        "default": Review.Default.KEEP,
-    }
-    values.update(fields)
-    return services.review_start(by=Actor(user=by_user, channel="web"), **values)
 
 
 def form(**fields):
