@@ -2,6 +2,7 @@
 user sees only what the group allows, root blocks them and their session ends."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, GroupFactory, RoleFactory, RuleFactory, UserFactory
 
@@ -52,7 +53,7 @@ def test_root_adds_user_who_sees_only_their_screens_then_is_blocked(live_server,
 
     admin.goto(edit_url)
     admin.get_by_role("link", name="Block…").click()  # asks first
-    assert admin.get_by_role("heading", name="Block vera@shop.example?").is_visible()
+    expect(admin.get_by_role("heading", name="Block vera@shop.example?")).to_be_visible()
     admin.click("main button:has-text('Block user')")
     assert "blocked; their sessions have ended" in admin.locator(".messages").inner_text()
 

@@ -3,6 +3,7 @@ login, the switcher turns them English, and a German account stays German
 after login whatever the browser asks for."""
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from tests.factories import PASSWORD, UserFactory
@@ -24,14 +25,14 @@ def test_log_in_in_german_and_see_german_pages(live_server, german_page):
     page = german_page
     UserFactory(email="grace@shop.example", first_name="Grace", last_name="Hopper", groups=["root"])
     page.goto(f"{live_server.url}/")
-    assert page.get_by_role("heading", name="Anmelden").is_visible()
+    expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "de"
 
     page.fill("#id_login", "grace@shop.example")
     page.fill("#id_password", PASSWORD)
     page.click("button:has-text('Anmelden')")
     page.wait_for_url(f"{live_server.url}/")
-    assert page.get_by_role("heading", name="Willkommen, Grace").is_visible()
+    expect(page.get_by_role("heading", name="Willkommen, Grace")).to_be_visible()
     nav = page.get_by_role("navigation", name="Hauptmenü")
     for link, heading in (
         ("Benutzer", "Benutzer"),
@@ -39,10 +40,10 @@ def test_log_in_in_german_and_see_german_pages(live_server, german_page):
         ("Überwachungsprotokoll", "Überwachungsprotokoll"),
     ):
         nav.get_by_role("link", name=link).click()
-        assert page.get_by_role("heading", name=heading, exact=True).is_visible()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         assert not english_left(page.content()), page.url
     page.click("header a:has-text('Mein Konto')")
-    assert page.get_by_role("heading", name="Zwei-Faktor-Authentifizierung").is_visible()
+    expect(page.get_by_role("heading", name="Zwei-Faktor-Authentifizierung")).to_be_visible()
     assert not english_left(page.content())
     page.click("header button:has-text('Abmelden')")
     page.wait_for_url(f"{live_server.url}/login/")
@@ -53,9 +54,9 @@ def test_the_switcher_and_the_accounts_own_language(live_server, german_page):
     user = UserFactory(email="ada@shop.example", first_name="Ada", last_name="Lovelace")
     page.goto(f"{live_server.url}/login/")
     page.get_by_test_id("language-switcher").get_by_role("button", name="English").click()
-    assert page.get_by_role("heading", name="Log in").is_visible()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.get_by_test_id("language-switcher").get_by_role("button", name="Deutsch").click()
-    assert page.get_by_role("heading", name="Anmelden").is_visible()
+    expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
     page.get_by_test_id("language-switcher").get_by_role("button", name="English").click()
 
     # An English login page, but the account says German: German after login.
@@ -64,13 +65,13 @@ def test_the_switcher_and_the_accounts_own_language(live_server, german_page):
     page.fill("#id_password", PASSWORD)
     page.click("button:has-text('Log in')")
     page.wait_for_url(f"{live_server.url}/")
-    assert page.get_by_role("heading", name="Willkommen, Ada").is_visible()
+    expect(page.get_by_role("heading", name="Willkommen, Ada")).to_be_visible()
 
     # My account: back to the browser's choice (the English cookie).
     page.goto(f"{live_server.url}/account/")
     page.select_option("#id_language", "")
     page.click("button:has-text('Sprache speichern')")
-    assert page.get_by_role("heading", name="My account").is_visible()
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
 
 
 def test_every_back_office_page_in_german_in_the_browser(live_server, german_page, root_user):
