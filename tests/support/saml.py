@@ -1,4 +1,5 @@
-"""SAML test material: key pairs, and a small identity provider that can lie.
+"""SAML test material: key pairs and certificates (for our SP and for test
+identity providers), and a small identity provider that can lie.
 
 `HostileIdP` never listens: its metadata names http://127.0.0.1 endpoints
 nobody contacts, and it answers an AuthnRequest (read from the Location of
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime
 import secrets
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,22 +38,24 @@ EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NS = {"samlp": SAMLP, "saml": SAML, "ds": DS, "md": MD}
 
 
-def key_and_cert(directory, cn: str) -> tuple[Path, Path]:
-    """A fresh RSA key and its self-signed certificate, as PEM files."""
-    directory = Path(directory)
+def key_and_cert(directory: Path, cn: str, *, days: int = 365) -> tuple[Path, Path]:
+    """An RSA-2048 key and a self-signed SHA-256 certificate for `cn`, as
+    PEM files in `directory`: (key path, certificate path)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
         .sign(key, hashes.SHA256())
     )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = directory / f"{cn}.key", directory / f"{cn}.crt"
     key_path.write_bytes(
         key.private_bytes(
@@ -93,8 +96,8 @@ def read_authn_request(location: str) -> AuthnRequest:
     )
 
 
-def _instant(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _id() -> str:
@@ -181,9 +184,9 @@ class HostileIdP:
         unsolicited one). `sign` is "assertion", "response", "both" or
         "none"; times move by `shift` seconds; the other keywords override
         what a correct IdP would put there."""
-        now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=shift)
-        issued, start = _instant(now), _instant(now + datetime.timedelta(seconds=not_before))
-        end = _instant(now + datetime.timedelta(seconds=lifetime))
+        now = datetime.now(UTC) + timedelta(seconds=shift)
+        issued, start = _instant(now), _instant(now + timedelta(seconds=not_before))
+        end = _instant(now + timedelta(seconds=lifetime))
         acs = request.acs if request else ""
         if in_response_to == "":
             in_response_to = request.id if request else None
@@ -235,7 +238,7 @@ class HostileIdP:
             "AuthnStatement",
             AuthnInstant=issued,
             SessionIndex=session_index or _id(),
-            SessionNotOnOrAfter=_instant(now + datetime.timedelta(hours=8)),
+            SessionNotOnOrAfter=_instant(now + timedelta(hours=8)),
         )
         _sub(
             _sub(statement, SAML, "AuthnContext"),
