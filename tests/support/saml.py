@@ -170,7 +170,7 @@ class HostileIdP:
         shift: int = 0,
         not_before: int = -60,
         lifetime: int = 300,
-        audience: str | None = None,
+        audience: str | list | None = None,
         recipient: str | None = None,
         destination: str | None = None,
         issuer: str | None = None,
@@ -178,12 +178,15 @@ class HostileIdP:
         status: str = SUCCESS,
         key: bytes | None = None,
         cert: bytes | None = None,
+        algorithm: str = "rsa-sha256",
+        digest: str = "sha256",
         session_index: str | None = None,
     ):
         """A samlp:Response (lxml element) answering `request` (None: an
         unsolicited one). `sign` is "assertion", "response", "both" or
-        "none"; times move by `shift` seconds; the other keywords override
-        what a correct IdP would put there."""
+        "none", with `algorithm`/`digest` (signxml's names); times move by
+        `shift` seconds; the other keywords override what a correct IdP
+        would put there."""
         now = datetime.now(UTC) + timedelta(seconds=shift)
         issued, start = _instant(now), _instant(now + timedelta(seconds=not_before))
         end = _instant(now + timedelta(seconds=lifetime))
@@ -231,7 +234,9 @@ class HostileIdP:
             InResponseTo=in_response_to,
         )
         conditions = _sub(assertion, SAML, "Conditions", NotBefore=start, NotOnOrAfter=end)
-        _sub(_sub(conditions, SAML, "AudienceRestriction"), SAML, "Audience", audience)
+        # A list: one AudienceRestriction per audience (each must hold).
+        for restricted in audience if isinstance(audience, list) else [audience]:
+            _sub(_sub(conditions, SAML, "AudienceRestriction"), SAML, "Audience", restricted)
         statement = _sub(
             assertion,
             SAML,
@@ -259,12 +264,13 @@ class HostileIdP:
                 for value in values:
                     _sub(attribute, SAML, "AttributeValue", value)
 
-        key, cert = key or self.key, cert or self.cert
+        key = key or self.key
+        cert = None if algorithm.startswith("hmac") else (cert or self.cert)
         if sign in ("assertion", "both"):
-            assertion = sign_element(assertion, key, cert)
+            assertion = sign_element(assertion, key, cert, algorithm, digest)
         response.append(assertion)
         if sign in ("response", "both"):
-            response = sign_element(response, key, cert)
+            response = sign_element(response, key, cert, algorithm, digest)
         return response
 
 
@@ -272,14 +278,32 @@ def _cert_body(pem: bytes) -> str:
     return "".join(pem.decode().strip().splitlines()[1:-1])
 
 
-def sign_element(element, key: bytes, cert: bytes):
-    """`element` signed as an IdP signs: an enveloped rsa-sha256 signature
-    (exclusive c14n) right after its Issuer, referring to its ID."""
+class _AnySigner(XMLSigner):
+    """signxml, minus its refusal to sign with SHA-1: a downgrade test needs
+    a genuine SHA-1 signature."""
+
+    def check_deprecated_methods(self):
+        pass
+
+
+def sign_element(
+    element, key: bytes, cert: bytes | None, algorithm: str = "rsa-sha256", digest: str = "sha256"
+):
+    """`element` signed as an IdP signs: an enveloped signature (rsa-sha256,
+    exclusive c14n) right after its Issuer, referring to its ID. An hmac
+    `algorithm` uses `key` as the shared secret and names no certificate."""
     element = copy.deepcopy(element)
     placeholder = etree.Element(f"{{{DS}}}Signature", Id="placeholder", nsmap={"ds": DS})
     element.find("saml:Issuer", NS).addnext(placeholder)
-    signer = XMLSigner(c14n_algorithm=EXC_C14N)
-    return signer.sign(element, key=key, cert=cert.decode(), reference_uri="#" + element.get("ID"))
+    signer = _AnySigner(
+        signature_algorithm=algorithm, digest_algorithm=digest, c14n_algorithm=EXC_C14N
+    )
+    return signer.sign(
+        element,
+        key=key,
+        cert=cert.decode() if cert else None,
+        reference_uri="#" + element.get("ID"),
+    )
 
 
 # --- XML signature wrapping (Somorovsky et al. 2012; SAML Raider's XSWHelpers)
