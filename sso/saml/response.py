@@ -217,8 +217,14 @@ def _read(provider, idp: dict, signed, root, *, acs_url: str, entity_id: str) ->
             gettext_noop("the answer is not valid yet. Check the clocks of both servers."),
         )
     limits = [instant(conditions.get("NotOnOrAfter"))]
-    audiences = [text(a) for a in conditions.findall("saml:AudienceRestriction/saml:Audience", NS)]
-    if entity_id not in audiences:
+    # Each AudienceRestriction must name us (SAML core 2.5.1.4: the audiences
+    # of one restriction are alternatives, several restrictions all apply).
+    restrictions = [
+        [text(a) for a in restriction.findall("saml:Audience", NS)]
+        for restriction in conditions.findall("saml:AudienceRestriction", NS)
+    ]
+    audiences = [audience for restriction in restrictions for audience in restriction]
+    if not restrictions or any(entity_id not in restriction for restriction in restrictions):
         raise _refuse(
             provider,
             "saml_audience",
