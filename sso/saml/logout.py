@@ -14,10 +14,17 @@ browser goes back to the IdP with our signed LogoutResponse.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
 
 from sso.saml import binding, idp, sp
-from sso.saml.xml import NS, SAMLP, SUCCESS, Forbidden, parse_untrusted, q, text
+from sso.saml.response import CLOCK_SKEW
+from sso.saml.xml import NS, SAMLP, SUCCESS, Forbidden, instant, parse_untrusted, q, text
+
+MESSAGE_TTL = timedelta(minutes=10)  # how old an IdP's LogoutRequest may be
 
 
 def request_url(request, provider, extra: dict, state: str) -> str | None:
@@ -87,6 +94,7 @@ def read(request, provider) -> Incoming:
         )
     if root.tag != q(SAMLP, "LogoutRequest") or not root.get("ID"):
         raise Refused("saml_malformed")
+    _fresh_and_once(provider, root)
     name_id = text(root.find("saml:NameID", NS))
     if not name_id:
         raise Refused("saml_malformed")
@@ -94,6 +102,23 @@ def read(request, provider) -> Incoming:
     return Incoming(
         kind="request", message_id=root.get("ID"), name_id=name_id, session_indexes=indexes
     )
+
+
+def _fresh_and_once(provider, root) -> None:
+    """A LogoutRequest counts within MESSAGE_TTL of its IssueInstant (and
+    before its NotOnOrAfter), once: a copy from a log or a proxy cannot log
+    the person out again later."""
+    now = datetime.now(UTC)
+    issued = instant(root.get("IssueInstant"))
+    if issued is None or not now - MESSAGE_TTL - CLOCK_SKEW <= issued <= now + CLOCK_SKEW:
+        raise Refused("saml_expired")
+    until = instant(root.get("NotOnOrAfter"))
+    if until is not None and until <= now - CLOCK_SKEW:
+        raise Refused("saml_expired")
+    digest = hashlib.sha256(root.get("ID").encode()).hexdigest()
+    ttl = int((MESSAGE_TTL + 2 * CLOCK_SKEW).total_seconds())
+    if not cache.add(f"sso:saml-logout:{provider.id}:{digest}", 1, ttl):
+        raise Refused("saml_replay")
 
 
 def response_url(request, provider, incoming: Incoming, relay_state: str) -> str | None:
