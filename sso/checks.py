@@ -26,6 +26,8 @@ def sso_configuration(app_configs, **kwargs):
         for message in provider.config_errors():
             problems.append(Error(message + ".", id="sso.E002"))
         url = provider.discovery_url
+        # A SAML provider has no discovery URL: its METADATA is checked in
+        # config_errors (sso.E002).
         if url and not is_allowed_endpoint(url):
             problems.append(
                 Error(
