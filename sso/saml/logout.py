@@ -64,15 +64,23 @@ class Refused(ValueError):
 
 
 def read(request, provider) -> Incoming:
-    """The LogoutRequest or LogoutResponse in this redirect, once its
-    signature (over the query string as it arrived), issuer and destination
-    check out; Refused otherwise."""
+    """The LogoutRequest or LogoutResponse in this redirect.
+
+    A request ends sessions, so it must be signed (over the query string as
+    it arrived) with a certificate of the metadata, name the IdP as issuer
+    and us as destination: Refused otherwise. A response only decides
+    whether the login page says "logged out, also at <NAME>": one that is
+    not signed, or not a success, is no refusal, just no such notice (Entra
+    ID names another issuer in it than in its metadata)."""
     field = "SAMLRequest" if "SAMLRequest" in request.GET else "SAMLResponse"
     value = request.GET.get(field)
     if not value:
         raise Refused("saml_malformed")
     found = idp.idp(provider)
-    if not binding.verify_query(request.META.get("QUERY_STRING", ""), field, found["certs"]):
+    signed = binding.verify_query(request.META.get("QUERY_STRING", ""), field, found["certs"])
+    if field == "SAMLResponse":
+        return Incoming(kind="response", success=signed and _is_success(value))
+    if not signed:
         raise Refused("saml_signature")
     try:
         root = parse_untrusted(binding.decode(value))
@@ -85,13 +93,6 @@ def read(request, provider) -> Incoming:
     destination = root.get("Destination")
     if destination is not None and destination != sp.slo_url(request, provider):
         raise Refused("saml_destination")
-    if field == "SAMLResponse":
-        if root.tag != q(SAMLP, "LogoutResponse"):
-            raise Refused("saml_malformed")
-        status = root.find("samlp:Status/samlp:StatusCode", NS)
-        return Incoming(
-            kind="response", success=status is not None and status.get("Value") == SUCCESS
-        )
     if root.tag != q(SAMLP, "LogoutRequest") or not root.get("ID"):
         raise Refused("saml_malformed")
     _fresh_and_once(provider, root)
@@ -102,6 +103,16 @@ def read(request, provider) -> Incoming:
     return Incoming(
         kind="request", message_id=root.get("ID"), name_id=name_id, session_indexes=indexes
     )
+
+
+def _is_success(value: str) -> bool:
+    try:
+        root = parse_untrusted(binding.decode(value))
+    except ValueError:  # Forbidden too
+        return False
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    is_response = root.tag == q(SAMLP, "LogoutResponse")
+    return is_response and status is not None and status.get("Value") == SUCCESS
 
 
 def _fresh_and_once(provider, root) -> None:
