@@ -11,7 +11,6 @@ from lxml import etree, html
 from signxml import XMLVerifier
 
 from accounts.models import AuditEvent, User
-from iam.settings import _sso_provider
 from sso.models import Identity
 from tests.factories import UserFactory
 from tests.support.saml import (
@@ -20,8 +19,8 @@ from tests.support.saml import (
     SAML,
     XSW,
     HostileIdP,
+    configure_saml,
     encode,
-    key_and_cert,
     read_authn_request,
     wrap,
 )
@@ -37,45 +36,14 @@ EVIL = {ANN: ADMIN}
 EVIL_SITE = "https://evil.test/phish"
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """The IdP (its key, certificate and metadata file) and our SP key pair,
-    made once: key generation is the slow part."""
-    directory = tmp_path_factory.mktemp("saml")
-    sp_key, sp_cert = key_and_cert(directory, "sp")
-    other_key, other_cert = key_and_cert(directory, "other-idp")
-    return {
-        "idp": HostileIdP(directory),
-        "sp_key": sp_key,
-        "sp_cert": sp_cert,
-        "other_key": other_key.read_bytes(),
-        "other_cert": other_cert.read_bytes(),
-    }
-
-
-def configure(settings, monkeypatch, files, **extra):
-    """The provider exactly as iam.settings builds it from IAM_SSO_HOSTILE_*."""
-    env = {
-        "KIND": "saml",
-        "NAME": NAME,
-        "METADATA": str(files["idp"].metadata_path),
-        "SP_CERT": str(files["sp_cert"]),
-        "SP_KEY": str(files["sp_key"]),
-        "STRATEGY": "pre-registered",
-        "TRUST_EMAIL": "true",
-        "IDP_INITIATED": "false",
-        "ROLE_MAP": "{}",
-    }
-    env.update({k.upper(): v for k, v in extra.items()})
-    for key, value in env.items():
-        monkeypatch.setenv(f"IAM_SSO_HOSTILE_{key}", value)
-    settings.IAM_SSO_PROVIDERS = {"hostile": _sso_provider("hostile")}
+def configure(settings, monkeypatch, saml_files, **extra):
+    configure_saml(settings, monkeypatch, saml_files, name=NAME, **extra)
 
 
 @pytest.fixture
-def idp(settings, monkeypatch, files):
-    configure(settings, monkeypatch, files)
-    return files["idp"]
+def idp(settings, monkeypatch, saml_files):
+    configure(settings, monkeypatch, saml_files)
+    return saml_files["idp"]
 
 
 @pytest.fixture
@@ -165,20 +133,22 @@ class TestBaseline:
         assert logged_in_as(client) == ANN
 
     def test_auto_provision_creates_the_account_of_a_correct_response(
-        self, client, settings, monkeypatch, files
+        self, client, settings, monkeypatch, saml_files
     ):
-        configure(settings, monkeypatch, files, strategy="auto-provision")
+        configure(settings, monkeypatch, saml_files, strategy="auto-provision")
         request = start(client)
-        answer = post(client, files["idp"].response(request, name_id=ADMIN), request)
+        answer = post(client, saml_files["idp"].response(request, name_id=ADMIN), request)
         assert answer["Location"] == "/", answer
         assert logged_in_as(client) == ADMIN
 
-    def test_idp_initiated_when_the_operator_allows_it(self, client, settings, monkeypatch, files):
+    def test_idp_initiated_when_the_operator_allows_it(
+        self, client, settings, monkeypatch, saml_files
+    ):
         UserFactory(email=ANN, password="!")
-        configure(settings, monkeypatch, files, idp_initiated="true")
+        configure(settings, monkeypatch, saml_files, idp_initiated="true")
         answer = client.post(
             ACS,
-            {"SAMLResponse": encode(unsolicited(files["idp"])), "RelayState": EVIL_SITE},
+            {"SAMLResponse": encode(unsolicited(saml_files["idp"])), "RelayState": EVIL_SITE},
         )
         assert answer.status_code == 200  # no session yet: the same-site re-post page
         assert "data-autosubmit" in answer.content.decode()
@@ -205,16 +175,16 @@ def unsolicited(idp, **options):
 
 
 @pytest.fixture(params=["victim exists", "auto-provision"])
-def xsw_setup(request, settings, monkeypatch, files, ann):
+def xsw_setup(request, settings, monkeypatch, saml_files, ann):
     """XSW runs twice: against an existing admin account, and with
     auto-provisioning on and no admin account (so a wrapped identity would
     be created)."""
     if request.param == "victim exists":
-        configure(settings, monkeypatch, files)
+        configure(settings, monkeypatch, saml_files)
         UserFactory(email=ADMIN, password="!")
     else:
-        configure(settings, monkeypatch, files, strategy="auto-provision")
-    return files["idp"]
+        configure(settings, monkeypatch, saml_files, strategy="auto-provision")
+    return saml_files["idp"]
 
 
 @pytest.mark.parametrize("kind", XSW)
@@ -349,11 +319,13 @@ def test_a_response_signed_nowhere_is_refused(client, idp, ann):
     refuse(client, idp.response(request, sign="none"), "saml_unsigned", request)
 
 
-def test_a_signature_by_another_key_is_refused(client, idp, ann, files):
+def test_a_signature_by_another_key_is_refused(client, idp, ann, saml_files):
     """Signed with a key whose certificate rides along in KeyInfo: only the
     metadata's certificate counts."""
     request = start(client)
-    forged = idp.response(request, sign="both", key=files["other_key"], cert=files["other_cert"])
+    forged = idp.response(
+        request, sign="both", key=saml_files["other_key"], cert=saml_files["other_cert"]
+    )
     assert b"X509Certificate" in etree.tostring(forged)
     refuse(client, forged, "saml_signature", request)
 
@@ -494,11 +466,11 @@ def test_a_replayed_response_is_refused(client, idp, ann):
 
 
 def test_a_replayed_unsolicited_response_is_refused_in_another_browser(
-    settings, monkeypatch, files
+    settings, monkeypatch, saml_files
 ):
     UserFactory(email=ANN, password="!")
-    configure(settings, monkeypatch, files, idp_initiated="true")
-    response = unsolicited(files["idp"])
+    configure(settings, monkeypatch, saml_files, idp_initiated="true")
+    response = unsolicited(saml_files["idp"])
     first, second = Client(), Client()
     assert post(first, response)["Location"] == "/"
     AuditEvent.objects.all().delete()

@@ -392,3 +392,25 @@ def wrap(kind: str, response, replace: dict):
     else:
         raise ValueError(kind)
     return root
+
+
+def configure_saml(settings, monkeypatch, files, *, pid="hostile", name="Hostile IdP", **extra):
+    """A SAML provider exactly as iam.settings builds it from IAM_SSO_<PID>_*,
+    with the conftest's `saml_files`; keywords override the variables."""
+    from iam.settings import _sso_provider
+
+    env = {
+        "KIND": "saml",
+        "NAME": name,
+        "METADATA": str(files["idp"].metadata_path),
+        "SP_CERT": str(files["sp_cert"]),
+        "SP_KEY": str(files["sp_key"]),
+        "STRATEGY": "pre-registered",
+        "TRUST_EMAIL": "true",
+        "IDP_INITIATED": "false",
+        "ROLE_MAP": "{}",
+    }
+    env.update({k.upper(): v for k, v in extra.items()})
+    for key, value in env.items():
+        monkeypatch.setenv(f"IAM_SSO_{pid.upper()}_{key}", value)
+    settings.IAM_SSO_PROVIDERS = {pid: _sso_provider(pid)}
