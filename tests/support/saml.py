@@ -414,3 +414,96 @@ def configure_saml(settings, monkeypatch, files, *, pid="hostile", name="Hostile
     for key, value in env.items():
         monkeypatch.setenv(f"IAM_SSO_{pid.upper()}_{key}", value)
     settings.IAM_SSO_PROVIDERS = {pid: _sso_provider(pid)}
+
+
+# --- single logout over the HTTP-Redirect binding ------------------------------------
+
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+
+
+def redirect_url(endpoint: str, field: str, xml: bytes, relay_state: str, key_pem: bytes) -> str:
+    """`endpoint?SAMLRequest|SAMLResponse=…&RelayState=…&SigAlg=…&Signature=…`
+    as an IdP sends it (SAML Bindings §3.4.4.1), signed with `key_pem`."""
+    from urllib.parse import quote
+
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    message = base64.b64encode(compressor.compress(xml) + compressor.flush()).decode()
+    parts = [f"{field}={quote(message, safe='')}"]
+    if relay_state:
+        parts.append(f"RelayState={quote(relay_state, safe='')}")
+    parts.append(f"SigAlg={quote(RSA_SHA256, safe='')}")
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    signature = key.sign("&".join(parts).encode(), padding.PKCS1v15(), hashes.SHA256())
+    parts.append(f"Signature={quote(base64.b64encode(signature).decode(), safe='')}")
+    return f"{endpoint}?{'&'.join(parts)}"
+
+
+def read_redirect(location: str) -> tuple:
+    """(the message's root element, RelayState) of a redirect-binding URL."""
+    query = parse_qs(urlsplit(location).query)
+    field = "SAMLRequest" if "SAMLRequest" in query else "SAMLResponse"
+    xml = zlib.decompress(base64.b64decode(query[field][0]), -15)
+    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    return root, query.get("RelayState", [""])[0]
+
+
+def redirect_signed_by(location: str, cert_pem: bytes) -> bool:
+    """The redirect's signature, checked as the receiving side does."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    raw = dict(pair.split("=", 1) for pair in urlsplit(location).query.split("&"))
+    field = "SAMLRequest" if "SAMLRequest" in raw else "SAMLResponse"
+    signed = f"{field}={raw[field]}"
+    if "RelayState" in raw:
+        signed += f"&RelayState={raw['RelayState']}"
+    signed += f"&SigAlg={raw['SigAlg']}"
+    signature = base64.b64decode(parse_qs(f"s={raw['Signature']}")["s"][0])
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        cert.public_key().verify(signature, signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def logout_request(
+    idp: HostileIdP,
+    *,
+    name_id: str,
+    destination: str,
+    session_indexes=(),
+    shift: int = 0,
+    message_id: str | None = None,
+) -> tuple[str, bytes]:
+    """(its ID, the XML) of the IdP's LogoutRequest."""
+    message_id = message_id or _id()
+    root = etree.Element(f"{{{SAMLP}}}LogoutRequest", nsmap={"samlp": SAMLP, "saml": SAML})
+    issued = _instant(datetime.now(UTC) + timedelta(seconds=shift))
+    root.attrib.update(
+        {"ID": message_id, "Version": "2.0", "IssueInstant": issued, "Destination": destination}
+    )
+    _sub(root, SAML, "Issuer", idp.entity_id)
+    _sub(root, SAML, "NameID", name_id, Format=EMAIL_FORMAT)
+    for index in session_indexes:
+        _sub(root, SAMLP, "SessionIndex", index)
+    return message_id, etree.tostring(root)
+
+
+def logout_response(idp: HostileIdP, *, in_response_to: str, destination: str, status=SUCCESS):
+    """The IdP's LogoutResponse (XML) to our LogoutRequest."""
+    root = etree.Element(f"{{{SAMLP}}}LogoutResponse", nsmap={"samlp": SAMLP, "saml": SAML})
+    root.attrib.update(
+        {
+            "ID": _id(),
+            "Version": "2.0",
+            "IssueInstant": _instant(datetime.now(UTC)),
+            "Destination": destination,
+            "InResponseTo": in_response_to,
+        }
+    )
+    _sub(root, SAML, "Issuer", idp.entity_id)
+    _sub(_sub(root, SAMLP, "Status"), SAMLP, "StatusCode", Value=status)
+    return etree.tostring(root)
