@@ -63,6 +63,9 @@ def verify_query(query_string: str, field: str, certs: list[str]) -> bool:
     raw = {}
     for pair in query_string.split("&"):
         name, _, value = pair.partition("=")
+        # Keyed by the name as Django's request.GET decodes it: a second
+        # `SAML%52equest` is the SAMLRequest the view reads, and not signed.
+        name = unquote_plus(name)
         if name in raw:
             return False  # a field twice: which one was signed?
         raw[name] = value
