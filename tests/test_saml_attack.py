@@ -77,3 +77,26 @@ def test_a_second_percent_encoded_saml_request_does_not_ride_on_a_genuine_signat
     assert not AuditEvent.objects.filter(action="sso.frontchannel_logout").exists()
     refused = AuditEvent.objects.get(action="sso.logout_token_refused")
     assert refused.details == {"provider": "corp", "reason": "saml_signature"}
+
+
+# --- the audit trail: a stranger's garbage at the ACS -----------------------------
+
+
+def test_a_stranger_cannot_flood_the_audit_trail_through_the_acs(idp, client):
+    """Anyone on the internet may post to the ACS (it is CSRF-exempt, and
+    `bounced=1` skips the re-post page). Each refusal was one audit row and
+    one warning line, without limit, while the SAML logout and the
+    back-channel logout stop auditing a client past 30 refusals a minute.
+    Past the rate the answer stays a refusal, only unaudited."""
+    garbage = {"SAMLResponse": base64.b64encode(b"<x/>").decode(), "bounced": "1"}
+    for _ in range(45):
+        answer = client.post("/sso/corp/saml/acs/", garbage)
+        assert answer.status_code == 302 and answer["Location"] == "/login/", answer
+    failures = AuditEvent.objects.filter(action="sso.failed")
+    assert 1 <= failures.count() <= 30
+    assert {e.details["reason"] for e in failures} == {"saml_malformed"}
+    assert not is_logged_in(client)
+    # Another client (another address) is audited as before.
+    other = Client(REMOTE_ADDR="192.0.2.7")
+    other.post("/sso/corp/saml/acs/", garbage)
+    assert failures.filter(ip="192.0.2.7").count() == 1
