@@ -281,6 +281,9 @@ IAM_LOGIN_THROTTLES = {
     # Refused back-channel logout tokens per client IP: beyond it, 429 and no
     # more audit rows (anyone on the internet may post there).
     "sso_logout_refused": "30/m/ip",
+    # Refused SSO answers (SAML ACS, OpenID callback) per client IP: beyond
+    # it, still refused, but no more audit rows or log lines.
+    "sso_failed": "30/m/ip",
 }
 ACCOUNT_RATE_LIMITS = {
     # allauth still counts wrong MFA codes as "login_failed" (per account and

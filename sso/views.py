@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from accounts.login import authenticated_now, complete_login
 from accounts.models import User
@@ -58,16 +59,21 @@ def _failed(request, provider, error: SSOError, to: str = ""):
     details = {"provider": provider.id, "reason": reason}
     if detail:
         details["provider_said"] = detail
-        logger.warning("sso %s failed: %s (provider said: %s)", provider.id, reason, detail)
-    else:
-        logger.warning("sso %s failed: %s", provider.id, reason)
-    audit(
-        AuditAction.SSO_FAILED,
-        by=Actor.of(request),
-        target_label=provider.id,
-        success=False,
-        details=details,
-    )
+    # Anyone may post to a SAML ACS or call back here: past the rate (per
+    # IP) a refusal is still refused but no longer logged or audited, so
+    # strangers cannot flood the trail (as the logout doors).
+    if throttle.consume(request, "sso_failed") is not None:
+        if detail:
+            logger.warning("sso %s failed: %s (provider said: %s)", provider.id, reason, detail)
+        else:
+            logger.warning("sso %s failed: %s", provider.id, reason)
+        audit(
+            AuditAction.SSO_FAILED,
+            by=Actor.of(request),
+            target_label=provider.id,
+            success=False,
+            details=details,
+        )
     messages.error(request, error.message)
     return redirect(to or "account_login")
 
