@@ -100,3 +100,75 @@ def test_a_stranger_cannot_flood_the_audit_trail_through_the_acs(idp, client):
     other = Client(REMOTE_ADDR="192.0.2.7")
     other.post("/sso/corp/saml/acs/", garbage)
     assert failures.filter(ip="192.0.2.7").count() == 1
+
+
+# --- IdP-initiated sign-ins: into a browser where someone is logged in ------------
+
+ACS_URL = "http://testserver/sso/corp/saml/acs/"
+SP_ENTITY_ID = "http://testserver/sso/corp/saml/metadata/"
+
+
+def unsolicited(idp, name_id):
+    """A correct response nobody here asked for, as an IdP-initiated login
+    (the IdP's app tile) sends it."""
+    return idp.response(
+        None, name_id=name_id, recipient=ACS_URL, destination=ACS_URL, audience=SP_ENTITY_ID
+    )
+
+
+def who(client):
+    from accounts.models import User
+
+    if not is_logged_in(client):
+        return None
+    return User.objects.get(pk=client.session["_auth_user_id"]).email
+
+
+def cross_site_post(client, response):
+    """Mallory's page posts her own, genuine, unsolicited response into the
+    victim's browser: cross-site, so without the SameSite=Lax session
+    cookie; our re-post page then sends it again, now with the cookie."""
+    from lxml import html
+
+    cookies = client.cookies
+    client.cookies = type(cookies)()
+    first = client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(response)})
+    client.cookies = cookies
+    assert first.status_code == 200 and "data-autosubmit" in first.content.decode()
+    return client.post("/sso/corp/saml/acs/", dict(html.fromstring(first.content).forms[0].fields))
+
+
+def test_an_unsolicited_response_does_not_switch_a_logged_in_session_to_another_person(
+    settings, monkeypatch, saml_files
+):
+    """IAM_SSO_<ID>_IDP_INITIATED=true accepts what no browser asked for:
+    anyone could log a stranger's browser into their own account (the known
+    price). But Ann, logged in and at work, must not find her session
+    quietly turned into Mallory's by a page Mallory made her open."""
+    configure_saml(settings, monkeypatch, saml_files, pid="corp", name=NAME, idp_initiated="true")
+    UserFactory(email=ANN, password="!")
+    UserFactory(email=MALLORY, password="!")
+    idp = saml_files["idp"]
+    ann = saml_login(Client(), idp, name_id=ANN)
+    answer = cross_site_post(ann, unsolicited(idp, MALLORY))
+    assert answer.status_code == 302, answer
+    assert who(ann) == ANN
+    failed = AuditEvent.objects.get(action="sso.failed")
+    assert failed.details["reason"] == "saml_unsolicited_logged_in"
+    # Her own IdP tile still works for her, and a browser nobody is logged
+    # in to takes the tile as before.
+    assert cross_site_post(ann, unsolicited(idp, ANN)).status_code == 302
+    assert who(ann) == ANN
+    fresh = Client()
+    cross_site_post(fresh, unsolicited(idp, MALLORY))
+    assert who(fresh) == MALLORY
+
+
+def test_signing_in_again_as_the_same_person_is_no_error(idp):
+    """Ann, logged in, presses "Log in with <NAME>" again (a second tab, a
+    bookmark of the login page): the IdP answers for her. Django keeps the
+    session key of a same-user login, and the session list tried to add it
+    a second time: a server error."""
+    ann = saml_login(Client(), idp, name_id=ANN)
+    saml_login(ann, idp, name_id=ANN, session_index="_again")
+    assert who(ann) == ANN
