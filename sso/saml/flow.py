@@ -11,6 +11,7 @@ import time
 from django.utils.translation import gettext_noop
 
 from sso import flows
+from sso.models import Identity
 from sso.saml import binding, idp, response, sp
 
 
@@ -46,6 +47,8 @@ def complete(request, provider) -> tuple[dict, dict]:
     # named a replay (in the audit trail), whatever else is wrong with it.
     response.use_once(provider, checked)
     entry = _pending(request, provider, checked.in_response_to)
+    if not checked.in_response_to:
+        _not_into_someone_elses_session(request, provider, checked.claims)
     if entry.get("reauth") is not None:
         # ForceAuthn was asked: the IdP must say it authenticated the person
         # after our request (an IdP that ignores ForceAuthn answers with its
@@ -60,6 +63,27 @@ def complete(request, provider) -> tuple[dict, dict]:
                 "saml_not_fresh",
             )
     return entry, checked.claims
+
+
+def _not_into_someone_elses_session(request, provider, claims: dict) -> None:
+    """An unsolicited answer is tied to no browser: whoever holds one can
+    post it into anyone's (login CSRF, the price of IDP_INITIATED). It may
+    log in a browser nobody is logged in to, or the same person again, but
+    never turn a logged-in session into another person's."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return
+    linked = Identity.objects.filter(
+        provider=provider.id, issuer=claims["iss"], subject=claims["sub"], user=user
+    ).exists()
+    if not linked:
+        raise provider.fail(
+            gettext_noop(
+                "the provider sent a sign-in for someone else while you are logged in "
+                "here. Log out first to log in as another person."
+            ),
+            "saml_unsolicited_logged_in",
+        )
 
 
 def _pending(request, provider, in_response_to: str) -> dict:
