@@ -193,11 +193,18 @@ def session_started(request, user, signal_kwargs=None) -> None:
     if not session.session_key:
         session.save()
     user_agent_max = UserSession._meta.get_field("user_agent").max_length
-    UserSession.objects.create(
-        user=user,
-        session_key=session.session_key,
-        ip=get_adapter(request).get_client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:user_agent_max],
+    # The same person logging in again keeps the session key (Django's
+    # login): listed once, still one INSERT and no lookup.
+    UserSession.objects.bulk_create(
+        [
+            UserSession(
+                user=user,
+                session_key=session.session_key,
+                ip=get_adapter(request).get_client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:user_agent_max],
+            )
+        ],
+        ignore_conflicts=True,
     )
     by = Actor.of(request, user=user)
     audit(AuditAction.LOGIN_SUCCEEDED, by=by, target=user, details={"method": method})
