@@ -172,3 +172,40 @@ def test_signing_in_again_as_the_same_person_is_no_error(idp):
     ann = saml_login(Client(), idp, name_id=ANN)
     saml_login(ann, idp, name_id=ANN, session_index="_again")
     assert who(ann) == ANN
+
+
+# --- re-authentication: logging out and in again is no fresh proof ----------------
+
+MFA_CONTEXT = "https://refeds.org/profile/mfa"
+
+
+def test_logging_out_and_in_again_through_the_idps_live_session_is_no_re_authentication(
+    idp, client
+):
+    """A sensitive action after 10 minutes asks "Confirm it's you", which
+    sends ForceAuthn and insists on a fresh AuthnInstant: the IdP must ask
+    for the password again. Someone at Ann's unlocked computer skips that:
+    log out here, log in again, and the IdP's live session answers at once,
+    with the AuthnInstant of Ann's morning login. That login proves nothing
+    new and must not count as a fresh authentication."""
+    from tests import conftest
+
+    ann = UserFactory(email="root.ann@shop.example", password="!", groups=["root"])
+    target = UserFactory(email="target@shop.example")
+    saml_login(client, idp, name_id=ann.email)
+    conftest.age_authentication(client.session, 11 * 60)
+    asked = client.post(f"/users/{target.pk}/block/")
+    assert asked["Location"].startswith("/sso/corp/reauthenticate/?next="), asked
+    # Log out, and in again: no password asked at the IdP (its session is
+    # four hours old), multi-factor as that session was.
+    client.post("/logout/")
+    answer = client.post("/sso/corp/login/")
+    request = read_authn_request(answer["Location"])
+    assert not request.force_authn
+    response = idp.response(request, name_id=ann.email, authn_age=4 * 3600, context=MFA_CONTEXT)
+    assert client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(response)})["Location"] == "/"
+    assert who(client) == ann.email
+    again = client.post(f"/users/{target.pk}/block/")
+    assert again["Location"].startswith("/sso/corp/reauthenticate/?next="), again
+    target.refresh_from_db()
+    assert target.is_active

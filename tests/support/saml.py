@@ -181,12 +181,15 @@ class HostileIdP:
         algorithm: str = "rsa-sha256",
         digest: str = "sha256",
         session_index: str | None = None,
+        authn_age: int = 0,
+        context: str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
     ):
         """A samlp:Response (lxml element) answering `request` (None: an
         unsolicited one). `sign` is "assertion", "response", "both" or
         "none", with `algorithm`/`digest` (signxml's names); times move by
-        `shift` seconds; the other keywords override what a correct IdP
-        would put there."""
+        `shift` seconds; `authn_age`: how long ago the person authenticated
+        at the IdP (its live session answers without asking again); the
+        other keywords override what a correct IdP would put there."""
         now = datetime.now(UTC) + timedelta(seconds=shift)
         issued, start = _instant(now), _instant(now + timedelta(seconds=not_before))
         end = _instant(now + timedelta(seconds=lifetime))
@@ -241,7 +244,7 @@ class HostileIdP:
             assertion,
             SAML,
             "AuthnStatement",
-            AuthnInstant=issued,
+            AuthnInstant=_instant(now - timedelta(seconds=authn_age)),
             SessionIndex=session_index or _id(),
             SessionNotOnOrAfter=_instant(now + timedelta(hours=8)),
         )
@@ -249,7 +252,7 @@ class HostileIdP:
             _sub(statement, SAML, "AuthnContext"),
             SAML,
             "AuthnContextClassRef",
-            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+            context,
         )
         if attributes:
             attrs = _sub(assertion, SAML, "AttributeStatement")
