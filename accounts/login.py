@@ -36,6 +36,7 @@ The session contract, for a logged-in person:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import timedelta
 
@@ -62,6 +63,7 @@ SESSION_SECOND_FACTOR = "iam_second_factor"
 _METHOD = "iam_method"
 _MFA_BY_IDP = "iam_mfa_by_idp"
 _EXTRA = "iam_extra"
+_AUTHENTICATED_AT = "iam_authenticated_at"
 # What a door's own login stage (accounts.extensions login_stages) needs at
 # the end of the login, keyed by the door ("sso"): JSON, kept in the session
 # between the stages, never a token.
@@ -85,11 +87,15 @@ def complete_login(
     redirect_url=None,
     extra=None,
     stage_data: dict | None = None,
+    authenticated_at: float | None = None,
 ):
     """A person proved who they are by `method` outside allauth's password
     form (an identity provider): log them in through allauth's stages, as a
     password login would be. `stage_data` is for the door's own stage after
-    the MFA step (`stage_data(login)` there). Returns the response to send."""
+    the MFA step (`stage_data(login)` there). `authenticated_at`: when the
+    provider last saw the person prove it (its auth_time, AuthnInstant); a
+    provider's live session answers a login without asking, so the login
+    itself is no fresh proof. Returns the response to send."""
     return perform_login(
         request,
         user,
@@ -99,6 +105,7 @@ def complete_login(
             _MFA_BY_IDP: mfa_by_idp,
             _EXTRA: extra or {},
             _STAGE_DATA: stage_data or {},
+            _AUTHENTICATED_AT: authenticated_at,
         },
     )
 
@@ -182,9 +189,10 @@ def session_started(request, user, signal_kwargs=None) -> None:
     session[SESSION_METHOD] = method
     session[SESSION_MFA_BY_IDP] = bool(kwargs.get(_MFA_BY_IDP))
     session[SESSION_EXTRA] = kwargs.get(_EXTRA) or {}
-    authenticated_now(request, user)
+    at = kwargs.get(_AUTHENTICATED_AT)
+    _proved(request, SESSION_AUTHENTICATED, user, at)
     if session[SESSION_MFA_BY_IDP]:
-        second_factor_now(request, user)
+        _proved(request, SESSION_SECOND_FACTOR, user, at)
     elif (session.get(SESSION_SECOND_FACTOR) or {}).get("user") != user.pk:
         session.pop(SESSION_SECOND_FACTOR, None)  # someone else's, or none
     # One bounded DELETE instead of allauth's per-login check of every row.
@@ -217,6 +225,22 @@ def session_started(request, user, signal_kwargs=None) -> None:
 def authenticated_now(request, user) -> None:
     """The person of this session has just proved who they are."""
     request.session[SESSION_AUTHENTICATED] = {"user": user.pk, "at": time.time()}
+
+
+def _proved(request, key: str, user, at) -> None:
+    """The person proved who they are (or a second factor) at `at`, an
+    identity provider's time (never later than now; None: now). A later
+    proof of the same person in this session stays (a code typed at this
+    login's MFA step)."""
+    now = time.time()
+    moment = (
+        min(now, float(at)) if isinstance(at, (int, float)) and not isinstance(at, bool) else now
+    )
+    record = request.session.get(key)
+    if isinstance(record, dict) and record.get("user") == user.pk:
+        with contextlib.suppress(TypeError, ValueError):
+            moment = max(moment, float(record.get("at")))
+    request.session[key] = {"user": user.pk, "at": moment}
 
 
 def seconds_since_authentication(request) -> float | None:

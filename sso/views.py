@@ -176,6 +176,7 @@ def finish(request, provider, entry: dict, claims: dict, id_token: str = ""):
             "next": next_url,
             "mfa_by_idp": mfa_by_idp,
             "extra": extra,
+            "auth_time": _auth_time(claims),
         }
         return redirect("sso:link")
     return complete_login(
@@ -186,7 +187,17 @@ def finish(request, provider, entry: dict, claims: dict, id_token: str = ""):
         redirect_url=next_url,
         extra=sessions.login_extra(provider, claims, id_token),
         stage_data={stages.KEY: {"provider": provider.id, "groups": found.groups}},
+        authenticated_at=_auth_time(claims),
     )
+
+
+def _auth_time(claims: dict) -> float | None:
+    """When the provider last saw the person authenticate (OpenID auth_time,
+    SAML AuthnInstant), if it says: a login its live session answered is no
+    fresh proof for the 10-minute rule (accounts.login). 0 (glewlwyd's
+    answer whatever happened) says nothing."""
+    value = claims.get("auth_time")
+    return float(value) if type(value) in (int, float) and value > 0 else None
 
 
 # --- "Link your account": a first login onto an account with local credentials ---
@@ -335,6 +346,7 @@ def _log_in_pending(request, user, pending, provider, *, link=None, local_mfa=Fa
         redirect_url=pending.get("next") or "/",
         extra=pending.get("extra") or {},
         stage_data=stage_data,
+        authenticated_at=pending.get("auth_time"),
     )
 
 
