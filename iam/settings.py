@@ -371,6 +371,15 @@ def _sso_provider(pid: str) -> dict:
         "reauth": env.str(prefix + "REAUTH", default="max_age"),
         "trust_email": env.str(prefix + "TRUST_EMAIL", default="false"),
         "frontchannel": env.str(prefix + "FRONTCHANNEL", default="false"),
+        # SAML 2.0 (kind saml): the IdP's metadata (URL or file), the attribute
+        # holding roles, our signing certificate and key (PEM files), whether
+        # unsolicited (IdP-initiated) responses count, our entity id.
+        "metadata": env.str(prefix + "METADATA", default=""),
+        "role_attribute": env.str(prefix + "ROLE_ATTRIBUTE", default="Role"),
+        "sp_cert": env.str(prefix + "SP_CERT", default=""),
+        "sp_key": env.str(prefix + "SP_KEY", default=""),
+        "idp_initiated": env.str(prefix + "IDP_INITIATED", default="false"),
+        "entity_id": env.str(prefix + "ENTITY_ID", default=""),
     }
 
 

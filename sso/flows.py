@@ -41,21 +41,15 @@ def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) 
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = generate_token(64) if provider.pkce else ""
-    pending = {
-        s: v
-        for s, v in request.session.get(SESSION_KEY, {}).items()
-        if v["at"] > time.time() - STATE_TTL
-    }
-    pending = dict(sorted(pending.items(), key=lambda kv: kv[1]["at"])[-(MAX_PENDING - 1) :])
-    pending[state] = {
-        "provider": provider.id,
-        "nonce": nonce,
-        "verifier": verifier,
-        "next": next_url,
-        "at": int(time.time()),
-        "reauth": reauth_user,
-    }
-    request.session[SESSION_KEY] = pending
+    remember(
+        request,
+        state,
+        provider,
+        next_url=next_url,
+        reauth_user=reauth_user,
+        nonce=nonce,
+        verifier=verifier,
+    )
     query = {
         "response_type": "code",
         "client_id": provider.client_id,
@@ -79,6 +73,25 @@ def begin(request: HttpRequest, provider, next_url: str = "", reauth_user=None) 
         query["code_challenge_method"] = "S256"
     endpoint = doc["authorization_endpoint"]
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+
+def remember(request: HttpRequest, key: str, provider, *, next_url: str, reauth_user, **extra):
+    """Keep a sign-in this browser starts, under `key` (the OIDC state, or
+    the SAML request id): at most MAX_PENDING at once, each for STATE_TTL."""
+    pending = {
+        s: v
+        for s, v in request.session.get(SESSION_KEY, {}).items()
+        if v["at"] > time.time() - STATE_TTL
+    }
+    pending = dict(sorted(pending.items(), key=lambda kv: kv[1]["at"])[-(MAX_PENDING - 1) :])
+    pending[key] = {
+        "provider": provider.id,
+        "next": next_url,
+        "at": int(time.time()),
+        "reauth": reauth_user,
+        **extra,
+    }
+    request.session[SESSION_KEY] = pending
 
 
 def take_pending(request: HttpRequest, provider, state) -> dict:

@@ -25,9 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 
-from sso import metadata
 from sso.errors import SSOError
-from sso.metadata import is_allowed_endpoint
 from sso.registry import get_provider
 from sso.sessions import session_extra
 
@@ -53,20 +51,12 @@ def redirect_after_logout(request) -> str | None:
     if provider is None or not provider.logout:
         return None
     try:
-        endpoint = metadata.discovery(provider).get("end_session_endpoint")
+        url = provider.logout_url(request, extra, signing.dumps(provider.id, salt=STATE_SALT))
     except SSOError as error:
         logger.warning("sso %s: no logout at the provider: %s", provider.id, error.reason)
         return None
-    if not isinstance(endpoint, str) or not is_allowed_endpoint(endpoint):
+    if url is None:
         return None
-    query = {
-        "client_id": provider.client_id,
-        "post_logout_redirect_uri": request.build_absolute_uri(reverse("account_login")),
-        "state": signing.dumps(provider.id, salt=STATE_SALT),
-    }
-    if extra.get("id_token"):
-        query["id_token_hint"] = extra["id_token"]
-    url = f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
     token = _fernet().encrypt(url.encode()).decode()
     page = reverse("sso:logout", kwargs={"provider_id": provider.id})
     return f"{page}?{urlencode({'to': token})}"

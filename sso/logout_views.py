@@ -29,9 +29,9 @@ MAX_LOGOUT_TOKEN = 16 * 1024  # characters
 MAX_LOGOUT_BODY = 64 * 1024  # bytes
 
 
-def _provider_or_404(provider_id: str):
+def _provider_or_404(provider_id: str, protocol: str = ""):
     provider = get_provider(provider_id)
-    if provider is None:
+    if provider is None or (protocol and provider.protocol != protocol):
         raise Http404(_("No such identity provider."))
     return provider
 
@@ -60,7 +60,7 @@ def backchannel_logout(request, provider_id: str):
     """OpenID Connect Back-Channel Logout 1.0: the provider's server posts a
     signed logout token; the sessions it names end on every app server. No
     session and no CSRF token here: the token's signature is the proof."""
-    provider = _provider_or_404(provider_id)
+    provider = _provider_or_404(provider_id, "oidc")
     # The provider is no operator: it ends the sessions it names, nothing else.
     by = Actor.of(request, label=f"identity provider {provider.id}")
     try:
@@ -122,7 +122,7 @@ def frontchannel_logout(request, provider_id: str):
     Only for a provider the operator switched it on for
     (IAM_SSO_<ID>_FRONTCHANNEL, default false); otherwise a 404, as for an
     unknown provider: it is an anonymous cross-site GET."""
-    provider = _provider_or_404(provider_id)
+    provider = _provider_or_404(provider_id, "oidc")
     if not provider.frontchannel:
         raise Http404(_("No such identity provider."))
     iss, sid = request.GET.get("iss"), request.GET.get("sid", "")

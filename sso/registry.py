@@ -13,10 +13,12 @@ from django.core.signals import setting_changed
 from sso.providers.azure import AzureProvider
 from sso.providers.base import Provider
 from sso.providers.oidc import OIDCProvider
+from sso.providers.saml import SAMLProvider
 
 KINDS: dict[str, type[Provider]] = {
     AzureProvider.kind: AzureProvider,
     OIDCProvider.kind: OIDCProvider,
+    SAMLProvider.kind: SAMLProvider,
 }
 
 

@@ -31,6 +31,7 @@ def login_extra(provider, claims: dict, id_token: str) -> dict:
         "sid": sid if isinstance(sid, str) and len(sid) <= SID_MAX else "",
         "sub": claims["sub"],
         "id_token": id_token,
+        **provider.session_extra(claims),
     }
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from sso import logout_views, views
+from sso.saml import views as saml_views
 
 app_name = "sso"
 
@@ -13,6 +14,9 @@ urlpatterns = [
     path("<slug:provider_id>/callback/", views.callback, name="callback"),
     path("<slug:provider_id>/reauthenticate/", views.reauthenticate, name="reauthenticate"),
     path("<slug:provider_id>/logout/", logout_views.continue_logout, name="logout"),
+    path("<slug:provider_id>/saml/acs/", saml_views.acs, name="saml_acs"),
+    path("<slug:provider_id>/saml/slo/", saml_views.slo, name="saml_slo"),
+    path("<slug:provider_id>/saml/metadata/", saml_views.metadata, name="saml_metadata"),
     path(
         "<slug:provider_id>/backchannel-logout/",
         logout_views.backchannel_logout,

@@ -35,9 +35,11 @@ from sso.services import (
 logger = logging.getLogger("iam.sso")
 
 
-def _provider_or_404(provider_id: str):
+def _provider_or_404(provider_id: str, protocol: str = ""):
+    """The configured provider, served by this door (`protocol`: a SAML
+    provider has no OpenID callback, an OpenID one no SAML endpoints)."""
     provider = get_provider(provider_id)
-    if provider is None:
+    if provider is None or (protocol and provider.protocol != protocol):
         raise Http404(_("No such identity provider."))
     return provider
 
@@ -78,7 +80,7 @@ def _reauthenticate_page(provider, next_url: str) -> str:
 def login(request, provider_id: str):
     provider = _provider_or_404(provider_id)
     try:
-        url = flows.begin(request, provider, next_url=request.POST.get("next", ""))
+        url = provider.begin(request, next_url=request.POST.get("next", ""))
     except SSOError as error:
         return _failed(request, provider, error)
     return HttpResponseRedirect(url)
@@ -96,7 +98,7 @@ def reauthenticate(request, provider_id: str):
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
     if request.method == "POST":
         try:
-            url = flows.begin(request, provider, next_url=next_url, reauth_user=request.user.pk)
+            url = provider.begin(request, next_url=next_url, reauth_user=request.user.pk)
         except SSOError as error:
             return _failed(request, provider, error, to=_reauthenticate_page(provider, next_url))
         return HttpResponseRedirect(url)
@@ -118,16 +120,36 @@ def reauthenticate(request, provider_id: str):
 
 @require_GET
 def callback(request, provider_id: str):
-    provider = _provider_or_404(provider_id)
+    """The OpenID provider's answer (authorization code flow)."""
+    provider = _provider_or_404(provider_id, "oidc")
     try:
         entry = flows.take_pending(request, provider, request.GET.get("state"))
     except SSOError as error:
         return _failed(request, provider, error)
-    next_url = _safe_next(request, entry["next"])
-    if entry.get("reauth") is not None:
-        return _reauthenticated(request, provider, entry, next_url)
     try:
         claims, id_token = flows.complete(request, provider, entry)
+    except SSOError as error:
+        return _failed(request, provider, error, to=_reauth_failure_page(request, provider, entry))
+    return finish(request, provider, entry, claims, id_token)
+
+
+def _reauth_failure_page(request, provider, entry) -> str:
+    """Where a failed answer sends the browser: back to "Confirm it's you"
+    for a re-authentication (the session untouched), else the login page."""
+    if entry.get("reauth") is None or not request.user.is_authenticated:
+        return ""
+    return _reauthenticate_page(provider, _safe_next(request, entry["next"]))
+
+
+def finish(request, provider, entry: dict, claims: dict, id_token: str = ""):
+    """The end of every SSO sign-in, whatever the protocol: the provider's
+    answer was checked and bound to `entry` (this browser's pending sign-in)
+    and became `claims`; now the account is found, linked or made (or the
+    re-authentication recorded) and the login goes on through its stages."""
+    next_url = _safe_next(request, entry["next"])
+    if entry.get("reauth") is not None:
+        return _reauthenticated(request, provider, entry, next_url, claims, id_token)
+    try:
         found = resolve_login(by=Actor.system(request=request), provider=provider, claims=claims)
     except SSOError as error:
         return _failed(request, provider, error)
@@ -328,12 +350,11 @@ def link_cancel(request):
     return redirect("account_login")
 
 
-def _reauthenticated(request, provider, entry: dict, next_url: str):
+def _reauthenticated(request, provider, entry: dict, next_url: str, claims: dict, id_token: str):
     """The end of a re-authentication: recorded for this same user, then the
     interrupted action is carried out. Any failure goes back to the
     "Confirm it's you" page, the session untouched."""
     try:
-        claims, id_token = flows.complete(request, provider, entry)
         user = reauthenticated_user(
             request=request, provider=provider, claims=claims, user_id=entry["reauth"]
         )

@@ -700,7 +700,7 @@ class TestConfiguration:
     @pytest.mark.parametrize(
         "overrides,message",
         [
-            ({"kind": "saml"}, "KIND must be one of azure, oidc"),
+            ({"kind": "ldap"}, "KIND must be one of azure, oidc, saml"),
             ({"client_id": ""}, "CLIENT_ID is required"),
             ({"issuer": ""}, "ISSUER is required"),
             ({"issuer": "http://idp.example.com"}, "must be https"),

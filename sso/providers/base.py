@@ -14,6 +14,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from sso.errors import SSOError, failed
 
@@ -51,6 +52,9 @@ class Profile:
 
 class Provider:
     kind = ""
+    # Which doors serve it: "oidc" (callback, back- and front-channel logout)
+    # or "saml" (sso.saml.views: ACS, SLO, metadata).
+    protocol = "oidc"
 
     def __init__(self, config: dict):
         self.config = config
@@ -180,6 +184,40 @@ class Provider:
             if parts.scheme in ("http", "https") and parts.netloc:
                 origins.append(f"{parts.scheme}://{parts.netloc}")
         return list(dict.fromkeys(origins))
+
+    def begin(self, request, next_url: str = "", reauth_user=None) -> str:
+        """Where the login button sends the browser (sso.flows.begin)."""
+        from sso import flows
+
+        return flows.begin(request, self, next_url=next_url, reauth_user=reauth_user)
+
+    def logout_url(self, request, extra: dict, state: str) -> str | None:
+        """The provider's logout page for this session (RP-initiated logout),
+        or None when its discovery names no end_session_endpoint."""
+        from sso import metadata
+
+        endpoint = metadata.discovery(self).get("end_session_endpoint")
+        if not isinstance(endpoint, str) or not metadata.is_allowed_endpoint(endpoint):
+            return None
+        query = {
+            "client_id": self.client_id,
+            "post_logout_redirect_uri": request.build_absolute_uri(reverse("account_login")),
+            "state": state,
+        }
+        if extra.get("id_token"):
+            query["id_token_hint"] = extra["id_token"]
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+    def refresh(self) -> int:
+        """Fetch discovery and keys again now; how many keys there are."""
+        from sso import metadata
+
+        _doc, keys = metadata.refresh(self)
+        return len(keys["keys"])
+
+    def session_extra(self, claims: dict) -> dict:
+        """What else a login through this provider keeps in its session."""
+        return {}
 
     def login_url(self) -> str:
         return reverse("sso:login", kwargs={"provider_id": self.id})

@@ -15,7 +15,6 @@ from django.core.management.base import CommandError
 
 from accounts.audit import Actor, AuditAction, audit
 from iam import commands as base
-from sso import metadata
 from sso.errors import SSOError, printable
 from sso.registry import providers
 
@@ -52,11 +51,10 @@ class Command(base.Command):
         failures = []
         for provider in chosen:
             try:
-                _, keys = metadata.refresh(provider)
+                count = provider.refresh()
             except SSOError as error:
                 failures.append(f"{provider.id}: not refreshed: {error.message} ({error.reason})")
                 continue
-            count = len(keys["keys"])
             logger.info("sso %s: discovery and keys fetched again by the operator", provider.id)
             # The keys every ID and logout token is checked against changed.
             audit(
