@@ -8,7 +8,6 @@ address, sends their roles in the attribute `Role`, and checks the signature
 of our AuthnRequests and LogoutRequests with our SP certificate.
 """
 
-import datetime
 import os
 import re
 import socket
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import requests
 from lxml import etree
+
+from tests.support.saml import key_and_cert
 
 WWW = Path("/usr/share/simplesamlphp/www")
 PASSWORD = "ssp-secret"
@@ -81,37 +82,6 @@ def _php(value) -> str:
     raise TypeError(type(value))
 
 
-def _key_and_cert(directory: Path, cn: str) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / f"{cn}.key", directory / f"{cn}.crt"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,7 +98,7 @@ class SamlIdp:
         for sub in ("sessions", "tmp", "data"):
             (directory / sub).mkdir()
         self.log = directory / "php.log"
-        self.key, self.cert = _key_and_cert(directory, "ssp-idp")
+        self.key, self.cert = key_and_cert(directory, "ssp-idp")
         self.people = people
         self.process = None
         self.url = ""
@@ -195,7 +165,9 @@ class SamlIdp:
             "errorreporting": False,
             "admin.checkforupdates": False,
             "production": True,
-            "trusted.url.domains": ["localhost", "127.0.0.1"],
+            # Where it may send the browser back to (ReturnTo): loopback, any port.
+            "trusted.url.domains": [r"localhost:\d+", r"127\.0\.0\.1:\d+"],
+            "trusted.url.regex": True,
         }
         (self.config / "config.php").write_text(f"<?php\n$config = {_php(config)};\n")
         people = {0: "exampleauth:UserPass"}
@@ -212,6 +184,8 @@ class SamlIdp:
             "NameIDFormat": EMAIL_FORMAT,
             "simplesaml.nameidattribute": "email",
             "logouttype": "traditional",
+            # Logout messages go unsigned unless asked (we refuse unsigned ones).
+            "sign.logout": True,
         }
         (self.config / "metadata" / "saml20-idp-hosted.php").write_text(
             f"<?php\n$metadata['__DYNAMIC:1__'] = {_php(idp)};\n"

@@ -1,14 +1,25 @@
 """SAML login through a real IdP's pages, in a real browser: SimpleSAMLphp
 (Debian's package, served by `php -S`, tests/e2e/saml_idp.py) signs the
-assertions; people log in at its own form.
+assertions; people log in at its own form. It runs on 127.0.0.1 and the live
+server on localhost, two sites: its POST to our ACS arrives without our
+SameSite=Lax cookie, and our ACS page re-posts it (as in production).
 """
+
+import re
+from urllib.parse import quote
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
-from tests.e2e.saml_idp import PASSWORD, PEOPLE, SamlIdp
+from accounts.models import AuditEvent, User
+from sso.models import Identity, SsoSession
+from tests.e2e.saml_idp import PASSWORD, PEOPLE, SamlIdp, log_in_at_idp, sp_from_metadata
+from tests.factories import GroupFactory, UserFactory
+from tests.support.saml import key_and_cert
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+NAME = "SimpleSAMLphp"
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +61,185 @@ def test_the_idp_answers_its_metadata_and_its_login_form(idp, page):
     page.wait_for_load_state()
     text = page.locator("body").inner_text()
     assert "ada@shop.example" in text and "support" in text, idp.said()[-3000:]
+
+
+# --- Through our SP (sso/saml): both strategies, logout at both ends, ForceAuthn
+
+
+@pytest.fixture(scope="module")
+def sp_keys(tmp_path_factory):
+    """Our SP's signing key and certificate (SimpleSAMLphp checks our requests with it)."""
+    return key_and_cert(tmp_path_factory.mktemp("sp"), "backoffice-sp")
+
+
+@pytest.fixture
+def saml(live_server, settings, idp, sp_keys):
+    """Our provider `ssp` (kind saml) on SimpleSAMLphp's metadata URL, and
+    SimpleSAMLphp trusting our SP as our own metadata describes it."""
+    key, cert = sp_keys
+    settings.IAM_SSO_PROVIDERS = {
+        "ssp": {
+            "id": "ssp",
+            "kind": "saml",
+            "name": NAME,
+            "metadata": idp.metadata_url,
+            "sp_cert": str(cert),
+            "sp_key": str(key),
+            "role_attribute": "Role",
+            "role_map": '{"support": ["support"]}',
+            "strategy": "pre-registered",
+            "logout": "true",
+            "trust_email": "true",
+            "idp_initiated": "false",
+        }
+    }
+    answer = requests.get(f"{live_server.url}/sso/ssp/saml/metadata/", timeout=10)
+    assert answer.status_code == 200, answer.text[:2000]
+    idp.trust(sp_from_metadata(answer.content))
+    yield settings.IAM_SSO_PROVIDERS["ssp"]
+
+
+def _log_in(page, base, idp, login, button=f"Log in with {NAME}"):
+    page.goto(f"{base}/login/")
+    page.click(f"button:has-text('{button}')")
+    log_in_at_idp(page, idp, login)
+
+
+def test_pre_registered_and_auto_provision(live_server, page, idp, saml, settings):
+    base = live_server.url
+    GroupFactory(name="support")
+    ada = UserFactory(
+        email="ada@shop.example", first_name="Ada", last_name="Lovelace", password="!"
+    )
+
+    # pre-registered: Ada has an account; her Role `support` is our group support.
+    _log_in(page, base, idp, "ada")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("email").inner_text() == "ada@shop.example"
+    identity = Identity.objects.get(user=ada)
+    assert (identity.provider, identity.subject) == ("ssp", "ada@shop.example")
+    assert list(ada.groups.values_list("name", flat=True)) == ["support"]
+
+    # Alan is known at SimpleSAMLphp, not here: refused, nothing created.
+    page.context.clear_cookies()
+    _log_in(page, base, idp, "alan")
+    page.wait_for_url(f"{base}/login/")
+    assert "no Back Office account for alan@shop.example" in page.locator(".messages").inner_text()
+    assert not User.objects.filter(email="alan@shop.example").exists()
+    assert AuditEvent.objects.get(action="sso.failed").details["reason"] == "no_account"
+
+    # auto-provision: Grace's first login creates her account, in the group
+    # her mapped role names (her unmapped role gives nothing).
+    settings.IAM_SSO_PROVIDERS = {"ssp": {**saml, "strategy": "auto-provision"}}
+    page.context.clear_cookies()
+    _log_in(page, base, idp, "grace")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("full-name").inner_text() == "Grace Hopper"
+    grace = User.objects.get(email="grace@shop.example")
+    assert set(grace.groups.values_list("name", flat=True)) == {"backoffice-users", "support"}
+    assert not grace.has_usable_password()
+    assert Identity.objects.get(user=grace).subject == "grace@shop.example"
+
+
+def test_logout_here_logs_out_at_simplesamlphp(live_server, page, idp, saml):
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password="!")
+    _log_in(page, base, idp, "ada")
+    page.wait_for_url(f"{base}/")
+
+    page.click("header button:has-text('Log out')")
+    page.wait_for_url(re.compile(re.escape(f"{base}/login/?state=")))
+    expect(page.get_by_text(f"You have been logged out, also at {NAME}.")).to_be_visible()
+    page.goto(f"{base}/account/")
+    page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
+
+    # SimpleSAMLphp's session is gone too: logging in again asks for the password.
+    page.click(f"button:has-text('Log in with {NAME}')")
+    page.wait_for_url(idp.login_page)
+    log_in_at_idp(page, idp, "ada")
+    page.wait_for_url(f"{base}/account/")
+
+
+def test_logout_at_simplesamlphp_ends_the_back_office_session(live_server, page, idp, saml):
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password="!")
+    _log_in(page, base, idp, "ada")
+    page.wait_for_url(f"{base}/")
+    assert SsoSession.objects.exists()
+
+    # SimpleSAMLphp's own logout of its session: it sends us a LogoutRequest
+    # through the browser, we answer, it comes back to where it was asked to.
+    page.goto(
+        f"{idp.url}/saml2/idp/SingleLogoutService.php?ReturnTo=" + quote(f"{base}/login/", safe="")
+    )
+    page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
+    assert not SsoSession.objects.exists()
+    page.goto(f"{base}/")
+    page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
+    assert page.get_by_role("button", name=f"Log in with {NAME}").is_visible()
+    event = AuditEvent.objects.get(action="sso.frontchannel_logout")
+    assert event.details == {"provider": "ssp", "binding": "saml-redirect", "ended": 1}
+    # Its own session ended with it: logging in again asks for the password.
+    page.click(f"button:has-text('Log in with {NAME}')")
+    log_in_at_idp(page, idp, "ada")
+    page.wait_for_url(f"{base}/")
+
+
+def test_sensitive_action_asks_simplesamlphp_for_the_password_again(live_server, page, idp, saml):
+    """Ada came in through SimpleSAMLphp eleven minutes ago and its session
+    is still alive: blocking a user sends a ForceAuthn request, and
+    SimpleSAMLphp asks for her password again; then the block is done."""
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password="!", groups=["root"])
+    target = UserFactory(email="target@shop.example")
+    _log_in(page, base, idp, "ada")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/users/{target.pk}/block/")
+    _age_authentication(page)
+
+    page.click("main button:has-text('Block user')")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/sso/ssp/reauthenticate/\?next="))
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    page.click(f"button:has-text('Log in again with {NAME}')")
+    log_in_at_idp(page, idp, "ada")  # asked again, although its session is alive
+    page.wait_for_url(f"{base}/users/{target.pk}/")
+    assert "target@shop.example blocked" in page.locator(".messages").inner_text()
+    target.refresh_from_db()
+    assert not target.is_active
+
+
+def test_in_german(live_server, browser, idp, saml):
+    """A German browser: the button, the refusal and the logout say it in German."""
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password="!")
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        _log_in(page, base, idp, "alan", button=f"Mit {NAME} anmelden")
+        page.wait_for_url(f"{base}/login/")
+        message = page.locator(".messages").inner_text()
+        assert f"Anmeldung mit {NAME} fehlgeschlagen" in message, message
+
+        page.context.clear_cookies()
+        _log_in(page, base, idp, "ada", button=f"Mit {NAME} anmelden")
+        page.wait_for_url(f"{base}/")
+        page.click("header button:has-text('Abmelden')")
+        page.wait_for_url(re.compile(re.escape(f"{base}/login/?state=")))
+        expect(page.get_by_text(f"Sie wurden abgemeldet, auch bei {NAME}.")).to_be_visible()
+    finally:
+        context.close()
+
+
+def _age_authentication(page, seconds=11 * 60):
+    """As if this browser's last authentication were `seconds` old."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    from tests.conftest import age_authentication
+
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME]
+    age_authentication(
+        import_module(settings.SESSION_ENGINE).SessionStore(cookie["value"]), seconds
+    )
