@@ -25,11 +25,13 @@ WWW = Path("/usr/share/simplesamlphp/www")
 PASSWORD = "ssp-secret"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+PERSISTENT_FORMAT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 
 PEOPLE = {
     "ada": {
+        "uid": "u-1815",
         "email": "ada@shop.example",
         "givenName": "Ada",
         "sn": "Lovelace",
@@ -102,6 +104,7 @@ class SamlIdp:
         self.people = people
         self.process = None
         self.url = ""
+        self.sp: ServiceProvider | None = None
 
     @property
     def entity_id(self) -> str:
@@ -119,7 +122,9 @@ class SamlIdp:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def trust(self, sp: ServiceProvider, **options) -> None:
-        """Our SP as SimpleSAMLphp's only remote SP (read on every request)."""
+        """Our SP as SimpleSAMLphp's only remote SP (read on every request);
+        `options` change or add to its entry."""
+        self.sp = sp
         entry = {
             "AssertionConsumerService": [{"Binding": POST, "Location": sp.acs}],
             "SingleLogoutService": [{"Binding": REDIRECT, "Location": sp.slo}],
@@ -169,6 +174,7 @@ class SamlIdp:
             "trusted.url.domains": [r"localhost:\d+", r"127\.0\.0\.1:\d+"],
             "trusted.url.regex": True,
         }
+        (d / "no-opcache").write_text(f"{self.config}/\n")
         (self.config / "config.php").write_text(f"<?php\n$config = {_php(config)};\n")
         people = {0: "exampleauth:UserPass"}
         people.update({f"{login}:{PASSWORD}": attrs for login, attrs in self.people.items()})
@@ -201,7 +207,10 @@ class SamlIdp:
             self.url = f"http://127.0.0.1:{port}"
             with self.log.open("ab") as out:
                 self.process = subprocess.Popen(
-                    ["php", "-S", f"127.0.0.1:{port}", "-t", str(WWW)],
+                    # Its config dir is not cached by opcache, which would
+                    # serve a metadata file rewritten within 2 s as it was.
+                    ["php", "-d", f"opcache.blacklist_filename={self.dir / 'no-opcache'}"]
+                    + ["-S", f"127.0.0.1:{port}", "-t", str(WWW)],
                     env={**os.environ, "SIMPLESAMLPHP_CONFIG_DIR": str(self.config)},
                     stdout=out,
                     stderr=subprocess.STDOUT,

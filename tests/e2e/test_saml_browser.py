@@ -14,7 +14,14 @@ from playwright.sync_api import expect
 
 from accounts.models import AuditEvent, User
 from sso.models import Identity, SsoSession
-from tests.e2e.saml_idp import PASSWORD, PEOPLE, SamlIdp, log_in_at_idp, sp_from_metadata
+from tests.e2e.saml_idp import (
+    PASSWORD,
+    PEOPLE,
+    PERSISTENT_FORMAT,
+    SamlIdp,
+    log_in_at_idp,
+    sp_from_metadata,
+)
 from tests.factories import GroupFactory, UserFactory
 from tests.support.saml import key_and_cert
 
@@ -229,6 +236,35 @@ def test_in_german(live_server, browser, idp, saml):
         expect(page.get_by_text(f"Sie wurden abgemeldet, auch bei {NAME}.")).to_be_visible()
     finally:
         context.close()
+
+
+def test_persistent_name_id_and_a_login_the_idp_starts(live_server, page, idp, saml, settings):
+    """A persistent NameID (an opaque id, the address in the `email`
+    attribute) is the identity's subject. A login SimpleSAMLphp starts on its
+    own (no request of ours) is refused, unless IAM_SSO_<ID>_IDP_INITIATED."""
+    base = live_server.url
+    ada = UserFactory(email="ada@shop.example", password="!")
+    idp.trust(idp.sp, NameIDFormat=PERSISTENT_FORMAT, **{"simplesaml.nameidattribute": "uid"})
+    _log_in(page, base, idp, "ada")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("email").inner_text() == "ada@shop.example"
+    assert Identity.objects.get(user=ada).subject == "u-1815"
+
+    idp_first = f"{idp.url}/saml2/idp/SSOService.php?spentityid=" + quote(idp.sp.entity_id)
+    page.context.clear_cookies()
+    page.goto(idp_first)
+    log_in_at_idp(page, idp, "ada")
+    page.wait_for_url(f"{base}/login/")
+    assert f"Log in with {NAME} failed" in page.locator(".messages").inner_text()
+    event = AuditEvent.objects.filter(action="sso.failed").latest("id")
+    assert event.details["reason"] == "saml_unsolicited"
+
+    settings.IAM_SSO_PROVIDERS = {"ssp": {**saml, "idp_initiated": "true"}}
+    page.context.clear_cookies()
+    page.goto(idp_first)
+    log_in_at_idp(page, idp, "ada")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_test_id("email").inner_text() == "ada@shop.example"
 
 
 def _age_authentication(page, seconds=11 * 60):
