@@ -167,29 +167,43 @@ def test_logout_here_logs_out_at_simplesamlphp(live_server, page, idp, saml):
     page.wait_for_url(f"{base}/account/")
 
 
-def test_logout_at_simplesamlphp_ends_the_back_office_session(live_server, page, idp, saml):
+def test_logout_at_simplesamlphp_ends_the_back_office_session(
+    live_server, page, browser, idp, saml
+):
+    """SimpleSAMLphp's logout of its session ends ours of that session only:
+    Ada's other browser (another SimpleSAMLphp session) stays logged in."""
     base = live_server.url
     UserFactory(email="ada@shop.example", password="!")
-    _log_in(page, base, idp, "ada")
-    page.wait_for_url(f"{base}/")
-    assert SsoSession.objects.exists()
+    other = browser.new_context()
+    try:
+        elsewhere = other.new_page()
+        _log_in(elsewhere, base, idp, "ada")
+        elsewhere.wait_for_url(f"{base}/")
+        _log_in(page, base, idp, "ada")
+        page.wait_for_url(f"{base}/")
+        assert SsoSession.objects.count() == 2
 
-    # SimpleSAMLphp's own logout of its session: it sends us a LogoutRequest
-    # through the browser, we answer, it comes back to where it was asked to.
-    page.goto(
-        f"{idp.url}/saml2/idp/SingleLogoutService.php?ReturnTo=" + quote(f"{base}/login/", safe="")
-    )
-    page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
-    assert not SsoSession.objects.exists()
-    page.goto(f"{base}/")
-    page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
-    assert page.get_by_role("button", name=f"Log in with {NAME}").is_visible()
-    event = AuditEvent.objects.get(action="sso.frontchannel_logout")
-    assert event.details == {"provider": "ssp", "binding": "saml-redirect", "ended": 1}
-    # Its own session ended with it: logging in again asks for the password.
-    page.click(f"button:has-text('Log in with {NAME}')")
-    log_in_at_idp(page, idp, "ada")
-    page.wait_for_url(f"{base}/")
+        # SimpleSAMLphp's own logout: it sends us a LogoutRequest through the
+        # browser, we answer, it comes back to where it was asked to.
+        page.goto(
+            f"{idp.url}/saml2/idp/SingleLogoutService.php?ReturnTo="
+            + quote(f"{base}/login/", safe="")
+        )
+        page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
+        event = AuditEvent.objects.get(action="sso.frontchannel_logout")
+        assert event.details == {"provider": "ssp", "binding": "saml-redirect", "ended": 1}
+        assert SsoSession.objects.count() == 1
+        page.goto(f"{base}/")
+        page.wait_for_url(re.compile(re.escape(f"{base}/login/")))
+        elsewhere.goto(f"{base}/account/")
+        assert elsewhere.url == f"{base}/account/"
+
+        # Its own session ended with it: logging in again asks for the password.
+        page.click(f"button:has-text('Log in with {NAME}')")
+        log_in_at_idp(page, idp, "ada")
+        page.wait_for_url(f"{base}/")
+    finally:
+        other.close()
 
 
 def test_sensitive_action_asks_simplesamlphp_for_the_password_again(live_server, page, idp, saml):
