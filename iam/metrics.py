@@ -197,7 +197,7 @@ API_REASONS = frozenset(
 )
 ACCESS_REASONS = frozenset({"right", "grant_bound", "rank", "last_manager"})
 THROTTLE_RULES = frozenset({"login", "login_failed", "scim_auth_failed", "sso_logout_refused"})
-IDP_KINDS = frozenset({"discovery", "jwks", "token", "userinfo"})
+IDP_KINDS = frozenset({"discovery", "jwks", "token", "userinfo", "metadata"})
 IDP_ERRORS_SEEN = frozenset({"busy", "timeout", "unreachable", "4xx", "5xx"})
 
 

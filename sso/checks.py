@@ -26,7 +26,9 @@ def sso_configuration(app_configs, **kwargs):
         for message in provider.config_errors():
             problems.append(Error(message + ".", id="sso.E002"))
         url = provider.discovery_url
-        if not is_allowed_endpoint(url):
+        # A SAML provider has no discovery URL: its METADATA is checked in
+        # config_errors (sso.E002).
+        if url and not is_allowed_endpoint(url):
             problems.append(
                 Error(
                     f"{provider.name}: discovery URL {url} must be https "
@@ -125,3 +127,41 @@ def sso_issuer_as_discovered(app_configs, **kwargs):
 def _shown(value) -> str:
     """A provider's value in an operator's terminal: quoted, no escape codes."""
     return repr(printable(value)) if isinstance(value, str) else "none"
+
+
+@register()
+def sso_saml_metadata(app_configs, **kwargs):
+    """A SAML provider's metadata must be readable and usable, and our
+    signing certificate should not be about to expire. A metadata file that
+    cannot be read is an error (every login would fail); a URL that does not
+    answer now is a warning (the IdP may be down for a moment, and commands
+    should still run)."""
+    from sso.saml import idp
+
+    problems = []
+    for provider in providers().values():
+        if provider.protocol != "saml" or provider.config_errors():
+            continue
+        try:
+            idp.refresh(provider)
+        except SSOError as error:
+            is_file = not idp.is_url(provider.metadata_source)
+            problems.append(
+                (Error if is_file else Warning)(
+                    f"{provider.name}: {provider.env_prefix}METADATA "
+                    f"({_shown(provider.metadata_source)}) cannot be used: {error.message}",
+                    hint="Give the IdP's metadata URL or a copy of its metadata file.",
+                    id="sso.E005" if is_file else "sso.W003",
+                )
+            )
+        if provider.expires_soon():
+            expiry = provider.certificate_expiry()
+            problems.append(
+                Warning(
+                    f"{provider.name}: {provider.env_prefix}SP_CERT expires on {expiry:%Y-%m-%d}.",
+                    hint="Make a new key and certificate, give the IdP our new metadata, "
+                    "then switch SP_KEY and SP_CERT.",
+                    id="sso.W004",
+                )
+            )
+    return problems

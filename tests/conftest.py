@@ -203,3 +203,22 @@ def signals_kept():
     yield
     for number, handler in kept.items():
         signal.signal(number, handler)
+
+
+@pytest.fixture(scope="module")
+def saml_files(tmp_path_factory):
+    """A test SAML IdP (its key, certificate and metadata file), our SP key
+    pair, and another key pair for forgeries: made once per module, as key
+    generation is the slow part (tests.support.saml)."""
+    from tests.support.saml import HostileIdP, key_and_cert
+
+    directory = tmp_path_factory.mktemp("saml")
+    sp_key, sp_cert = key_and_cert(directory, "sp")
+    other_key, other_cert = key_and_cert(directory, "other-idp")
+    return {
+        "idp": HostileIdP(directory),
+        "sp_key": sp_key,
+        "sp_cert": sp_cert,
+        "other_key": other_key.read_bytes(),
+        "other_cert": other_cert.read_bytes(),
+    }

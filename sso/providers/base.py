@@ -208,6 +208,9 @@ class Provider:
             query["id_token_hint"] = extra["id_token"]
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
 
+    # What `manage.py sso refresh` says it fetched, and what it counts.
+    refreshed_words = ("discovery and keys", "key")
+
     def refresh(self) -> int:
         """Fetch discovery and keys again now; how many keys there are."""
         from sso import metadata

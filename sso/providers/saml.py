@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_noop
+
 from sso.metadata import is_allowed_endpoint
 from sso.providers.base import Profile, Provider
 from sso.saml import flow, idp, logout, sp
@@ -63,7 +65,8 @@ class SAMLProvider(Provider):
             return sp.key_and_cert(self)
         except sp.UnusableKey:
             raise self.fail(
-                "the service is misconfigured: its SAML signing key is missing.", "sp_key"
+                gettext_noop("the service is misconfigured: its SAML signing key is missing."),
+                "sp_key",
             ) from None
 
     def certificate_expiry(self) -> datetime | None:
@@ -98,6 +101,8 @@ class SAMLProvider(Provider):
 
     def logout_url(self, request, extra: dict, state: str) -> str | None:
         return logout.request_url(request, self, extra, state)
+
+    refreshed_words = ("metadata", "signing certificate")
 
     def refresh(self) -> int:
         return len(idp.refresh(self)["certs"])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from django.core.cache import cache
+from django.utils.translation import gettext, gettext_noop
 
 from sso import metadata as http_metadata
 from sso.errors import failed
@@ -35,20 +36,26 @@ def raw_metadata(provider) -> bytes:
         if not is_allowed_endpoint(source):
             raise failed(
                 provider.name,
-                "the provider is misconfigured: its metadata URL must be https.",
+                gettext_noop("the provider is misconfigured: its metadata URL must be https."),
                 "bad_endpoint",
             )
         response = http_metadata.http(
             "GET", source, provider.name, provider_id=provider.id, kind="metadata"
         )
         if response.status_code != 200:
-            raise failed(provider.name, "the provider's metadata could not be read.", "idp_error")
+            raise failed(
+                provider.name,
+                gettext_noop("the provider's metadata could not be read."),
+                "idp_error",
+            )
         return response.content
     try:
         return Path(source).read_bytes()
     except OSError:
         raise failed(
-            provider.name, "the provider's metadata file could not be read.", "metadata_file"
+            provider.name,
+            gettext_noop("the provider's metadata file could not be read."),
+            "metadata_file",
         ) from None
 
 
@@ -59,22 +66,25 @@ def parse(provider, data: bytes) -> dict:
     def unusable(why: str):
         return failed(
             provider.name,
-            f"the provider's metadata is not usable: {why}.",
+            gettext_noop("the provider's metadata is not usable: %(why)s."),
             "metadata_unusable",
+            params={"why": gettext(why)},
         )
 
     try:
         root = parse_untrusted(data)
     except Forbidden:
-        raise unusable("it holds a DTD, a comment or a processing instruction") from None
+        raise unusable(
+            gettext_noop("it holds a DTD, a comment or a processing instruction")
+        ) from None
     except ValueError:
-        raise unusable("it is not XML") from None
+        raise unusable(gettext_noop("it is not XML")) from None
     entities = [root] if root.tag == q(MD, "EntityDescriptor") else []
     if root.tag == q(MD, "EntitiesDescriptor"):
         entities = root.findall(".//md:EntityDescriptor", NS)
     entities = [e for e in entities if e.find(IDP_DESCRIPTOR) is not None]
     if len(entities) != 1:
-        raise unusable("it must describe exactly one identity provider")
+        raise unusable(gettext_noop("it must describe exactly one identity provider"))
     entity = entities[0]
     descriptor = entity.find(IDP_DESCRIPTOR)
     certs = []
@@ -86,20 +96,22 @@ def parse(provider, data: bytes) -> dict:
             try:
                 x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
             except ValueError:
-                raise unusable("a signing certificate cannot be read") from None
+                raise unusable(gettext_noop("a signing certificate cannot be read")) from None
             certs.append(body)
     if not certs:
-        raise unusable("it names no signing certificate")
+        raise unusable(gettext_noop("it names no signing certificate"))
     sso_url = _location(descriptor, "SingleSignOnService")
     if not sso_url:
-        raise unusable("it names no SingleSignOnService with the HTTP-Redirect binding")
+        raise unusable(
+            gettext_noop("it names no SingleSignOnService with the HTTP-Redirect binding")
+        )
     slo = _service(descriptor, "SingleLogoutService")
     entity_id = entity.get("entityID") or ""
     if not entity_id:
-        raise unusable("it names no entityID")
+        raise unusable(gettext_noop("it names no entityID"))
     for url in (sso_url, *(slo.values() if slo else ())):
         if url and not is_allowed_endpoint(url):
-            raise unusable("its service URLs must be https")
+            raise unusable(gettext_noop("its service URLs must be https"))
     return {
         "entity_id": entity_id,
         "certs": list(dict.fromkeys(certs)),

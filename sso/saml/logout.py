@@ -14,10 +14,17 @@ browser goes back to the IdP with our signed LogoutResponse.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
 
 from sso.saml import binding, idp, sp
-from sso.saml.xml import NS, SAMLP, SUCCESS, Forbidden, parse_untrusted, q, text
+from sso.saml.response import CLOCK_SKEW
+from sso.saml.xml import NS, SAMLP, SUCCESS, Forbidden, instant, parse_untrusted, q, text
+
+MESSAGE_TTL = timedelta(minutes=10)  # how old an IdP's LogoutRequest may be
 
 
 def request_url(request, provider, extra: dict, state: str) -> str | None:
@@ -57,15 +64,23 @@ class Refused(ValueError):
 
 
 def read(request, provider) -> Incoming:
-    """The LogoutRequest or LogoutResponse in this redirect, once its
-    signature (over the query string as it arrived), issuer and destination
-    check out; Refused otherwise."""
+    """The LogoutRequest or LogoutResponse in this redirect.
+
+    A request ends sessions, so it must be signed (over the query string as
+    it arrived) with a certificate of the metadata, name the IdP as issuer
+    and us as destination: Refused otherwise. A response only decides
+    whether the login page says "logged out, also at <NAME>": one that is
+    not signed, or not a success, is no refusal, just no such notice (Entra
+    ID names another issuer in it than in its metadata)."""
     field = "SAMLRequest" if "SAMLRequest" in request.GET else "SAMLResponse"
     value = request.GET.get(field)
     if not value:
         raise Refused("saml_malformed")
     found = idp.idp(provider)
-    if not binding.verify_query(request.META.get("QUERY_STRING", ""), field, found["certs"]):
+    signed = binding.verify_query(request.META.get("QUERY_STRING", ""), field, found["certs"])
+    if field == "SAMLResponse":
+        return Incoming(kind="response", success=signed and _is_success(value))
+    if not signed:
         raise Refused("saml_signature")
     try:
         root = parse_untrusted(binding.decode(value))
@@ -78,15 +93,9 @@ def read(request, provider) -> Incoming:
     destination = root.get("Destination")
     if destination is not None and destination != sp.slo_url(request, provider):
         raise Refused("saml_destination")
-    if field == "SAMLResponse":
-        if root.tag != q(SAMLP, "LogoutResponse"):
-            raise Refused("saml_malformed")
-        status = root.find("samlp:Status/samlp:StatusCode", NS)
-        return Incoming(
-            kind="response", success=status is not None and status.get("Value") == SUCCESS
-        )
     if root.tag != q(SAMLP, "LogoutRequest") or not root.get("ID"):
         raise Refused("saml_malformed")
+    _fresh_and_once(provider, root)
     name_id = text(root.find("saml:NameID", NS))
     if not name_id:
         raise Refused("saml_malformed")
@@ -94,6 +103,33 @@ def read(request, provider) -> Incoming:
     return Incoming(
         kind="request", message_id=root.get("ID"), name_id=name_id, session_indexes=indexes
     )
+
+
+def _is_success(value: str) -> bool:
+    try:
+        root = parse_untrusted(binding.decode(value))
+    except ValueError:  # Forbidden too
+        return False
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    is_response = root.tag == q(SAMLP, "LogoutResponse")
+    return is_response and status is not None and status.get("Value") == SUCCESS
+
+
+def _fresh_and_once(provider, root) -> None:
+    """A LogoutRequest counts within MESSAGE_TTL of its IssueInstant (and
+    before its NotOnOrAfter), once: a copy from a log or a proxy cannot log
+    the person out again later."""
+    now = datetime.now(UTC)
+    issued = instant(root.get("IssueInstant"))
+    if issued is None or not now - MESSAGE_TTL - CLOCK_SKEW <= issued <= now + CLOCK_SKEW:
+        raise Refused("saml_expired")
+    until = instant(root.get("NotOnOrAfter"))
+    if until is not None and until <= now - CLOCK_SKEW:
+        raise Refused("saml_expired")
+    digest = hashlib.sha256(root.get("ID").encode()).hexdigest()
+    ttl = int((MESSAGE_TTL + 2 * CLOCK_SKEW).total_seconds())
+    if not cache.add(f"sso:saml-logout:{provider.id}:{digest}", 1, ttl):
+        raise Refused("saml_replay")
 
 
 def response_url(request, provider, incoming: Incoming, relay_state: str) -> str | None:

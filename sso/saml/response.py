@@ -67,7 +67,10 @@ NAME_ATTRIBUTES = (
     "http://schemas.microsoft.com/identity/claims/displayname",
     "urn:oid:2.16.840.1.113730.3.1.241",
 )
-# AuthnContextClassRef values that say the IdP did multi-factor authentication.
+# Where AD FS and Entra ID list how the person authenticated (as values).
+METHODS_ATTRIBUTE = "http://schemas.microsoft.com/claims/authnmethodsreferences"
+# AuthnContextClassRef values (or METHODS_ATTRIBUTE values) that say the IdP
+# did multi-factor authentication.
 MFA_CONTEXTS = (
     "https://refeds.org/profile/mfa",
     "http://schemas.microsoft.com/claims/multipleauthn",
@@ -217,8 +220,14 @@ def _read(provider, idp: dict, signed, root, *, acs_url: str, entity_id: str) ->
             gettext_noop("the answer is not valid yet. Check the clocks of both servers."),
         )
     limits = [instant(conditions.get("NotOnOrAfter"))]
-    audiences = [text(a) for a in conditions.findall("saml:AudienceRestriction/saml:Audience", NS)]
-    if entity_id not in audiences:
+    # Each AudienceRestriction must name us (SAML core 2.5.1.4: the audiences
+    # of one restriction are alternatives, several restrictions all apply).
+    restrictions = [
+        [text(a) for a in restriction.findall("saml:Audience", NS)]
+        for restriction in conditions.findall("saml:AudienceRestriction", NS)
+    ]
+    audiences = [audience for restriction in restrictions for audience in restriction]
+    if not restrictions or any(entity_id not in restriction for restriction in restrictions):
         raise _refuse(
             provider,
             "saml_audience",
@@ -332,7 +341,7 @@ def _claims(provider, issuer, name_id, attributes, session_index, context, authn
             "sp_name_qualifier": name_id.get("SPNameQualifier", ""),
         },
     }
-    if context in MFA_CONTEXTS:
+    if context in MFA_CONTEXTS or set(attributes.get(METHODS_ATTRIBUTE, [])) & set(MFA_CONTEXTS):
         claims["amr"] = ["mfa"]
     if authn_instant is not None:
         claims["auth_time"] = int(authn_instant.timestamp())

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -43,7 +44,7 @@ def acs(request, provider_id: str):
         return _failed(
             request,
             provider,
-            provider.fail("the provider's answer is too large.", "saml_malformed"),
+            provider.fail(gettext_noop("the provider's answer is too large."), "saml_malformed"),
         )
     has_session = settings.SESSION_COOKIE_NAME in request.COOKIES
     if not has_session and not request.POST.get("bounced"):

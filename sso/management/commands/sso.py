@@ -63,9 +63,9 @@ class Command(base.Command):
                 target_label=provider.id,
                 details={"keys": count},
             )
+            what, unit = provider.refreshed_words
             self.stdout.write(
-                f"{provider.id}: discovery and keys fetched again "
-                f"({count} key{'' if count == 1 else 's'})"
+                f"{provider.id}: {what} fetched again ({count} {unit}{'' if count == 1 else 's'})"
             )
         if not settings.CACHE_IS_SHARED:
             self.stderr.write(
