@@ -242,6 +242,16 @@ def test_in_german(live_server, browser, idp, saml):
         message = page.locator(".messages").inner_text()
         assert f"Anmeldung mit {NAME} fehlgeschlagen" in message, message
 
+        # A login SimpleSAMLphp starts on its own: refused, and says why in German.
+        page.context.clear_cookies()
+        page.goto(f"{idp.url}/saml2/idp/SSOService.php?spentityid=" + quote(idp.sp.entity_id))
+        log_in_at_idp(page, idp, "ada")
+        page.wait_for_url(f"{base}/login/")
+        assert (
+            f"Anmeldung mit {NAME} fehlgeschlagen: der Anbieter hat eine Anmeldung gesendet, "
+            "die hier niemand angefordert hat." in page.locator(".messages").inner_text()
+        )
+
         page.context.clear_cookies()
         _log_in(page, base, idp, "ada", button=f"Mit {NAME} anmelden")
         page.wait_for_url(f"{base}/")
