@@ -240,7 +240,12 @@ def test_in_german(live_server, browser, idp, saml):
         _log_in(page, base, idp, "alan", button=f"Mit {NAME} anmelden")
         page.wait_for_url(f"{base}/login/")
         message = page.locator(".messages").inner_text()
-        assert f"Anmeldung mit {NAME} fehlgeschlagen" in message, message
+        # The whole reason in German (it names the address, so it is filled in
+        # after translation).
+        assert (
+            f"Anmeldung mit {NAME} fehlgeschlagen: es gibt kein Back-Office-Konto für "
+            "alan@shop.example. Bitten Sie einen Administrator, eines anzulegen." in message
+        ), message
 
         # A login SimpleSAMLphp starts on its own: refused, and says why in German.
         page.context.clear_cookies()
