@@ -55,6 +55,7 @@ KEYS = {
     "archived_before": gettext_lazy("archived before: %(value)s"),
     "access_tokens": gettext_lazy("access tokens: %(value)s"),
     "added": gettext_lazy("added: %(value)s"),
+    "binding": gettext_lazy("binding: %(value)s"),
     "by": gettext_lazy("by: %(value)s"),
     "by_sid": gettext_lazy("by session id: %(value)s"),
     "ceiling": gettext_lazy("ceiling: %(value)s"),

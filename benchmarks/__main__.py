@@ -24,6 +24,7 @@ BENCHMARKS = {
     "audit-scale": "audit_scale",
     "scim-membership": "scim_membership",
     "sso-callback": "sso_callback",
+    "saml-acs": "saml_acs",
     "reset-timing": "reset_timing",
     "token-grants": "token_grants",
     "load": "load",

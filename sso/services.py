@@ -148,9 +148,11 @@ def reauthenticated_user(*, request, provider, claims: dict, user_id) -> User:
     identity = Identity.objects.filter(provider=provider.id, issuer=issuer, subject=subject).first()
     if identity is None or identity.user_id != user.pk:
         raise provider.fail(
-            f"you logged in at {provider.name} as someone else. Log in there as yourself "
-            "to confirm.",
+            gettext_noop(
+                "you logged in at %(name)s as someone else. Log in there as yourself to confirm."
+            ),
             "reauth_wrong_user",
+            params={"name": provider.name},
         )
     if not user.is_active:
         raise provider.fail(
@@ -200,22 +202,28 @@ def _first_login(*, by: Actor, provider, claims: dict) -> tuple[User, Identity |
     if user is None:
         if provider.strategy != "auto-provision":
             raise provider.fail(
-                f"there is no Back Office account for {profile.email}. "
-                "Ask an administrator to create one.",
+                gettext_noop(
+                    "there is no Back Office account for %(email)s. Ask an administrator to "
+                    "create one."
+                ),
                 "no_account",
+                params={"email": profile.email},
             )
         user = _provision(by=by, provider=provider, profile=profile)
         proof = "new_account"
     elif user.is_service:
         # An API client's service account never logs in, by SSO either.
         raise provider.fail(
-            f"{profile.email} is a service account: it never logs in.", "service_account"
+            gettext_noop("%(email)s is a service account: it never logs in."),
+            "service_account",
+            params={"email": profile.email},
         )
     elif user.identities.filter(provider=provider.id).exists():
         # The account is bound to another subject of this provider.
         raise provider.fail(
-            f"the account {profile.email} is linked to another {provider.name} identity.",
+            gettext_noop("the account %(email)s is linked to another %(name)s identity."),
             "linked_elsewhere",
+            params={"email": profile.email, "name": provider.name},
         )
     link = {
         "provider": provider.id,
@@ -286,8 +294,9 @@ def _still_linkable(provider, pending: dict) -> User:
     ).exists()
     if taken or user.identities.filter(provider=provider.id).exists():
         raise provider.fail(
-            f"the account {user.email} is linked to another {provider.name} identity.",
+            gettext_noop("the account %(email)s is linked to another %(name)s identity."),
             "linked_elsewhere",
+            params={"email": user.email, "name": provider.name},
         )
     return user
 
@@ -407,7 +416,9 @@ def _provision(*, by: Actor, provider, profile) -> User:
             raise IntegrityError("account created concurrently") from None
         # An address or name our rules refuse (accounts.inputs): say which.
         raise provider.fail(
-            f"the account could not be created: {exc}", "provision_refused"
+            gettext_noop("the account could not be created: %(why)s"),
+            "provision_refused",
+            params={"why": str(exc)},
         ) from None
 
 

@@ -51,6 +51,7 @@ SMOKE = {
     ),
     "scim-membership": (["--sizes", "10", "50", "--rounds", "2"], False),
     "sso-callback": (["--logins", "3"], False),
+    "saml-acs": (["--logins", "5"], False),
     "reset-timing": (["--pairs", "3"], False),
     "token-grants": (["--seconds", "1", "--clients", "1"], False),
     "load": (["--users", "3", "--seconds", "3", "--workers", "1"], False),
@@ -126,5 +127,18 @@ def test_benchmark_runs_at_smoke_size(name, tmp_path):
         assert {p["filter"] for p in document["figures"]["pages"]} >= {"first page", "a day"}
         export = document["figures"]["export"]
         assert export["rows"] == export["expected"] > 0 and export["met"]
+    if name == "saml-acs":
+        # Every row ran, and each hostile one was refused for its reason
+        # (the benchmark checks the audit trail) at the maximum size.
+        rows = document["figures"]["rows"]
+        assert [r["reason"] for r in rows] == [
+            "",
+            "",
+            "saml_signature",
+            "saml_malformed",
+            "saml_signature",
+            "saml_xml_forbidden",
+        ]
+        assert all(500 * 1024 < r["bytes"] <= 512 * 1024 for r in rows if r["reason"])
     if name == "users-list":
         assert {row["users"] for row in document["figures"]["pages"]} == {200, 400}

@@ -23,11 +23,15 @@ from accounts.audit import Actor, AuditAction, audit
 from sso import sessions
 from sso.errors import SSOError
 from sso.saml import flow, logout, sp
+from sso.saml.xml import MAX_DOCUMENT
 from sso.views import _failed, _provider_or_404, finish
 
 logger = logging.getLogger("iam.sso")
 
-MAX_RESPONSE = 400 * 1024  # characters of base64: sso.saml.xml.MAX_DOCUMENT and some
+# Characters of base64 a SAMLResponse may have: a document of MAX_DOCUMENT
+# bytes (4 characters for 3), in lines of 76 ending CRLF as some IdPs send
+# it, and some. (400 KiB, as it was, cut documents at 300 KiB.)
+MAX_RESPONSE = MAX_DOCUMENT * 4 // 3 * 78 // 76 + 1024
 
 
 @csrf_exempt
