@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from accounts.models import AuditEvent, User
 from sso.models import Identity, SsoSession
+from tests.e2e.axe import Audit
 from tests.e2e.saml_idp import (
     PASSWORD,
     PEOPLE,
@@ -308,3 +309,51 @@ def _age_authentication(page, seconds=11 * 60):
     age_authentication(
         import_module(settings.SESSION_ENGINE).SessionStore(cookie["value"]), seconds
     )
+
+
+@pytest.mark.parametrize(
+    "locale, heading, button",
+    [("en-US", "Logging in", "Continue"), ("de-DE", "Anmeldung läuft", "Weiter")],
+)
+def test_without_javascript_the_re_post_page_has_a_button_and_passes_axe(
+    live_server, browser, idp, saml, locale, heading, button
+):
+    """No script runs: SimpleSAMLphp's page and then ours each show a button
+    that carries the answer on; ours is in the product's layout, in the
+    browser's language, and axe finds nothing on it."""
+    base = live_server.url
+    UserFactory(email="ada@shop.example", password="!")
+    context = browser.new_context(locale=locale, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{base}/login/")
+        page.locator("main form[action$='/sso/ssp/login/'] button").click()
+        log_in_at_idp(page, idp, "ada")
+        # SimpleSAMLphp's own auto-post page, without its script.
+        page.locator("noscript button[type=submit], button:has-text('Submit')").first.click()
+        page.wait_for_url(f"{base}/sso/ssp/saml/acs/")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        _axe_on_copy(browser, base, page.content(), f"SAML re-post page ({locale})")
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(f"{base}/")
+        assert User.objects.get(email="ada@shop.example").last_login is not None
+    finally:
+        context.close()
+
+
+def _axe_on_copy(browser, base, html, label):
+    """axe needs script, which the page above runs without: the same HTML,
+    on our origin (its styles), in a page with script but without ours (it
+    would post the form away)."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.route("**/autosubmit.js", lambda route: route.abort())
+        page.goto(f"{base}/login/")
+        page.set_content(html)
+        audit = Audit(page)
+        audit.check(label)
+        audit.assert_clean()
+    finally:
+        context.close()
