@@ -209,3 +209,92 @@ def test_logging_out_and_in_again_through_the_idps_live_session_is_no_re_authent
     assert again["Location"].startswith("/sso/corp/reauthenticate/?next="), again
     target.refresh_from_db()
     assert target.is_active
+
+
+# --- claims: only the signed assertion's own words, read one way ------------------
+
+
+def _ann_with_an_authenticator(idp):
+    """Ann, linked already, with an authenticator app: a login asks for its
+    code unless the IdP says it did multi-factor authentication."""
+    from allauth.mfa.models import Authenticator
+
+    from accounts.models import User
+    from sso.models import Identity
+
+    ann = User.objects.get(email=ANN)
+    Identity.objects.create(user=ann, provider="corp", issuer=idp.entity_id, subject=ANN)
+    Authenticator.objects.create(user=ann, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
+    return ann
+
+
+def test_a_role_attribute_named_like_a_claim_cannot_claim_multi_factor(
+    settings, monkeypatch, saml_files, client
+):
+    """ROLE_ATTRIBUTE=amr (a careless operator) and an `amr` attribute from
+    the directory: roles, never the IdP's word that it did MFA."""
+    idp = saml_files["idp"]
+    configure_saml(
+        settings,
+        monkeypatch,
+        saml_files,
+        pid="corp",
+        name=NAME,
+        role_attribute="amr",
+        role_map='{"mfa": ["support"]}',
+    )
+    UserFactory(email=ANN, password="!")
+    _ann_with_an_authenticator(idp)
+    request = read_authn_request(client.post("/sso/corp/login/")["Location"])
+    response = idp.response(request, attributes={"email": [ANN], "amr": ["mfa"]})
+    answer = client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(response)})
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("/2fa/authenticate/"), answer["Location"]
+
+
+def test_friendly_names_are_not_read(idp, client):
+    """An attribute is known by its Name; a FriendlyName `email` on another
+    attribute (SAML core §2.7.3.1: not to be relied on) names nobody."""
+    from lxml import etree
+
+    from tests.support.saml import NS, SAML, sign_element
+
+    request = read_authn_request(client.post("/sso/corp/login/")["Location"])
+    response = idp.response(request, name_id=ANN, sign="none")
+    assertion = response.find("saml:Assertion", NS)
+    statement = assertion.find("saml:AttributeStatement", NS)
+    for attribute in statement.findall("saml:Attribute", NS):
+        if attribute.get("Name") == "email":
+            statement.remove(attribute)
+    nickname = etree.SubElement(
+        statement, f"{{{SAML}}}Attribute", Name="urn:example:nickname", FriendlyName="email"
+    )
+    etree.SubElement(nickname, f"{{{SAML}}}AttributeValue").text = MALLORY
+    response.replace(assertion, sign_element(assertion, idp.key, idp.cert))
+    client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(response)})
+    assert who(client) == ANN  # the emailAddress NameID, not the nickname
+
+
+def test_several_different_addresses_name_nobody(idp, client):
+    request = read_authn_request(client.post("/sso/corp/login/")["Location"])
+    response = idp.response(
+        request,
+        name_id="persistent-4711",
+        name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        attributes={"email": [ANN, MALLORY]},
+    )
+    answer = client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(response)})
+    assert answer["Location"] == "/login/" and who(client) is None
+    failed = AuditEvent.objects.get(action="sso.failed")
+    assert failed.details["reason"] == "no_email"
+
+
+def test_a_logout_request_naming_no_destination_ends_nothing(idp, client):
+    saml_login(client, idp)
+    _id, xml = logout_request(idp, name_id=ANN, destination=SLO)
+    xml = xml.replace(f' Destination="{SLO}"'.encode(), b"")
+    assert b"Destination" not in xml
+    Client().get(redirect_url(SLO, "SAMLRequest", xml, "", idp.key))
+    assert is_logged_in(client)
+    refused = AuditEvent.objects.get(action="sso.logout_token_refused")
+    assert refused.details["reason"] == "saml_destination"

@@ -20,8 +20,10 @@ class SAMLProvider(Provider):
 
     def __init__(self, config: dict):
         super().__init__(config)
-        # The roles come from an attribute; base.Provider.roles reads it.
-        self.role_claim = config.get("role_attribute") or "Role"
+        # The roles come from an attribute, read into a claim of their own
+        # (sso.saml.response.ROLES) that base.Provider.roles reads.
+        self.role_attribute: str = config.get("role_attribute") or "Role"
+        self.role_claim = "saml_roles"
         self.metadata_source: str = (config.get("metadata") or "").strip()
         self.sp_cert: str = config.get("sp_cert") or ""
         self.sp_key: str = config.get("sp_key") or ""

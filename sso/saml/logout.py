@@ -90,8 +90,8 @@ def read(request, provider) -> Incoming:
         raise Refused("saml_malformed") from None
     if text(root.find("saml:Issuer", NS)) != found["entity_id"]:
         raise Refused("saml_issuer")
-    destination = root.get("Destination")
-    if destination is not None and destination != sp.slo_url(request, provider):
+    # SAML Bindings §3.4.5.2: a signed message names where it is going.
+    if root.get("Destination") != sp.slo_url(request, provider):
         raise Refused("saml_destination")
     if root.tag != q(SAMLP, "LogoutRequest") or not root.get("ID"):
         raise Refused("saml_malformed")

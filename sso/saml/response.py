@@ -34,6 +34,7 @@ from sso.errors import printable
 from sso.saml.xml import DS, NS, SAML, SAMLP, SUCCESS, Forbidden, instant, parse_untrusted, q, text
 
 CLOCK_SKEW = timedelta(seconds=90)
+ROLES = "saml_roles"  # the claim holding ROLE_ATTRIBUTE's values
 TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -301,20 +302,25 @@ def _read(provider, idp: dict, signed, root, *, acs_url: str, entity_id: str) ->
 
 
 def _attributes(signed) -> dict[str, list[str]]:
-    """Attribute name (and FriendlyName) → its string values."""
+    """Attribute Name → its string values. Never FriendlyName: SAML core
+    §2.7.3.1 says it must not be relied on (an IdP may send any)."""
     found: dict[str, list[str]] = {}
     for attribute in signed.findall("saml:AttributeStatement/saml:Attribute", NS):
         values = [text(v) for v in attribute.findall("saml:AttributeValue", NS)]
-        values = [v for v in values if v]
-        for name in {attribute.get("Name"), attribute.get("FriendlyName")} - {None, ""}:
-            found.setdefault(name, []).extend(values)
+        name = attribute.get("Name")
+        if name:
+            found.setdefault(name, []).extend(v for v in values if v)
     return found
 
 
-def _first(attributes: dict, names) -> str:
+def _one(attributes: dict, names) -> str:
+    """The value of the first of `names` the assertion holds, when it holds
+    one value (repeated or not); "" when it holds several different ones:
+    which address is the person's is then not ours to guess."""
     for name in names:
-        for value in attributes.get(name, []):
-            return value
+        values = set(attributes.get(name, []))
+        if values:
+            return values.pop() if len(values) == 1 else ""
     return ""
 
 
@@ -322,17 +328,19 @@ def _claims(provider, issuer, name_id, attributes, session_index, context, authn
     """The assertion in the shape the shared SSO services read (as OIDC
     claims): iss, sub, email, names, roles, sid, amr, auth_time."""
     subject = text(name_id)
-    email = _first(attributes, EMAIL_ATTRIBUTES)
+    email = _one(attributes, EMAIL_ATTRIBUTES)
     if not email and name_id.get("Format") == EMAIL_FORMAT:
         email = subject
     claims = {
         "iss": issuer,
         "sub": subject,
         "email": email,
-        "given_name": _first(attributes, GIVEN_NAME_ATTRIBUTES),
-        "family_name": _first(attributes, FAMILY_NAME_ATTRIBUTES),
-        "name": _first(attributes, NAME_ATTRIBUTES),
-        provider.role_claim: attributes.get(provider.role_claim, []),
+        "given_name": _one(attributes, GIVEN_NAME_ATTRIBUTES),
+        "family_name": _one(attributes, FAMILY_NAME_ATTRIBUTES),
+        "name": _one(attributes, NAME_ATTRIBUTES),
+        # Under a key of its own, so no ROLE_ATTRIBUTE can stand in for
+        # another claim (`sub`, `email`, `amr`).
+        ROLES: attributes.get(provider.role_attribute, []),
         "sid": session_index,
         "saml_name_id": {
             "value": subject,

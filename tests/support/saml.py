@@ -181,6 +181,7 @@ class HostileIdP:
         algorithm: str = "rsa-sha256",
         digest: str = "sha256",
         session_index: str | None = None,
+        name_id_format: str = EMAIL_FORMAT,
         authn_age: int = 0,
         context: str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
     ):
@@ -224,7 +225,7 @@ class HostileIdP:
         assertion.attrib.update({"ID": assertion_id, "Version": "2.0", "IssueInstant": issued})
         _sub(assertion, SAML, "Issuer", issuer)
         subject = _sub(assertion, SAML, "Subject")
-        _sub(subject, SAML, "NameID", name_id, Format=EMAIL_FORMAT)
+        _sub(subject, SAML, "NameID", name_id, Format=name_id_format)
         confirmation = _sub(
             subject, SAML, "SubjectConfirmation", Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"
         )
