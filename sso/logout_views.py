@@ -19,7 +19,7 @@ from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from sso import logout, metadata, sessions, tokens
 from sso.errors import SSOError, printable
-from sso.registry import get_provider
+from sso.views import provider_or_404
 
 logger = logging.getLogger("iam.sso")
 
@@ -27,13 +27,6 @@ MAX_LOGOUT_TOKEN = 16 * 1024  # characters
 # A logout POST is one form field: a larger body is refused unread (Django
 # caps form fields, not multipart files, which it would spool to disk).
 MAX_LOGOUT_BODY = 64 * 1024  # bytes
-
-
-def _provider_or_404(provider_id: str, protocol: str = ""):
-    provider = get_provider(provider_id)
-    if provider is None or (protocol and provider.protocol != protocol):
-        raise Http404(_("No such identity provider."))
-    return provider
 
 
 def _no_store(response):
@@ -47,7 +40,7 @@ def continue_logout(request, provider_id: str):
     """After our logout: on to the provider's logout page (a page, not a
     redirect: see sso.logout). A link that is not ours or too old lands on
     the login page."""
-    _provider_or_404(provider_id)
+    provider_or_404(provider_id)
     url = logout.provider_logout_url(request.GET.get("to"))
     if url is None:
         return HttpResponseRedirect(reverse("account_login"))
@@ -60,7 +53,7 @@ def backchannel_logout(request, provider_id: str):
     """OpenID Connect Back-Channel Logout 1.0: the provider's server posts a
     signed logout token; the sessions it names end on every app server. No
     session and no CSRF token here: the token's signature is the proof."""
-    provider = _provider_or_404(provider_id, "oidc")
+    provider = provider_or_404(provider_id, "oidc")
     # The provider is no operator: it ends the sessions it names, nothing else.
     by = Actor.of(request, label=f"identity provider {provider.id}")
     try:
@@ -76,21 +69,11 @@ def backchannel_logout(request, provider_id: str):
             raise provider.fail("the logout token is too large.", "too_large")
         claims = tokens.validate_logout_token(provider, token)
     except SSOError as error:
-        # Anyone may post here: past the rate (per IP) a refusal is 429 and
-        # no longer logged or audited, so strangers cannot flood the trail.
-        if throttle.consume(request, "sso_logout_refused") is None:
+        # Past the rate, 429 (see logout_refused).
+        if not logout_refused(request, provider, by, error.reason):
             response = JsonResponse({"error": "slow_down"}, status=429)
             response["Retry-After"] = str(throttle.retry_after("sso_logout_refused"))
             return _no_store(response)
-        reason = printable(error.reason)
-        logger.warning("sso %s: logout token refused: %s", provider.id, reason)
-        audit(
-            AuditAction.SSO_LOGOUT_TOKEN_REFUSED,
-            by=by,
-            target_label=provider.id,
-            success=False,
-            details={"provider": provider.id, "reason": reason},
-        )
         body = {"error": "invalid_request", "error_description": error.message}
         return _no_store(JsonResponse(body, status=400))
     ended = sessions.end(
@@ -109,6 +92,24 @@ def backchannel_logout(request, provider_id: str):
     return _no_store(JsonResponse({}, status=200))
 
 
+def logout_refused(request, provider, by, reason: str) -> bool:
+    """A provider's logout message we refused (a back-channel token, a SAML
+    LogoutRequest), logged and audited. Anyone may send one: past the rate
+    (per IP) it is neither, so strangers cannot flood the trail; False then."""
+    if throttle.consume(request, "sso_logout_refused") is None:
+        return False
+    reason = printable(reason)
+    logger.warning("sso %s: logout message refused: %s", provider.id, reason)
+    audit(
+        AuditAction.SSO_LOGOUT_TOKEN_REFUSED,
+        by=by,
+        target_label=provider.id,
+        success=False,
+        details={"provider": provider.id, "reason": reason},
+    )
+    return True
+
+
 @xframe_options_exempt
 @require_GET
 def frontchannel_logout(request, provider_id: str):
@@ -122,7 +123,7 @@ def frontchannel_logout(request, provider_id: str):
     Only for a provider the operator switched it on for
     (IAM_SSO_<ID>_FRONTCHANNEL, default false); otherwise a 404, as for an
     unknown provider: it is an anonymous cross-site GET."""
-    provider = _provider_or_404(provider_id, "oidc")
+    provider = provider_or_404(provider_id, "oidc")
     if not provider.frontchannel:
         raise Http404(_("No such identity provider."))
     iss, sid = request.GET.get("iss"), request.GET.get("sid", "")

@@ -36,7 +36,7 @@ from sso.services import (
 logger = logging.getLogger("iam.sso")
 
 
-def _provider_or_404(provider_id: str, protocol: str = ""):
+def provider_or_404(provider_id: str, protocol: str = ""):
     """The configured provider, served by this door (`protocol`: a SAML
     provider has no OpenID callback, an OpenID one no SAML endpoints)."""
     provider = get_provider(provider_id)
@@ -52,7 +52,9 @@ def _safe_next(request, url: str) -> str:
     return url if url and ok else "/"
 
 
-def _failed(request, provider, error: SSOError, to: str = ""):
+def sign_in_failed(request, provider, error: SSOError, to: str = ""):
+    """A refused sign-in, whatever the door: logged, audited (sso.failed),
+    said on the page `to` leads to (the login page by default)."""
     # Reasons and details are made printable where they are built from a
     # provider's answer; once more here, as this is where they reach a log.
     reason, detail = printable(error.reason), printable(error.detail, 200)
@@ -84,11 +86,11 @@ def _reauthenticate_page(provider, next_url: str) -> str:
 
 @require_POST
 def login(request, provider_id: str):
-    provider = _provider_or_404(provider_id)
+    provider = provider_or_404(provider_id)
     try:
         url = provider.begin(request, next_url=request.POST.get("next", ""))
     except SSOError as error:
-        return _failed(request, provider, error)
+        return sign_in_failed(request, provider, error)
     return HttpResponseRedirect(url)
 
 
@@ -98,7 +100,7 @@ def reauthenticate(request, provider_id: str):
     """ "Confirm it's you": a button that sends the browser to the provider for
     a fresh login; where allauth sends a session that came in through SSO
     when a sensitive action needs a recent authentication."""
-    provider = _provider_or_404(provider_id)
+    provider = provider_or_404(provider_id)
     if provider.id not in {p.id for p in linked_providers(request.user)}:
         raise Http404(_("No identity of yours at this provider."))
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
@@ -106,7 +108,9 @@ def reauthenticate(request, provider_id: str):
         try:
             url = provider.begin(request, next_url=next_url, reauth_user=request.user.pk)
         except SSOError as error:
-            return _failed(request, provider, error, to=_reauthenticate_page(provider, next_url))
+            return sign_in_failed(
+                request, provider, error, to=_reauthenticate_page(provider, next_url)
+            )
         return HttpResponseRedirect(url)
     methods = get_adapter(request).get_reauthentication_methods(request.user)
     alternatives = [
@@ -127,15 +131,17 @@ def reauthenticate(request, provider_id: str):
 @require_GET
 def callback(request, provider_id: str):
     """The OpenID provider's answer (authorization code flow)."""
-    provider = _provider_or_404(provider_id, "oidc")
+    provider = provider_or_404(provider_id, "oidc")
     try:
         entry = flows.take_pending(request, provider, request.GET.get("state"))
     except SSOError as error:
-        return _failed(request, provider, error)
+        return sign_in_failed(request, provider, error)
     try:
         claims, id_token = flows.complete(request, provider, entry)
     except SSOError as error:
-        return _failed(request, provider, error, to=_reauth_failure_page(request, provider, entry))
+        return sign_in_failed(
+            request, provider, error, to=_reauth_failure_page(request, provider, entry)
+        )
     return finish(request, provider, entry, claims, id_token)
 
 
@@ -158,7 +164,7 @@ def finish(request, provider, entry: dict, claims: dict, id_token: str = ""):
     try:
         found = resolve_login(by=Actor.system(request=request), provider=provider, claims=claims)
     except SSOError as error:
-        return _failed(request, provider, error)
+        return sign_in_failed(request, provider, error)
     # The provider did MFA (`amr`): our MFA step is skipped and the policy
     # met. Otherwise a user who has MFA here is asked for the code first.
     amr = claims.get("amr")
@@ -325,7 +331,7 @@ def link_by_takeover(request):
             by=Actor.system(request=request), provider=provider, pending=pending
         )
     except SSOError as error:
-        return _failed(request, provider, error)
+        return sign_in_failed(request, provider, error)
     return _log_in_pending(request, user, pending, provider)
 
 
@@ -378,7 +384,7 @@ def _reauthenticated(request, provider, entry: dict, next_url: str, claims: dict
         )
     except SSOError as error:
         to = _reauthenticate_page(provider, next_url) if request.user.is_authenticated else ""
-        return _failed(request, provider, error, to=to)
+        return sign_in_failed(request, provider, error, to=to)
     authenticated_now(request, user)
     sessions.renewed(request, provider, claims, id_token)
     # The interrupted request runs within this one. The user object this

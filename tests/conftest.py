@@ -222,3 +222,19 @@ def saml_files(tmp_path_factory):
         "other_key": other_key.read_bytes(),
         "other_cert": other_cert.read_bytes(),
     }
+
+
+@pytest.fixture(scope="module")
+def check_env(tmp_path_factory):
+    """The environment of `manage.py check` run as an operator runs it (a
+    separate process): a migrated SQLite database of its own (the seeded
+    groups included), no IAM_SSO_* of the test run's."""
+    import os
+
+    from tests.servers import migrated_sqlite
+
+    db = tmp_path_factory.mktemp("check") / "check.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_SSO_", "DATABASE_URL"))}
+    env.pop("CACHE_URL", None)
+    env.update(DATABASE_URL=migrated_sqlite(db), DJANGO_SETTINGS_MODULE="iam.settings")
+    return env

@@ -4,7 +4,6 @@ button sends a signed AuthnRequest (ForceAuthn for a re-authentication),
 `sso refresh` reads the metadata again."""
 
 import base64
-import os
 import subprocess
 import sys
 import zlib
@@ -20,7 +19,6 @@ from lxml import etree
 from sso.models import Identity
 from tests.conftest import age_authentication, login
 from tests.factories import PASSWORD, UserFactory
-from tests.servers import migrated_sqlite
 from tests.support.saml import key_and_cert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,31 +60,11 @@ def material(tmp_path):
 
 @pytest.fixture
 def corp(settings, material):
-    settings.IAM_SSO_PROVIDERS = {
-        "corp": {
-            "id": "corp",
-            "kind": "saml",
-            "name": "Corp SAML",
-            "metadata": str(material["metadata"]),
-            "sp_cert": str(material["sp_cert"]),
-            "sp_key": str(material["sp_key"]),
-            "strategy": "pre-registered",
-            "role_map": "{}",
-        }
-    }
+    settings.IAM_SSO_PROVIDERS = {"corp": corp_config(material)}
     return material
 
 
 # --- manage.py check ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def base_env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("check") / "check.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_SSO_", "DATABASE_URL"))}
-    env.pop("CACHE_URL", None)
-    env.update(DATABASE_URL=migrated_sqlite(db), DJANGO_SETTINGS_MODULE="iam.settings")
-    return env
 
 
 def check(env, **saml):
@@ -103,49 +81,49 @@ def check(env, **saml):
 
 
 def test_check_names_a_missing_certificate_unreadable_metadata_and_unknown_groups(
-    base_env, material
+    check_env, material
 ):
-    missing = check(base_env, metadata=material["metadata"])
+    missing = check(check_env, metadata=material["metadata"])
     assert missing.returncode == 1
     assert "IAM_SSO_CORP_SP_CERT and SP_KEY are required for kind saml" in missing.stderr
     assert "Traceback" not in missing.stderr
 
     _other_key, other_cert = key_and_cert(material["dir"], "other")
     mismatched = check(
-        base_env, metadata=material["metadata"], sp_cert=other_cert, sp_key=material["sp_key"]
+        check_env, metadata=material["metadata"], sp_cert=other_cert, sp_key=material["sp_key"]
     )
     assert mismatched.returncode == 1
     assert "IAM_SSO_CORP_SP_KEY does not belong to SP_CERT" in mismatched.stderr
 
     keys = {"sp_cert": material["sp_cert"], "sp_key": material["sp_key"]}
-    no_file = check(base_env, metadata=material["dir"] / "nowhere.xml", **keys)
+    no_file = check(check_env, metadata=material["dir"] / "nowhere.xml", **keys)
     assert no_file.returncode == 1
     assert "(sso.E005) corp: IAM_SSO_CORP_METADATA" in no_file.stderr
     assert "metadata file could not be read" in no_file.stderr
 
     garbage = material["dir"] / "garbage.xml"
     garbage.write_text(f"<md:EntityDescriptor xmlns:md='{MD}' entityID='x'/>")
-    unusable = check(base_env, metadata=garbage, **keys)
+    unusable = check(check_env, metadata=garbage, **keys)
     assert unusable.returncode == 1
     assert "must describe exactly one identity provider" in unusable.stderr
 
     # A URL that does not answer is a warning: commands still run.
-    down = check(base_env, metadata="http://127.0.0.1:9/metadata", **keys)
+    down = check(check_env, metadata="http://127.0.0.1:9/metadata", **keys)
     assert down.returncode == 0, down.stderr
     assert "(sso.W003) corp: IAM_SSO_CORP_METADATA" in down.stderr
 
-    plain = check(base_env, metadata="http://idp.shop.example/metadata", **keys)
+    plain = check(check_env, metadata="http://idp.shop.example/metadata", **keys)
     assert plain.returncode == 1
     assert "IAM_SSO_CORP_METADATA must be https" in plain.stderr
 
     groups = check(
-        base_env, metadata=material["metadata"], role_map='{"Admins": ["rooot"]}', **keys
+        check_env, metadata=material["metadata"], role_map='{"Admins": ["rooot"]}', **keys
     )
     assert groups.returncode == 0
     assert "(sso.W001) corp: IAM_SSO_CORP_ROLE_MAP maps 'Admins' to group 'rooot'" in (
         groups.stderr
     )
-    fine = check(base_env, metadata=material["metadata"], role_map='{"Admins": ["root"]}', **keys)
+    fine = check(check_env, metadata=material["metadata"], role_map='{"Admins": ["root"]}', **keys)
     assert fine.returncode == 0 and "System check identified no issues" in fine.stdout
 
 

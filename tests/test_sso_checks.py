@@ -1,26 +1,11 @@
 """`manage.py check` as an operator runs it: a separate process, settings from
 the environment, plain `check` (no --database, no --deploy)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.servers import migrated_sqlite
-
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def base_env(tmp_path_factory):
-    """A migrated SQLite database of its own (the seeded groups included)."""
-    db = tmp_path_factory.mktemp("check") / "check.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_SSO_", "DATABASE_URL"))}
-    env.pop("CACHE_URL", None)
-    env.update(DATABASE_URL=migrated_sqlite(db), DJANGO_SETTINGS_MODULE="iam.settings")
-    return env
 
 
 def check(env, **sso):
@@ -36,9 +21,9 @@ def check(env, **sso):
     )
 
 
-def test_unknown_role_map_group_and_slashed_issuer(base_env, idp):
+def test_unknown_role_map_group_and_slashed_issuer(check_env, idp):
     result = check(
-        base_env,
+        check_env,
         issuer=idp.issuer + "/",
         client_id="backoffice",
         role_map='{"admin": ["root"], "help": ["suport"]}',
@@ -47,31 +32,31 @@ def test_unknown_role_map_group_and_slashed_issuer(base_env, idp):
     assert "(sso.W001) okta: IAM_SSO_OKTA_ROLE_MAP maps 'help' to group 'suport'" in result.stderr
     assert f"(sso.E004) okta: IAM_SSO_OKTA_ISSUER is '{idp.issuer}/'" in result.stderr
     assert "'root'" not in result.stderr
-    fixed = check(base_env, issuer=idp.issuer, client_id="backoffice", role_map='{"a": ["root"]}')
+    fixed = check(check_env, issuer=idp.issuer, client_id="backoffice", role_map='{"a": ["root"]}')
     assert fixed.returncode == 0 and "System check identified no issues" in fixed.stdout
 
 
-def test_role_map_check_is_quiet_when_the_database_does_not_answer(base_env, idp, tmp_path):
-    env = {**base_env, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"}
+def test_role_map_check_is_quiet_when_the_database_does_not_answer(check_env, idp, tmp_path):
+    env = {**check_env, "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"}
     result = check(env, issuer=idp.issuer, client_id="backoffice", role_map='{"a": ["suport"]}')
     assert result.returncode == 0, result.stderr
     assert "sso.W001" not in result.stderr and "Traceback" not in result.stderr
 
 
-def test_pkce_setting_is_read_from_the_environment(base_env, idp):
-    result = check(base_env, issuer=idp.issuer, client_id="backoffice", pkce="maybe")
+def test_pkce_setting_is_read_from_the_environment(check_env, idp):
+    result = check(check_env, issuer=idp.issuer, client_id="backoffice", pkce="maybe")
     assert result.returncode == 1
     assert "IAM_SSO_OKTA_PKCE must be true or false" in result.stderr
-    assert check(base_env, issuer=idp.issuer, client_id="backoffice", pkce="false").returncode == 0
+    assert check(check_env, issuer=idp.issuer, client_id="backoffice", pkce="false").returncode == 0
 
 
-def test_trust_email_and_reauth_are_read_from_the_environment(base_env, idp):
-    on = check(base_env, issuer=idp.issuer, client_id="backoffice", trust_email="true")
+def test_trust_email_and_reauth_are_read_from_the_environment(check_env, idp):
+    on = check(check_env, issuer=idp.issuer, client_id="backoffice", trust_email="true")
     assert on.returncode == 0, on.stderr
     assert "(sso.W002) okta: IAM_SSO_OKTA_TRUST_EMAIL is on" in on.stderr
-    off = check(base_env, issuer=idp.issuer, client_id="backoffice", reauth="prompt")
+    off = check(check_env, issuer=idp.issuer, client_id="backoffice", reauth="prompt")
     assert off.returncode == 0 and "sso.W002" not in off.stderr, off.stderr
-    bad = check(base_env, issuer=idp.issuer, client_id="backoffice", reauth="maxage")
+    bad = check(check_env, issuer=idp.issuer, client_id="backoffice", reauth="maxage")
     assert bad.returncode == 1
     assert "IAM_SSO_OKTA_REAUTH must be max_age or prompt" in bad.stderr
 
@@ -89,11 +74,11 @@ def sso_command(env, *args, **sso):
     )
 
 
-def test_sso_refresh_as_an_operator_runs_it(base_env, idp):
-    done = sso_command(base_env, "refresh", issuer=idp.issuer, client_id="backoffice")
+def test_sso_refresh_as_an_operator_runs_it(check_env, idp):
+    done = sso_command(check_env, "refresh", issuer=idp.issuer, client_id="backoffice")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "okta: discovery and keys fetched again (1 key)\n"
-    unknown = sso_command(base_env, "refresh", "nope", issuer=idp.issuer, client_id="backoffice")
+    unknown = sso_command(check_env, "refresh", "nope", issuer=idp.issuer, client_id="backoffice")
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert unknown.stderr.splitlines() == [
         "CommandError: unknown identity provider 'nope' (configured: okta)"

@@ -178,12 +178,7 @@ class Provider:
         doc = cache.get(f"sso:discovery:{self.id}")
         if doc:
             urls.append(doc.get("authorization_endpoint", ""))
-        origins = []
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme in ("http", "https") and parts.netloc:
-                origins.append(f"{parts.scheme}://{parts.netloc}")
-        return list(dict.fromkeys(origins))
+        return origins(urls)
 
     def begin(self, request, next_url: str = "", reauth_user=None) -> str:
         """Where the login button sends the browser (sso.flows.begin)."""
@@ -277,6 +272,16 @@ class Provider:
 
 
 ROLE_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def origins(urls) -> list[str]:
+    """The distinct http(s) origins of `urls` (CSP form-action sources)."""
+    found = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            found.append(f"{parts.scheme}://{parts.netloc}")
+    return list(dict.fromkeys(found))
 
 
 def is_true(value) -> bool:

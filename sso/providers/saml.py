@@ -5,12 +5,11 @@ MFA rules, audit and single logout as the OpenID Connect kinds."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_noop
 
 from sso.metadata import is_allowed_endpoint
-from sso.providers.base import Profile, Provider
+from sso.providers.base import Profile, Provider, origins
 from sso.saml import flow, idp, logout, sp
 
 
@@ -89,12 +88,7 @@ class SAMLProvider(Provider):
         found = idp.cached(self)
         if found:
             urls.append(found["sso_url"])
-        origins = []
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme in ("http", "https") and parts.netloc:
-                origins.append(f"{parts.scheme}://{parts.netloc}")
-        return list(dict.fromkeys(origins))
+        return origins(urls)
 
     # --- the doors sso.views and sso.logout go through ------------------------
 

@@ -18,13 +18,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import throttle
 from accounts.audit import Actor, AuditAction, audit
 from sso import sessions
 from sso.errors import SSOError
+from sso.logout_views import logout_refused
 from sso.saml import flow, logout, sp
 from sso.saml.xml import MAX_DOCUMENT
-from sso.views import _failed, _provider_or_404, finish
+from sso.views import finish, provider_or_404, sign_in_failed
 
 logger = logging.getLogger("iam.sso")
 
@@ -42,10 +42,10 @@ def acs(request, provider_id: str):
     with a page that posts the same fields here again, from our own origin,
     where the browser sends the cookie and the answer can be bound to the
     request this browser made. Nothing changes before that."""
-    provider = _provider_or_404(provider_id, "saml")
+    provider = provider_or_404(provider_id, "saml")
     saml_response = request.POST.get("SAMLResponse", "")
     if len(saml_response) > MAX_RESPONSE:
-        return _failed(
+        return sign_in_failed(
             request,
             provider,
             provider.fail(gettext_noop("the provider's answer is too large."), "saml_malformed"),
@@ -67,7 +67,7 @@ def acs(request, provider_id: str):
     try:
         entry, claims = flow.complete(request, provider)
     except SSOError as error:
-        return _failed(request, provider, error)
+        return sign_in_failed(request, provider, error)
     return finish(request, provider, entry, claims)
 
 
@@ -77,23 +77,13 @@ def slo(request, provider_id: str):
     """Single logout, HTTP-Redirect binding: the IdP's LogoutRequest (it
     ends the sessions it names, then back to the IdP with our answer) or its
     LogoutResponse to ours (the login page then says so)."""
-    provider = _provider_or_404(provider_id, "saml")
+    provider = provider_or_404(provider_id, "saml")
     by = Actor.of(request, label=f"identity provider {provider.id}")
     try:
         incoming = logout.read(request, provider)
     except (logout.Refused, SSOError) as error:
         reason = str(error) if isinstance(error, logout.Refused) else error.reason
-        # Anyone may call this: past the rate (per IP) a refusal is no
-        # longer logged or audited, so strangers cannot flood the trail.
-        if throttle.consume(request, "sso_logout_refused") is not None:
-            logger.warning("sso %s: SAML logout message refused: %s", provider.id, reason)
-            audit(
-                AuditAction.SSO_LOGOUT_TOKEN_REFUSED,
-                by=by,
-                target_label=provider.id,
-                success=False,
-                details={"provider": provider.id, "reason": reason},
-            )
+        logout_refused(request, provider, by, reason)
         return HttpResponseRedirect(reverse("account_login"))
     if incoming.kind == "response":
         state = request.GET.get("RelayState", "")
@@ -123,7 +113,7 @@ def slo(request, provider_id: str):
 @require_GET
 def metadata(request, provider_id: str):
     """Our SP metadata, for the IdP's administrator to import."""
-    provider = _provider_or_404(provider_id, "saml")
+    provider = provider_or_404(provider_id, "saml")
     try:
         document = sp.metadata(request, provider)
     except sp.UnusableKey:
