@@ -21,6 +21,7 @@ from tests.support.saml import (
     HostileIdP,
     configure_saml,
     encode,
+    key_and_cert,
     read_authn_request,
     wrap,
 )
@@ -507,3 +508,21 @@ def test_an_in_response_to_nobody_asked_for_is_refused(client, idp, ann):
     request = start(client)
     response = idp.response(request, in_response_to="_never_asked")
     refuse(client, response, "saml_in_response_to", request)
+
+
+def test_an_expired_certificate_in_the_metadata_still_verifies(
+    client, settings, monkeypatch, tmp_path, saml_files, ann
+):
+    """The metadata is what makes a key trusted, not its certificate's
+    dates (SAML V2.0 Metadata Interoperability Profile §2.6.1): IdPs run on
+    long-expired self-signed certificates, and a login must not stop the
+    day one passes. Only the metadata's key verifies, as ever."""
+    expired = HostileIdP.__new__(HostileIdP)
+    expired.entity_id = saml_files["idp"].entity_id
+    expired.key_path, expired.cert_path = key_and_cert(tmp_path, "old-idp", days=-30, age=3650)
+    expired.metadata_path = tmp_path / "idp-metadata.xml"
+    expired.metadata_path.write_bytes(expired.metadata())
+    configure(settings, monkeypatch, {**saml_files, "idp": expired})
+    request = start(client)
+    post(client, expired.response(request), request)
+    assert logged_in_as(client) == ANN

@@ -38,9 +38,11 @@ EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 NS = {"samlp": SAMLP, "saml": SAML, "ds": DS, "md": MD}
 
 
-def key_and_cert(directory: Path, cn: str, *, days: int = 365) -> tuple[Path, Path]:
+def key_and_cert(directory: Path, cn: str, *, days: int = 365, age: int = 1) -> tuple[Path, Path]:
     """An RSA-2048 key and a self-signed SHA-256 certificate for `cn`, as
-    PEM files in `directory`: (key path, certificate path)."""
+    PEM files in `directory`: (key path, certificate path). The certificate
+    was made `age` days ago and is valid for `days` days from now (negative:
+    expired that long ago)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.now(UTC)
@@ -50,7 +52,7 @@ def key_and_cert(directory: Path, cn: str, *, days: int = 365) -> tuple[Path, Pa
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
+        .not_valid_before(now - timedelta(days=age))
         .not_valid_after(now + timedelta(days=days))
         .sign(key, hashes.SHA256())
     )
