@@ -140,12 +140,12 @@ def callback(request, provider_id: str):
         claims, id_token = flows.complete(request, provider, entry)
     except SSOError as error:
         return sign_in_failed(
-            request, provider, error, to=_reauth_failure_page(request, provider, entry)
+            request, provider, error, to=reauth_failure_page(request, provider, entry)
         )
     return finish(request, provider, entry, claims, id_token)
 
 
-def _reauth_failure_page(request, provider, entry) -> str:
+def reauth_failure_page(request, provider, entry) -> str:
     """Where a failed answer sends the browser: back to "Confirm it's you"
     for a re-authentication (the session untouched), else the login page."""
     if entry.get("reauth") is None or not request.user.is_authenticated:

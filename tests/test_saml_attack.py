@@ -298,3 +298,37 @@ def test_a_logout_request_naming_no_destination_ends_nothing(idp, client):
     assert is_logged_in(client)
     refused = AuditEvent.objects.get(action="sso.logout_token_refused")
     assert refused.details["reason"] == "saml_destination"
+
+
+def test_an_idp_that_ignores_force_authn_confirms_nothing(idp, client):
+    """ "Confirm it's you" asks the IdP for a fresh login (ForceAuthn); an
+    answer whose AuthnInstant is older than the request is refused, back on
+    the confirm page, and the action waits; a fresh one carries it out."""
+    from tests import conftest
+
+    ann = UserFactory(email="root.ann@shop.example", password="!", groups=["root"])
+    target = UserFactory(email="target@shop.example")
+    saml_login(client, idp, name_id=ann.email)
+    conftest.age_authentication(client.session, 11 * 60)
+    asked = client.post(f"/users/{target.pk}/block/")
+    confirm = asked["Location"]
+    assert confirm.startswith("/sso/corp/reauthenticate/?next="), asked
+    answer = client.post(confirm, {"next": f"/users/{target.pk}/block/"})
+    request = read_authn_request(answer["Location"])
+    assert request.force_authn
+
+    stale = idp.response(request, name_id=ann.email, authn_age=3600)
+    refused = client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(stale)})
+    assert refused["Location"].startswith("/sso/corp/reauthenticate/?next="), refused
+    assert AuditEvent.objects.get(action="sso.failed").details["reason"] == "saml_not_fresh"
+    page = client.get(refused["Location"]).content.decode()
+    assert "did not ask for your password again" in page
+    target.refresh_from_db()
+    assert target.is_active
+
+    answer = client.post(confirm, {"next": f"/users/{target.pk}/block/"})
+    request = read_authn_request(answer["Location"])
+    fresh = idp.response(request, name_id=ann.email)
+    client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(fresh)})
+    target.refresh_from_db()
+    assert not target.is_active

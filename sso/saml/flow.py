@@ -11,6 +11,7 @@ import time
 from django.utils.translation import gettext_noop
 
 from sso import flows
+from sso.errors import SSOError
 from sso.models import Identity
 from sso.saml import binding, idp, response, sp
 
@@ -47,6 +48,16 @@ def complete(request, provider) -> tuple[dict, dict]:
     # named a replay (in the audit trail), whatever else is wrong with it.
     response.use_once(provider, checked)
     entry = _pending(request, provider, checked.in_response_to)
+    try:
+        _bound(request, provider, entry, checked)
+    except SSOError as error:
+        error.entry = entry  # a failed re-authentication goes back to its page
+        raise
+    return entry, checked.claims
+
+
+def _bound(request, provider, entry: dict, checked) -> None:
+    """What the answer must also be for the sign-in it answers."""
     if not checked.in_response_to:
         _not_into_someone_elses_session(request, provider, checked.claims)
     if entry.get("reauth") is not None:
@@ -62,7 +73,6 @@ def complete(request, provider) -> tuple[dict, dict]:
                 ),
                 "saml_not_fresh",
             )
-    return entry, checked.claims
 
 
 def _not_into_someone_elses_session(request, provider, claims: dict) -> None:

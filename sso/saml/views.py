@@ -24,7 +24,7 @@ from sso.errors import SSOError
 from sso.logout_views import logout_refused
 from sso.saml import flow, logout, sp
 from sso.saml.xml import MAX_DOCUMENT
-from sso.views import finish, provider_or_404, sign_in_failed
+from sso.views import finish, provider_or_404, reauth_failure_page, sign_in_failed
 
 logger = logging.getLogger("iam.sso")
 
@@ -67,7 +67,8 @@ def acs(request, provider_id: str):
     try:
         entry, claims = flow.complete(request, provider)
     except SSOError as error:
-        return sign_in_failed(request, provider, error)
+        to = reauth_failure_page(request, provider, getattr(error, "entry", {}))
+        return sign_in_failed(request, provider, error, to=to)
     return finish(request, provider, entry, claims)
 
 
