@@ -196,7 +196,9 @@ API_REASONS = frozenset(
     }
 )
 ACCESS_REASONS = frozenset({"right", "grant_bound", "rank", "last_manager"})
-THROTTLE_RULES = frozenset({"login", "login_failed", "scim_auth_failed", "sso_logout_refused"})
+THROTTLE_RULES = frozenset(
+    {"login", "login_failed", "scim_auth_failed", "sso_logout_refused", "sso_failed"}
+)
 IDP_KINDS = frozenset({"discovery", "jwks", "token", "userinfo", "metadata"})
 IDP_ERRORS_SEEN = frozenset({"busy", "timeout", "unreachable", "4xx", "5xx"})
 

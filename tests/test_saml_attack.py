@@ -82,19 +82,32 @@ def test_a_second_percent_encoded_saml_request_does_not_ride_on_a_genuine_signat
 # --- the audit trail: a stranger's garbage at the ACS -----------------------------
 
 
-def test_a_stranger_cannot_flood_the_audit_trail_through_the_acs(idp, client):
+def _throttled_sso_failures(settings) -> float:
+    """What /metrics says of refusals past the `sso_failed` rate."""
+    from tests.support.metrics import samples, total
+
+    settings.IAM_METRICS_TOKEN = "metrics-token-" + "m" * 32
+    scrape = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.IAM_METRICS_TOKEN}")
+    assert scrape.status_code == 200
+    return total(samples(scrape.content.decode()), "iam_throttled_total", rule="sso_failed")
+
+
+def test_a_stranger_cannot_flood_the_audit_trail_through_the_acs(idp, client, settings):
     """Anyone on the internet may post to the ACS (it is CSRF-exempt, and
     `bounced=1` skips the re-post page). Each refusal was one audit row and
     one warning line, without limit, while the SAML logout and the
     back-channel logout stop auditing a client past 30 refusals a minute.
     Past the rate the answer stays a refusal, only unaudited."""
     garbage = {"SAMLResponse": base64.b64encode(b"<x/>").decode(), "bounced": "1"}
+    throttled_before = _throttled_sso_failures(settings)
     for _ in range(45):
         answer = client.post("/sso/corp/saml/acs/", garbage)
         assert answer.status_code == 302 and answer["Location"] == "/login/", answer
     failures = AuditEvent.objects.filter(action="sso.failed")
     assert 1 <= failures.count() <= 30
     assert {e.details["reason"] for e in failures} == {"saml_malformed"}
+    # The operator still sees them, as a rate-limit refusal of its own name.
+    assert _throttled_sso_failures(settings) - throttled_before == 45 - failures.count()
     assert not is_logged_in(client)
     # Another client (another address) is audited as before.
     other = Client(REMOTE_ADDR="192.0.2.7")
