@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -89,7 +89,6 @@ class Checked:
     assertion_id: str
     not_on_or_after: datetime
     authn_instant: datetime | None
-    attributes: dict = field(default_factory=dict)
 
 
 def _refuse(provider, reason: str, message: str, detail: str = ""):
@@ -310,7 +309,6 @@ def _read(provider, idp: dict, signed, root, *, acs_url: str, entity_id: str) ->
         assertion_id=signed.get("ID"),
         not_on_or_after=expires,
         authn_instant=authn_instant,
-        attributes=attributes,
     )
 
 

@@ -5,8 +5,6 @@ same as for an OpenID provider."""
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -25,8 +23,6 @@ from sso.logout_views import logout_refused
 from sso.saml import flow, logout, sp
 from sso.saml.xml import MAX_DOCUMENT
 from sso.views import finish, provider_or_404, reauth_failure_page, sign_in_failed
-
-logger = logging.getLogger("iam.sso")
 
 # Characters of base64 a SAMLResponse may have: a document of MAX_DOCUMENT
 # bytes (4 characters for 3), in lines of 76 ending CRLF as some IdPs send
