@@ -135,12 +135,16 @@ def sso_saml_metadata(app_configs, **kwargs):
     signing certificate should not be about to expire. A metadata file that
     cannot be read is an error (every login would fail); a URL that does not
     answer now is a warning (the IdP may be down for a moment, and commands
-    should still run)."""
+    should still run). The project's own commands run these checks too, but
+    ask no URL (iam.commands.offline_checks), as sso.E004."""
+    from iam.commands import offline_checks
     from sso.saml import idp
 
     problems = []
     for provider in providers().values():
         if provider.protocol != "saml" or provider.config_errors():
+            continue
+        if idp.is_url(provider.metadata_source) and offline_checks.get():
             continue
         try:
             idp.refresh(provider)
