@@ -345,3 +345,38 @@ def test_an_idp_that_ignores_force_authn_confirms_nothing(idp, client):
     client.post("/sso/corp/saml/acs/", {"SAMLResponse": encode(fresh)})
     target.refresh_from_db()
     assert not target.is_active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_answer_posted_twice_at_once_logs_in_once(
+    settings, monkeypatch, saml_files, seed_groups
+):
+    """Two posts of one answer racing (a double click, or a copy sent from
+    elsewhere at the same moment): the assertion id is spent atomically in
+    the shared cache, so one logs in and the other is a replay."""
+    from django.db import connection
+
+    from accounts.models import User
+    from sso.models import Identity
+    from tests.support.races import race
+
+    if connection.vendor != "postgresql":
+        pytest.skip("real races need PostgreSQL")
+    configure_saml(settings, monkeypatch, saml_files, pid="corp", name=NAME)
+    UserFactory(email=ANN, password="!")
+    idp = saml_files["idp"]
+    browser = Client()
+    request = read_authn_request(browser.post("/sso/corp/login/")["Location"])
+    answer = {"SAMLResponse": encode(idp.response(request))}
+    copy = Client()
+    copy.cookies = browser.cookies
+    statuses = race(
+        lambda: browser.post("/sso/corp/saml/acs/", answer),
+        lambda: copy.post("/sso/corp/saml/acs/", answer),
+    )
+    assert statuses == [302, 302]
+    assert AuditEvent.objects.filter(action="login.succeeded").count() == 1
+    refused = AuditEvent.objects.get(action="sso.failed")
+    assert refused.details["reason"] == "saml_replay"
+    assert Identity.objects.filter(user__email=ANN).count() == 1
+    assert User.objects.get(email=ANN).last_login is not None
