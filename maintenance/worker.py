@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 from datetime import timedelta
 from importlib import import_module
@@ -92,6 +93,28 @@ class Worker(QueueWorker):
         self.seal_memory: dict = {}  # the newest audit seal seen (trail.services)
         self.down_since: float | None = None
         self.in_hand: DBTaskResult | None = None
+        self.sleeping = False
+
+    def shutdown(self, signum, frame) -> None:
+        """SIGTERM ends the loop once the step in hand is done: django-tasks-db
+        leaves at once unless a task runs, which here could cut a sweep's or
+        a seal's COMMIT (a traceback, the step rolled back). Only while the
+        worker sleeps does it leave at once; a second signal forces it."""
+        if self.running and not self.sleeping:
+            logger.warning(
+                "Received %s - shutting down gracefully... (press Ctrl+C again to force)",
+                signal.strsignal(signum),
+            )
+            self.running = False
+            return
+        super().shutdown(signum, frame)
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleeping = True
+        try:
+            time.sleep(seconds)
+        finally:
+            self.sleeping = False
 
     def run(self) -> None:
         every = self.maintenance_every
@@ -118,10 +141,10 @@ class Worker(QueueWorker):
                 close_old_connections()
             except OUTAGES as exc:
                 if isinstance(exc, OperationalError) and is_locked_database_exception(exc):
-                    time.sleep(self.interval)  # SQLite busy: it unlocks
+                    self._sleep(self.interval)  # SQLite busy: it unlocks
                     continue
                 self._down(exc)
-                time.sleep(backoff)
+                self._sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
@@ -130,7 +153,7 @@ class Worker(QueueWorker):
             if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
                 return
             if self.running and task_result is None:
-                time.sleep(self.interval)
+                self._sleep(self.interval)
 
     def _claim(self) -> DBTaskResult | None:
         """The next due task, claimed (django-tasks-db's own steps)."""
